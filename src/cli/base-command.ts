@@ -1,0 +1,46 @@
+// Shared behaviour of every command: --json, typed errors with stable exit codes, data on stdout
+// and diagnostics on stderr.
+import {Command, Flags} from '@oclif/core'
+
+import {CliError, EXIT} from './errors.js'
+
+export abstract class BaseCommand extends Command {
+  static override baseFlags = {
+    json: Flags.boolean({description: 'Print machine-readable JSON on stdout.', default: false}),
+  }
+
+  protected jsonMode = false
+
+  public override async init(): Promise<void> {
+    await super.init()
+    this.jsonMode = this.argv.includes('--json')
+  }
+
+  /** Print one JSON document on stdout. */
+  protected printJson(value: unknown): void {
+    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+  }
+
+  /** Diagnostics go to stderr so stdout stays data. */
+  protected note(message: string): void {
+    process.stderr.write(`${message}\n`)
+  }
+
+  protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    let cliError: CliError
+    if (error instanceof CliError) cliError = error
+    else if (error.oclif?.exit !== undefined && /flag|argument|Unexpected|Missing|Expected/i.test(error.message)) {
+      cliError = new CliError('USAGE', error.message, {exit: EXIT.USAGE, suggestions: [`see: cycles ${this.id?.replaceAll(':', ' ') ?? ''} --help`]})
+    } else if (error.oclif?.exit === 0) return
+    else cliError = new CliError('INTERNAL', error.message || String(error), {exit: EXIT.ERROR})
+
+    if (this.jsonMode) this.printJson(cliError.toJSON())
+    else {
+      process.stderr.write(`Error [${cliError.code}]: ${cliError.message}\n`)
+      for (const s of cliError.suggestions) process.stderr.write(`  → ${s}\n`)
+    }
+    process.exitCode = cliError.exit
+    // oclif reads `oclif.exit` to pick the exit code when the command throws.
+    return this.exit(cliError.exit)
+  }
+}

@@ -1,0 +1,112 @@
+// The config file contract (README "Config file"). Strict: a typo is an error, not a silent default.
+import {z} from 'zod'
+
+import {ScopeSyntaxError, parseScope} from '../protocol/scope.js'
+import {BUDGET_STATUSES, OVERAGE_POLICIES, TENANT_STATUSES, TIERS, type Tier, UNITS} from '../protocol/types.js'
+
+const id = z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'expected letters, digits, _ . - only').max(128)
+const amount = z.int().min(0, 'expected an integer ≥ 0').max(Number.MAX_SAFE_INTEGER, 'must be at most 2^53-1')
+
+const scope = z.string().transform((value, ctx) => {
+  try {
+    return parseScope(value)
+  } catch (error) {
+    if (error instanceof ScopeSyntaxError) {
+      ctx.addIssue({code: 'custom', message: error.suggestion ? `${error.message} (${error.suggestion})` : error.message})
+      return z.NEVER
+    }
+    throw error
+  }
+})
+
+const caps = z.strictObject({
+  max_tokens: amount.optional(),
+  max_steps_remaining: amount.optional(),
+  tool_allowlist: z.array(z.string().max(256)).optional(),
+  tool_denylist: z.array(z.string().max(256)).optional(),
+  cooldown_ms: amount.optional(),
+})
+
+const tenant = z.strictObject({
+  id,
+  name: z.string().max(256).optional(),
+  status: z.enum(TENANT_STATUSES).default('ACTIVE'),
+  default_commit_overage_policy: z.enum(OVERAGE_POLICIES).optional(),
+  default_reservation_ttl_ms: z.int().min(1000).max(86_400_000).optional(),
+  max_reservation_ttl_ms: z.int().min(1000).max(86_400_000).optional(),
+  max_reservation_extensions: z.int().min(0).max(1000).optional(),
+})
+
+const apiKey = z
+  .strictObject({
+    tenant: id,
+    key_id: id.optional(),
+    name: z.string().max(256).optional(),
+    secret: z.string().min(8, 'expected at least 8 characters').max(256).optional(),
+    secret_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters').optional(),
+    permissions: z.array(z.string()).optional(),
+  })
+  .refine((k) => (k.secret === undefined) !== (k.secret_sha256 === undefined), {
+    message: 'give exactly one of secret or secret_sha256',
+  })
+
+const budget = z.strictObject({
+  scope,
+  unit: z.enum(UNITS, {message: `expected one of ${UNITS.join(', ')}`}),
+  allocated: amount,
+  overdraft_limit: amount.default(0),
+  status: z.enum(BUDGET_STATUSES).default('ACTIVE'),
+  caps: caps.optional(),
+  commit_overage_policy: z.enum(OVERAGE_POLICIES).optional(),
+})
+
+const tierConfig = z.strictObject({
+  mode: z.enum(['shadow', 'enforce']),
+  match: z.array(z.string().min(1)).default([]),
+})
+
+/** Defaults follow the Cycles guidance: read-only and search low, generation medium, side effects high. */
+export const DEFAULT_TIERS: Record<Tier, {mode: 'shadow' | 'enforce'; match: string[]}> = {
+  low: {mode: 'shadow', match: ['search.*', 'retrieval.*', '*.read', '*.get', '*.lookup']},
+  medium: {mode: 'shadow', match: ['llm.*', 'db.query', 'db.read']},
+  high: {mode: 'shadow', match: ['email.*', 'payment.*', 'deploy.*', 'db.write', '*.delete']},
+}
+
+export const configSchema = z
+  .strictObject({
+    tenants: z.array(tenant).default([]),
+    api_keys: z.array(apiKey).default([]),
+    budgets: z.array(budget).default([]),
+    tiers: z
+      .strictObject({low: tierConfig.optional(), medium: tierConfig.optional(), high: tierConfig.optional()})
+      .optional()
+      .transform((t) => ({
+        low: t?.low ?? DEFAULT_TIERS.low,
+        medium: t?.medium ?? DEFAULT_TIERS.medium,
+        high: t?.high ?? DEFAULT_TIERS.high,
+      })),
+    /** Admin plane key (the admin plane stays off without one). */
+    admin_key: z.string().min(16, 'expected at least 16 characters').optional(),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Map<string, number>()
+    config.budgets.forEach((b, i) => {
+      const key = `${b.scope} ${b.unit}`
+      const first = seen.get(key)
+      if (first === undefined) seen.set(key, i)
+      else ctx.addIssue({code: 'custom', path: ['budgets', i], message: `duplicate budget ${key} (first at budgets.${first})`})
+    })
+    const tenants = new Set<string>()
+    config.tenants.forEach((t, i) => {
+      if (tenants.has(t.id)) ctx.addIssue({code: 'custom', path: ['tenants', i, 'id'], message: `duplicate tenant ${t.id}`})
+      tenants.add(t.id)
+    })
+    config.api_keys.forEach((k, i) => {
+      if (!tenants.has(k.tenant)) {
+        ctx.addIssue({code: 'custom', path: ['api_keys', i, 'tenant'], message: `unknown tenant '${k.tenant}'; add it under tenants:`})
+      }
+    })
+  })
+
+export type CyclesConfig = z.infer<typeof configSchema>
+export const TIER_NAMES = TIERS

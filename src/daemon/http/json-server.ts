@@ -1,0 +1,256 @@
+// Minimal JSON-over-HTTP plumbing on bare node:http, shared by the runtime and admin planes:
+// routing, body limits, strict UTF-8 and JSON parsing, request and trace ids, the error envelope on
+// every 4xx/5xx, load shedding, and a drain on shutdown. Kept this thin on purpose: the daemon's
+// throughput target is measured against a bare node:http server.
+import {randomUUID} from 'node:crypto'
+import http from 'node:http'
+import type {AddressInfo} from 'node:net'
+
+import {ProtocolError, invalid} from '../../protocol/errors.js'
+import {resolveTraceId} from '../../protocol/trace.js'
+
+export const MAX_BODY_BYTES = 64 * 1024
+
+export interface HttpRequest {
+  method: string
+  path: string
+  params: Record<string, string>
+  query: URLSearchParams
+  headers: http.IncomingHttpHeaders
+  /** Parsed JSON body (POST/PATCH/PUT), undefined for GET. */
+  body: unknown
+  request_id: string
+  trace_id: string
+  received_at_ns: bigint
+  remote_address?: string
+}
+
+export interface HttpResponse {
+  status: number
+  /** Serialized JSON. */
+  body: string
+  headers?: Record<string, string>
+}
+
+export type Handler = (req: HttpRequest) => Promise<HttpResponse>
+
+interface Route {
+  method: string
+  segments: string[]
+  handler: Handler
+}
+
+export interface JsonServerOptions {
+  /** Called for every finished request: response sent or error, with timing; may delay the send (await durability). */
+  beforeSend?: (req: HttpRequest, res: HttpResponse, error?: unknown) => Promise<void> | void
+  /** Extra headers on every response. */
+  baseHeaders?: (req: HttpRequest) => Record<string, string>
+  /** Most requests evaluated at once; beyond it requests are shed with 429 LIMIT_EXCEEDED. */
+  maxInFlight?: number
+  onError?: (error: unknown) => void
+}
+
+const TEXT_DECODER = new TextDecoder('utf-8', {fatal: true})
+
+export class JsonServer {
+  private readonly routes: Route[] = []
+  private readonly server: http.Server
+  private inFlight = 0
+  requests = 0
+  shed = 0
+
+  constructor(private readonly options: JsonServerOptions = {}) {
+    this.server = http.createServer({keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000}, (req, res) => {
+      void this.handle(req, res)
+    })
+    this.server.maxHeadersCount = 100
+  }
+
+  route(method: string, pattern: string, handler: Handler): this {
+    this.routes.push({method, segments: pattern.split('/').filter(Boolean), handler})
+    return this
+  }
+
+  async listen(port: number, host: string): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject)
+        resolve()
+      })
+    })
+    const address = this.server.address() as AddressInfo
+    const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address
+    return `http://${shownHost}:${address.port}`
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port
+  }
+
+  /** Stop accepting, let in-flight requests finish (up to `timeoutMs`), then close idle sockets. */
+  async close(timeoutMs = 10_000): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    this.server.closeIdleConnections()
+    const deadline = Date.now() + timeoutMs
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+    this.server.closeAllConnections()
+    await closed
+  }
+
+  private match(method: string, path: string): {route?: Route; params: Record<string, string>; pathExists: boolean} {
+    const parts = path.split('/').filter(Boolean)
+    let pathExists = false
+    for (const route of this.routes) {
+      if (route.segments.length !== parts.length) continue
+      const params: Record<string, string> = {}
+      let ok = true
+      for (let i = 0; i < parts.length; i++) {
+        const seg = route.segments[i]
+        if (seg.startsWith(':')) {
+          try {
+            params[seg.slice(1)] = decodeURIComponent(parts[i])
+          } catch {
+            ok = false
+            break
+          }
+        } else if (seg !== parts[i]) {
+          ok = false
+          break
+        }
+      }
+      if (!ok) continue
+      pathExists = true
+      if (route.method === method) return {route, params, pathExists}
+    }
+    return {params: {}, pathExists}
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    this.requests++
+    const received = process.hrtime.bigint()
+    const rawUrl = req.url ?? '/'
+    const q = rawUrl.indexOf('?')
+    const path = q < 0 ? rawUrl : rawUrl.slice(0, q)
+    const request: HttpRequest = {
+      method: req.method ?? 'GET',
+      path,
+      params: {},
+      query: new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1)),
+      headers: req.headers,
+      body: undefined,
+      request_id: randomUUID(),
+      trace_id: resolveTraceId(header(req, 'traceparent'), header(req, 'x-cycles-trace-id')),
+      received_at_ns: received,
+      remote_address: req.socket.remoteAddress,
+    }
+    let response: HttpResponse
+    let failure: unknown
+    const limit = this.options.maxInFlight ?? 8192
+    if (this.inFlight >= limit) {
+      this.shed++
+      req.resume()
+      failure = new ProtocolError('LIMIT_EXCEEDED', 'Daemon is at capacity; retry shortly')
+      response = {...this.envelope(request, failure as ProtocolError), headers: {'Retry-After': '1'}}
+      this.send(res, request, response, true)
+      return
+    }
+    this.inFlight++
+    try {
+      const {route, params, pathExists} = this.match(request.method, path)
+      request.params = params
+      if (!route) {
+        req.resume()
+        throw pathExists
+          ? new ProtocolError('INVALID_REQUEST', `Method ${request.method} is not allowed on ${path}`, undefined, 405)
+          : new ProtocolError('NOT_FOUND', `No such endpoint: ${request.method} ${path}`)
+      }
+      if (request.method !== 'GET' && request.method !== 'DELETE') request.body = await readJsonBody(req)
+      else req.resume()
+      response = await route.handler(request)
+    } catch (error) {
+      failure = error
+      if (error instanceof ProtocolError) response = this.envelope(request, error)
+      else {
+        this.options.onError?.(error)
+        response = this.envelope(request, new ProtocolError('INTERNAL_ERROR', 'Internal server error'))
+      }
+    }
+    try {
+      await this.options.beforeSend?.(request, response, failure)
+    } catch (error) {
+      this.options.onError?.(error)
+      response = this.envelope(request, new ProtocolError('INTERNAL_ERROR', 'Could not record the decision durably'))
+    }
+    this.inFlight--
+    const oversize = failure instanceof BodyTooLargeError
+    this.send(res, request, response, oversize)
+  }
+
+  private envelope(request: HttpRequest, error: ProtocolError): HttpResponse {
+    const body: Record<string, unknown> = {
+      error: error.code,
+      message: error.message,
+      request_id: request.request_id,
+      trace_id: request.trace_id,
+    }
+    if (error.details) body.details = error.details
+    return {status: error.status, body: JSON.stringify(body)}
+  }
+
+  private send(res: http.ServerResponse, request: HttpRequest, response: HttpResponse, closeConnection = false): void {
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      'Content-Length': String(Buffer.byteLength(response.body)),
+      'X-Request-Id': request.request_id,
+      'X-Cycles-Trace-Id': request.trace_id,
+      ...this.options.baseHeaders?.(request),
+      ...response.headers,
+    }
+    if (closeConnection) headers.Connection = 'close'
+    res.writeHead(response.status, headers)
+    res.end(response.body)
+  }
+}
+
+export class BodyTooLargeError extends ProtocolError {
+  constructor() {
+    super('INVALID_REQUEST', `Request body exceeds ${MAX_BODY_BYTES} bytes`)
+  }
+}
+
+function header(req: http.IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
+async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0)
+  if (declared > MAX_BODY_BYTES) {
+    req.resume()
+    throw new BodyTooLargeError()
+  }
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > MAX_BODY_BYTES) {
+      req.resume()
+      throw new BodyTooLargeError()
+    }
+    chunks.push(chunk as Buffer)
+  }
+  if (size === 0) throw invalid('Request body is required')
+  let text: string
+  try {
+    text = TEXT_DECODER.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+  } catch {
+    throw invalid('Request body is not valid UTF-8')
+  }
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    if (error instanceof RangeError) throw invalid('Request body is nested too deeply')
+    throw invalid(`Malformed JSON: ${(error as Error).message}`)
+  }
+}

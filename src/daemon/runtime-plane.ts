@@ -1,0 +1,137 @@
+// The runtime plane's routes (/v1/...): API-key auth, the effective tenant, and the hand-off of
+// every evaluated request to the decision log before its response leaves.
+import {randomUUID} from 'node:crypto'
+
+import type {DecisionRecord} from '../decision-log/record.js'
+import {sha256Hex} from '../protocol/canonical-json.js'
+import {ProtocolError} from '../protocol/errors.js'
+import type {ApiKey} from '../protocol/types.js'
+import type {Store} from '../store/types.js'
+import type {DaemonCounters} from './counters.js'
+import type {HttpRequest, HttpResponse, JsonServer} from './http/json-server.js'
+import type {CallContext, RecordFacts, RuntimeService, ServiceResponse} from './runtime-service.js'
+
+export interface RuntimePlaneDeps {
+  service: RuntimeService
+  store: Store
+  counters: DaemonCounters
+  /** Admin key, when configured: accepted for list/get/release of reservations (admin-on-behalf-of). */
+  adminKeyMatches?: (presented: string) => boolean
+  now?: () => number
+}
+
+/** Attached to each request so beforeSend can write the decision record. */
+export const RECORD = Symbol('decision-record')
+type WithRecord = HttpRequest & {[RECORD]?: {facts: RecordFacts; tenant: string}}
+
+export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps): void {
+  const {service, store} = deps
+
+  const authenticate = async (req: HttpRequest, allowAdmin = false): Promise<CallContext> => {
+    const presented = headerOf(req, 'x-cycles-api-key')
+    const idem = headerOf(req, 'x-idempotency-key')
+    const base = {request_id: req.request_id, trace_id: req.trace_id, ...(idem === undefined ? {} : {headerIdempotencyKey: idem})}
+    if (presented === undefined && allowAdmin && deps.adminKeyMatches) {
+      const adminKey = headerOf(req, 'x-admin-api-key')
+      if (adminKey !== undefined && deps.adminKeyMatches(adminKey)) {
+        return {...base, tenant: '', admin: true}
+      }
+    }
+    if (!presented) throw new ProtocolError('UNAUTHORIZED', 'Missing X-Cycles-API-Key header')
+    const key = await store.findApiKeyByHash(sha256Hex(presented))
+    if (!key || !usable(key, (deps.now ?? Date.now)())) throw new ProtocolError('UNAUTHORIZED', 'Invalid or revoked API key')
+    const tenant = await store.getTenant(key.tenant_id)
+    if (tenant && tenant.status === 'SUSPENDED') throw new ProtocolError('UNAUTHORIZED', `Tenant ${key.tenant_id} is suspended`)
+    return {...base, tenant: key.tenant_id}
+  }
+
+  /** Admin-on-behalf-of needs an explicit tenant. */
+  const resolveAdminTenant = async (ctx: CallContext, tenant: string | undefined): Promise<CallContext> => {
+    if (!ctx.admin) return ctx
+    if (!tenant) throw new ProtocolError('INVALID_REQUEST', 'tenant is required with X-Admin-API-Key')
+    return {...ctx, tenant}
+  }
+
+  const evaluated = (call: (ctx: CallContext, req: HttpRequest) => Promise<ServiceResponse>, allowAdmin = false) => {
+    return async (req: HttpRequest): Promise<HttpResponse> => {
+      const ctx = await authenticate(req, allowAdmin)
+      try {
+        const result = await call(ctx, req)
+        if (result.record) (req as WithRecord)[RECORD] = {facts: result.record, tenant: ctx.tenant}
+        return {status: result.status, body: result.body, headers: {'X-Cycles-Tenant': ctx.tenant, ...result.headers}}
+      } catch (error) {
+        if (error instanceof ProtocolError && error.context) {
+          ;(req as WithRecord)[RECORD] = {facts: error.context as RecordFacts, tenant: ctx.tenant}
+        }
+        throw error
+      }
+    }
+  }
+
+  server
+    .route('POST', '/v1/reservations', evaluated((ctx, req) => service.reserve(ctx, req.body)))
+    .route('POST', '/v1/decide', evaluated((ctx, req) => service.decide(ctx, req.body)))
+    .route('POST', '/v1/reservations/:id/commit', evaluated((ctx, req) => service.commit(ctx, req.params.id, req.body)))
+    .route(
+      'POST',
+      '/v1/reservations/:id/release',
+      evaluated(async (ctx, req) => {
+        if (ctx.admin) {
+          const r = await store.getReservation(req.params.id)
+          if (!r) throw new ProtocolError('NOT_FOUND', `Reservation ${req.params.id} not found`)
+          ctx = {...ctx, tenant: r.tenant}
+        }
+        return service.release(ctx, req.params.id, req.body)
+      }, true),
+    )
+    .route('POST', '/v1/reservations/:id/extend', evaluated((ctx, req) => service.extend(ctx, req.params.id, req.body)))
+    .route('POST', '/v1/events', evaluated((ctx, req) => service.event(ctx, req.body)))
+    .route('GET', '/v1/balances', evaluated((ctx, req) => service.balances(ctx, req.query)))
+    .route(
+      'GET',
+      '/v1/reservations',
+      evaluated(async (ctx, req) => service.listReservations(await resolveAdminTenant(ctx, req.query.get('tenant') ?? undefined), req.query), true),
+    )
+    .route(
+      'GET',
+      '/v1/reservations/:id',
+      evaluated(async (ctx, req) => {
+        if (ctx.admin) {
+          const r = await store.getReservation(req.params.id)
+          if (!r) throw new ProtocolError('NOT_FOUND', `Reservation ${req.params.id} not found`)
+          ctx = {...ctx, tenant: r.tenant}
+        }
+        return service.getReservation(ctx, req.params.id)
+      }, true),
+    )
+}
+
+/** Build the schema-v1 record for a request the runtime plane evaluated, or undefined. */
+export function decisionRecordFor(req: HttpRequest, res: HttpResponse, nowMs: number): DecisionRecord | undefined {
+  const attached = (req as WithRecord)[RECORD]
+  if (!attached) return undefined
+  const {facts, tenant} = attached
+  const latencyUs = Number((process.hrtime.bigint() - req.received_at_ns) / 1000n)
+  return {
+    v: 1,
+    id: randomUUID(),
+    ts: new Date(nowMs).toISOString(),
+    ...facts,
+    endpoint: facts.endpoint,
+    request_id: req.request_id,
+    trace_id: req.trace_id,
+    tenant,
+    http_status: res.status,
+    latency_us: latencyUs,
+  }
+}
+
+function usable(key: ApiKey, now: number): boolean {
+  if (key.status !== 'ACTIVE') return false
+  return key.expires_at_ms === undefined || key.expires_at_ms > now
+}
+
+function headerOf(req: HttpRequest, name: string): string | undefined {
+  const v = req.headers[name]
+  return Array.isArray(v) ? v[0] : v
+}

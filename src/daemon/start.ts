@@ -1,0 +1,46 @@
+// `cycles daemon start`: load config, start the daemon, print where it listens, drain on signals.
+import {loadConfig} from '../config/load.js'
+import {CliError, EXIT} from '../cli/errors.js'
+import {StateDirLockedError} from '../store/embedded/embedded-store.js'
+import {Daemon} from './daemon.js'
+
+export interface StartOptions {
+  configPath: string
+  host: string
+  port: number
+  logDir: string
+  stateDir: string
+  log: (line: string) => void
+}
+
+export async function startDaemon(options: StartOptions): Promise<Daemon> {
+  const config = loadConfig(options.configPath)
+  try {
+    return await Daemon.start({config, host: options.host, port: options.port, logDir: options.logDir, stateDir: options.stateDir, log: options.log})
+  } catch (error) {
+    if (error instanceof StateDirLockedError) {
+      throw new CliError('STATE_LOCKED', error.message, {exit: EXIT.STATE_LOCKED, suggestions: ['stop the other daemon, or pass a different --state-dir']})
+    }
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE') {
+      throw new CliError('PORT_IN_USE', `port ${options.port} on ${options.host} is already in use`, {exit: EXIT.ERROR, suggestions: ['pass --port 0 to pick a free port']})
+    }
+    if (code === 'EACCES') throw new CliError('PORT_DENIED', `not allowed to listen on ${options.host}:${options.port}`, {exit: EXIT.ERROR})
+    throw error
+  }
+}
+
+/** Resolve when the process is asked to stop (SIGINT/SIGTERM), after draining the daemon. */
+export function drainOnSignals(daemon: Daemon, log: (line: string) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      log(`${signal} received: draining in-flight requests and flushing the decision log`)
+      daemon.stop().then(resolve, (error) => {
+        log(`shutdown error: ${(error as Error).message}`)
+        resolve()
+      })
+    }
+    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => stop('SIGTERM'))
+  })
+}

@@ -1,0 +1,52 @@
+// Decision log record, schema v1: the contract between the daemon (and the simulator) and the
+// analyzer. Documented in the README; change it only with a new `v`.
+import type {Action, Decision, Mode, Subject, Tier, Unit} from '../protocol/types.js'
+
+export const DECISION_LOG_SCHEMA_VERSION = 1
+
+export type DecisionEndpoint = 'reserve' | 'decide' | 'commit' | 'release' | 'extend' | 'event'
+export const DECISION_ENDPOINTS: readonly DecisionEndpoint[] = ['reserve', 'decide', 'commit', 'release', 'extend', 'event']
+
+export interface DecisionRecord {
+  v: 1
+  /** UUID, unique per record; ingest de-duplicates on it. */
+  id: string
+  /** ISO-8601 UTC with milliseconds. */
+  ts: string
+  endpoint: DecisionEndpoint
+  request_id: string
+  trace_id: string
+  tenant: string
+  dry_run: boolean
+  mode: Mode
+  tier: Tier
+  subject?: Subject
+  scope_path?: string
+  affected_scopes?: string[]
+  run_id?: string
+  parent_run_id?: string
+  action?: Pick<Action, 'kind' | 'name'>
+  unit?: Unit
+  estimate?: number
+  actual?: number
+  reservation_id?: string
+  /** What the daemon answered: ALLOW, ALLOW_WITH_CAPS or DENY (4xx/409 answers are DENY). */
+  decision: Decision
+  /** Reason on a DENY, or the error code of a 4xx/5xx answer. */
+  reason_code?: string
+  /** What full enforcement would have answered, from the shadow ledger. */
+  would_decision: Decision
+  would_reason_code?: string
+  /** First failing scope of the would-be denial. */
+  denied_scope?: string
+  http_status: number
+  latency_us: number
+}
+
+/** run_id / parent_run_id from subject.dimensions, else metadata. */
+export function runIds(subject: Subject | undefined, metadata: Record<string, unknown> | undefined): {run_id?: string; parent_run_id?: string} {
+  const d = subject?.dimensions
+  const run = d?.run_id ?? (typeof metadata?.run_id === 'string' ? metadata.run_id : undefined)
+  const parent = d?.parent_run_id ?? (typeof metadata?.parent_run_id === 'string' ? metadata.parent_run_id : undefined)
+  return {...(run ? {run_id: run} : {}), ...(parent ? {parent_run_id: parent} : {})}
+}

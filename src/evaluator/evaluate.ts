@@ -1,0 +1,91 @@
+// The one evaluator: a pure function from (tenant, derived scopes, ledger view) to a decision,
+// following the protocol's check order exactly (cycles-protocol.md §5.2 step 4, §9.5). Dry-run,
+// decide, live reserve (real and shadow book) and the simulator all call it. No I/O here.
+import type {Caps, Decision, Ledger, Tenant, Unit} from '../protocol/types.js'
+import type {Condition} from '../store/types.js'
+
+export type DenyReason =
+  | 'TENANT_CLOSED'
+  | 'BUDGET_FROZEN'
+  | 'BUDGET_CLOSED'
+  | 'OVERDRAFT_LIMIT_EXCEEDED'
+  | 'DEBT_OUTSTANDING'
+  | 'BUDGET_EXCEEDED'
+  | 'BUDGET_NOT_FOUND'
+
+export interface ReserveEvaluation {
+  decision: Decision
+  reason_code?: DenyReason
+  /** First failing scope, closest to the root. */
+  denied_scope?: string
+  /** Scopes that have a ledger in the requested unit, root first. */
+  budgeted: string[]
+  caps?: Caps
+  /** What must still hold at write time for an ALLOW to be applied atomically. */
+  conditions: Condition[]
+}
+
+export interface ReserveInput {
+  tenant: Tenant | undefined
+  affected_scopes: string[]
+  unit: Unit
+  estimate: number
+  /** One entry per affected scope, in the same order; undefined where no ledger exists in `unit`. */
+  ledgers: Array<Ledger | undefined>
+}
+
+export function evaluateReserve(input: ReserveInput): ReserveEvaluation {
+  const {tenant, affected_scopes: scopes, estimate, ledgers} = input
+  if (tenant?.status === 'CLOSED') {
+    return {decision: 'DENY', reason_code: 'TENANT_CLOSED', budgeted: budgetedScopes(scopes, ledgers), conditions: []}
+  }
+  const budgeted: string[] = []
+  const conditions: Condition[] = []
+  for (let i = 0; i < scopes.length; i++) {
+    const ledger = ledgers[i]
+    if (!ledger) continue
+    budgeted.push(scopes[i])
+    const reason = firstFailure(ledger, estimate)
+    if (reason) return {decision: 'DENY', reason_code: reason, denied_scope: scopes[i], budgeted, conditions: []}
+    conditions.push(...admissibleConditions(ledger, estimate))
+  }
+  if (budgeted.length === 0) return {decision: 'DENY', reason_code: 'BUDGET_NOT_FOUND', budgeted, conditions: []}
+  const deepest = ledgers.at(-1)
+  const caps = deepest?.caps && Object.keys(deepest.caps).length > 0 ? deepest.caps : undefined
+  return caps ? {decision: 'ALLOW_WITH_CAPS', caps, budgeted, conditions} : {decision: 'ALLOW', budgeted, conditions}
+}
+
+/** FROZEN → CLOSED → over-limit → (debt > 0 with no overdraft) → remaining < estimate; first failure wins. */
+function firstFailure(ledger: Ledger, estimate: number): DenyReason | undefined {
+  if (ledger.status === 'FROZEN') return 'BUDGET_FROZEN'
+  if (ledger.status === 'CLOSED') return 'BUDGET_CLOSED'
+  if (ledger.is_over_limit) return 'OVERDRAFT_LIMIT_EXCEEDED'
+  if (ledger.debt > 0 && ledger.overdraft_limit === 0) return 'DEBT_OUTSTANDING'
+  if (ledger.remaining < estimate) return 'BUDGET_EXCEEDED'
+  return undefined
+}
+
+function admissibleConditions(ledger: Ledger, estimate: number): Condition[] {
+  const at = {scope: ledger.scope, unit: ledger.unit}
+  const out: Condition[] = [
+    {...at, field: 'status', op: 'eq', value: 'ACTIVE'},
+    {...at, field: 'is_over_limit', op: 'eq', value: false},
+    {...at, field: 'remaining', op: 'gte', value: estimate},
+  ]
+  if (ledger.overdraft_limit === 0) {
+    out.push({...at, field: 'overdraft_limit', op: 'eq', value: 0}, {...at, field: 'debt', op: 'lte', value: 0})
+  } else {
+    out.push({...at, field: 'overdraft_limit', op: 'gte', value: 1})
+  }
+  return out
+}
+
+function budgetedScopes(scopes: string[], ledgers: Array<Ledger | undefined>): string[] {
+  return scopes.filter((_, i) => ledgers[i] !== undefined)
+}
+
+/** The wire mapping of a deny reason on the persisting (live) surface. */
+export function liveErrorFor(reason: DenyReason): {status: number; code: string} {
+  if (reason === 'BUDGET_NOT_FOUND') return {status: 404, code: 'NOT_FOUND'}
+  return {status: 409, code: reason}
+}

@@ -1,0 +1,128 @@
+// Group commit for append-only JSONL files: lines appended during one event-loop turn are written
+// with one write(2) before any of their callers is told "flushed", and fdatasync runs about once a
+// second. A process killed with -9 after a caller was answered has therefore handed its line to the
+// kernel; a machine crash can lose at most the last second (the fsync interval).
+import fs from 'node:fs'
+
+export interface SegmentPolicy {
+  /** Path of the file to write next; called at start and at every rotation. */
+  nextPath(nowMs: number): string
+  /** True when the current segment should be closed before writing more. */
+  shouldRotate?(bytesWritten: number, openedAtMs: number, nowMs: number): boolean
+}
+
+export interface GroupCommitOptions {
+  segments: SegmentPolicy
+  fsyncIntervalMs?: number
+  now?: () => number
+}
+
+export class GroupCommitWriter {
+  private fd: number | undefined
+  private path = ''
+  private bytes = 0
+  private openedAt = 0
+  private pending: string[] = []
+  private waiters: Array<() => void> = []
+  private scheduled = false
+  private dirty = false
+  private readonly timer: NodeJS.Timeout | undefined
+  private closed = false
+  private readonly now: () => number
+  linesWritten = 0
+
+  constructor(private readonly options: GroupCommitOptions) {
+    this.now = options.now ?? Date.now
+    const interval = options.fsyncIntervalMs ?? 1000
+    if (interval > 0) {
+      this.timer = setInterval(() => this.sync(), interval)
+      this.timer.unref()
+    }
+  }
+
+  get currentPath(): string {
+    return this.path
+  }
+
+  /** Queue one line (without its newline). */
+  append(line: string): void {
+    if (this.closed) throw new Error('writer is closed')
+    this.pending.push(line)
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(() => this.flushNow())
+    }
+  }
+
+  /** Resolves once every line appended so far has been written to the file. */
+  flushed(): Promise<void> {
+    if (this.pending.length === 0) return Promise.resolve()
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
+
+  /** Write everything pending now, synchronously. */
+  flushNow(): void {
+    this.scheduled = false
+    if (this.pending.length > 0) {
+      const data = this.pending.join('\n') + '\n'
+      const count = this.pending.length
+      this.pending = []
+      this.ensureSegment(Buffer.byteLength(data))
+      let buffer = Buffer.from(data)
+      while (buffer.length > 0) {
+        const n = fs.writeSync(this.fd!, buffer)
+        buffer = buffer.subarray(n)
+      }
+      this.bytes += Buffer.byteLength(data)
+      this.linesWritten += count
+      this.dirty = true
+    }
+    const waiters = this.waiters
+    this.waiters = []
+    for (const w of waiters) w()
+  }
+
+  private ensureSegment(incoming: number): void {
+    const now = this.now()
+    if (this.fd !== undefined && this.options.segments.shouldRotate?.(this.bytes + incoming, this.openedAt, now)) {
+      this.closeSegment()
+    }
+    if (this.fd === undefined) {
+      this.path = this.options.segments.nextPath(now)
+      this.fd = fs.openSync(this.path, 'a')
+      this.bytes = fs.fstatSync(this.fd).size
+      this.openedAt = now
+    }
+  }
+
+  private sync(): void {
+    if (this.fd === undefined || !this.dirty) return
+    this.dirty = false
+    try {
+      fs.fdatasyncSync(this.fd)
+    } catch {
+      // A failed fsync leaves the data in the page cache; the next tick retries.
+      this.dirty = true
+    }
+  }
+
+  private closeSegment(): void {
+    if (this.fd === undefined) return
+    try {
+      fs.fdatasyncSync(this.fd)
+    } finally {
+      fs.closeSync(this.fd)
+      this.fd = undefined
+      this.dirty = false
+    }
+  }
+
+  /** Flush, fsync and close. */
+  close(): void {
+    if (this.closed) return
+    this.flushNow()
+    this.closed = true
+    if (this.timer) clearInterval(this.timer)
+    this.closeSegment()
+  }
+}

@@ -1,0 +1,306 @@
+// The embedded store's in-memory state and its all-or-nothing transaction semantics. Pure data
+// structure: no I/O, no clock of its own (callers pass `nowMs`), so recovery can replay a journal.
+import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../protocol/types.js'
+import {
+  type AuditEntry,
+  type AuditFilter,
+  type Condition,
+  type IdempotencyRecord,
+  type LedgerDelta,
+  type LedgerFilter,
+  type ReservationFilter,
+  type TierControl,
+  type Tx,
+  type TxResult,
+  ledgerKey,
+} from './types.js'
+
+export interface StateSnapshot {
+  v: 1
+  ledgers: Array<Ledger & {book: Book}>
+  tenants: Tenant[]
+  apiKeys: ApiKey[]
+  reservations: Reservation[]
+  idempotency: Array<[string, IdempotencyRecord, number]>
+  audit: AuditEntry[]
+  control?: TierControl
+}
+
+export interface MemoryLimits {
+  /** Most idempotency records kept; the oldest go first. */
+  maxIdempotency: number
+  /** Finished reservations are kept this long after they finalise. */
+  terminalRetentionMs: number
+  maxAudit: number
+}
+
+export const DEFAULT_LIMITS: MemoryLimits = {
+  maxIdempotency: 2_000_000,
+  terminalRetentionMs: 24 * 3_600_000,
+  maxAudit: 200_000,
+}
+
+export function conditionHolds(ledger: Ledger | undefined, c: Condition): boolean {
+  if (!ledger) return false
+  const actual = ledger[c.field]
+  if (c.op === 'eq') return actual === c.value
+  if (typeof actual !== 'number' || typeof c.value !== 'number') return false
+  return c.op === 'gte' ? actual >= c.value : actual <= c.value
+}
+
+/** Apply a delta to a copy of a ledger; undefined when a counter would leave the safe-integer range. */
+export function applyDelta(ledger: Ledger, add: LedgerDelta, nowMs: number): Ledger | undefined {
+  const next: Ledger = {...ledger, ...add.set}
+  if (add.add) {
+    for (const [field, amount] of Object.entries(add.add) as Array<[keyof typeof add.add, number]>) {
+      next[field] += amount
+    }
+  }
+  next.remaining = next.allocated - next.spent - next.reserved - next.debt
+  for (const v of [next.allocated, next.spent, next.reserved, next.debt, next.remaining]) {
+    if (!Number.isSafeInteger(v)) return undefined
+  }
+  next.updated_at_ms = nowMs
+  return next
+}
+
+export class MemoryState {
+  readonly ledgers = new Map<string, Ledger & {book: Book}>()
+  /** scope → units with a ledger there, per book (for unitsAt and listing). */
+  private readonly unitsByScope = new Map<string, Set<Unit>>()
+  readonly tenants = new Map<string, Tenant>()
+  readonly apiKeys = new Map<string, ApiKey>()
+  private readonly apiKeysByHash = new Map<string, string>()
+  readonly reservations = new Map<string, Reservation>()
+  private readonly active = new Set<string>()
+  /** key → [record, expiresAtMs]; Map order is insertion order, which we use for eviction. */
+  readonly idempotency = new Map<string, [IdempotencyRecord, number]>()
+  audit: AuditEntry[] = []
+  control: TierControl | undefined
+
+  constructor(private readonly limits: MemoryLimits = DEFAULT_LIMITS) {}
+
+  /** Check and apply a transaction atomically (it is synchronous). */
+  apply(tx: Tx, nowMs: number): TxResult {
+    for (const c of tx.conditions ?? []) {
+      if (!conditionHolds(this.ledgers.get(ledgerKey(c.book ?? 'real', c.scope, c.unit)), c)) {
+        return {ok: false, failed: 'condition', detail: `${c.scope} ${c.unit} ${c.field} ${c.op} ${String(c.value)}`}
+      }
+    }
+    if (tx.idempotency) {
+      const existing = this.idempotency.get(tx.idempotency.key)
+      if (existing && existing[1] > nowMs) return {ok: false, failed: 'idempotency'}
+    }
+    if (tx.reservation?.expectStatus) {
+      const current = this.reservations.get(tx.reservation.value.reservation_id)
+      const status = current ? current.status : 'absent'
+      if (status !== tx.reservation.expectStatus) return {ok: false, failed: 'reservation', detail: status}
+    }
+    for (const l of tx.createLedgers ?? []) {
+      if (this.ledgers.has(ledgerKey(l.book, l.scope, l.unit))) return {ok: false, failed: 'exists', detail: `${l.scope} ${l.unit}`}
+    }
+    const updated: Array<Ledger & {book: Book}> = []
+    for (const d of tx.deltas ?? []) {
+      const key = ledgerKey(d.book, d.scope, d.unit)
+      const base = updated.find((l) => ledgerKey(l.book, l.scope, l.unit) === key) ?? this.ledgers.get(key)
+      if (!base) return {ok: false, failed: 'missing', detail: `${d.book} ${d.scope} ${d.unit}`}
+      const next = applyDelta(base, d, nowMs)
+      if (!next) return {ok: false, failed: 'overflow', detail: `${d.scope} ${d.unit}`}
+      const i = updated.indexOf(base as Ledger & {book: Book})
+      if (i >= 0) updated[i] = {...next, book: d.book}
+      else updated.push({...next, book: d.book})
+    }
+    this.commit(tx, updated, nowMs)
+    const touched = new Map<string, Ledger>()
+    for (const l of [...updated, ...(tx.createLedgers ?? [])]) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
+    return {ok: true, ledgers: touched}
+  }
+
+  /** Apply without checks: journal replay of a transaction that was already accepted once. */
+  replay(tx: Tx, nowMs: number): void {
+    const updated: Array<Ledger & {book: Book}> = []
+    for (const d of tx.deltas ?? []) {
+      const key = ledgerKey(d.book, d.scope, d.unit)
+      const base = updated.find((l) => ledgerKey(l.book, l.scope, l.unit) === key) ?? this.ledgers.get(key)
+      if (!base) continue
+      const next = applyDelta(base, d, nowMs) ?? base
+      const i = updated.indexOf(base as Ledger & {book: Book})
+      if (i >= 0) updated[i] = {...next, book: d.book}
+      else updated.push({...next, book: d.book})
+    }
+    this.commit(tx, updated, nowMs)
+  }
+
+  private commit(tx: Tx, updated: Array<Ledger & {book: Book}>, nowMs: number): void {
+    for (const l of tx.createLedgers ?? []) this.putLedger(l)
+    for (const l of updated) this.putLedger(l)
+    if (tx.reservation) this.putReservation(tx.reservation.value)
+    if (tx.idempotency) this.putIdempotency(tx.idempotency.key, tx.idempotency.record, nowMs + tx.idempotency.ttl_ms)
+    for (const t of tx.tenants ?? []) this.tenants.set(t.tenant_id, t)
+    for (const k of tx.apiKeys ?? []) this.putApiKey(k)
+    if (tx.audit?.length) {
+      this.audit.push(...tx.audit)
+      if (this.audit.length > this.limits.maxAudit * 1.1) this.audit = this.audit.slice(-this.limits.maxAudit)
+    }
+    if (tx.control) this.control = tx.control
+  }
+
+  putLedger(l: Ledger & {book: Book}): void {
+    this.ledgers.set(ledgerKey(l.book, l.scope, l.unit), l)
+    const k = `${l.book}|${l.scope}`
+    let units = this.unitsByScope.get(k)
+    if (!units) this.unitsByScope.set(k, (units = new Set()))
+    units.add(l.unit)
+  }
+
+  putApiKey(k: ApiKey): void {
+    const previous = this.apiKeys.get(k.key_id)
+    if (previous) this.apiKeysByHash.delete(previous.key_hash)
+    this.apiKeys.set(k.key_id, k)
+    this.apiKeysByHash.set(k.key_hash, k.key_id)
+  }
+
+  putReservation(r: Reservation): void {
+    this.reservations.set(r.reservation_id, r)
+    if (r.status === 'ACTIVE') this.active.add(r.reservation_id)
+    else this.active.delete(r.reservation_id)
+  }
+
+  putIdempotency(key: string, record: IdempotencyRecord, expiresAtMs: number): void {
+    this.idempotency.delete(key)
+    this.idempotency.set(key, [record, expiresAtMs])
+    if (this.idempotency.size > this.limits.maxIdempotency) {
+      const oldest = this.idempotency.keys().next().value
+      if (oldest !== undefined) this.idempotency.delete(oldest)
+    }
+  }
+
+  getIdempotency(key: string, nowMs: number): IdempotencyRecord | undefined {
+    const entry = this.idempotency.get(key)
+    return entry && entry[1] > nowMs ? entry[0] : undefined
+  }
+
+  findApiKeyByHash(hash: string): ApiKey | undefined {
+    const id = this.apiKeysByHash.get(hash)
+    return id ? this.apiKeys.get(id) : undefined
+  }
+
+  getLedgers(book: Book, scopes: readonly string[], unit: Unit): Array<Ledger | undefined> {
+    return scopes.map((s) => this.ledgers.get(ledgerKey(book, s, unit)))
+  }
+
+  unitsAt(book: Book, scopes: readonly string[]): Array<{scope: string; units: Unit[]}> {
+    return scopes.map((scope) => ({scope, units: [...(this.unitsByScope.get(`${book}|${scope}`) ?? [])]}))
+  }
+
+  listLedgers(book: Book, filter: LedgerFilter = {}): Ledger[] {
+    const out: Ledger[] = []
+    for (const l of this.ledgers.values()) {
+      if (l.book !== book || !ledgerMatches(l, filter)) continue
+      const {book: _book, ...ledger} = l
+      out.push(ledger)
+    }
+    return out.sort((a, b) => a.scope.localeCompare(b.scope) || a.unit.localeCompare(b.unit))
+  }
+
+  listReservations(filter: ReservationFilter): {reservations: Reservation[]; next_cursor?: string} {
+    const all = [...this.reservations.values()]
+      .filter((r) => reservationMatches(r, filter))
+      .sort((a, b) => b.created_at_ms - a.created_at_ms || a.reservation_id.localeCompare(b.reservation_id))
+    const {page, next_cursor} = paginate(all, filter.limit ?? 50, filter.cursor)
+    return {reservations: page, next_cursor}
+  }
+
+  dueForExpiry(nowMs: number, limit: number): Reservation[] {
+    const out: Reservation[] = []
+    for (const id of this.active) {
+      const r = this.reservations.get(id)
+      if (r && r.expires_at_ms + r.grace_period_ms < nowMs) out.push(r)
+      if (out.length >= limit) break
+    }
+    return out
+  }
+
+  listAudit(filter: AuditFilter): {entries: AuditEntry[]; next_cursor?: string} {
+    const matching = this.audit.filter((e) => auditMatches(e, filter)).reverse()
+    const {page, next_cursor} = paginate(matching, filter.limit ?? 50, filter.cursor)
+    return {entries: page, next_cursor}
+  }
+
+  /** Drop expired idempotency records and long-finished reservations. */
+  prune(nowMs: number): void {
+    for (const [key, [, expires]] of this.idempotency) {
+      if (expires <= nowMs) this.idempotency.delete(key)
+    }
+    const horizon = nowMs - this.limits.terminalRetentionMs
+    for (const [id, r] of this.reservations) {
+      if (r.status !== 'ACTIVE' && (r.finalized_at_ms ?? r.created_at_ms) < horizon) this.reservations.delete(id)
+    }
+  }
+
+  snapshot(): StateSnapshot {
+    return {
+      v: 1,
+      ledgers: [...this.ledgers.values()],
+      tenants: [...this.tenants.values()],
+      apiKeys: [...this.apiKeys.values()],
+      reservations: [...this.reservations.values()],
+      idempotency: [...this.idempotency].map(([k, [r, e]]) => [k, r, e]),
+      audit: this.audit,
+      control: this.control,
+    }
+  }
+
+  restore(s: StateSnapshot): void {
+    for (const l of s.ledgers) this.putLedger(l)
+    for (const t of s.tenants) this.tenants.set(t.tenant_id, t)
+    for (const k of s.apiKeys) this.putApiKey(k)
+    for (const r of s.reservations) this.putReservation(r)
+    for (const [k, r, e] of s.idempotency) this.idempotency.set(k, [r, e])
+    this.audit = s.audit ?? []
+    this.control = s.control
+  }
+}
+
+export function ledgerMatches(l: Ledger, f: LedgerFilter): boolean {
+  if (f.unit && l.unit !== f.unit) return false
+  if (f.tenant && !l.scope.split('/').includes(`tenant:${f.tenant.toLowerCase()}`)) return false
+  if (f.scopePrefix && !l.scope.startsWith(f.scopePrefix)) return false
+  if (f.segments) {
+    const segments = l.scope.split('/')
+    if (!f.segments.every((s) => segments.includes(s))) return false
+  }
+  return true
+}
+
+export function reservationMatches(r: Reservation, f: ReservationFilter): boolean {
+  if (f.tenant && r.tenant !== f.tenant) return false
+  if (f.status && r.status !== f.status) return false
+  if (f.idempotency_key && r.idempotency_key !== f.idempotency_key) return false
+  if (f.scopeSegments) {
+    const segments = r.scope_path.split('/')
+    if (!f.scopeSegments.every((s) => segments.includes(s))) return false
+  }
+  return true
+}
+
+function auditMatches(e: AuditEntry, f: AuditFilter): boolean {
+  if (f.tenant_id && e.tenant_id !== f.tenant_id) return false
+  if (f.key_id && e.key_id !== f.key_id) return false
+  if (f.operation && e.operation !== f.operation) return false
+  if (f.resource_type && e.resource_type !== f.resource_type) return false
+  if (f.resource_id && e.resource_id !== f.resource_id) return false
+  if (f.status !== undefined && e.status !== f.status) return false
+  if (f.from_ms !== undefined && e.timestamp_ms < f.from_ms) return false
+  if (f.to_ms !== undefined && e.timestamp_ms > f.to_ms) return false
+  if (f.trace_id && e.trace_id !== f.trace_id) return false
+  return true
+}
+
+/** Offset cursors: opaque base64url of the next offset. */
+export function paginate<T>(items: T[], limit: number, cursor?: string): {page: T[]; next_cursor?: string} {
+  const start = cursor ? Number.parseInt(Buffer.from(cursor, 'base64url').toString(), 10) || 0 : 0
+  const page = items.slice(start, start + limit)
+  const next_cursor = start + limit < items.length ? Buffer.from(String(start + limit)).toString('base64url') : undefined
+  return {page, next_cursor}
+}

@@ -1,0 +1,172 @@
+// The one store interface. Both the embedded store and the Redis store implement it, and one
+// contract suite (test/store-contract) runs against both.
+//
+// Writes go through apply(tx): a transaction of guarded changes that the store applies all-or-nothing.
+// The evaluator decides (pure TypeScript); the store only checks the conditions the decision rested
+// on and writes. That keeps one evaluator while every multi-scope check-and-write stays atomic
+// (a Lua script in Redis, a synchronous critical section in the embedded store).
+import type {ApiKey, Book, Ledger, Mode, Reservation, ReservationStatus, Tenant, Tier, Unit} from '../protocol/types.js'
+
+export type LedgerField = 'status' | 'is_over_limit' | 'remaining' | 'reserved' | 'spent' | 'debt' | 'allocated' | 'overdraft_limit'
+
+/** A predicate on one ledger's current value. A missing ledger fails every condition. */
+export interface Condition {
+  book?: Book
+  scope: string
+  unit: Unit
+  field: LedgerField
+  op: 'eq' | 'gte' | 'lte'
+  value: number | string | boolean
+}
+
+export type AddableField = 'allocated' | 'spent' | 'reserved' | 'debt'
+
+/**
+ * A change to one existing ledger. `add` moves counters; `remaining` is derived by the store so the
+ * invariant remaining = allocated - spent - reserved - debt always holds. `set` overwrites flags.
+ */
+export interface LedgerDelta {
+  book: Book
+  scope: string
+  unit: Unit
+  add?: Partial<Record<AddableField, number>>
+  set?: Partial<Pick<Ledger, 'is_over_limit' | 'status' | 'overdraft_limit' | 'caps' | 'commit_overage_policy' | 'allocated' | 'spent' | 'debt'>>
+}
+
+export interface IdempotencyRecord {
+  /** sha256 of the canonical request payload. */
+  hash: string
+  status: number
+  /** The verbatim response body sent the first time. */
+  body: string
+  reservation_id?: string
+  /** For responses whose remaining_ttl_ms is recomputed on replay. */
+  expires_at_ms?: number
+}
+
+export interface TierControl {
+  tiers: Record<Tier, Mode>
+  killswitch: {engaged: boolean; reason?: string; actor?: string; changed_at_ms?: number}
+  /** Bumped on every change, so instances can tell a newer control record from an older one. */
+  version: number
+}
+
+export interface AuditEntry {
+  log_id: string
+  timestamp_ms: number
+  tenant_id?: string
+  key_id?: string
+  actor_type?: string
+  operation: string
+  resource_type?: string
+  resource_id?: string
+  status: number
+  error_code?: string
+  request_id?: string
+  trace_id?: string
+  source_ip?: string
+  user_agent?: string
+  metadata?: Record<string, unknown>
+}
+
+export interface Tx {
+  /** Every condition must hold, else nothing at all is applied. */
+  conditions?: Condition[]
+  deltas?: LedgerDelta[]
+  /** New ledgers; the transaction fails with 'exists' if one is already there. */
+  createLedgers?: Array<Ledger & {book: Book}>
+  /** Upsert a reservation, optionally only if its current status is `expectStatus` ('absent' = new). */
+  reservation?: {value: Reservation; expectStatus?: ReservationStatus | 'absent'}
+  /** Set-if-absent; the transaction fails with 'idempotency' if the key is taken. */
+  idempotency?: {key: string; record: IdempotencyRecord; ttl_ms: number}
+  tenants?: Tenant[]
+  apiKeys?: ApiKey[]
+  audit?: AuditEntry[]
+  control?: TierControl
+}
+
+export type TxFailure = 'condition' | 'idempotency' | 'reservation' | 'exists' | 'missing' | 'overflow'
+
+export type TxResult =
+  | {ok: true; /** Post-state of every ledger the transaction touched, keyed `${book}|${scope}|${unit}`. */ ledgers: Map<string, Ledger>}
+  | {ok: false; failed: TxFailure; detail?: string}
+
+export const ledgerKey = (book: Book, scope: string, unit: Unit) => `${book}|${scope}|${unit}`
+
+export interface ReservationFilter {
+  tenant?: string
+  status?: ReservationStatus
+  idempotency_key?: string
+  /** Subject filters, matched against the reservation's scope path segments (lower-cased). */
+  scopeSegments?: string[]
+  limit?: number
+  /** Opaque cursor returned as next_cursor. */
+  cursor?: string
+}
+
+export interface LedgerFilter {
+  tenant?: string
+  scopePrefix?: string
+  /** Every one of these `level:value` segments must appear in the scope path. */
+  segments?: string[]
+  unit?: Unit
+}
+
+export interface AuditFilter {
+  tenant_id?: string
+  key_id?: string
+  operation?: string
+  resource_type?: string
+  resource_id?: string
+  status?: number
+  from_ms?: number
+  to_ms?: number
+  trace_id?: string
+  limit?: number
+  cursor?: string
+}
+
+export interface StoreHealth {
+  ok: boolean
+  detail?: string
+}
+
+export interface Store {
+  readonly kind: 'embedded' | 'redis'
+
+  apply(tx: Tx): Promise<TxResult>
+  /**
+   * Resolves once every transaction applied so far is durable (embedded: its journal line written;
+   * Redis: already acknowledged by the server). Answer a client only after this.
+   */
+  flushed(): Promise<void>
+
+  getTenant(id: string): Promise<Tenant | undefined>
+  listTenants(): Promise<Tenant[]>
+  getApiKey(keyId: string): Promise<ApiKey | undefined>
+  findApiKeyByHash(keyHash: string): Promise<ApiKey | undefined>
+  listApiKeys(tenantId?: string): Promise<ApiKey[]>
+
+  /** One entry per scope, in order; undefined where no ledger exists in `unit`. */
+  getLedgers(book: Book, scopes: readonly string[], unit: Unit): Promise<Array<Ledger | undefined>>
+  /** The units that have a ledger at any of these scopes (for UNIT_MISMATCH details). */
+  unitsAt(book: Book, scopes: readonly string[]): Promise<Array<{scope: string; units: Unit[]}>>
+  listLedgers(book: Book, filter?: LedgerFilter): Promise<Ledger[]>
+
+  getReservation(id: string): Promise<Reservation | undefined>
+  listReservations(filter: ReservationFilter): Promise<{reservations: Reservation[]; next_cursor?: string}>
+  /** ACTIVE reservations whose expires_at_ms + grace_period_ms is before `nowMs`. */
+  dueForExpiry(nowMs: number, limit: number): Promise<Reservation[]>
+
+  getIdempotency(key: string): Promise<IdempotencyRecord | undefined>
+
+  getControl(): Promise<TierControl | undefined>
+  /** Called when another instance changed the control record (Redis pub/sub); embedded: never. */
+  onControlChange(listener: (control: TierControl) => void): void
+
+  listAudit(filter: AuditFilter): Promise<{entries: AuditEntry[]; next_cursor?: string}>
+
+  health(): Promise<StoreHealth>
+  /** Flush and release resources. */
+  close(): Promise<void>
+}
