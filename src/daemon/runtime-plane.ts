@@ -2,14 +2,14 @@
 // every evaluated request to the decision log before its response leaves.
 import {randomUUID} from 'node:crypto'
 
-import type {DecisionRecord} from '../decision-log/record.js'
+import {type DecisionRecord, type RecordFacts, buildDecisionRecord} from '../decision-log/record.js'
 import {sha256Hex} from '../protocol/canonical-json.js'
 import {ProtocolError} from '../protocol/errors.js'
 import type {ApiKey} from '../protocol/types.js'
 import type {Store} from '../store/types.js'
 import type {DaemonCounters} from './counters.js'
 import type {HttpRequest, HttpResponse, JsonServer} from './http/json-server.js'
-import type {CallContext, RecordFacts, RuntimeService, ServiceResponse} from './runtime-service.js'
+import type {CallContext, RuntimeService, ServiceResponse} from './runtime-service.js'
 
 export interface RuntimePlaneDeps {
   service: RuntimeService
@@ -111,19 +111,15 @@ export function decisionRecordFor(req: HttpRequest, res: HttpResponse, nowMs: nu
   const attached = (req as WithRecord)[RECORD]
   if (!attached) return undefined
   const {facts, tenant} = attached
-  const latencyUs = Number((process.hrtime.bigint() - req.received_at_ns) / 1000n)
-  return {
-    v: 1,
+  return buildDecisionRecord(facts, {
     id: randomUUID(),
-    ts: new Date(nowMs).toISOString(),
-    ...facts,
-    endpoint: facts.endpoint,
+    ts_ms: nowMs,
     request_id: req.request_id,
     trace_id: req.trace_id,
     tenant,
     http_status: res.status,
-    latency_us: latencyUs,
-  }
+    latency_us: Number((process.hrtime.bigint() - req.received_at_ns) / 1000n),
+  })
 }
 
 function usable(key: ApiKey, now: number): boolean {

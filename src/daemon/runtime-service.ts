@@ -4,8 +4,7 @@
 // facts the decision log needs.
 import {randomUUID} from 'node:crypto'
 
-import type {DecisionRecord} from '../decision-log/record.js'
-import {runIds} from '../decision-log/record.js'
+import {type RecordFacts, runIds} from '../decision-log/record.js'
 import {type ReserveEvaluation, evaluateReserve, liveErrorFor} from '../evaluator/evaluate.js'
 import {settle} from '../evaluator/settle.js'
 import {TierClassifier, modeFor} from '../evaluator/tiers.js'
@@ -64,8 +63,7 @@ export interface CallContext {
   admin?: boolean
 }
 
-/** The parts of a decision record a handler knows; the HTTP layer adds ids, status and latency. */
-export type RecordFacts = Omit<DecisionRecord, 'v' | 'id' | 'ts' | 'request_id' | 'trace_id' | 'tenant' | 'http_status' | 'latency_us'>
+export type {RecordFacts} from '../decision-log/record.js'
 
 export interface ServiceResponse {
   status: number

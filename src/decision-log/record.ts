@@ -50,3 +50,31 @@ export function runIds(subject: Subject | undefined, metadata: Record<string, un
   const parent = d?.parent_run_id ?? (typeof metadata?.parent_run_id === 'string' ? metadata.parent_run_id : undefined)
   return {...(run ? {run_id: run} : {}), ...(parent ? {parent_run_id: parent} : {})}
 }
+
+/** The parts of a record a request handler knows; the transport adds ids, status and timing. */
+export type RecordFacts = Omit<DecisionRecord, 'v' | 'id' | 'ts' | 'request_id' | 'trace_id' | 'tenant' | 'http_status' | 'latency_us'>
+
+export interface RecordEnvelope {
+  id: string
+  ts_ms: number
+  request_id: string
+  trace_id: string
+  tenant: string
+  http_status: number
+  latency_us: number
+}
+
+/** The one place a schema-v1 record is assembled (daemon and simulator alike). */
+export function buildDecisionRecord(facts: RecordFacts, e: RecordEnvelope): DecisionRecord {
+  return {
+    v: 1,
+    id: e.id,
+    ts: new Date(e.ts_ms).toISOString(),
+    ...facts,
+    request_id: e.request_id,
+    trace_id: e.trace_id,
+    tenant: e.tenant,
+    http_status: e.http_status,
+    latency_us: e.latency_us,
+  }
+}

@@ -1,0 +1,18 @@
+// `npm run bench`: every benchmark prints its figures next to a baseline measured in the same run.
+// `npm run bench -- daemon` runs one suite. Suites live next to this file and export `run()`.
+const SUITES: Record<string, () => Promise<{run: (args: string[]) => Promise<void>}>> = {
+  daemon: () => import('./daemon-bench.js'),
+}
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+const names = wanted.length > 0 ? wanted : Object.keys(SUITES)
+for (const name of names) {
+  const load = SUITES[name]
+  if (!load) {
+    console.error(`unknown bench suite '${name}'; suites: ${Object.keys(SUITES).join(', ')}`)
+    process.exit(2)
+  }
+  console.log(`\n=== ${name} ===`)
+  const suite = await load()
+  await suite.run(process.argv.slice(2))
+}
