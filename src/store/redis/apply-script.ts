@@ -1,0 +1,206 @@
+// The one generic transaction script behind RedisStore.apply(). Every mutation the daemon makes —
+// reserve, commit, release, extend, expire, event, fund, seed, control — is a Tx decided by the
+// TypeScript evaluator; this script checks every condition and guard the decision rested on and
+// then applies every change, inside one EVALSHA, so Redis runs it as one atomic unit.
+//
+// Input: KEYS = every key the transaction touches (declared, so the script stays cluster-aware);
+// ARGV[1] = a JSON plan that refers to keys by their 1-based index into KEYS. Check order matches
+// the embedded store (memory-state.ts): conditions, idempotency, reservation status, ledger
+// creation, then ledger deltas (missing / overflow). Nothing is written until every check passed.
+//
+// Output: {'ok', keyIndex, {hash fields...}, keyIndex, {...}, ...} with the post-state of every
+// ledger touched, or {'fail', kind, detail}.
+//
+// Numbers: Lua numbers are doubles, exact for every safe integer; a counter that leaves
+// ±(2^53 - 1) fails the transaction with 'overflow' before anything is written.
+
+export const APPLY_SCRIPT = String.raw`
+local plan = cjson.decode(ARGV[1])
+local MAX = 9007199254740991
+local COUNTERS = {'allocated', 'spent', 'reserved', 'debt'}
+
+local function fmt(n)
+  if n == 0 then return '0' end
+  return string.format('%.0f', n)
+end
+
+local function num(v)
+  if v == nil or v == false then return 0 end
+  return tonumber(v) or 0
+end
+
+-- Ledger reads, cached for the duration of the script.
+local loaded = {}
+local function load(k)
+  local cached = loaded[k]
+  if cached ~= nil then return cached end
+  local flat = redis.call('HGETALL', KEYS[k])
+  local h = false
+  if #flat > 0 then
+    h = {}
+    for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  end
+  loaded[k] = h
+  return h
+end
+
+local function fieldValue(h, field)
+  if field == 'is_over_limit' then return h.is_over_limit == 'true' end
+  if field == 'status' then return h.status or 'ACTIVE' end
+  if field == 'remaining' and h.remaining == nil then
+    return num(h.allocated) - num(h.spent) - num(h.reserved) - num(h.debt)
+  end
+  return num(h[field])
+end
+
+-- 1. Conditions: a missing ledger fails every condition.
+if plan.c then
+  for i, c in ipairs(plan.c) do
+    local h = load(c[1])
+    local ok = false
+    if h then
+      local actual = fieldValue(h, c[2])
+      local op, want = c[3], c[4]
+      if op == 'eq' then
+        ok = actual == want
+      elseif type(actual) == 'number' and type(want) == 'number' then
+        if op == 'gte' then ok = actual >= want else ok = actual <= want end
+      end
+    end
+    if not ok then return {'fail', 'condition', tostring(i)} end
+  end
+end
+
+-- 2. Idempotency: set-if-absent.
+if plan.i and redis.call('EXISTS', KEYS[plan.i.k]) == 1 then
+  return {'fail', 'idempotency', ''}
+end
+
+-- 3. Reservation status guard.
+if plan.r and plan.r.expect then
+  local state = redis.call('HGET', KEYS[plan.r.k], 'state')
+  if not state then state = 'absent' end
+  if state ~= plan.r.expect then return {'fail', 'reservation', state} end
+end
+
+-- 4. New ledgers must not exist yet.
+if plan.n then
+  for i, n in ipairs(plan.n) do
+    if redis.call('EXISTS', KEYS[n[1]]) == 1 then return {'fail', 'exists', tostring(i)} end
+  end
+end
+
+-- 5. Deltas, computed on working copies: missing ledger or overflow fails.
+local work = {}
+local order = {}
+if plan.d then
+  for i, d in ipairs(plan.d) do
+    local k = d[1]
+    local w = work[k]
+    if w == nil then
+      local h = load(k)
+      if not h then return {'fail', 'missing', tostring(i)} end
+      w = {allocated = num(h.allocated), spent = num(h.spent), reserved = num(h.reserved), debt = num(h.debt), flags = {}}
+      work[k] = w
+      order[#order + 1] = k
+    end
+    if d[2] ~= cjson.null then
+      for field, value in pairs(d[2]) do w[field] = value end
+    end
+    if d[3] ~= cjson.null then
+      for _, pair in ipairs(d[3]) do w.flags[#w.flags + 1] = pair end
+    end
+    if d[4] ~= cjson.null then
+      for field, amount in pairs(d[4]) do w[field] = w[field] + amount end
+    end
+    w.remaining = w.allocated - w.spent - w.reserved - w.debt
+    for _, f in ipairs({'allocated', 'spent', 'reserved', 'debt', 'remaining'}) do
+      local v = w[f]
+      if v > MAX or v < -MAX or v ~= math.floor(v) then return {'fail', 'overflow', tostring(i)} end
+    end
+  end
+end
+
+-- Every check passed: apply everything.
+if plan.n then
+  for _, n in ipairs(plan.n) do
+    redis.call('HSET', KEYS[n[1]], unpack(n[2]))
+    redis.call('SADD', KEYS[n[3]], n[4])
+  end
+end
+
+for _, k in ipairs(order) do
+  local w = work[k]
+  local key = KEYS[k]
+  redis.call('HSET', key, 'allocated', fmt(w.allocated), 'spent', fmt(w.spent), 'reserved', fmt(w.reserved),
+    'debt', fmt(w.debt), 'remaining', fmt(w.remaining), 'updated_at_ms', fmt(plan.now))
+  for _, pair in ipairs(w.flags) do
+    if pair[2] == cjson.null then redis.call('HDEL', key, pair[1]) else redis.call('HSET', key, pair[1], pair[2]) end
+  end
+end
+
+if plan.r then
+  local r = plan.r
+  local key = KEYS[r.k]
+  redis.call('HSET', key, unpack(r.f))
+  if r.active then
+    redis.call('ZADD', KEYS[r.ttl], r.deadline, r.id)
+    redis.call('PERSIST', key)
+  else
+    redis.call('ZREM', KEYS[r.ttl], r.id)
+    redis.call('PEXPIRE', key, r.retain)
+  end
+  for _, ik in ipairs(r.idx) do redis.call('ZADD', KEYS[ik], 'NX', r.created, r.id) end
+end
+
+if plan.i then
+  redis.call('SET', KEYS[plan.i.k], plan.i.v, 'PX', plan.i.ttl)
+end
+
+if plan.t then
+  for _, t in ipairs(plan.t) do
+    redis.call('SET', KEYS[t[1]], t[2])
+    redis.call('SADD', KEYS[t[3]], t[4])
+    redis.call('PUBLISH', plan.inv, 't:' .. t[4])
+  end
+end
+
+if plan.a then
+  for _, a in ipairs(plan.a) do
+    local old = redis.call('GET', KEYS[a[1]])
+    if old then
+      local oldHash = cjson.decode(old).key_hash
+      if oldHash and oldHash ~= a[5] then
+        redis.call('DEL', plan.hp .. oldHash)
+        redis.call('PUBLISH', plan.inv, 'k:' .. oldHash)
+      end
+    end
+    redis.call('SET', KEYS[a[1]], a[2])
+    redis.call('SET', KEYS[a[6]], a[4])
+    redis.call('SADD', KEYS[a[3]], a[4])
+    redis.call('PUBLISH', plan.inv, 'k:' .. a[5])
+  end
+end
+
+if plan.au then
+  redis.call('RPUSH', KEYS[plan.au.k], unpack(plan.au.e))
+  redis.call('LTRIM', KEYS[plan.au.k], -plan.au.max, -1)
+end
+
+if plan.ctl then
+  redis.call('SET', KEYS[plan.ctl.k], plan.ctl.v)
+  redis.call('PUBLISH', plan.ctl.ch, plan.ctl.v)
+end
+
+local out = {'ok'}
+local seen = {}
+local function post(k)
+  if seen[k] then return end
+  seen[k] = true
+  out[#out + 1] = k
+  out[#out + 1] = redis.call('HGETALL', KEYS[k])
+end
+if plan.n then for _, n in ipairs(plan.n) do post(n[1]) end end
+for _, k in ipairs(order) do post(k) end
+return out
+`

@@ -1,0 +1,129 @@
+// Encodings between the store's domain objects and Redis values. Ledgers are hashes with the
+// reference field names; reservations are hashes with the reference fields plus `cycles_json`, the
+// full record this store reads back; tenants, API keys, idempotency records and audit entries are JSON.
+import type {Ledger, Reservation, Unit} from '../../protocol/types.js'
+import type {LedgerDelta} from '../types.js'
+
+export function ledgerToHash(l: Ledger): string[] {
+  const f: string[] = [
+    'scope', l.scope,
+    'unit', l.unit,
+    'allocated', String(l.allocated),
+    'remaining', String(l.allocated - l.spent - l.reserved - l.debt),
+    'reserved', String(l.reserved),
+    'spent', String(l.spent),
+    'debt', String(l.debt),
+    'overdraft_limit', String(l.overdraft_limit),
+    'is_over_limit', l.is_over_limit ? 'true' : 'false',
+    'status', l.status,
+  ]
+  if (l.caps) f.push('caps_json', JSON.stringify(l.caps))
+  if (l.commit_overage_policy) f.push('commit_overage_policy', l.commit_overage_policy)
+  if (l.created_at_ms !== undefined) f.push('created_at_ms', String(l.created_at_ms))
+  if (l.updated_at_ms !== undefined) f.push('updated_at_ms', String(l.updated_at_ms))
+  return f
+}
+
+/** A ledger hash (HGETALL) back to a Ledger; undefined when the hash is empty (no ledger). */
+export function hashToLedger(h: Record<string, string> | null | undefined, scope: string, unit: Unit): Ledger | undefined {
+  if (!h || Object.keys(h).length === 0) return undefined
+  const n = (field: string) => (h[field] === undefined || h[field] === '' ? 0 : Number(h[field]))
+  const allocated = n('allocated')
+  const spent = n('spent')
+  const reserved = n('reserved')
+  const debt = n('debt')
+  const ledger: Ledger = {
+    scope: h.scope || scope,
+    unit: (h.unit as Unit) || unit,
+    allocated,
+    remaining: h.remaining === undefined ? allocated - spent - reserved - debt : Number(h.remaining),
+    reserved,
+    spent,
+    debt,
+    overdraft_limit: n('overdraft_limit'),
+    is_over_limit: h.is_over_limit === 'true',
+    status: (h.status as Ledger['status']) || 'ACTIVE',
+  }
+  if (h.caps_json) ledger.caps = JSON.parse(h.caps_json)
+  if (h.commit_overage_policy) ledger.commit_overage_policy = h.commit_overage_policy as Ledger['commit_overage_policy']
+  if (h.created_at_ms !== undefined) ledger.created_at_ms = Number(h.created_at_ms)
+  if (h.updated_at_ms !== undefined) ledger.updated_at_ms = Number(h.updated_at_ms)
+  return ledger
+}
+
+/** Flat [field, value, ...] reply of HGETALL inside a script → object. */
+export function flatToObject(flat: unknown): Record<string, string> {
+  const out: Record<string, string> = {}
+  if (!Array.isArray(flat)) return out
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1])
+  return out
+}
+
+/**
+ * A delta's `set` split for the script: numeric counters that feed `remaining` (allocated, spent,
+ * debt) and flag fields written as hash strings (null = delete the field).
+ */
+export function encodeSet(set: LedgerDelta['set']): {counters?: Record<string, number>; flags?: Array<[string, string | null]>} {
+  if (!set) return {}
+  const counters: Record<string, number> = {}
+  const flags: Array<[string, string | null]> = []
+  for (const [field, value] of Object.entries(set)) {
+    switch (field) {
+      case 'allocated':
+      case 'spent':
+      case 'debt':
+        if (typeof value === 'number') counters[field] = value
+        break
+      case 'is_over_limit':
+        flags.push(['is_over_limit', value ? 'true' : 'false'])
+        break
+      case 'overdraft_limit':
+        flags.push(['overdraft_limit', value === undefined ? '0' : String(value)])
+        break
+      case 'caps':
+        flags.push(['caps_json', value === undefined || value === null ? null : JSON.stringify(value)])
+        break
+      case 'status':
+      case 'commit_overage_policy':
+        flags.push([field, value === undefined || value === null ? null : String(value)])
+        break
+      default:
+        break
+    }
+  }
+  return {
+    ...(Object.keys(counters).length > 0 ? {counters} : {}),
+    ...(flags.length > 0 ? {flags} : {}),
+  }
+}
+
+/** Reference reservation fields plus `cycles_json`, the complete record. */
+export function reservationToHash(r: Reservation): string[] {
+  const f: string[] = [
+    'reservation_id', r.reservation_id,
+    'tenant', r.tenant,
+    'state', r.status,
+    'subject_json', JSON.stringify(r.subject),
+    'action_json', JSON.stringify(r.action),
+    'estimate_amount', String(r.reserved.amount),
+    'estimate_unit', r.reserved.unit,
+    'scope_path', r.scope_path,
+    'affected_scopes', JSON.stringify(r.affected_scopes),
+    'budgeted_scopes', JSON.stringify(r.real_scopes),
+    'created_at', String(r.created_at_ms),
+    'expires_at', String(r.expires_at_ms),
+    'grace_ms', String(r.grace_period_ms),
+    'idempotency_key', r.idempotency_key,
+    'overage_policy', r.overage_policy,
+    'max_extensions', String(r.max_extensions),
+    'extension_count', String(r.extension_count),
+    'cycles_json', JSON.stringify(r),
+  ]
+  if (r.metadata) f.push('metadata_json', JSON.stringify(r.metadata))
+  if (r.finalized_at_ms !== undefined) {
+    const at = r.status === 'COMMITTED' ? 'committed_at' : r.status === 'RELEASED' ? 'released_at' : 'expired_at'
+    f.push(at, String(r.finalized_at_ms))
+  }
+  if (r.committed) f.push('charged_amount', String(r.committed.amount))
+  return f
+}

@@ -1,0 +1,599 @@
+// The Redis store: the same Store contract as the embedded store, shared by every daemon instance
+// that points at the same Redis. apply() is one generic Lua transaction (apply-script.ts) loaded once
+// and run with EVALSHA; reads are plain commands, auto-pipelined by ioredis so the concurrent reads of
+// one request (tenant, both books) leave in one write. Tenants and API keys are cached briefly and
+// invalidated over pub/sub, so a revocation made through any instance applies at once everywhere.
+import {Redis, ReplyError} from 'ioredis'
+
+import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../../protocol/types.js'
+import {UNITS} from '../../protocol/types.js'
+import {StoreUnavailableError} from '../errors.js'
+import {ledgerMatches, paginate, reservationMatches} from '../memory-state.js'
+import type {
+  AuditEntry,
+  AuditFilter,
+  IdempotencyRecord,
+  LedgerFilter,
+  ReservationFilter,
+  Store,
+  StoreHealth,
+  TierControl,
+  Tx,
+  TxFailure,
+  TxResult,
+} from '../types.js'
+import {ledgerKey} from '../types.js'
+import {APPLY_SCRIPT} from './apply-script.js'
+import {encodeSet, flatToObject, hashToLedger, ledgerToHash, reservationToHash} from './codec.js'
+import {KeyLayout} from './keys.js'
+
+export interface RedisStoreOptions {
+  url: string
+  /** Prepended to every key and channel (tests share one server; deployments leave it empty). */
+  prefix?: string
+  /** How long a tenant / API key lookup is served from memory (pub/sub invalidates sooner). */
+  cacheTtlMs?: number
+  /** While Redis is unreachable, cached tenants and keys are served up to this age. */
+  staleIfErrorMs?: number
+  /** Periodic re-read of the control record, on top of pub/sub. */
+  controlPollMs?: number
+  /** Finished reservations are kept this long (the embedded store prunes them after the same time). */
+  terminalRetentionMs?: number
+  maxAudit?: number
+  connectTimeoutMs?: number
+  commandTimeoutMs?: number
+  /** How long open() waits for the first connection before failing. */
+  openTimeoutMs?: number
+  log?: (line: string) => void
+}
+
+interface CacheEntry<T> {
+  value: T | undefined
+  at: number
+}
+
+const CACHE_MAX = 50_000
+
+interface Plan {
+  now: number
+  c?: Array<[number, string, string, number | string | boolean]>
+  n?: Array<[number, string[], number, string]>
+  d?: Array<[number, Record<string, number> | null, Array<[string, string | null]> | null, Record<string, number> | null]>
+  r?: {k: number; expect?: string; f: string[]; active: boolean; ttl: number; deadline: number; id: string; retain: number; idx: number[]; created: number}
+  i?: {k: number; v: string; ttl: number}
+  t?: Array<[number, string, number, string]>
+  a?: Array<[number, string, number, string, string, number]>
+  au?: {k: number; e: string[]; max: number}
+  ctl?: {k: number; v: string; ch: string}
+  inv: string
+  hp: string
+}
+
+type ApplyReply = ['ok', ...unknown[]] | ['fail', string, string]
+
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const
+  readonly keys: KeyLayout
+  private readonly redis: Redis
+  private readonly sub: Redis
+  private readonly opts: Required<Omit<RedisStoreOptions, 'log' | 'prefix'>> & Pick<RedisStoreOptions, 'log'>
+  private readonly tenants = new Map<string, CacheEntry<Tenant>>()
+  private readonly keysByHash = new Map<string, CacheEntry<ApiKey>>()
+  /** Bumped by every invalidation, so a lookup that raced with one is not cached. */
+  private generation = 0
+  private readonly controlListeners: Array<(c: TierControl) => void> = []
+  private lastControlVersion = -1
+  private controlTimer: NodeJS.Timeout | undefined
+  private closed = false
+
+  private constructor(options: RedisStoreOptions) {
+    this.keys = new KeyLayout(options.prefix ?? '')
+    this.opts = {
+      url: options.url,
+      cacheTtlMs: options.cacheTtlMs ?? 2000,
+      staleIfErrorMs: options.staleIfErrorMs ?? 600_000,
+      controlPollMs: options.controlPollMs ?? 500,
+      terminalRetentionMs: options.terminalRetentionMs ?? 24 * 3_600_000,
+      maxAudit: options.maxAudit ?? 200_000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 500,
+      commandTimeoutMs: options.commandTimeoutMs ?? 1000,
+      openTimeoutMs: options.openTimeoutMs ?? 5000,
+      log: options.log,
+    }
+    const common = {
+      connectTimeout: this.opts.connectTimeoutMs,
+      // Fail fast while disconnected instead of queueing: callers get StoreUnavailableError at once.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      // Keep reconnecting forever, at most once a second: service resumes without a restart.
+      retryStrategy: (times: number) => Math.min(50 * times, 1000),
+      lazyConnect: true,
+    }
+    this.redis = new Redis(options.url, {...common, commandTimeout: this.opts.commandTimeoutMs, enableAutoPipelining: true})
+    this.sub = new Redis(options.url, {...common, enableOfflineQueue: true, maxRetriesPerRequest: null})
+    this.redis.defineCommand('cyclesApply', {lua: APPLY_SCRIPT})
+    // Connection errors are reported through the calls that fail; keep the emitters quiet.
+    this.redis.on('error', () => {})
+    this.sub.on('error', () => {})
+  }
+
+  /** Connect (bounded by openTimeoutMs), load the script, subscribe to invalidation and control. */
+  static async open(options: RedisStoreOptions): Promise<RedisStore> {
+    const store = new RedisStore(options)
+    try {
+      await withTimeout(Promise.all([store.redis.connect(), store.sub.connect()]), store.opts.openTimeoutMs, `cannot reach Redis at ${redactUrl(options.url)}`)
+      await store.redis.script('LOAD', APPLY_SCRIPT)
+    } catch (error) {
+      store.redis.disconnect()
+      store.sub.disconnect()
+      throw error instanceof StoreUnavailableError ? error : new StoreUnavailableError(`cannot reach Redis at ${redactUrl(options.url)}: ${(error as Error).message}`, error)
+    }
+    store.sub.on('message', (channel: string, message: string) => store.onMessage(channel, message))
+    store.sub.on('ready', () => {
+      // Messages may have been missed while disconnected: forget cached lookups, re-read control.
+      store.invalidateAll()
+      void store.pollControl()
+    })
+    await store.sub.subscribe(store.keys.invalidationChannel(), store.keys.controlChannel())
+    store.controlTimer = setInterval(() => void store.pollControl(), store.opts.controlPollMs)
+    store.controlTimer.unref()
+    return store
+  }
+
+  // ------------------------------------------------------------------ apply
+
+  async apply(tx: Tx): Promise<TxResult> {
+    const keys: string[] = []
+    const index = new Map<string, number>()
+    const k = (name: string): number => {
+      let i = index.get(name)
+      if (i === undefined) {
+        keys.push(name)
+        i = keys.length
+        index.set(name, i)
+      }
+      return i
+    }
+    const L = this.keys
+    const plan: Plan = {now: Date.now(), inv: L.invalidationChannel(), hp: L.apiKeyHashPrefix()}
+    const ledgerOf = new Map<number, {book: Book; scope: string; unit: Unit}>()
+    const ledgerIdx = (book: Book, scope: string, unit: Unit) => {
+      const i = k(L.ledger(book, scope, unit))
+      ledgerOf.set(i, {book, scope, unit})
+      return i
+    }
+
+    if (tx.conditions?.length) {
+      plan.c = tx.conditions.map((c) => [ledgerIdx(c.book ?? 'real', c.scope, c.unit), c.field, c.op, c.value])
+    }
+    if (tx.createLedgers?.length) {
+      plan.n = tx.createLedgers.map((l) => {
+        const {book, ...ledger} = l
+        return [ledgerIdx(book, l.scope, l.unit), ledgerToHash(ledger), k(L.ledgerIndex(book)), `${l.scope}|${l.unit}`]
+      })
+    }
+    if (tx.deltas?.length) {
+      plan.d = tx.deltas.map((d) => {
+        const set = encodeSet(d.set)
+        const add: Record<string, number> = {}
+        for (const [field, amount] of Object.entries(d.add ?? {})) if (typeof amount === 'number') add[field] = amount
+        return [ledgerIdx(d.book, d.scope, d.unit), set.counters ?? null, set.flags ?? null, Object.keys(add).length > 0 ? add : null]
+      })
+    }
+    if (tx.reservation) {
+      const r = tx.reservation.value
+      plan.r = {
+        k: k(L.reservation(r.reservation_id)),
+        ...(tx.reservation.expectStatus ? {expect: tx.reservation.expectStatus} : {}),
+        f: reservationToHash(r),
+        active: r.status === 'ACTIVE',
+        ttl: k(L.reservationTtl()),
+        deadline: r.expires_at_ms + r.grace_period_ms,
+        id: r.reservation_id,
+        retain: this.opts.terminalRetentionMs,
+        idx: [k(L.reservationIndex(r.tenant)), k(L.reservationIndex())],
+        created: r.created_at_ms,
+      }
+    }
+    if (tx.idempotency) {
+      plan.i = {k: k(L.idempotency(tx.idempotency.key)), v: JSON.stringify(tx.idempotency.record), ttl: Math.max(1, Math.ceil(tx.idempotency.ttl_ms))}
+    }
+    if (tx.tenants?.length) {
+      plan.t = tx.tenants.map((t) => [k(L.tenant(t.tenant_id)), JSON.stringify(t), k(L.tenantIndex()), t.tenant_id])
+    }
+    if (tx.apiKeys?.length) {
+      plan.a = tx.apiKeys.map((a) => [k(L.apiKey(a.key_id)), JSON.stringify(a), k(L.apiKeyIndex()), a.key_id, a.key_hash, k(L.apiKeyHashPrefix() + a.key_hash)])
+    }
+    if (tx.audit?.length) plan.au = {k: k(L.audit()), e: tx.audit.map((e) => JSON.stringify(e)), max: this.opts.maxAudit}
+    if (tx.control) plan.ctl = {k: k(L.control()), v: JSON.stringify(tx.control), ch: L.controlChannel()}
+
+    if (keys.length === 0) return {ok: true, ledgers: new Map()}
+    const reply = (await this.call(() =>
+      (this.redis as unknown as {cyclesApply(n: number, ...args: string[]): Promise<ApplyReply>}).cyclesApply(keys.length, ...keys, JSON.stringify(plan)),
+    )) as ApplyReply
+
+    if (reply[0] === 'fail') {
+      const failed = reply[1] as TxFailure
+      return {ok: false, failed, detail: this.failureDetail(tx, failed, String(reply[2]))}
+    }
+    // Writes done: tenants and keys changed here are visible here at once (others via pub/sub).
+    if (tx.tenants?.length || tx.apiKeys?.length) {
+      this.generation++
+      for (const t of tx.tenants ?? []) this.tenants.delete(t.tenant_id)
+      if (tx.apiKeys?.length) this.keysByHash.clear()
+    }
+    if (tx.control) this.notifyControl(tx.control)
+    const ledgers = new Map<string, Ledger>()
+    for (let i = 1; i + 1 < reply.length; i += 2) {
+      const where = ledgerOf.get(Number(reply[i]))
+      if (!where) continue
+      const ledger = hashToLedger(flatToObject(reply[i + 1]), where.scope, where.unit)
+      if (ledger) ledgers.set(ledgerKey(where.book, where.scope, where.unit), ledger)
+    }
+    return {ok: true, ledgers}
+  }
+
+  private failureDetail(tx: Tx, failed: TxFailure, raw: string): string | undefined {
+    const i = Number.parseInt(raw, 10) - 1
+    switch (failed) {
+      case 'condition': {
+        const c = tx.conditions?.[i]
+        return c ? `${c.scope} ${c.unit} ${c.field} ${c.op} ${String(c.value)}` : undefined
+      }
+      case 'exists': {
+        const l = tx.createLedgers?.[i]
+        return l ? `${l.scope} ${l.unit}` : undefined
+      }
+      case 'missing': {
+        const d = tx.deltas?.[i]
+        return d ? `${d.book} ${d.scope} ${d.unit}` : undefined
+      }
+      case 'overflow': {
+        const d = tx.deltas?.[i]
+        return d ? `${d.scope} ${d.unit}` : undefined
+      }
+      case 'reservation':
+        return raw
+      default:
+        return undefined
+    }
+  }
+
+  flushed(): Promise<void> {
+    // Every write was acknowledged by Redis before apply() resolved.
+    return Promise.resolve()
+  }
+
+  // ------------------------------------------------------------------ tenants and keys
+
+  async getTenant(id: string): Promise<Tenant | undefined> {
+    return this.cached(this.tenants, id, async () => parseJson<Tenant>(await this.redis.get(this.keys.tenant(id))))
+  }
+
+  async listTenants(): Promise<Tenant[]> {
+    return this.call(async () => {
+      const ids = await this.redis.smembers(this.keys.tenantIndex())
+      if (ids.length === 0) return []
+      const values = await this.redis.mget(ids.map((id) => this.keys.tenant(id)))
+      return values.map((v) => parseJson<Tenant>(v)).filter((t): t is Tenant => t !== undefined)
+    })
+  }
+
+  async getApiKey(keyId: string): Promise<ApiKey | undefined> {
+    return this.call(async () => parseJson<ApiKey>(await this.redis.get(this.keys.apiKey(keyId))))
+  }
+
+  async findApiKeyByHash(keyHash: string): Promise<ApiKey | undefined> {
+    return this.cached(this.keysByHash, keyHash, async () => {
+      const id = await this.redis.get(this.keys.apiKeyHashPrefix() + keyHash)
+      if (!id) return undefined
+      const key = parseJson<ApiKey>(await this.redis.get(this.keys.apiKey(id)))
+      return key && key.key_hash === keyHash ? key : undefined
+    })
+  }
+
+  async listApiKeys(tenantId?: string): Promise<ApiKey[]> {
+    return this.call(async () => {
+      const ids = await this.redis.smembers(this.keys.apiKeyIndex())
+      if (ids.length === 0) return []
+      const values = await this.redis.mget(ids.map((id) => this.keys.apiKey(id)))
+      return values
+        .map((v) => parseJson<ApiKey>(v))
+        .filter((a): a is ApiKey => a !== undefined && (!tenantId || a.tenant_id === tenantId))
+        .sort((a, b) => a.created_at_ms - b.created_at_ms || a.key_id.localeCompare(b.key_id))
+    })
+  }
+
+  // ------------------------------------------------------------------ ledgers
+
+  async getLedgers(book: Book, scopes: readonly string[], unit: Unit): Promise<Array<Ledger | undefined>> {
+    return this.call(async () => {
+      const hashes = await Promise.all(scopes.map((s) => this.redis.hgetall(this.keys.ledger(book, s, unit))))
+      return hashes.map((h, i) => hashToLedger(h, scopes[i], unit))
+    })
+  }
+
+  async unitsAt(book: Book, scopes: readonly string[]): Promise<Array<{scope: string; units: Unit[]}>> {
+    return this.call(async () => {
+      const probes = await Promise.all(scopes.map((s) => Promise.all(UNITS.map((u) => this.redis.exists(this.keys.ledger(book, s, u))))))
+      return scopes.map((scope, i) => ({scope, units: UNITS.filter((_, j) => probes[i][j] === 1)}))
+    })
+  }
+
+  async listLedgers(book: Book, filter: LedgerFilter = {}): Promise<Ledger[]> {
+    return this.call(async () => {
+      const members = await this.redis.smembers(this.keys.ledgerIndex(book))
+      const wanted = members
+        .map((m) => {
+          const bar = m.lastIndexOf('|')
+          return {scope: m.slice(0, bar), unit: m.slice(bar + 1) as Unit}
+        })
+        .filter((m) => ledgerMatches(m as Ledger, filter))
+      const hashes = await Promise.all(wanted.map((m) => this.redis.hgetall(this.keys.ledger(book, m.scope, m.unit))))
+      const out: Ledger[] = []
+      hashes.forEach((h, i) => {
+        const l = hashToLedger(h, wanted[i].scope, wanted[i].unit)
+        if (l) out.push(l)
+      })
+      return out.sort((a, b) => a.scope.localeCompare(b.scope) || a.unit.localeCompare(b.unit))
+    })
+  }
+
+  // ------------------------------------------------------------------ reservations
+
+  async getReservation(id: string): Promise<Reservation | undefined> {
+    return this.call(async () => parseJson<Reservation>(await this.redis.hget(this.keys.reservation(id), 'cycles_json')))
+  }
+
+  /**
+   * Newest first (ties by id), the same order and offset cursors as the embedded store. Walks the
+   * created-at index in chunks, never splitting a group of equal timestamps across chunks.
+   */
+  async listReservations(filter: ReservationFilter): Promise<{reservations: Reservation[]; next_cursor?: string}> {
+    return this.call(async () => {
+      const limit = filter.limit ?? 50
+      const start = filter.cursor ? Number.parseInt(Buffer.from(filter.cursor, 'base64url').toString(), 10) || 0 : 0
+      const need = start + limit + 1
+      const indexKey = this.keys.reservationIndex(filter.tenant)
+      const matches: Reservation[] = []
+      const CHUNK = 256
+      let max = '+inf'
+      while (matches.length < need) {
+        const flat = await this.redis.zrevrangebyscore(indexKey, max, '-inf', 'WITHSCORES', 'LIMIT', 0, CHUNK)
+        if (flat.length === 0) break
+        let pairs: Array<{id: string; score: number}> = []
+        for (let i = 0; i < flat.length; i += 2) pairs.push({id: flat[i], score: Number(flat[i + 1])})
+        let done = false
+        if (pairs.length < CHUNK) done = true
+        else {
+          const lowest = pairs[pairs.length - 1].score
+          if (pairs[0].score === lowest) {
+            const all = await this.redis.zrangebyscore(indexKey, lowest, lowest)
+            pairs = all.map((id) => ({id, score: lowest}))
+            max = `(${lowest}`
+          } else {
+            pairs = pairs.filter((p) => p.score > lowest)
+            max = String(lowest)
+          }
+        }
+        pairs.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id))
+        const values = await Promise.all(pairs.map((p) => this.redis.hget(this.keys.reservation(p.id), 'cycles_json')))
+        const gone: string[] = []
+        values.forEach((v, i) => {
+          const r = parseJson<Reservation>(v)
+          if (!r) gone.push(pairs[i].id)
+          else if (reservationMatches(r, filter)) matches.push(r)
+        })
+        if (gone.length > 0) void this.redis.zrem(indexKey, ...gone).catch(() => {})
+        if (done) break
+      }
+      const {page, next_cursor} = paginate(matches, limit, filter.cursor)
+      return {reservations: page, next_cursor}
+    })
+  }
+
+  async dueForExpiry(nowMs: number, limit: number): Promise<Reservation[]> {
+    return this.call(async () => {
+      const ids = await this.redis.zrangebyscore(this.keys.reservationTtl(), '-inf', `(${nowMs}`, 'LIMIT', 0, limit)
+      if (ids.length === 0) return []
+      const values = await Promise.all(ids.map((id) => this.redis.hget(this.keys.reservation(id), 'cycles_json')))
+      const out: Reservation[] = []
+      const stale: string[] = []
+      values.forEach((v, i) => {
+        const r = parseJson<Reservation>(v)
+        if (r && r.status === 'ACTIVE' && r.expires_at_ms + r.grace_period_ms < nowMs) out.push(r)
+        else if (!r || r.status !== 'ACTIVE') stale.push(ids[i])
+      })
+      if (stale.length > 0) void this.redis.zrem(this.keys.reservationTtl(), ...stale).catch(() => {})
+      return out
+    })
+  }
+
+  async getIdempotency(key: string): Promise<IdempotencyRecord | undefined> {
+    return this.call(async () => parseJson<IdempotencyRecord>(await this.redis.get(this.keys.idempotency(key))))
+  }
+
+  // ------------------------------------------------------------------ control
+
+  async getControl(): Promise<TierControl | undefined> {
+    return this.call(async () => parseJson<TierControl>(await this.redis.get(this.keys.control())))
+  }
+
+  onControlChange(listener: (control: TierControl) => void): void {
+    this.controlListeners.push(listener)
+  }
+
+  private notifyControl(control: TierControl): void {
+    if (control.version === this.lastControlVersion) return
+    this.lastControlVersion = control.version
+    for (const l of this.controlListeners) {
+      try {
+        l(control)
+      } catch (error) {
+        this.opts.log?.(`control listener failed: ${(error as Error).message}`)
+      }
+    }
+  }
+
+  private async pollControl(): Promise<void> {
+    if (this.closed || this.redis.status !== 'ready') return
+    try {
+      const control = parseJson<TierControl>(await this.redis.get(this.keys.control()))
+      if (control) this.notifyControl(control)
+    } catch {
+      // Unreachable: the next poll or the pub/sub message brings it.
+    }
+  }
+
+  private onMessage(channel: string, message: string): void {
+    if (channel === this.keys.controlChannel()) {
+      const control = parseJson<TierControl>(message)
+      if (control) this.notifyControl(control)
+      return
+    }
+    this.generation++
+    if (message.startsWith('t:')) this.tenants.delete(message.slice(2))
+    else if (message.startsWith('k:')) this.keysByHash.delete(message.slice(2))
+    else this.invalidateAll()
+  }
+
+  private invalidateAll(): void {
+    this.generation++
+    this.tenants.clear()
+    this.keysByHash.clear()
+  }
+
+  // ------------------------------------------------------------------ audit
+
+  async listAudit(filter: AuditFilter): Promise<{entries: AuditEntry[]; next_cursor?: string}> {
+    return this.call(async () => {
+      const limit = filter.limit ?? 50
+      const start = filter.cursor ? Number.parseInt(Buffer.from(filter.cursor, 'base64url').toString(), 10) || 0 : 0
+      const need = start + limit + 1
+      const key = this.keys.audit()
+      const total = await this.redis.llen(key)
+      const matches: AuditEntry[] = []
+      const CHUNK = 500
+      // Newest first: walk from the tail.
+      for (let end = total - 1; end >= 0 && matches.length < need; end -= CHUNK) {
+        const from = Math.max(0, end - CHUNK + 1)
+        const chunk = await this.redis.lrange(key, from, end)
+        for (let i = chunk.length - 1; i >= 0; i--) {
+          const e = parseJson<AuditEntry>(chunk[i])
+          if (e && auditMatches(e, filter)) matches.push(e)
+        }
+      }
+      const {page, next_cursor} = paginate(matches, limit, filter.cursor)
+      return {entries: page, next_cursor}
+    })
+  }
+
+  // ------------------------------------------------------------------ health and lifecycle
+
+  async health(): Promise<StoreHealth> {
+    if (this.closed) return {ok: false, detail: 'redis store closed'}
+    if (this.redis.status !== 'ready') return {ok: false, detail: `redis unreachable (${this.redis.status})`}
+    try {
+      await withTimeout(this.redis.ping(), this.opts.commandTimeoutMs, 'redis ping timed out')
+      return {ok: true}
+    } catch (error) {
+      return {ok: false, detail: `redis unreachable: ${(error as Error).message}`}
+    }
+  }
+
+  /** Raw connection, for benchmarks and tests (PING baseline, flushing a test prefix). */
+  get client(): Redis {
+    return this.redis
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    if (this.controlTimer) clearInterval(this.controlTimer)
+    await Promise.all([quit(this.redis), quit(this.sub)])
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  /** Run a Redis operation; connection-level failures become StoreUnavailableError. */
+  private async call<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op()
+    } catch (error) {
+      throw toStoreError(error)
+    }
+  }
+
+  /** Cached lookup: fresh for cacheTtlMs, invalidated by pub/sub, served stale while Redis is down. */
+  private async cached<T>(cache: Map<string, CacheEntry<T>>, id: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+    const now = Date.now()
+    const hit = cache.get(id)
+    if (hit && now - hit.at < this.opts.cacheTtlMs) return hit.value
+    const generation = this.generation
+    try {
+      const value = await load()
+      if (generation === this.generation) {
+        if (cache.size >= CACHE_MAX) cache.clear()
+        cache.set(id, {value, at: Date.now()})
+      }
+      return value
+    } catch (error) {
+      const storeError = toStoreError(error)
+      if (storeError instanceof StoreUnavailableError && hit && now - hit.at < this.opts.staleIfErrorMs) return hit.value
+      throw storeError
+    }
+  }
+}
+
+const TRANSIENT_REPLY = /^(LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOSCRIPT)/
+
+function toStoreError(error: unknown): Error {
+  if (error instanceof StoreUnavailableError) return error
+  if (error instanceof ReplyError && !TRANSIENT_REPLY.test((error as Error).message)) return error as Error
+  return new StoreUnavailableError(`redis unavailable: ${(error as Error)?.message ?? String(error)}`, error)
+}
+
+function parseJson<T>(value: string | null | undefined): T | undefined {
+  if (value === null || value === undefined || value === '') return undefined
+  return JSON.parse(value) as T
+}
+
+function auditMatches(e: AuditEntry, f: AuditFilter): boolean {
+  if (f.tenant_id && e.tenant_id !== f.tenant_id) return false
+  if (f.key_id && e.key_id !== f.key_id) return false
+  if (f.operation && e.operation !== f.operation) return false
+  if (f.resource_type && e.resource_type !== f.resource_type) return false
+  if (f.resource_id && e.resource_id !== f.resource_id) return false
+  if (f.status !== undefined && e.status !== f.status) return false
+  if (f.from_ms !== undefined && e.timestamp_ms < f.from_ms) return false
+  if (f.to_ms !== undefined && e.timestamp_ms > f.to_ms) return false
+  if (f.trace_id && e.trace_id !== f.trace_id) return false
+  return true
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new StoreUnavailableError(message)), ms)
+      }),
+    ])
+  } finally {
+    if (timer) clearTimeout(timer)
+  }
+}
+
+async function quit(r: Redis): Promise<void> {
+  try {
+    if (r.status === 'ready') await withTimeout(r.quit(), 1000, 'quit timed out')
+  } catch {
+    // fall through to disconnect
+  }
+  r.disconnect()
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, '//***@')
+}
