@@ -17,6 +17,7 @@ export default class DaemonStart extends BaseCommand {
     port: Flags.integer({description: 'Runtime plane port (0 picks a free port)', env: 'CYCLES_PORT', default: 7878, min: 0, max: 65535}),
     'log-dir': Flags.string({description: 'Decision log directory', env: 'CYCLES_LOG_DIR', default: '.cycles/decisions'}),
     'state-dir': Flags.string({description: 'Embedded store directory', env: 'CYCLES_STATE_DIR', default: '.cycles/state'}),
+    'admin-port': Flags.integer({description: 'Admin plane port (0 picks a free port); served only with an admin key', env: 'CYCLES_ADMIN_PORT', default: 7979, min: 0, max: 65535}),
   }
 
   async run(): Promise<void> {
@@ -29,10 +30,16 @@ export default class DaemonStart extends BaseCommand {
       logDir: flags['log-dir'],
       stateDir: flags['state-dir'],
       log,
+      adminPort: flags['admin-port'],
+      // The admin key is read from the environment only (never a flag: it would show in `ps`).
+      adminKey: process.env.CYCLES_ADMIN_API_KEY || undefined,
     })
-    if (this.jsonMode) this.printJson({url: daemon.url, pid: process.pid, store: daemon.store.kind, tiers: daemon.control.tiers})
-    else {
+    if (this.jsonMode) {
+      this.printJson({url: daemon.url, ...(daemon.adminUrl ? {admin_url: daemon.adminUrl} : {}), pid: process.pid, store: daemon.store.kind, tiers: daemon.control.tiers})
+    } else {
       process.stdout.write(`cycles daemon listening on ${daemon.url}\n`)
+      if (daemon.adminUrl) process.stdout.write(`cycles admin plane listening on ${daemon.adminUrl}\n`)
+      else log('admin plane: off (no admin key: set admin_key in the config or CYCLES_ADMIN_API_KEY); runtime plane only')
       const tiers = daemon.control.tiers
       log(`store: ${daemon.store.kind} (${flags['state-dir']}); decision log: ${flags['log-dir']}`)
       log(`tiers: low=${tiers.low} medium=${tiers.medium} high=${tiers.high}${daemon.control.killswitch.engaged ? ' (kill switch ENGAGED: all shadow)' : ''}`)

@@ -3,6 +3,9 @@
 import {createHash} from 'node:crypto'
 
 import type {CyclesConfig} from '../config/schema.js'
+import {adminKeyMatcher} from '../admin/auth.js'
+import {DenialRing} from '../admin/overview.js'
+import {createAdminPlane} from '../admin/plane.js'
 import {DecisionLogWriter, type DecisionSink} from '../decision-log/writer.js'
 import {TierClassifier} from '../evaluator/tiers.js'
 import type {Book, Ledger} from '../protocol/types.js'
@@ -29,10 +32,17 @@ export interface DaemonOptions {
   sweepIntervalMs?: number
   fsyncIntervalMs?: number
   maxInFlight?: number
+  /** Admin plane port (0 = free port); the plane runs only with an admin key. Default 7979. */
+  adminPort?: number
+  /** Admin key; default: config `admin_key`. Without one the admin plane stays off. */
+  adminKey?: string
 }
 
 export class Daemon {
   url = ''
+  /** The admin plane's base URL; empty when it is off (no admin key). */
+  adminUrl = ''
+  admin: JsonServer | undefined
   ready = false
   private sweepTimer: NodeJS.Timeout | undefined
   private stopping: Promise<void> | undefined
@@ -67,6 +77,7 @@ export class Daemon {
         now,
       })
       const counters = new DaemonCounters(now())
+      const denials = new DenialRing()
       const decisions = new DecisionLogWriter({dir: options.logDir, fsyncIntervalMs: options.fsyncIntervalMs, now})
       let daemon: Daemon | undefined
       const runtime = new JsonServer({
@@ -79,12 +90,28 @@ export class Daemon {
           if (record) {
             decisions.write(record)
             counters.observe(record)
+            if (record.decision === 'DENY' && DENIAL_REASONS.has(record.reason_code ?? '')) {
+              denials.push({
+                ts_ms: now(),
+                tenant: record.tenant,
+                scope: record.denied_scope ?? record.scope_path,
+                unit: record.unit,
+                reason_code: record.reason_code,
+                estimate: record.estimate,
+                action: record.action,
+                subject: record.subject as Record<string, unknown> | undefined,
+                request_id: record.request_id,
+                trace_id: record.trace_id,
+              })
+            }
           }
           // Group commit: the response leaves only after its journal line and decision are written.
           await Promise.all([store.flushed(), decisions.flushed()])
         },
       })
-      registerRuntimeRoutes(runtime, {service, store, counters, now})
+      const adminKey = options.adminKey ?? options.config.admin_key
+      const adminKeyMatches = adminKey ? adminKeyMatcher(adminKey) : undefined
+      registerRuntimeRoutes(runtime, {service, store, counters, now, adminKeyMatches})
       runtime.route('GET', '/actuator/health/liveness', async () => ({status: 200, body: '{"status":"UP"}'}))
       runtime.route('GET', '/actuator/health/readiness', async () => {
         const health = await store.health()
@@ -95,6 +122,17 @@ export class Daemon {
 
       daemon = new Daemon(store, service, runtime, decisions, counters, controlRef, options)
       daemon.url = await runtime.listen(options.port ?? 7878, options.host ?? '127.0.0.1')
+      if (adminKeyMatches) {
+        // The admin plane: same store, its own port; never started without a key.
+        const plane = createAdminPlane({store, now, adminKeyMatches, recentDenials: () => denials.snapshot(), maxInFlight: options.maxInFlight, log: options.log})
+        daemon.admin = plane.server
+        try {
+          daemon.adminUrl = await plane.server.listen(options.adminPort ?? 7979, options.host ?? '127.0.0.1')
+        } catch (error) {
+          await runtime.close()
+          throw error
+        }
+      }
       daemon.sweepTimer = setInterval(() => {
         service.expireDue().catch((error) => options.log?.(`expiry sweep failed: ${(error as Error).message}`))
       }, options.sweepIntervalMs ?? 1000)
@@ -131,13 +169,16 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.ready = false
       if (this.sweepTimer) clearInterval(this.sweepTimer)
-      await this.runtime.close()
+      await Promise.all([this.runtime.close(), this.admin?.close()])
       this.decisions.close()
       await this.store.close()
     })()
     return this.stopping
   }
 }
+
+/** Decision-record reasons that count as budget denials for the admin overview. */
+const DENIAL_REASONS = new Set(['BUDGET_EXCEEDED', 'BUDGET_FROZEN', 'BUDGET_CLOSED', 'OVERDRAFT_LIMIT_EXCEEDED', 'DEBT_OUTSTANDING', 'TENANT_CLOSED', 'BUDGET_NOT_FOUND', 'NOT_FOUND'])
 
 export function controlFromConfig(config: CyclesConfig): TierControl {
   return {

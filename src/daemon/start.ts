@@ -11,12 +11,28 @@ export interface StartOptions {
   logDir: string
   stateDir: string
   log: (line: string) => void
+  /** Admin plane port (0 = free port). */
+  adminPort?: number
+  /** Admin key (flag/env); overrides config `admin_key`. */
+  adminKey?: string
 }
 
 export async function startDaemon(options: StartOptions): Promise<Daemon> {
   const config = loadConfig(options.configPath)
+  if (options.adminKey !== undefined && options.adminKey.length < 16) {
+    throw new CliError('CONFIG', 'CYCLES_ADMIN_API_KEY must be at least 16 characters', {exit: EXIT.CONFIG})
+  }
   try {
-    return await Daemon.start({config, host: options.host, port: options.port, logDir: options.logDir, stateDir: options.stateDir, log: options.log})
+    return await Daemon.start({
+      config,
+      host: options.host,
+      port: options.port,
+      logDir: options.logDir,
+      stateDir: options.stateDir,
+      log: options.log,
+      ...(options.adminPort === undefined ? {} : {adminPort: options.adminPort}),
+      ...(options.adminKey ? {adminKey: options.adminKey} : {}),
+    })
   } catch (error) {
     if (error instanceof StateDirLockedError) {
       throw new CliError('STATE_LOCKED', error.message, {exit: EXIT.STATE_LOCKED, suggestions: ['stop the other daemon, or pass a different --state-dir']})

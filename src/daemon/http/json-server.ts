@@ -38,6 +38,8 @@ interface Route {
   method: string
   segments: string[]
   handler: Handler
+  /** An empty body is passed on as undefined instead of a 400 (e.g. admin freeze/unfreeze). */
+  bodyOptional?: boolean
 }
 
 export interface JsonServerOptions {
@@ -66,8 +68,8 @@ export class JsonServer {
     this.server.maxHeadersCount = 100
   }
 
-  route(method: string, pattern: string, handler: Handler): this {
-    this.routes.push({method, segments: pattern.split('/').filter(Boolean), handler})
+  route(method: string, pattern: string, handler: Handler, options: {bodyOptional?: boolean} = {}): this {
+    this.routes.push({method, segments: pattern.split('/').filter(Boolean), handler, ...options})
     return this
   }
 
@@ -165,7 +167,7 @@ export class JsonServer {
           ? new ProtocolError('INVALID_REQUEST', `Method ${request.method} is not allowed on ${path}`, undefined, 405)
           : new ProtocolError('NOT_FOUND', `No such endpoint: ${request.method} ${path}`)
       }
-      if (request.method !== 'GET' && request.method !== 'DELETE') request.body = await readJsonBody(req)
+      if (request.method !== 'GET' && request.method !== 'DELETE') request.body = await readJsonBody(req, route.bodyOptional)
       else req.resume()
       response = await route.handler(request)
     } catch (error) {
@@ -224,7 +226,7 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v
 }
 
-async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
+async function readJsonBody(req: http.IncomingMessage, optional = false): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > MAX_BODY_BYTES) {
     req.resume()
@@ -240,7 +242,10 @@ async function readJsonBody(req: http.IncomingMessage): Promise<unknown> {
     }
     chunks.push(chunk as Buffer)
   }
-  if (size === 0) throw invalid('Request body is required')
+  if (size === 0) {
+    if (optional) return undefined
+    throw invalid('Request body is required')
+  }
   let text: string
   try {
     text = TEXT_DECODER.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))

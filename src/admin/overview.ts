@@ -1,0 +1,150 @@
+// GET /v1/admin/overview and GET /v1/auth/introspect.
+import {randomUUID} from 'node:crypto'
+
+import type {ApiKey, Ledger} from '../protocol/types.js'
+import type {AdminCore, AdminResult, DenialSample} from './context.js'
+import {iso} from './wire.js'
+
+export const EVENT_WINDOW_SECONDS = 3600
+
+export class OverviewOps {
+  constructor(private readonly core: AdminCore) {}
+
+  async overview(): Promise<AdminResult> {
+    const now = this.core.now()
+    const tenants = await this.core.store.listTenants()
+    const ledgers = await this.core.store.listLedgers('real')
+    const count = <T>(items: T[], pred: (x: T) => boolean) => items.filter(pred).length
+    const byUnit: Record<string, number> = {}
+    for (const l of ledgers) byUnit[l.unit] = (byUnit[l.unit] ?? 0) + 1
+    const overLimit = ledgers.filter((l) => l.is_over_limit).sort((a, b) => b.debt - a.debt)
+    const withDebt = ledgers.filter((l) => l.debt > 0).sort((a, b) => b.debt - a.debt)
+    const since = now - EVENT_WINDOW_SECONDS * 1000
+    const denials = this.core.recentDenials().filter((d) => d.ts_ms >= since).sort((a, b) => b.ts_ms - a.ts_ms)
+    const byReason: Record<string, number> = {}
+    for (const d of denials) byReason[d.reason_code ?? 'UNKNOWN'] = (byReason[d.reason_code ?? 'UNKNOWN'] ?? 0) + 1
+    const body: Record<string, unknown> = {
+      as_of: iso(now),
+      event_window_seconds: EVENT_WINDOW_SECONDS,
+      tenant_counts: {
+        total: tenants.length,
+        active: count(tenants, (t) => t.status === 'ACTIVE'),
+        suspended: count(tenants, (t) => t.status === 'SUSPENDED'),
+        closed: count(tenants, (t) => t.status === 'CLOSED'),
+      },
+      budget_counts: {
+        total: ledgers.length,
+        active: count(ledgers, (l) => l.status === 'ACTIVE'),
+        frozen: count(ledgers, (l) => l.status === 'FROZEN'),
+        closed: count(ledgers, (l) => l.status === 'CLOSED'),
+        over_limit: overLimit.length,
+        with_debt: withDebt.length,
+        by_unit: byUnit,
+      },
+      over_limit_scopes: overLimit.slice(0, 10).map((l: Ledger) => ({scope: l.scope, unit: l.unit, allocated: l.allocated, remaining: l.remaining, debt: l.debt})),
+      debt_scopes: withDebt.slice(0, 10).map((l: Ledger) => ({scope: l.scope, unit: l.unit, debt: l.debt, overdraft_limit: l.overdraft_limit})),
+      webhook_counts: {total: 0, active: 0, disabled: 0, with_failures: 0},
+      failing_webhooks: [],
+      event_counts: {total_recent: denials.length, by_category: denials.length > 0 ? {reservation: denials.length} : {}},
+      recent_denials: denials.slice(0, 10).map(denialEvent),
+      recent_expiries: [],
+      recent_denials_by_reason: byReason,
+    }
+    return {status: 200, body}
+  }
+
+  introspectAdmin(): AdminResult {
+    return {
+      status: 200,
+      body: {
+        authenticated: true,
+        auth_type: 'admin',
+        permissions: ['*'],
+        capabilities: {
+          view_overview: true,
+          view_budgets: true,
+          view_events: true,
+          view_webhooks: true,
+          view_audit: true,
+          view_tenants: true,
+          view_api_keys: true,
+          view_policies: true,
+          view_reservations: true,
+          manage_budgets: true,
+          manage_policies: true,
+          manage_webhooks: true,
+          manage_tenants: true,
+          manage_api_keys: true,
+          manage_reservations: true,
+        },
+      },
+    }
+  }
+
+  introspectTenant(key: ApiKey): AdminResult {
+    const has = (...perms: string[]) => perms.some((p) => key.permissions.includes(p))
+    return {
+      status: 200,
+      body: {
+        authenticated: true,
+        auth_type: 'tenant',
+        permissions: key.permissions,
+        capabilities: {
+          view_overview: false,
+          view_budgets: has('budgets:read', 'balances:read', 'admin:read'),
+          view_events: has('events:read', 'admin:read'),
+          view_webhooks: has('webhooks:read', 'admin:read'),
+          view_audit: false,
+          view_tenants: false,
+          view_api_keys: false,
+          view_policies: has('policies:read', 'admin:read'),
+          view_reservations: has('reservations:list', 'admin:read'),
+          manage_budgets: has('budgets:write', 'admin:write'),
+          manage_policies: has('policies:write', 'admin:write'),
+          manage_webhooks: has('webhooks:write', 'admin:write'),
+          manage_reservations: has('reservations:release'),
+        },
+        tenant_id: key.tenant_id,
+        ...(key.scope_filter ? {scope_filter: key.scope_filter} : {}),
+      },
+    }
+  }
+}
+
+/** A runtime denial as the spec's Event (`reservation.denied`). */
+function denialEvent(d: DenialSample): Record<string, unknown> {
+  const data: Record<string, unknown> = {}
+  if (d.scope) data.scope = d.scope
+  if (d.unit) data.unit = d.unit
+  if (d.reason_code) data.reason_code = d.reason_code
+  if (d.estimate !== undefined) data.requested_amount = d.estimate
+  if (d.action) data.action = d.action
+  if (d.subject) data.subject = d.subject
+  return {
+    event_id: `evt_${(d.request_id ?? randomUUID()).replaceAll("-", "")}`,
+    event_type: 'reservation.denied',
+    category: 'reservation',
+    timestamp: iso(d.ts_ms),
+    tenant_id: d.tenant,
+    ...(d.scope ? {scope: d.scope} : {}),
+    source: 'cycles-daemon',
+    data,
+    ...(d.request_id ? {request_id: d.request_id} : {}),
+    ...(d.trace_id && /^[0-9a-f]{32}$/.test(d.trace_id) ? {trace_id: d.trace_id} : {}),
+  }
+}
+
+/** A bounded ring of recent runtime denials, fed by the daemon from its decision records. */
+export class DenialRing {
+  private readonly items: DenialSample[] = []
+  constructor(private readonly capacity = 1000) {}
+
+  push(sample: DenialSample): void {
+    this.items.push(sample)
+    if (this.items.length > this.capacity) this.items.splice(0, this.items.length - this.capacity)
+  }
+
+  snapshot(): DenialSample[] {
+    return [...this.items]
+  }
+}
