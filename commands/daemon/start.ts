@@ -4,11 +4,12 @@ import {BaseCommand} from '../../src/cli/base-command.js'
 import {drainOnSignals, startDaemon} from '../../src/daemon/start.js'
 
 export default class DaemonStart extends BaseCommand {
-  static override description = 'Start the Cycles-protocol daemon (runtime plane) on the embedded store'
+  static override description = 'Start the Cycles-protocol daemon (runtime plane) on the embedded store, or on Redis with --redis'
 
   static override examples = [
     '<%= config.bin %> daemon start --config fixtures/cycles.yaml',
     '<%= config.bin %> daemon start --port 0 --log-dir /var/log/cycles',
+    '<%= config.bin %> daemon start --redis redis://127.0.0.1:6379 --port 0',
   ]
 
   static override flags = {
@@ -17,6 +18,7 @@ export default class DaemonStart extends BaseCommand {
     port: Flags.integer({description: 'Runtime plane port (0 picks a free port)', env: 'CYCLES_PORT', default: 7878, min: 0, max: 65535}),
     'log-dir': Flags.string({description: 'Decision log directory', env: 'CYCLES_LOG_DIR', default: '.cycles/decisions'}),
     'state-dir': Flags.string({description: 'Embedded store directory', env: 'CYCLES_STATE_DIR', default: '.cycles/state'}),
+    redis: Flags.string({description: 'Redis URL: keep state in Redis, shared by every daemon instance using it (instead of --state-dir)', env: 'CYCLES_REDIS_URL'}),
     'admin-port': Flags.integer({description: 'Admin plane port (0 picks a free port); served only with an admin key', env: 'CYCLES_ADMIN_PORT', default: 7979, min: 0, max: 65535}),
   }
 
@@ -29,6 +31,7 @@ export default class DaemonStart extends BaseCommand {
       port: flags.port,
       logDir: flags['log-dir'],
       stateDir: flags['state-dir'],
+      redisUrl: flags.redis,
       log,
       adminPort: flags['admin-port'],
       // The admin key is read from the environment only (never a flag: it would show in `ps`).
@@ -41,7 +44,7 @@ export default class DaemonStart extends BaseCommand {
       if (daemon.adminUrl) process.stdout.write(`cycles admin plane listening on ${daemon.adminUrl}\n`)
       else log('admin plane: off (no admin key: set admin_key in the config or CYCLES_ADMIN_API_KEY); runtime plane only')
       const tiers = daemon.control.tiers
-      log(`store: ${daemon.store.kind} (${flags['state-dir']}); decision log: ${flags['log-dir']}`)
+      log(`store: ${daemon.store.kind} (${flags.redis ? flags.redis.replace(/\/\/([^@/]*)@/, '//***@') : flags['state-dir']}); decision log: ${flags['log-dir']}`)
       log(`tiers: low=${tiers.low} medium=${tiers.medium} high=${tiers.high}${daemon.control.killswitch.engaged ? ' (kill switch ENGAGED: all shadow)' : ''}`)
     }
     await drainOnSignals(daemon, log)

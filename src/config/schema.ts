@@ -63,10 +63,12 @@ const budget = z.strictObject({
 const tierConfig = z.strictObject({
   mode: z.enum(['shadow', 'enforce']),
   match: z.array(z.string().min(1)).default([]),
+  /** Enforce mode while the budget store is unreachable: deny (503 INTERNAL_ERROR) or allow (admit, logged). */
+  on_store_error: z.enum(['deny', 'allow']).default('deny'),
 })
 
 /** Defaults follow the Cycles guidance: read-only and search low, generation medium, side effects high. */
-export const DEFAULT_TIERS: Record<Tier, {mode: 'shadow' | 'enforce'; match: string[]}> = {
+export const DEFAULT_TIERS: Record<Tier, {mode: 'shadow' | 'enforce'; match: string[]; on_store_error?: 'deny' | 'allow'}> = {
   low: {mode: 'shadow', match: ['search.*', 'retrieval.*', '*.read', '*.get', '*.lookup']},
   medium: {mode: 'shadow', match: ['llm.*', 'db.query', 'db.read']},
   high: {mode: 'shadow', match: ['email.*', 'payment.*', 'deploy.*', 'db.write', '*.delete']},

@@ -74,6 +74,7 @@ export class Daemon {
         store,
         classifier: new TierClassifier(options.config.tiers),
         control: () => controlRef.current,
+        onStoreError: (tier) => options.config.tiers[tier].on_store_error ?? 'deny',
         now,
       })
       const counters = new DaemonCounters(now())

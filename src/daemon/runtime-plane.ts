@@ -6,6 +6,7 @@ import {type DecisionRecord, type RecordFacts, buildDecisionRecord} from '../dec
 import {sha256Hex} from '../protocol/canonical-json.js'
 import {ProtocolError} from '../protocol/errors.js'
 import type {ApiKey} from '../protocol/types.js'
+import {isStoreUnavailable} from '../store/errors.js'
 import type {Store} from '../store/types.js'
 import type {DaemonCounters} from './counters.js'
 import type {HttpRequest, HttpResponse, JsonServer} from './http/json-server.js'
@@ -54,7 +55,7 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
 
   const evaluated = (call: (ctx: CallContext, req: HttpRequest) => Promise<ServiceResponse>, allowAdmin = false) => {
     return async (req: HttpRequest): Promise<HttpResponse> => {
-      const ctx = await authenticate(req, allowAdmin)
+      const ctx = await authenticate(req, allowAdmin).catch(storeDown)
       try {
         const result = await call(ctx, req)
         if (result.record) (req as WithRecord)[RECORD] = {facts: result.record, tenant: ctx.tenant}
@@ -63,7 +64,7 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
         if (error instanceof ProtocolError && error.context) {
           ;(req as WithRecord)[RECORD] = {facts: error.context as RecordFacts, tenant: ctx.tenant}
         }
-        throw error
+        return storeDown(error)
       }
     }
   }
@@ -120,6 +121,12 @@ export function decisionRecordFor(req: HttpRequest, res: HttpResponse, nowMs: nu
     http_status: res.status,
     latency_us: Number((process.hrtime.bigint() - req.received_at_ns) / 1000n),
   })
+}
+
+/** An unreachable store is a 503 with the envelope (not a generic 500); anything else passes through. */
+function storeDown(error: unknown): never {
+  if (isStoreUnavailable(error)) throw new ProtocolError('INTERNAL_ERROR', 'Budget store unavailable; retry shortly', undefined, 503)
+  throw error
 }
 
 function usable(key: ApiKey, now: number): boolean {

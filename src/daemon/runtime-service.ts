@@ -41,6 +41,7 @@ import {
   type Tier,
   type Unit,
 } from '../protocol/types.js'
+import {isStoreUnavailable} from '../store/errors.js'
 import type {Condition, IdempotencyRecord, LedgerDelta, Store, TierControl, Tx} from '../store/types.js'
 
 const DEFAULT_TTL_MS = 60_000
@@ -80,6 +81,8 @@ export interface RuntimeDeps {
   control: () => TierControl
   now?: () => number
   newId?: () => string
+  /** What an enforce-mode tier answers while the store is unreachable (config `on_store_error`); default deny. */
+  onStoreError?: (tier: Tier) => 'deny' | 'allow'
 }
 
 interface BookView {
@@ -90,6 +93,8 @@ interface BookView {
   unitMismatch?: {scope: string; expected_units: Unit[]}
 }
 
+/** Prefix of reservation ids admitted while the store was unreachable. */
+const UNRECORDED = 'unrecorded_'
 const SHADOW_DECISION_HEADER = 'X-Cycles-Shadow-Decision'
 const SHADOW_REASON_HEADER = 'X-Cycles-Shadow-Reason'
 
@@ -99,6 +104,7 @@ export class RuntimeService {
   private readonly control: () => TierControl
   private readonly now: () => number
   private readonly newId: () => string
+  private readonly onStoreError: (tier: Tier) => 'deny' | 'allow'
 
   constructor(deps: RuntimeDeps) {
     this.store = deps.store
@@ -106,6 +112,137 @@ export class RuntimeService {
     this.control = deps.control
     this.now = deps.now ?? Date.now
     this.newId = deps.newId ?? randomUUID
+    this.onStoreError = deps.onStoreError ?? (() => 'deny')
+  }
+
+  // ---------------------------------------------------------------- store outages
+  // The public entry points: each runs against the store; when the store is unreachable
+  // (StoreUnavailableError) an admission (reserve, decide, event) falls back per mode: shadow-mode
+  // traffic is admitted and logged with `store_error`, enforce-mode traffic follows the tier's
+  // on_store_error (deny = 503 INTERNAL_ERROR). A reservation admitted that way gets an
+  // `unrecorded_…` id that carries what its commit/release/extend need, since the store never saw it.
+
+  async reserve(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
+    return this.admitting('reserve', ctx, raw, () => this.reserveStored(ctx, raw))
+  }
+
+  async decide(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
+    return this.admitting('decide', ctx, raw, () => this.decideStored(ctx, raw))
+  }
+
+  async event(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
+    return this.admitting('event', ctx, raw, () => this.eventStored(ctx, raw))
+  }
+
+  async commit(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
+    return id.startsWith(UNRECORDED) ? this.unrecorded('commit', ctx, id, raw) : this.commitStored(ctx, id, raw)
+  }
+
+  async release(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
+    return id.startsWith(UNRECORDED) ? this.unrecorded('release', ctx, id, raw) : this.releaseStored(ctx, id, raw)
+  }
+
+  async extend(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
+    return id.startsWith(UNRECORDED) ? this.unrecorded('extend', ctx, id, raw) : this.extendStored(ctx, id, raw)
+  }
+
+  private async admitting(
+    endpoint: 'reserve' | 'decide' | 'event',
+    ctx: CallContext,
+    raw: unknown,
+    run: () => Promise<ServiceResponse>,
+  ): Promise<ServiceResponse> {
+    try {
+      return await run()
+    } catch (error) {
+      if (!isStoreUnavailable(error)) throw error
+      return this.admitWithoutStore(endpoint, ctx, raw, (error as Error).message)
+    }
+  }
+
+  private admitWithoutStore(endpoint: 'reserve' | 'decide' | 'event', ctx: CallContext, raw: unknown, reason: string): ServiceResponse {
+    const req =
+      endpoint === 'reserve'
+        ? parseRequest(reservationCreateRequest, raw)
+        : endpoint === 'decide'
+          ? parseRequest(decisionRequest, raw)
+          : parseRequest(eventCreateRequest, raw)
+    const amount: Amount = 'estimate' in req ? req.estimate : (req as EventCreateRequest).actual
+    const dryRun = endpoint === 'reserve' && ((req as ReservationCreateRequest).dry_run ?? false)
+    const {tier, mode} = this.tierOf(req.action)
+    const facts = this.baseFacts(endpoint, req.subject, req.action, req.metadata, {tier, mode, dry_run: dryRun})
+    facts.unit = amount.unit
+    if (endpoint === 'event') facts.actual = amount.amount
+    else facts.estimate = amount.amount
+    const scopes = this.scopesFor(ctx, req.subject, facts)
+    Object.assign(facts, scopes)
+    facts.store_error = reason
+    if (mode === 'enforce' && this.onStoreError(tier) === 'deny') {
+      const error = new ProtocolError('INTERNAL_ERROR', 'Budget store unavailable; retry with the same idempotency_key', undefined, 503)
+      error.context = {...facts, decision: 'DENY', reason_code: 'INTERNAL_ERROR'}
+      throw error
+    }
+    facts.decision = 'ALLOW'
+    facts.would_decision = 'ALLOW'
+    const headers = {'X-Cycles-Store': 'unavailable'}
+    if (endpoint === 'event') return {status: 201, body: JSON.stringify({status: 'APPLIED', event_id: this.newId()}), headers, record: facts}
+    if (endpoint === 'decide') return {status: 200, body: JSON.stringify({decision: 'ALLOW', affected_scopes: scopes.affected_scopes}), headers, record: facts}
+    const body: Record<string, unknown> = {decision: 'ALLOW'}
+    if (!dryRun) {
+      const r = req as ReservationCreateRequest
+      const ttl = Math.min(r.ttl_ms ?? DEFAULT_TTL_MS, DEFAULT_MAX_TTL_MS)
+      const expires = this.now() + ttl
+      const id = `${UNRECORDED}${mode[0]}${tier[0]}_${amount.unit}_${amount.amount}_${expires}_${this.newId()}`
+      body.reservation_id = id
+      body.affected_scopes = scopes.affected_scopes
+      body.expires_at_ms = expires
+      body.remaining_ttl_ms = ttl
+      facts.reservation_id = id
+    } else body.affected_scopes = scopes.affected_scopes
+    body.scope_path = scopes.scope_path
+    body.reserved = amount
+    return {status: 200, body: JSON.stringify(body), headers, record: facts}
+  }
+
+  /** Commit / release / extend of a reservation admitted while the store was down: never stored, so answered from its id. */
+  private unrecorded(endpoint: 'commit' | 'release' | 'extend', ctx: CallContext, id: string, raw: unknown): ServiceResponse {
+    const m = /^unrecorded_([se])([lmh])_([A-Z_]+?)_(\d+)_(\d+)_[0-9a-f-]+$/.exec(id)
+    if (!m) throw new ProtocolError('NOT_FOUND', `Reservation ${id} not found`)
+    const mode: Mode = m[1] === 's' ? 'shadow' : 'enforce'
+    const tier = ({l: 'low', m: 'medium', h: 'high'} as const)[m[2] as 'l' | 'm' | 'h']
+    const reserved: Amount = {unit: m[3] as Unit, amount: Number(m[4])}
+    const expires = Number(m[5])
+    const facts: RecordFacts = {
+      endpoint,
+      dry_run: false,
+      mode,
+      tier,
+      subject: {tenant: ctx.tenant},
+      unit: reserved.unit,
+      estimate: reserved.amount,
+      reservation_id: id,
+      decision: 'ALLOW',
+      would_decision: 'ALLOW',
+      store_error: 'reservation admitted while the budget store was unavailable; not recorded',
+    }
+    let body: Record<string, unknown>
+    if (endpoint === 'commit') {
+      const req = parseRequest(commitRequest, raw)
+      checkHeaderKey(ctx, req.idempotency_key)
+      if (req.actual.unit !== reserved.unit) throw new ProtocolError('UNIT_MISMATCH', `actual.unit ${req.actual.unit} does not match reservation unit ${reserved.unit}`)
+      facts.actual = req.actual.amount
+      body = {status: 'COMMITTED', charged: req.actual}
+    } else if (endpoint === 'release') {
+      const req = parseRequest(releaseRequest, raw)
+      checkHeaderKey(ctx, req.idempotency_key)
+      body = {status: 'RELEASED', released: reserved}
+    } else {
+      const req = parseRequest(extendRequest, raw)
+      checkHeaderKey(ctx, req.idempotency_key)
+      const next = expires + req.extend_by_ms
+      body = {status: 'ACTIVE', expires_at_ms: next, remaining_ttl_ms: Math.max(0, next - this.now())}
+    }
+    return {status: 200, body: JSON.stringify(body), headers: {'X-Cycles-Store': 'unrecorded'}, record: facts}
   }
 
   tierOf(action: Action): {tier: Tier; mode: Mode} {
@@ -115,7 +252,7 @@ export class RuntimeService {
 
   // ---------------------------------------------------------------- reserve (live and dry-run)
 
-  async reserve(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
+  private async reserveStored(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
     const req = parseRequest(reservationCreateRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
     const dryRun = req.dry_run ?? false
@@ -299,7 +436,7 @@ export class RuntimeService {
 
   // ---------------------------------------------------------------- decide
 
-  async decide(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
+  private async decideStored(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
     const req = parseRequest(decisionRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
     const {tier, mode} = this.tierOf(req.action)
@@ -347,7 +484,7 @@ export class RuntimeService {
 
   // ---------------------------------------------------------------- commit / release / extend
 
-  async commit(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
+  private async commitStored(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
     const req: CommitRequest = parseRequest(commitRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
     const hash = payloadHash(req)
@@ -412,7 +549,7 @@ export class RuntimeService {
     throw new ProtocolError('INTERNAL_ERROR', 'Reservation changed too often during commit; retry with the same idempotency_key')
   }
 
-  async release(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
+  private async releaseStored(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
     const req: ReleaseRequest = parseRequest(releaseRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
     const hash = payloadHash(req)
@@ -448,7 +585,7 @@ export class RuntimeService {
     throw new ProtocolError('INTERNAL_ERROR', 'Reservation changed too often during release; retry with the same idempotency_key')
   }
 
-  async extend(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
+  private async extendStored(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
     const req: ExtendRequest = parseRequest(extendRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
     const hash = payloadHash(req)
@@ -484,7 +621,7 @@ export class RuntimeService {
 
   // ---------------------------------------------------------------- events (direct debit)
 
-  async event(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
+  private async eventStored(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
     const req: EventCreateRequest = parseRequest(eventCreateRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
     const {tier, mode} = this.tierOf(req.action)

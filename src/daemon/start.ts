@@ -2,6 +2,9 @@
 import {loadConfig} from '../config/load.js'
 import {CliError, EXIT} from '../cli/errors.js'
 import {StateDirLockedError} from '../store/embedded/embedded-store.js'
+import {StoreUnavailableError} from '../store/errors.js'
+import {RedisStore} from '../store/redis/redis-store.js'
+import type {Store} from '../store/types.js'
 import {Daemon} from './daemon.js'
 
 export interface StartOptions {
@@ -11,6 +14,8 @@ export interface StartOptions {
   logDir: string
   stateDir: string
   log: (line: string) => void
+  /** Redis URL (`--redis`, CYCLES_REDIS_URL): share state with every daemon on that Redis instead of the embedded store. */
+  redisUrl?: string
   /** Admin plane port (0 = free port). */
   adminPort?: number
   /** Admin key (flag/env); overrides config `admin_key`. */
@@ -22,9 +27,19 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
   if (options.adminKey !== undefined && options.adminKey.length < 16) {
     throw new CliError('CONFIG', 'CYCLES_ADMIN_API_KEY must be at least 16 characters', {exit: EXIT.CONFIG})
   }
+  let store: Store | undefined
+  if (options.redisUrl) {
+    try {
+      store = await RedisStore.open({url: options.redisUrl, log: options.log})
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error
+      throw new CliError('STORE_UNREACHABLE', error.message, {exit: EXIT.UNREACHABLE, suggestions: ['check --redis / CYCLES_REDIS_URL and that redis-server is running']})
+    }
+  }
   try {
     return await Daemon.start({
       config,
+      ...(store ? {store} : {}),
       host: options.host,
       port: options.port,
       logDir: options.logDir,

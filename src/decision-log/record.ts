@@ -41,6 +41,8 @@ export interface DecisionRecord {
   denied_scope?: string
   http_status: number
   latency_us: number
+  /** Set when the budget store was unreachable and this answer is the outage fallback (on_store_error). */
+  store_error?: string
 }
 
 /** run_id / parent_run_id from subject.dimensions, else metadata. */
