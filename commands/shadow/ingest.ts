@@ -1,0 +1,46 @@
+import {Args, Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../src/cli/base-command.js'
+import {dbPathFrom, runIngest} from '../../src/analytics/run.js'
+import {progressReporter} from '../../src/output/progress.js'
+
+export default class ShadowIngest extends BaseCommand {
+  static override description = 'Load decision logs (files, folders, globs, .gz) into the shadow-analysis database; idempotent by record id'
+
+  static override examples = [
+    '<%= config.bin %> shadow ingest .cycles/decisions',
+    '<%= config.bin %> shadow ingest "logs/**/*.jsonl.gz" --db ci/shadow.duckdb --json',
+  ]
+
+  static override strict = false
+
+  static override args = {
+    paths: Args.string({description: 'Decision log files, folders or quoted globs', required: true}),
+  }
+
+  static override flags = {
+    db: Flags.string({description: 'Analysis database file [default: .cycles/shadow.duckdb]', env: 'CYCLES_DB'}),
+    'show-malformed': Flags.integer({description: 'How many quarantined lines to show', default: 5, min: 0}),
+    progress: Flags.boolean({description: 'Progress bar on a TTY for large inputs', default: true, allowNo: true}),
+  }
+
+  async run(): Promise<void> {
+    const {argv, flags} = await this.parse(ShadowIngest)
+    const progress = flags.progress && !this.jsonMode ? progressReporter('ingest') : undefined
+    let result
+    try {
+      result = await runIngest(dbPathFrom(flags.db), argv as string[], {showMalformed: flags['show-malformed'], onProgress: progress?.update})
+    } finally {
+      progress?.stop()
+    }
+    if (this.jsonMode) return this.printJson(result)
+    const {files, skipped_files, ingested, duplicates, malformed, total_records, seconds, records_per_second} = result
+    process.stdout.write(
+      `${files} file(s)${skipped_files ? ` (${skipped_files} unchanged, skipped)` : ''}: ${ingested.toLocaleString('en-US')} record(s) ingested, ` +
+        `${duplicates.toLocaleString('en-US')} duplicate(s), ${malformed.toLocaleString('en-US')} malformed (quarantined) ` +
+        `in ${seconds.toFixed(1)} s (${records_per_second.toLocaleString('en-US')} rec/s); ${total_records.toLocaleString('en-US')} record(s) in ${dbPathFrom(flags.db)}\n`,
+    )
+    for (const q of result.malformed_sample) this.note(`  quarantined ${q.file}:${q.line}: ${q.reason}`)
+    if (malformed > result.malformed_sample.length) this.note(`  … ${malformed - result.malformed_sample.length} more in the quarantine table`)
+  }
+}

@@ -1,0 +1,75 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../../src/cli/base-command.js'
+import {CliError, EXIT} from '../../src/cli/errors.js'
+import {GATES} from '../../src/analytics/gates.js'
+import {GROUPINGS, REPORT_DEFAULTS, type Grouping} from '../../src/analytics/report.js'
+import {dbPathFrom, runReport} from '../../src/analytics/run.js'
+import {useColor} from '../../src/output/table.js'
+import {FORMATS, type Format} from '../../src/output/write.js'
+import {UNITS} from '../../src/protocol/types.js'
+
+export default class ShadowReport extends BaseCommand {
+  static override description =
+    'Per-scope shadow verdicts: would-be denial rate and band, estimate accuracy, loop signatures and delegation fan-out; CI formats and gates'
+
+  static override examples = [
+    '<%= config.bin %> shadow report',
+    '<%= config.bin %> shadow report --since 2026-11-01 --by workflow --unit USD_MICROCENTS',
+    '<%= config.bin %> shadow report --format markdown --output "$GITHUB_STEP_SUMMARY" --fail-on too_tight,loops',
+    '<%= config.bin %> shadow report --format junit --output shadow.xml --fail-on too_tight,warm,decorative,loops,fanout,overage',
+  ]
+
+  static override flags = {
+    db: Flags.string({description: 'Analysis database file [default: .cycles/shadow.duckdb]', env: 'CYCLES_DB'}),
+    since: Flags.string({description: 'Only records at or after this time (ISO-8601 or date)'}),
+    until: Flags.string({description: 'Only records before this time'}),
+    tenant: Flags.string({description: 'Only this tenant'}),
+    unit: Flags.string({description: 'Only this unit', options: [...UNITS]}),
+    by: Flags.string({description: 'Group by', options: [...GROUPINGS], default: 'scope'}),
+    format: Flags.string({description: 'Output format', options: [...FORMATS], default: 'table'}),
+    output: Flags.string({char: 'o', description: 'Write the report to this file instead of stdout'}),
+    'fail-on': Flags.string({description: `Exit ${EXIT.GATE_FAILED} when any of these gates is violated (comma-separated: ${GATES.join(', ')})`}),
+    'min-requests': Flags.integer({description: 'Sample floor: fewer requests is insufficient_data', default: REPORT_DEFAULTS.minRequests, min: 1}),
+    'loop-window': Flags.integer({description: 'Loop detector window, seconds', default: REPORT_DEFAULTS.loopWindowSeconds, min: 1}),
+    'loop-threshold': Flags.integer({description: 'Reservations by one run within the window that make a loop', default: REPORT_DEFAULTS.loopThreshold, min: 2}),
+    'repeat-threshold': Flags.integer({description: 'Consecutive identical reservations by one run that make a loop', default: REPORT_DEFAULTS.repeatThreshold, min: 2}),
+    'fanout-children': Flags.integer({description: 'Flag a delegation tree whose root has at least this many children', default: REPORT_DEFAULTS.fanoutChildren, min: 1}),
+    'fanout-depth': Flags.integer({description: 'Flag a delegation tree at least this deep', default: REPORT_DEFAULTS.fanoutDepth, min: 1}),
+    'fanout-amplification': Flags.integer({description: 'Flag a delegation tree whose widest level has at least this many runs', default: REPORT_DEFAULTS.fanoutAmplification, min: 1}),
+    'overage-threshold': Flags.string({description: 'Overage gate: share of commits above estimate (0–1)', default: String(REPORT_DEFAULTS.overageThreshold)}),
+    limit: Flags.integer({description: 'Rows shown in table and Markdown output', default: 50, min: 1}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(ShadowReport)
+    const format = (this.jsonMode ? 'json' : flags.format) as Format
+    const overage = Number(flags['overage-threshold'])
+    if (!Number.isFinite(overage) || overage < 0 || overage > 1) throw new CliError('USAGE', '--overage-threshold: expected a number from 0 to 1', {exit: EXIT.USAGE})
+    const result = await runReport(dbPathFrom(flags.db), {
+      since: flags.since,
+      until: flags.until,
+      tenant: flags.tenant,
+      unit: flags.unit,
+      by: flags.by as Grouping,
+      minRequests: flags['min-requests'],
+      loopWindowSeconds: flags['loop-window'],
+      loopThreshold: flags['loop-threshold'],
+      repeatThreshold: flags['repeat-threshold'],
+      fanoutChildren: flags['fanout-children'],
+      fanoutDepth: flags['fanout-depth'],
+      fanoutAmplification: flags['fanout-amplification'],
+      overageThreshold: overage,
+      format,
+      output: flags.output,
+      failOn: flags['fail-on'],
+      limit: flags.limit,
+      color: useColor(),
+    })
+    if (flags.output) this.note(`report written to ${flags.output} (${format})`)
+    if (result.violations.length > 0) {
+      this.note(`gate failed: ${result.violations.length} violation(s) of --fail-on ${result.gates.join(',')} (exit ${EXIT.GATE_FAILED})`)
+      process.exitCode = EXIT.GATE_FAILED
+    }
+  }
+}
