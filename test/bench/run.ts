@@ -2,6 +2,7 @@
 // `npm run bench -- daemon` runs one suite. Suites live next to this file and export `run()`.
 const SUITES: Record<string, () => Promise<{run: (args: string[]) => Promise<void>}>> = {
   daemon: () => import('./daemon-bench.js'),
+  redis: () => import('./redis-bench.js'),
 }
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))

@@ -1,0 +1,238 @@
+// Live reserve + commit lifecycles (enforce mode, three-level scope) against daemons on the Redis
+// store — one instance and two sharing one Redis — and on the embedded store, next to the raw Redis
+// round trip (a PING loop at the same concurrency, and redis-benchmark when installed), in one run.
+// Closed loop: each connection runs reserve → commit → reserve ... for the duration.
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
+import {randomUUID} from 'node:crypto'
+import fs from 'node:fs'
+import http from 'node:http'
+import os from 'node:os'
+import path from 'node:path'
+
+import {Redis} from 'ioredis'
+
+import {destroyRedis, startRedis} from '../support/redis.js'
+
+const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname)
+const KEY = 'cyc_bench_redis_0123456789abcdef'
+const CONFIG = `
+tenants: [{id: bench}]
+api_keys: [{tenant: bench, secret: ${KEY}}]
+budgets:
+  - {scope: "tenant:bench", unit: USD_MICROCENTS, allocated: 9000000000000000}
+  - {scope: "tenant:bench/workspace:prod", unit: USD_MICROCENTS, allocated: 9000000000000000}
+  - {scope: "tenant:bench/workspace:prod/agent:a", unit: USD_MICROCENTS, allocated: 9000000000000000}
+tiers:
+  low: {mode: enforce, match: ["search.*"]}
+  medium: {mode: enforce, match: ["llm.*"]}
+  high: {mode: enforce, match: []}
+`
+
+interface Row {
+  label: string
+  perSecond: number
+  unit: string
+  p50: number
+  p99: number
+  reqP50?: number
+  reqP99?: number
+  errors: number
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+}
+
+interface Child {
+  url: string
+  proc: ChildProcess
+  stop(): Promise<void>
+}
+
+async function spawnDaemon(args: string[], dir: string): Promise<Child> {
+  const env = {...process.env}
+  delete env.CYCLES_ADMIN_API_KEY
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'daemon', 'start', ...args], {cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe']})
+  let out = ''
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start: ${out}`)), 20_000)
+    const onData = (d: Buffer) => {
+      out += d.toString()
+      const m = /listening on (http:\/\/\S+)/.exec(out)
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1])
+      }
+    }
+    proc.stdout!.on('data', onData)
+    proc.stderr!.on('data', onData)
+    proc.once('exit', (code) => reject(new Error(`daemon exited ${code}: ${out}`)))
+  })
+  return {
+    url,
+    proc,
+    stop: async () => {
+      if (proc.exitCode !== null) return
+      const exited = new Promise<void>((r) => proc.once('exit', () => r()))
+      proc.kill('SIGTERM')
+      await exited
+    },
+  }
+}
+
+function post(agent: http.Agent, base: string, p: string, body: string): Promise<{status: number; text: string}> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      base + p,
+      {method: 'POST', agent, headers: {'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'X-Cycles-API-Key': KEY}},
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (c) => (text += c))
+        res.on('end', () => resolve({status: res.statusCode ?? 0, text}))
+        res.on('error', reject)
+      },
+    )
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+/** Closed-loop reserve+commit lifecycles over `urls` (round robin per connection) for `seconds`. */
+async function lifecycles(label: string, urls: string[], connections: number, seconds: number): Promise<Row> {
+  const agent = new http.Agent({keepAlive: true, maxSockets: connections})
+  const lifeLat: number[] = []
+  const reqLat: number[] = []
+  let errors = 0
+  const subject = '{"tenant":"bench","workspace":"prod","agent":"a"}'
+  const deadline = performance.now() + seconds * 1000
+  const start = performance.now()
+  await Promise.all(
+    Array.from({length: connections}, async (_, c) => {
+      const url = urls[c % urls.length]
+      while (performance.now() < deadline) {
+        const t0 = performance.now()
+        try {
+          const r = await post(agent, url, '/v1/reservations', `{"idempotency_key":"${randomUUID()}","subject":${subject},"action":{"kind":"llm.chat","name":"gpt"},"estimate":{"unit":"USD_MICROCENTS","amount":1000}}`)
+          const t1 = performance.now()
+          reqLat.push(t1 - t0)
+          if (r.status !== 200) {
+            errors++
+            continue
+          }
+          const id = (JSON.parse(r.text) as {reservation_id: string}).reservation_id
+          const c2 = await post(agent, url, `/v1/reservations/${id}/commit`, '{"idempotency_key":"c","actual":{"unit":"USD_MICROCENTS","amount":800}}')
+          const t2 = performance.now()
+          reqLat.push(t2 - t1)
+          if (c2.status !== 200) {
+            errors++
+            continue
+          }
+          lifeLat.push(t2 - t0)
+        } catch {
+          errors++
+        }
+      }
+    }),
+  )
+  const elapsed = (performance.now() - start) / 1000
+  agent.destroy()
+  lifeLat.sort((a, b) => a - b)
+  reqLat.sort((a, b) => a - b)
+  return {
+    label,
+    perSecond: lifeLat.length / elapsed,
+    unit: 'lifecycles/s',
+    p50: quantile(lifeLat, 0.5),
+    p99: quantile(lifeLat, 0.99),
+    reqP50: quantile(reqLat, 0.5),
+    reqP99: quantile(reqLat, 0.99),
+    errors,
+  }
+}
+
+async function pingLoop(url: string, connections: number, seconds: number): Promise<Row> {
+  const redis = new Redis(url, {enableAutoPipelining: false})
+  const lat: number[] = []
+  const deadline = performance.now() + seconds * 1000
+  const start = performance.now()
+  await Promise.all(
+    Array.from({length: connections}, async () => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now()
+        await redis.ping()
+        lat.push(performance.now() - t0)
+      }
+    }),
+  )
+  const elapsed = (performance.now() - start) / 1000
+  redis.disconnect()
+  lat.sort((a, b) => a - b)
+  return {label: `raw Redis PING loop (ioredis, ${connections} in flight)`, perSecond: lat.length / elapsed, unit: 'PING/s', p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), errors: 0}
+}
+
+function redisBenchmark(port: number, connections: number): string | undefined {
+  const r = spawnSync('redis-benchmark', ['-p', String(port), '-t', 'ping', '-n', '100000', '-c', String(connections), '-q'], {encoding: 'utf8', timeout: 60_000})
+  if (r.status !== 0) return undefined
+  return r.stdout
+    .split(/\r|\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.includes('requests per second'))
+    .join('; ')
+}
+
+const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', {maximumFractionDigits: d, minimumFractionDigits: d}) : '-')
+
+export async function run(args: string[]): Promise<void> {
+  const quick = args.includes('--quick')
+  const seconds = quick ? 3 : 8
+  const connections = 32
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'commands', 'daemon', 'start.js'))) throw new Error('run `npm run build` first (npm run bench does)')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cycles-redis-bench-'))
+  const configPath = path.join(dir, 'cycles.yaml')
+  fs.writeFileSync(configPath, CONFIG)
+  const redis = await startRedis()
+  const rows: Row[] = []
+  const children: Child[] = []
+  try {
+    const daemonArgs = (name: string, store: string[]) => ['--config', configPath, '--port', '0', '--admin-port', '0', '--log-dir', path.join(dir, `log-${name}`), ...store]
+    rows.push(await pingLoop(redis.url, connections, quick ? 2 : 4))
+    const bench = redisBenchmark(redis.port, connections)
+
+    const one = await spawnDaemon(daemonArgs('r1', ['--redis', redis.url, '--state-dir', path.join(dir, 'unused')]), dir)
+    children.push(one)
+    await lifecycles('warmup', [one.url], connections, 2)
+    rows.push(await lifecycles('redis store, 1 daemon', [one.url], connections, seconds))
+
+    const two = await spawnDaemon(daemonArgs('r2', ['--redis', redis.url, '--state-dir', path.join(dir, 'unused2')]), dir)
+    children.push(two)
+    await lifecycles('warmup', [two.url], connections, 1)
+    rows.push(await lifecycles('redis store, 2 daemons (one Redis)', [one.url, two.url], connections, seconds))
+    await one.stop()
+    await two.stop()
+
+    const emb = await spawnDaemon(daemonArgs('e1', ['--state-dir', path.join(dir, 'state-e1')]), dir)
+    children.push(emb)
+    await lifecycles('warmup', [emb.url], connections, 2)
+    rows.push(await lifecycles('embedded store, 1 daemon', [emb.url], connections, seconds))
+    await emb.stop()
+
+    console.log(`${'measurement'.padEnd(44)} ${'rate'.padStart(12)} ${'unit'.padEnd(13)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'req p50'.padStart(8)} ${'req p99'.padStart(8)} errors`)
+    for (const r of rows) {
+      console.log(
+        `${r.label.padEnd(44)} ${f(r.perSecond).padStart(12)} ${r.unit.padEnd(13)} ${f(r.p50, 2).padStart(8)} ${f(r.p99, 2).padStart(8)} ${f(r.reqP50 ?? Number.NaN, 2).padStart(8)} ${f(r.reqP99 ?? Number.NaN, 2).padStart(8)} ${r.errors}`,
+      )
+    }
+    console.log('')
+    if (bench) console.log(`redis-benchmark -t ping -c ${connections}: ${bench}`)
+    console.log(`connections: ${connections}; ${seconds}s per run; a lifecycle = live reserve (enforce, 3 scopes, both books) + commit; machine: ${os.cpus().length} cores, load generator in the same machine`)
+    const r1 = rows.find((r) => r.label === 'redis store, 1 daemon')!
+    const check = (ok: boolean) => (ok ? 'ok' : 'MISSED')
+    console.log(`redis, 1 daemon: ${f(r1.perSecond)} lifecycles/s (target ≥ 3,000: ${check(r1.perSecond >= 3000)}); per-request p99 ${f(r1.reqP99 ?? Number.NaN, 2)} ms (target ≤ 10: ${check((r1.reqP99 ?? Infinity) <= 10)})`)
+  } finally {
+    for (const c of children) await c.stop().catch(() => {})
+    await destroyRedis(redis)
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+}
