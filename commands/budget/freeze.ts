@@ -1,0 +1,26 @@
+import {Flags} from '@oclif/core'
+
+import {budgetDetail} from '../../src/cli/render.js'
+import {RunbookCommand} from '../../src/cli/runbook-command.js'
+import {setFrozen} from '../../src/runbook/budget-flows.js'
+import {budgetFlags} from '../../src/runbook/fund-command.js'
+
+export default class BudgetFreeze extends RunbookCommand {
+  static override description = 'Freeze a budget: new reservations get BUDGET_FROZEN until unfrozen (both books; asks first)'
+  static override examples = ['<%= config.bin %> budget freeze --scope tenant:acme/agent:bot --unit RISK_POINTS --reason "runaway agent"']
+  static override flags = {
+    ...budgetFlags,
+    reason: Flags.string({description: 'Why (recorded in the audit log)'}),
+    yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation', default: false}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parseRunbook(BudgetFreeze)
+    const {after} = await setFrozen(() => this.admin(), flags, true, {note: (l) => this.note(l), confirm: (a) => this.confirm(a, flags.yes), json: this.jsonMode})
+    if (this.jsonMode) this.printJson(after)
+    else {
+      this.out(budgetDetail(after))
+      this.note(`to undo: cycles budget unfreeze --scope ${after.scope} --unit ${after.unit}`)
+    }
+  }
+}

@@ -1,0 +1,95 @@
+// Human rendering for the runbook commands: tables (cli-table3), colour by meaning (chalk honours
+// NO_COLOR), budgets and funding results with raw and human amounts.
+import chalk from 'chalk'
+import Table from 'cli-table3'
+
+import type {AuditEntryWire, FundingResponse, LedgerWire} from '../client/admin-client.js'
+import {formatAmount, humanAmount} from './money.js'
+
+if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') chalk.level = 0
+
+export function table(head: string[], rows: Array<Array<string | number>>): string {
+  const t = new Table({head: head.map((h) => chalk.bold(h)), style: {head: [], border: []}})
+  for (const r of rows) t.push(r.map(String))
+  return t.toString()
+}
+
+export const scopeText = (s: string) => chalk.cyan(s)
+
+export function statusText(status: string): string {
+  if (status === 'ACTIVE') return chalk.green(status)
+  if (status === 'FROZEN' || status === 'SUSPENDED') return chalk.yellow(status)
+  if (status === 'CLOSED' || status === 'REVOKED' || status === 'EXPIRED') return chalk.red(status)
+  return status
+}
+
+export function utilizationOf(l: LedgerWire): number {
+  const alloc = l.allocated.amount
+  const used = alloc - l.remaining.amount
+  return alloc > 0 ? used / alloc : used > 0 ? Number.POSITIVE_INFINITY : 0
+}
+
+export function pct(x: number): string {
+  if (!Number.isFinite(x)) return '∞'
+  const s = `${(x * 100).toFixed(1)}%`
+  return x >= 1 ? chalk.red(s) : x >= 0.9 ? chalk.yellow(s) : s
+}
+
+export function budgetRows(ledgers: LedgerWire[]): string {
+  return table(
+    ['scope', 'unit', 'status', 'allocated', 'remaining', 'used', 'debt'],
+    ledgers.map((l) => [
+      scopeText(l.scope),
+      l.unit,
+      statusText(l.status),
+      humanAmount(l.allocated.amount, l.unit),
+      humanAmount(l.remaining.amount, l.unit),
+      pct(utilizationOf(l)),
+      l.debt && l.debt.amount > 0 ? chalk.red(humanAmount(l.debt.amount, l.unit)) : '0',
+    ]),
+  )
+}
+
+export function budgetDetail(l: LedgerWire): string {
+  const a = (x?: {amount: number}) => (x ? formatAmount(x.amount, l.unit) : '-')
+  return [
+    `${chalk.bold('budget')}     ${scopeText(l.scope)} ${l.unit}  (${l.ledger_id})`,
+    `status     ${statusText(l.status)}${l.is_over_limit ? chalk.red('  OVER LIMIT') : ''}`,
+    `allocated  ${a(l.allocated)}`,
+    `remaining  ${a(l.remaining)}`,
+    `reserved   ${a(l.reserved)}`,
+    `spent      ${a(l.spent)}`,
+    `debt       ${a(l.debt)}`,
+    `overdraft  ${a(l.overdraft_limit)}`,
+    `used       ${pct(utilizationOf(l))}`,
+  ].join('\n')
+}
+
+export function fundingDetail(r: FundingResponse, unit: string): string {
+  const line = (label: string, prev?: {amount: number}, next?: {amount: number}) =>
+    prev && next ? `${label.padEnd(10)} ${formatAmount(prev.amount, unit)} → ${chalk.bold(formatAmount(next.amount, unit))}` : undefined
+  return [
+    `${chalk.bold(r.operation)} applied`,
+    line('allocated', r.previous_allocated, r.new_allocated),
+    line('remaining', r.previous_remaining, r.new_remaining),
+    line('spent', r.previous_spent, r.new_spent),
+    line('debt', r.previous_debt, r.new_debt),
+  ]
+    .filter(Boolean)
+    .join('\n')
+}
+
+export function auditRows(logs: AuditEntryWire[]): string {
+  return table(
+    ['time', 'tenant', 'operation', 'resource', 'status', 'error', 'trace_id'],
+    logs.map((l) => [
+      l.timestamp,
+      l.tenant_id,
+      l.operation,
+      `${l.resource_type ?? ''}${l.resource_id ? `:${l.resource_id}` : ''}`,
+      l.status >= 400 ? chalk.red(String(l.status)) : String(l.status),
+      l.error_code ?? '',
+      l.trace_id ?? '',
+    ]),
+  )
+}

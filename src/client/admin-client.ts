@@ -1,0 +1,174 @@
+// Typed client for the Cycles admin API (cycles-governance-admin v0.1.25): our daemon's admin
+// plane or a reference cycles-server-admin. Scope and unit always travel as query parameters.
+import {HttpClient, type Query} from './http.js'
+
+export type Amount = {unit: string; amount: number}
+
+export interface TenantWire {
+  tenant_id: string
+  name: string
+  status: 'ACTIVE' | 'SUSPENDED' | 'CLOSED'
+  created_at: string
+  [k: string]: unknown
+}
+
+export interface LedgerWire {
+  ledger_id: string
+  tenant_id?: string
+  scope: string
+  unit: string
+  allocated: Amount
+  remaining: Amount
+  reserved?: Amount
+  spent?: Amount
+  debt?: Amount
+  overdraft_limit?: Amount
+  is_over_limit?: boolean
+  status: 'ACTIVE' | 'FROZEN' | 'CLOSED'
+  [k: string]: unknown
+}
+
+export interface FundingResponse {
+  operation: string
+  previous_allocated: Amount
+  new_allocated: Amount
+  previous_remaining: Amount
+  new_remaining: Amount
+  previous_debt?: Amount
+  new_debt?: Amount
+  previous_spent?: Amount
+  new_spent?: Amount
+  timestamp?: string
+}
+
+export interface ApiKeyWire {
+  key_id: string
+  tenant_id: string
+  key_prefix: string
+  name?: string
+  permissions?: string[]
+  scope_filter?: string[]
+  status: string
+  created_at: string
+  expires_at: string
+  revoked_at?: string
+  revoked_reason?: string
+  [k: string]: unknown
+}
+
+export interface ApiKeyCreated {
+  key_id: string
+  key_secret: string
+  key_prefix: string
+  tenant_id: string
+  permissions?: string[]
+  created_at: string
+  expires_at: string
+}
+
+export interface AuditEntryWire {
+  log_id: string
+  timestamp: string
+  tenant_id: string
+  operation: string
+  status: number
+  resource_type?: string
+  resource_id?: string
+  error_code?: string
+  trace_id?: string
+  request_id?: string
+  key_id?: string
+  metadata?: Record<string, unknown>
+}
+
+export interface Page<T> {
+  items: T[]
+  next_cursor?: string
+  has_more: boolean
+}
+
+export interface Overview {
+  as_of: string
+  tenant_counts: Record<string, number>
+  budget_counts: Record<string, unknown>
+  over_limit_scopes: Array<{scope: string; unit: string; allocated: number; remaining: number; debt: number}>
+  debt_scopes: Array<{scope: string; unit: string; debt: number; overdraft_limit: number}>
+  recent_denials: Array<{timestamp: string; tenant_id: string; scope?: string; data?: Record<string, unknown>}>
+  recent_denials_by_reason?: Record<string, number>
+  [k: string]: unknown
+}
+
+export class AdminClient {
+  constructor(readonly http: HttpClient) {}
+
+  // tenants
+  listTenants(query: Query): Promise<Page<TenantWire>> {
+    return this.page('/v1/admin/tenants', 'tenants', query)
+  }
+  getTenant(id: string): Promise<TenantWire> {
+    return this.http.request('GET', `/v1/admin/tenants/${encodeURIComponent(id)}`)
+  }
+  createTenant(body: {tenant_id: string; name: string; parent_tenant_id?: string}): Promise<TenantWire> {
+    return this.http.request('POST', '/v1/admin/tenants', {body})
+  }
+  updateTenant(id: string, body: Record<string, unknown>): Promise<TenantWire> {
+    return this.http.request('PATCH', `/v1/admin/tenants/${encodeURIComponent(id)}`, {body})
+  }
+
+  // budgets
+  listBudgets(query: Query): Promise<Page<LedgerWire>> {
+    return this.page('/v1/admin/budgets', 'ledgers', query)
+  }
+  lookupBudget(scope: string, unit: string): Promise<LedgerWire> {
+    return this.http.request('GET', '/v1/admin/budgets/lookup', {query: {scope, unit}})
+  }
+  createBudget(body: Record<string, unknown>): Promise<LedgerWire> {
+    return this.http.request('POST', '/v1/admin/budgets', {body})
+  }
+  fundBudget(tenantId: string, scope: string, unit: string, body: Record<string, unknown>): Promise<FundingResponse> {
+    return this.http.request('POST', '/v1/admin/budgets/fund', {query: {tenant_id: tenantId, scope, unit}, body})
+  }
+  setFrozen(frozen: boolean, scope: string, unit: string, reason?: string): Promise<LedgerWire> {
+    return this.http.request('POST', `/v1/admin/budgets/${frozen ? 'freeze' : 'unfreeze'}`, {query: {scope, unit}, body: reason ? {reason} : {}})
+  }
+
+  // api keys
+  listApiKeys(query: Query): Promise<Page<ApiKeyWire>> {
+    return this.page('/v1/admin/api-keys', 'keys', query)
+  }
+  createApiKey(body: Record<string, unknown>): Promise<ApiKeyCreated> {
+    return this.http.request('POST', '/v1/admin/api-keys', {body})
+  }
+  revokeApiKey(keyId: string, reason?: string): Promise<ApiKeyWire> {
+    return this.http.request('DELETE', `/v1/admin/api-keys/${encodeURIComponent(keyId)}`, {query: {reason}})
+  }
+
+  // audit, overview
+  listAudit(query: Query): Promise<Page<AuditEntryWire>> {
+    return this.page('/v1/admin/audit/logs', 'logs', query)
+  }
+  overview(): Promise<Overview> {
+    return this.http.request('GET', '/v1/admin/overview')
+  }
+
+  /** Follow next_cursor until the end (or `max` items). */
+  async all<T>(fetchPage: (cursor?: string) => Promise<Page<T>>, max = 100_000): Promise<T[]> {
+    const out: T[] = []
+    let cursor: string | undefined
+    do {
+      const page = await fetchPage(cursor)
+      out.push(...page.items)
+      cursor = page.has_more ? page.next_cursor : undefined
+    } while (cursor && out.length < max)
+    return out
+  }
+
+  private async page<T>(path: string, wrapper: string, query: Query): Promise<Page<T>> {
+    const body = await this.http.request<Record<string, unknown>>('GET', path, {query})
+    return {
+      items: (body[wrapper] as T[] | undefined) ?? [],
+      ...(typeof body.next_cursor === 'string' ? {next_cursor: body.next_cursor} : {}),
+      has_more: body.has_more === true,
+    }
+  }
+}

@@ -1,0 +1,87 @@
+// One small JSON-over-HTTP client for the admin and runtime planes: timeouts, and every failure
+// mapped to a CliError — server errors with their code, message and trace id; no connection →
+// EXIT.UNREACHABLE.
+import {CliError, EXIT, exitForHttpStatus} from '../cli/errors.js'
+
+export interface HttpClientOptions {
+  baseUrl: string
+  headers: Record<string, string>
+  timeoutMs?: number
+  /** Which plane, for messages ("admin API", "runtime API"). */
+  label: string
+  /** The flag/env that sets baseUrl, for the unreachable hint. */
+  urlHint: string
+}
+
+export type Query = Record<string, string | number | boolean | undefined | string[]>
+
+export interface ServerErrorBody {
+  error?: string
+  message?: string
+  request_id?: string
+  trace_id?: string
+  details?: Record<string, unknown>
+}
+
+export class HttpClient {
+  constructor(private readonly options: HttpClientOptions) {}
+
+  get baseUrl(): string {
+    return this.options.baseUrl
+  }
+
+  async request<T>(method: string, path: string, options: {query?: Query; body?: unknown} = {}): Promise<T> {
+    const url = new URL(this.options.baseUrl.replace(/\/+$/, '') + path)
+    for (const [k, v] of Object.entries(options.query ?? {})) {
+      if (v === undefined) continue
+      url.searchParams.set(k, Array.isArray(v) ? v.join(',') : String(v))
+    }
+    const headers: Record<string, string> = {Accept: 'application/json', 'User-Agent': 'cycles-cli', ...this.options.headers}
+    if (options.body !== undefined) headers['Content-Type'] = 'application/json'
+    let res: Response
+    try {
+      res = await fetch(url, {
+        method,
+        headers,
+        body: options.body === undefined ? undefined : JSON.stringify(options.body),
+        signal: AbortSignal.timeout(this.options.timeoutMs ?? 15_000),
+      })
+    } catch (error) {
+      const c = (error as {cause?: {code?: string; message?: string; errors?: Array<{code?: string}>}}).cause
+      const cause = c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (error as Error).message
+      const timedOut = (error as Error).name === 'TimeoutError'
+      throw new CliError('UNREACHABLE', `${this.options.label} at ${this.options.baseUrl} ${timedOut ? 'did not answer in time' : `is unreachable (${cause})`}`, {
+        exit: EXIT.UNREACHABLE,
+        suggestions: ['is the daemon running? cycles daemon start', `check ${this.options.urlHint}`],
+      })
+    }
+    const text = await res.text()
+    let body: unknown
+    try {
+      body = text === '' ? undefined : JSON.parse(text)
+    } catch {
+      body = undefined
+    }
+    if (res.ok) return body as T
+    const err = (body ?? {}) as ServerErrorBody
+    const traceId = err.trace_id ?? res.headers.get('x-cycles-trace-id') ?? undefined
+    const requestId = err.request_id ?? res.headers.get('x-request-id') ?? undefined
+    const code = err.error ?? `HTTP_${res.status}`
+    const message = `${err.message ?? (text.slice(0, 200) || res.statusText)} (HTTP ${res.status}${traceId ? `, trace_id ${traceId}` : ''})`
+    throw new CliError(code, message, {
+      exit: exitForHttpStatus(res.status),
+      suggestions: suggestionsFor(code, res.status, this.options, traceId),
+      details: {status: res.status, ...(requestId ? {request_id: requestId} : {}), ...(traceId ? {trace_id: traceId} : {}), ...(err.details ? {server_details: err.details} : {})},
+    })
+  }
+}
+
+function suggestionsFor(code: string, status: number, options: HttpClientOptions, traceId: string | undefined): string[] {
+  const out: string[] = []
+  if (status === 401) out.push(options.label === 'admin API' ? 'check --admin-key / CYCLES_ADMIN_API_KEY' : 'check --api-key / CYCLES_API_KEY, or --admin-key for admin-on-behalf-of')
+  if (code === 'TENANT_CLOSED') out.push('the tenant is closed: its objects are read-only')
+  if (code === 'BUDGET_FROZEN') out.push('unfreeze it first: cycles budget unfreeze --scope … --unit …')
+  if (code === 'IDEMPOTENCY_MISMATCH') out.push('this idempotency key was used for a different request; pass a new --idempotency-key')
+  if (traceId && status !== 401) out.push(`audit trail: cycles audit list --trace-id ${traceId}`)
+  return out
+}
