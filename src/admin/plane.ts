@@ -9,12 +9,13 @@ import type {KeyMatcher} from './auth.js'
 import {AuditOps} from './audit.js'
 import {BudgetOps} from './budgets.js'
 import {AdminCore, type AdminCtx, type AdminDeps, type AdminResult} from './context.js'
+import {type ControlHooks, registerControlRoutes} from './control-routes.js'
 import {ApiKeyOps} from './keys.js'
 import {OverviewOps} from './overview.js'
 import {TenantOps} from './tenants.js'
 import {ADMIN_TENANT, UNAUTH_TENANT} from './wire.js'
 
-export interface AdminPlaneOptions extends AdminDeps {
+export interface AdminPlaneOptions extends AdminDeps, ControlHooks {
   adminKeyMatches: KeyMatcher
   maxInFlight?: number
   log?: (line: string) => void
@@ -121,6 +122,7 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
       return {status: health.ok ? 200 : 503, body: JSON.stringify({status: health.ok ? 'UP' : 'DOWN'})}
     })
 
+  registerControlRoutes(server, adminOnly, core, options) // tier modes and the kill switch (a cycles extension)
   return {server, core, tenants}
 }
 

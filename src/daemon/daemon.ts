@@ -125,7 +125,13 @@ export class Daemon {
       daemon.url = await runtime.listen(options.port ?? 7878, options.host ?? '127.0.0.1')
       if (adminKeyMatches) {
         // The admin plane: same store, its own port; never started without a key.
-        const plane = createAdminPlane({store, now, adminKeyMatches, recentDenials: () => denials.snapshot(), maxInFlight: options.maxInFlight, log: options.log})
+        const plane = createAdminPlane({
+          store, now, adminKeyMatches, recentDenials: () => denials.snapshot(), maxInFlight: options.maxInFlight, log: options.log,
+          control: () => controlRef.current,
+          onControl: (c) => {
+            if (c.version >= controlRef.current.version) controlRef.current = c
+          },
+        })
         daemon.admin = plane.server
         try {
           daemon.adminUrl = await plane.server.listen(options.adminPort ?? 7979, options.host ?? '127.0.0.1')

@@ -1,0 +1,105 @@
+// Runtime modes and the kill switch on the admin plane (a `cycles` extension, not in the Cycles admin
+// spec). The control record lives in the store: with Redis every instance sharing it applies a change
+// within a second (pub/sub plus a periodic re-read); with the embedded store the one daemon applies
+// it at once through `onControl`. Every change is written together with its audit row, reason included.
+import type {JsonServer, HttpRequest, HttpResponse} from '../daemon/http/json-server.js'
+import {modeFor} from '../evaluator/tiers.js'
+import {ProtocolError, invalid} from '../protocol/errors.js'
+import {TIERS, type Mode, type Tier} from '../protocol/types.js'
+import type {TierControl} from '../store/types.js'
+import type {AdminCore, AdminCtx, AdminResult} from './context.js'
+
+export interface ControlHooks {
+  /** The daemon's current control record (fallback when the store has none yet). */
+  control?: () => TierControl
+  /** Apply a new control record in this process at once. */
+  onControl?: (control: TierControl) => void
+}
+
+type AdminOnly = (handler: (req: HttpRequest, ctx: AdminCtx) => Promise<AdminResult> | AdminResult) => (req: HttpRequest) => Promise<HttpResponse>
+
+const DEFAULT_CONTROL: TierControl = {tiers: {low: 'shadow', medium: 'shadow', high: 'shadow'}, killswitch: {engaged: false}, version: 0}
+
+export function controlView(c: TierControl) {
+  return {
+    tiers: c.tiers,
+    effective: Object.fromEntries(TIERS.map((t) => [t, modeFor(c, t)])) as Record<Tier, Mode>,
+    killswitch: c.killswitch,
+    version: c.version,
+  }
+}
+
+export function registerControlRoutes(server: JsonServer, adminOnly: AdminOnly, core: AdminCore, hooks: ControlHooks): void {
+  const current = async (): Promise<TierControl> => (await core.store.getControl()) ?? hooks.control?.() ?? DEFAULT_CONTROL
+
+  const change = async (ctx: AdminCtx, operation: string, resourceId: string, next: (c: TierControl) => TierControl, metadata: Record<string, unknown>): Promise<AdminResult> => {
+    const before = await current()
+    const after = {...next(before), version: before.version + 1}
+    const audit = core.audit(ctx, {operation, resource_type: 'control', resource_id: resourceId, status: 200, metadata: {...metadata, version: after.version}})
+    const applied = await core.store.apply({control: after, audit: [{...audit, actor_type: 'admin'}]})
+    if (!applied.ok) throw new ProtocolError('INTERNAL_ERROR', `could not store the control change: ${applied.failed}`)
+    await core.store.flushed()
+    hooks.onControl?.(after)
+    return {status: 200, body: controlView(after)}
+  }
+
+  const body = (req: HttpRequest): Record<string, unknown> => {
+    if (req.body === undefined || req.body === null) return {}
+    if (typeof req.body !== 'object' || Array.isArray(req.body)) throw invalid('Request body must be a JSON object')
+    return req.body as Record<string, unknown>
+  }
+  const reasonOf = (b: Record<string, unknown>, required: boolean): string | undefined => {
+    const r = b.reason
+    if (r === undefined && !required) return undefined
+    if (typeof r !== 'string' || r.trim() === '' || r.length > 512) throw invalid('Validation failed: reason: a non-empty string of at most 512 characters is required')
+    return r
+  }
+  const actorOf = (b: Record<string, unknown>): string | undefined => (typeof b.actor === 'string' && b.actor.length <= 128 ? b.actor : undefined)
+
+  server
+    .route('GET', '/v1/admin/control', adminOnly(async () => ({status: 200, body: controlView(await current())})))
+    .route(
+      'PUT',
+      '/v1/admin/control/tiers/:tier',
+      adminOnly(async (req, ctx) => {
+        const tier = req.params.tier as Tier
+        if (!TIERS.includes(tier)) throw invalid(`Validation failed: tier: expected one of ${TIERS.join(', ')}`)
+        const b = body(req)
+        if (b.mode !== 'shadow' && b.mode !== 'enforce') throw invalid('Validation failed: mode: expected shadow or enforce')
+        const mode = b.mode as Mode
+        const reason = reasonOf(b, false)
+        return change(ctx, 'control.tier.set', `tier:${tier}`, (c) => ({...c, tiers: {...c.tiers, [tier]: mode}}), {tier, mode, ...(reason ? {reason} : {})})
+      }),
+    )
+    .route('GET', '/v1/admin/killswitch', adminOnly(async () => ({status: 200, body: controlView(await current())})))
+    .route(
+      'POST',
+      '/v1/admin/killswitch/engage',
+      adminOnly(async (req, ctx) => {
+        const b = body(req)
+        const reason = reasonOf(b, true)!
+        const actor = actorOf(b)
+        return change(ctx, 'control.killswitch.engage', 'killswitch', (c) => ({...c, killswitch: {engaged: true, reason, ...(actor ? {actor} : {}), changed_at_ms: core.now()}}), {
+          reason,
+          ...(actor ? {actor} : {}),
+        })
+      }),
+    )
+    .route(
+      'POST',
+      '/v1/admin/killswitch/release',
+      adminOnly(async (req, ctx) => {
+        const b = body(req)
+        const reason = reasonOf(b, false)
+        const actor = actorOf(b)
+        return change(
+          ctx,
+          'control.killswitch.release',
+          'killswitch',
+          (c) => ({...c, killswitch: {engaged: false, ...(reason ? {reason} : {}), ...(actor ? {actor} : {}), changed_at_ms: core.now()}}),
+          {...(reason ? {reason} : {}), ...(actor ? {actor} : {})},
+        )
+      }),
+      {bodyOptional: true},
+    )
+}
