@@ -86,6 +86,7 @@ export interface RuntimeDeps {
 }
 
 interface BookView {
+  book: Book
   scopes: string[]
   estimate: Amount
   ledgers: Array<Ledger | undefined>
@@ -391,8 +392,8 @@ export class RuntimeService {
     const hold = (book: Book, scopesHeld: string[]): LedgerDelta[] =>
       scopesHeld.map((scope) => ({book, scope, unit: req.estimate.unit, add: {reserved: req.estimate.amount}}))
     const conditions: Condition[] = [
-      ...(enforce ? withBook('real', realEval.conditions) : []),
-      ...(shadowEval.decision === 'DENY' ? [] : withBook('shadow', shadowEval.conditions)),
+      ...(enforce ? realEval.conditions : []),
+      ...(shadowEval.decision === 'DENY' ? [] : shadowEval.conditions),
     ]
     // The response is known before the write except for post-mutation balances; build it after.
     const decision: Decision = enforce ? realEval.decision : realEval.decision === 'ALLOW_WITH_CAPS' ? 'ALLOW_WITH_CAPS' : 'ALLOW'
@@ -825,7 +826,7 @@ export class RuntimeService {
 
   private async view(book: Book, scopes: string[], estimate: Amount): Promise<BookView> {
     const ledgers = await this.store.getLedgers(book, scopes, estimate.unit)
-    const view: BookView = {scopes, estimate, ledgers}
+    const view: BookView = {book, scopes, estimate, ledgers}
     if (ledgers.every((l) => l === undefined)) {
       const units = await this.store.unitsAt(book, scopes)
       const other = units.find((u) => u.units.some((x) => x !== estimate.unit))
@@ -841,6 +842,7 @@ export class RuntimeService {
       unit: view.estimate.unit,
       estimate: view.estimate.amount,
       ledgers: view.ledgers,
+      book: view.book,
     })
   }
 
@@ -862,7 +864,7 @@ export class RuntimeService {
   private shadowCharge(shadowEval: ReserveEvaluation, estimate: Amount): Pick<Tx, 'conditions' | 'deltas'> {
     if (shadowEval.decision === 'DENY' || estimate.amount === 0) return {}
     return {
-      conditions: withBook('shadow', shadowEval.conditions),
+      conditions: shadowEval.conditions,
       deltas: shadowEval.budgeted.map((scope) => ({book: 'shadow' as const, scope, unit: estimate.unit, add: {spent: estimate.amount}})),
     }
   }

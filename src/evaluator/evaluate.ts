@@ -1,7 +1,7 @@
 // The one evaluator: a pure function from (tenant, derived scopes, ledger view) to a decision,
 // following the protocol's check order exactly (cycles-protocol.md §5.2 step 4, §9.5). Dry-run,
 // decide, live reserve (real and shadow book) and the simulator all call it. No I/O here.
-import type {Caps, Decision, Ledger, Tenant, Unit} from '../protocol/types.js'
+import type {Book, Caps, Decision, Ledger, Tenant, Unit} from '../protocol/types.js'
 import type {Condition} from '../store/types.js'
 
 export type DenyReason =
@@ -32,10 +32,12 @@ export interface ReserveInput {
   estimate: number
   /** One entry per affected scope, in the same order; undefined where no ledger exists in `unit`. */
   ledgers: Array<Ledger | undefined>
+  /** The book the ledgers come from; stamped on the conditions (default real). */
+  book?: Book
 }
 
 export function evaluateReserve(input: ReserveInput): ReserveEvaluation {
-  const {tenant, affected_scopes: scopes, estimate, ledgers} = input
+  const {tenant, affected_scopes: scopes, estimate, ledgers, book = 'real'} = input
   if (tenant?.status === 'CLOSED') {
     return {decision: 'DENY', reason_code: 'TENANT_CLOSED', budgeted: budgetedScopes(scopes, ledgers), conditions: []}
   }
@@ -47,7 +49,7 @@ export function evaluateReserve(input: ReserveInput): ReserveEvaluation {
     budgeted.push(scopes[i])
     const reason = firstFailure(ledger, estimate)
     if (reason) return {decision: 'DENY', reason_code: reason, denied_scope: scopes[i], budgeted, conditions: []}
-    conditions.push(...admissibleConditions(ledger, estimate))
+    conditions.push(...admissibleConditions(ledger, estimate, book))
   }
   if (budgeted.length === 0) return {decision: 'DENY', reason_code: 'BUDGET_NOT_FOUND', budgeted, conditions: []}
   const deepest = ledgers.at(-1)
@@ -65,19 +67,21 @@ function firstFailure(ledger: Ledger, estimate: number): DenyReason | undefined 
   return undefined
 }
 
-function admissibleConditions(ledger: Ledger, estimate: number): Condition[] {
-  const at = {scope: ledger.scope, unit: ledger.unit}
-  const out: Condition[] = [
-    {...at, field: 'status', op: 'eq', value: 'ACTIVE'},
-    {...at, field: 'is_over_limit', op: 'eq', value: false},
-    {...at, field: 'remaining', op: 'gte', value: estimate},
+function admissibleConditions(ledger: Ledger, estimate: number, book: Book): Condition[] {
+  const {scope, unit} = ledger
+  const noDebtRule: Condition[] =
+    ledger.overdraft_limit === 0
+      ? [
+          {book, scope, unit, field: 'overdraft_limit', op: 'eq', value: 0},
+          {book, scope, unit, field: 'debt', op: 'lte', value: 0},
+        ]
+      : [{book, scope, unit, field: 'overdraft_limit', op: 'gte', value: 1}]
+  return [
+    {book, scope, unit, field: 'status', op: 'eq', value: 'ACTIVE'},
+    {book, scope, unit, field: 'is_over_limit', op: 'eq', value: false},
+    {book, scope, unit, field: 'remaining', op: 'gte', value: estimate},
+    ...noDebtRule,
   ]
-  if (ledger.overdraft_limit === 0) {
-    out.push({...at, field: 'overdraft_limit', op: 'eq', value: 0}, {...at, field: 'debt', op: 'lte', value: 0})
-  } else {
-    out.push({...at, field: 'overdraft_limit', op: 'gte', value: 1})
-  }
-  return out
 }
 
 function budgetedScopes(scopes: string[], ledgers: Array<Ledger | undefined>): string[] {

@@ -26,6 +26,8 @@ export class GroupCommitWriter {
   private waiters: Array<() => void> = []
   private scheduled = false
   private dirty = false
+  private syncing = false
+  private readonly retired = new Set<number>()
   private readonly timer: NodeJS.Timeout | undefined
   private closed = false
   private readonly now: () => number
@@ -95,26 +97,32 @@ export class GroupCommitWriter {
     }
   }
 
+  /** fdatasync in the thread pool, so the event loop never waits for the disk. */
   private sync(): void {
-    if (this.fd === undefined || !this.dirty) return
+    if (this.fd === undefined || !this.dirty || this.syncing) return
     this.dirty = false
-    try {
-      fs.fdatasyncSync(this.fd)
-    } catch {
+    this.syncing = true
+    const fd = this.fd
+    fs.fdatasync(fd, (error) => {
+      this.syncing = false
+      if (this.retired.delete(fd)) {
+        // The segment was rotated away while this sync ran: finish it now.
+        closeDurably(fd)
+        return
+      }
       // A failed fsync leaves the data in the page cache; the next tick retries.
-      this.dirty = true
-    }
+      if (error) this.dirty = true
+    })
   }
 
   private closeSegment(): void {
     if (this.fd === undefined) return
-    try {
-      fs.fdatasyncSync(this.fd)
-    } finally {
-      fs.closeSync(this.fd)
-      this.fd = undefined
-      this.dirty = false
-    }
+    const fd = this.fd
+    this.fd = undefined
+    this.dirty = false
+    // Never close a descriptor an fdatasync is still using: the sync's callback closes it.
+    if (this.syncing) this.retired.add(fd)
+    else closeDurably(fd)
   }
 
   /** Flush, fsync and close. */
@@ -124,5 +132,13 @@ export class GroupCommitWriter {
     this.closed = true
     if (this.timer) clearInterval(this.timer)
     this.closeSegment()
+  }
+}
+
+function closeDurably(fd: number): void {
+  try {
+    fs.fdatasyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
   }
 }

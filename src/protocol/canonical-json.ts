@@ -4,15 +4,21 @@ import {createHash} from 'node:crypto'
 
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`
+  if (Array.isArray(value)) {
+    let out = '['
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(value[i])
+    return out + ']'
+  }
   const keys = Object.keys(value as object).sort()
-  const parts: string[] = []
+  let out = '{'
+  let first = true
   for (const key of keys) {
     const v = (value as Record<string, unknown>)[key]
     if (v === undefined) continue
-    parts.push(`${JSON.stringify(key)}:${canonicalJson(v)}`)
+    out += (first ? '' : ',') + JSON.stringify(key) + ':' + canonicalJson(v)
+    first = false
   }
-  return `{${parts.join(',')}}`
+  return out + '}'
 }
 
 export function payloadHash(value: unknown): string {

@@ -49,25 +49,34 @@ export function conditionHolds(ledger: Ledger | undefined, c: Condition): boolea
 }
 
 /** Apply a delta to a copy of a ledger; undefined when a counter would leave the safe-integer range. */
-export function applyDelta(ledger: Ledger, add: LedgerDelta, nowMs: number): Ledger | undefined {
-  const next: Ledger = {...ledger, ...add.set}
-  if (add.add) {
-    for (const [field, amount] of Object.entries(add.add) as Array<[keyof typeof add.add, number]>) {
-      next[field] += amount
-    }
+export function applyDelta(ledger: Ledger, d: LedgerDelta, nowMs: number): Ledger | undefined {
+  const next: Ledger = d.set ? {...ledger, ...d.set} : {...ledger}
+  const add = d.add
+  if (add) {
+    if (add.allocated) next.allocated += add.allocated
+    if (add.spent) next.spent += add.spent
+    if (add.reserved) next.reserved += add.reserved
+    if (add.debt) next.debt += add.debt
   }
   next.remaining = next.allocated - next.spent - next.reserved - next.debt
-  for (const v of [next.allocated, next.spent, next.reserved, next.debt, next.remaining]) {
-    if (!Number.isSafeInteger(v)) return undefined
+  if (
+    !Number.isSafeInteger(next.allocated) ||
+    !Number.isSafeInteger(next.spent) ||
+    !Number.isSafeInteger(next.reserved) ||
+    !Number.isSafeInteger(next.debt) ||
+    !Number.isSafeInteger(next.remaining)
+  ) {
+    return undefined
   }
   next.updated_at_ms = nowMs
   return next
 }
 
+type BookLedger = Ledger & {book: Book}
+
 export class MemoryState {
-  readonly ledgers = new Map<string, Ledger & {book: Book}>()
-  /** scope → units with a ledger there, per book (for unitsAt and listing). */
-  private readonly unitsByScope = new Map<string, Set<Unit>>()
+  /** book → scope → unit → ledger: no key strings to build on the hot path. */
+  private readonly books: Record<Book, Map<string, Map<Unit, BookLedger>>> = {real: new Map(), shadow: new Map()}
   readonly tenants = new Map<string, Tenant>()
   readonly apiKeys = new Map<string, ApiKey>()
   private readonly apiKeysByHash = new Map<string, string>()
@@ -80,11 +89,21 @@ export class MemoryState {
 
   constructor(private readonly limits: MemoryLimits = DEFAULT_LIMITS) {}
 
+  getLedger(book: Book, scope: string, unit: Unit): BookLedger | undefined {
+    return this.books[book].get(scope)?.get(unit)
+  }
+
+  *allLedgers(): IterableIterator<BookLedger> {
+    for (const book of Object.values(this.books)) for (const units of book.values()) yield* units.values()
+  }
+
   /** Check and apply a transaction atomically (it is synchronous). */
   apply(tx: Tx, nowMs: number): TxResult {
-    for (const c of tx.conditions ?? []) {
-      if (!conditionHolds(this.ledgers.get(ledgerKey(c.book ?? 'real', c.scope, c.unit)), c)) {
-        return {ok: false, failed: 'condition', detail: `${c.scope} ${c.unit} ${c.field} ${c.op} ${String(c.value)}`}
+    if (tx.conditions) {
+      for (const c of tx.conditions) {
+        if (!conditionHolds(this.getLedger(c.book ?? 'real', c.scope, c.unit), c)) {
+          return {ok: false, failed: 'condition', detail: `${c.scope} ${c.unit} ${c.field} ${c.op} ${String(c.value)}`}
+        }
       }
     }
     if (tx.idempotency) {
@@ -97,38 +116,42 @@ export class MemoryState {
       if (status !== tx.reservation.expectStatus) return {ok: false, failed: 'reservation', detail: status}
     }
     for (const l of tx.createLedgers ?? []) {
-      if (this.ledgers.has(ledgerKey(l.book, l.scope, l.unit))) return {ok: false, failed: 'exists', detail: `${l.scope} ${l.unit}`}
+      if (this.getLedger(l.book, l.scope, l.unit)) return {ok: false, failed: 'exists', detail: `${l.scope} ${l.unit}`}
     }
-    const updated: Array<Ledger & {book: Book}> = []
-    for (const d of tx.deltas ?? []) {
-      const key = ledgerKey(d.book, d.scope, d.unit)
-      const base = updated.find((l) => ledgerKey(l.book, l.scope, l.unit) === key) ?? this.ledgers.get(key)
-      if (!base) return {ok: false, failed: 'missing', detail: `${d.book} ${d.scope} ${d.unit}`}
-      const next = applyDelta(base, d, nowMs)
-      if (!next) return {ok: false, failed: 'overflow', detail: `${d.scope} ${d.unit}`}
-      const i = updated.indexOf(base as Ledger & {book: Book})
-      if (i >= 0) updated[i] = {...next, book: d.book}
-      else updated.push({...next, book: d.book})
-    }
+    const updated = this.nextLedgers(tx, nowMs, true)
+    if (!Array.isArray(updated)) return updated
     this.commit(tx, updated, nowMs)
     const touched = new Map<string, Ledger>()
-    for (const l of [...updated, ...(tx.createLedgers ?? [])]) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
+    for (const l of updated) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
+    for (const l of tx.createLedgers ?? []) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
     return {ok: true, ledgers: touched}
   }
 
   /** Apply without checks: journal replay of a transaction that was already accepted once. */
   replay(tx: Tx, nowMs: number): void {
-    const updated: Array<Ledger & {book: Book}> = []
+    this.commit(tx, this.nextLedgers(tx, nowMs, false) as BookLedger[], nowMs)
+  }
+
+  /** The ledgers after the transaction's deltas (several deltas may hit one ledger). */
+  private nextLedgers(tx: Tx, nowMs: number, strict: boolean): BookLedger[] | Extract<TxResult, {ok: false}> {
+    const updated: BookLedger[] = []
     for (const d of tx.deltas ?? []) {
-      const key = ledgerKey(d.book, d.scope, d.unit)
-      const base = updated.find((l) => ledgerKey(l.book, l.scope, l.unit) === key) ?? this.ledgers.get(key)
-      if (!base) continue
-      const next = applyDelta(base, d, nowMs) ?? base
-      const i = updated.indexOf(base as Ledger & {book: Book})
-      if (i >= 0) updated[i] = {...next, book: d.book}
-      else updated.push({...next, book: d.book})
+      const i = updated.findIndex((l) => l.book === d.book && l.scope === d.scope && l.unit === d.unit)
+      const base = i >= 0 ? updated[i] : this.getLedger(d.book, d.scope, d.unit)
+      if (!base) {
+        if (strict) return {ok: false, failed: 'missing', detail: `${d.book} ${d.scope} ${d.unit}`}
+        continue
+      }
+      const next = applyDelta(base, d, nowMs)
+      if (!next) {
+        if (strict) return {ok: false, failed: 'overflow', detail: `${d.scope} ${d.unit}`}
+        continue
+      }
+      ;(next as BookLedger).book = d.book
+      if (i >= 0) updated[i] = next as BookLedger
+      else updated.push(next as BookLedger)
     }
-    this.commit(tx, updated, nowMs)
+    return updated
   }
 
   private commit(tx: Tx, updated: Array<Ledger & {book: Book}>, nowMs: number): void {
@@ -145,12 +168,11 @@ export class MemoryState {
     if (tx.control) this.control = tx.control
   }
 
-  putLedger(l: Ledger & {book: Book}): void {
-    this.ledgers.set(ledgerKey(l.book, l.scope, l.unit), l)
-    const k = `${l.book}|${l.scope}`
-    let units = this.unitsByScope.get(k)
-    if (!units) this.unitsByScope.set(k, (units = new Set()))
-    units.add(l.unit)
+  putLedger(l: BookLedger): void {
+    const scopes = this.books[l.book]
+    let units = scopes.get(l.scope)
+    if (!units) scopes.set(l.scope, (units = new Map()))
+    units.set(l.unit, l)
   }
 
   putApiKey(k: ApiKey): void {
@@ -186,17 +208,18 @@ export class MemoryState {
   }
 
   getLedgers(book: Book, scopes: readonly string[], unit: Unit): Array<Ledger | undefined> {
-    return scopes.map((s) => this.ledgers.get(ledgerKey(book, s, unit)))
+    const byScope = this.books[book]
+    return scopes.map((s) => byScope.get(s)?.get(unit))
   }
 
   unitsAt(book: Book, scopes: readonly string[]): Array<{scope: string; units: Unit[]}> {
-    return scopes.map((scope) => ({scope, units: [...(this.unitsByScope.get(`${book}|${scope}`) ?? [])]}))
+    return scopes.map((scope) => ({scope, units: [...(this.books[book].get(scope)?.keys() ?? [])]}))
   }
 
   listLedgers(book: Book, filter: LedgerFilter = {}): Ledger[] {
     const out: Ledger[] = []
-    for (const l of this.ledgers.values()) {
-      if (l.book !== book || !ledgerMatches(l, filter)) continue
+    for (const units of this.books[book].values()) for (const l of units.values()) {
+      if (!ledgerMatches(l, filter)) continue
       const {book: _book, ...ledger} = l
       out.push(ledger)
     }
@@ -241,7 +264,7 @@ export class MemoryState {
   snapshot(): StateSnapshot {
     return {
       v: 1,
-      ledgers: [...this.ledgers.values()],
+      ledgers: [...this.allLedgers()],
       tenants: [...this.tenants.values()],
       apiKeys: [...this.apiKeys.values()],
       reservations: [...this.reservations.values()],

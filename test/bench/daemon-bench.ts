@@ -1,3 +1,69 @@
-export async function run(): Promise<void> {
-  console.log('daemon bench: not written yet')
+// Daemon runtime plane: dry-run and decide throughput and latency at 64 connections with the
+// decision log on, next to a bare node:http server returning a same-size body, in the same run.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import {PROJECT_ROOT} from '../support/spec.js'
+import {type LoadResult, fmt, load, printTable, spawnListening} from './load.js'
+
+const KEY = 'cyc_bench_0123456789abcdef'
+const CONFIG = `
+tenants: [{id: bench}]
+api_keys: [{tenant: bench, secret: ${KEY}}]
+budgets:
+  - {scope: "tenant:bench", unit: USD_MICROCENTS, allocated: 9000000000000000}
+  - {scope: "tenant:bench/workspace:prod", unit: USD_MICROCENTS, allocated: 9000000000000000}
+  - {scope: "tenant:bench/workspace:prod/agent:a", unit: USD_MICROCENTS, allocated: 9000000000000000}
+tiers:
+  low: {mode: shadow, match: ["search.*"]}
+  medium: {mode: shadow, match: ["llm.*"]}
+  high: {mode: shadow, match: []}
+`
+
+export async function run(args: string[]): Promise<void> {
+  const quick = args.includes('--quick')
+  const duration = quick ? 3 : 10
+  const connections = 64
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cycles-bench-'))
+  fs.writeFileSync(path.join(dir, 'cycles.yaml'), CONFIG)
+  const bin = path.join(PROJECT_ROOT, 'bin', 'run.js')
+  let seq = 0
+  const subject = {tenant: 'bench', workspace: 'prod', agent: 'a'}
+  const dryRun = () => `{"idempotency_key":"b-${++seq}","subject":${JSON.stringify(subject)},"action":{"kind":"llm.chat","name":"gpt"},"estimate":{"unit":"USD_MICROCENTS","amount":1000},"dry_run":true}`
+  const decide = () => `{"idempotency_key":"d-${++seq}","subject":${JSON.stringify(subject)},"action":{"kind":"llm.chat","name":"gpt"},"estimate":{"unit":"USD_MICROCENTS","amount":1000}}`
+
+  const daemon = await spawnListening([bin, 'daemon', 'start', '--config', path.join(dir, 'cycles.yaml'), '--port', '0', '--log-dir', path.join(dir, 'log'), '--state-dir', path.join(dir, 'state')])
+  // size of a real dry-run answer, for a fair baseline body
+  const sample = await fetch(`${daemon.url}/v1/reservations`, {method: 'POST', headers: {'content-type': 'application/json', 'X-Cycles-API-Key': KEY}, body: dryRun()})
+  const sampleSize = (await sample.text()).length
+  const bare = await spawnListening([path.join(PROJECT_ROOT, 'dist', 'test', 'bench', 'bare-server.js'), String(sampleSize)])
+
+  const rows: LoadResult[] = []
+  try {
+    const headers = {'X-Cycles-API-Key': KEY}
+    // warm both
+    await load('warmup', {url: bare.url, connections, durationS: 1})
+    await load('warmup', {url: daemon.url, connections, durationS: 2, path: '/v1/reservations', headers, body: dryRun})
+    rows.push(await load('bare node:http (same-size body)', {url: bare.url, connections, durationS: duration}))
+    rows.push(await load('daemon dry-run reserve', {url: daemon.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun}))
+    rows.push(await load('daemon decide', {url: daemon.url, connections, durationS: duration, path: '/v1/decide', headers, body: decide}))
+  } finally {
+    await daemon.stop()
+    await bare.stop()
+  }
+  const logged = fs.readdirSync(path.join(dir, 'log')).reduce((n, f) => n + fs.readFileSync(path.join(dir, 'log', f), 'utf8').split('\n').length - 1, 0)
+  printTable(rows)
+  const [baseline, dry, dec] = rows
+  console.log('')
+  console.log(`response body: ${sampleSize} bytes; connections: ${connections}; duration: ${duration}s each; machine: ${os.cpus().length} cores`)
+  console.log(`decision records written: ${fmt(logged)} (logging on, group commit, fsync 1/s)`)
+  console.log(`daemon ready after process start: ${fmt(daemon.readyMs)} ms (target ≤ 1000)`)
+  const check = (ok: boolean) => (ok ? 'ok' : 'MISSED')
+  console.log(`dry-run: ${fmt(dry.rps)} req/s (target ≥ 10,000: ${check(dry.rps >= 10_000)}), p50 ${fmt(dry.p50, 2)} ms (≤ 1: ${check(dry.p50 <= 1)}), p99 ${fmt(dry.p99, 2)} ms (≤ 5: ${check(dry.p99 <= 5)})`)
+  console.log(`dry-run / bare node:http: ${fmt((dry.rps / baseline.rps) * 100, 1)} % (target ≥ 40 %: ${check(dry.rps / baseline.rps >= 0.4)})`)
+  console.log(`decide  / bare node:http: ${fmt((dec.rps / baseline.rps) * 100, 1)} %`)
+  const failures = rows.filter((r) => r.errors > 0 || r.non2xx > 0)
+  if (failures.length > 0) console.log(`WARNING: errors or non-2xx in ${failures.map((f) => f.label).join(', ')}`)
+  fs.rmSync(dir, {recursive: true, force: true})
 }

@@ -25,7 +25,7 @@ function prng(seed: number) {
 
 const agent = new http.Agent({keepAlive: true, maxSockets: 16})
 
-function send(method: string, path: string, body: Buffer | string | undefined, headers: Record<string, string> = {}): Promise<{status: number; body: string}> {
+function send(method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<{status: number; body: string}> {
   const url = new URL(d.url)
   return new Promise((resolve, reject) => {
     const req = http.request({host: url.hostname, port: url.port, method, path, agent, headers: {'X-Cycles-API-Key': ACME_KEY, 'Content-Type': 'application/json', ...headers}}, (res) => {

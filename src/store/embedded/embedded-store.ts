@@ -115,7 +115,8 @@ export class EmbeddedStore implements Store {
   async apply(tx: Tx): Promise<TxResult> {
     const t = this.now()
     const result = this.state.apply(tx, t)
-    if (result.ok && this.journal) this.journal.append(JSON.stringify({t, tx}))
+    // Conditions were checked just now; a replay only needs the effects.
+    if (result.ok && this.journal) this.journal.append(JSON.stringify({t, tx: tx.conditions ? {...tx, conditions: undefined} : tx}))
     return result
   }
 
