@@ -1,10 +1,14 @@
 // The kill switch and tier modes through the admin plane: engaged on instance A, in force on
 // instance B within 1 s (Redis); applied at once by a lone embedded daemon; audited with the reason.
+import {execFile} from 'node:child_process'
+import path from 'node:path'
+import {promisify} from 'node:util'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type TestDaemon, call, startTestDaemon} from '../support/daemon.js'
 import {type RedisServer, destroyRedis, startRedis} from '../support/redis.js'
-import {client, clusterConfig, newPrefix, redisDaemon, reserveBody, until} from './helpers.js'
+import {ROOT, client, clusterConfig, newPrefix, redisDaemon, requireBuild, reserveBody, until} from './helpers.js'
 
 const ADMIN = 'admin_key_for_tests_0123456789'
 const config = `${clusterConfig({allocated: 100})}admin_key: ${ADMIN}\n`
@@ -82,5 +86,21 @@ describe('kill switch and tier modes on the admin plane', () => {
     expect(solo.daemon.control.killswitch.engaged).toBe(true)
     expect((await call(solo.url, 'POST', '/v1/reservations', reserveBody('llm.chat', 1000), {'X-Cycles-API-Key': 'cyc_cluster_acme_0123456789abcdef'})).status).toBe(200)
     expect((await admin(solo, 'GET', '/v1/admin/control')).body.killswitch).toMatchObject({engaged: true, reason: 'drill'})
+  })
+
+  it('cycles killswitch engage | status | release and cycles tier set drive it from the CLI', async () => {
+    requireBuild()
+    const cli = async (...args: string[]) => {
+      const {stdout} = await promisify(execFile)(process.execPath, [path.join(ROOT, 'bin/run.js'), ...args, '--admin-url', a.daemon.adminUrl, '--json'], {
+        env: {...process.env, CYCLES_ADMIN_API_KEY: ADMIN},
+      })
+      return JSON.parse(stdout)
+    }
+    expect(await cli('killswitch', 'engage', '--reason', 'from the cli')).toMatchObject({killswitch: {engaged: true, reason: 'from the cli'}})
+    await until('B to apply the CLI kill switch', 1000, async () => b.daemon.control.killswitch.engaged, 5)
+    expect((await cli('killswitch', 'status')).effective).toEqual({low: 'shadow', medium: 'shadow', high: 'shadow'})
+    expect((await cli('killswitch', 'release')).killswitch.engaged).toBe(false)
+    expect((await cli('tier', 'set', 'low', 'shadow', '--reason', 'cli test')).tiers.low).toBe('shadow')
+    await until('B to apply the CLI tier change', 1000, async () => b.daemon.control.tiers.low === 'shadow' && !b.daemon.control.killswitch.engaged, 5)
   })
 })
