@@ -1,22 +1,32 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../src/cli/base-command.js'
-import {runQuickDemo} from '../src/demo/quick-demo.js'
+import {demoText, runShadowDemo} from '../src/demo/shadow-demo.js'
+import {useColor} from '../src/output/table.js'
 
 export default class Demo extends BaseCommand {
-  static override description = 'Run the Quickstart demo: start the daemon on the embedded store and show a dry-run decision'
+  static override description =
+    'The main job in one command: simulate two weeks of a fleet offline, drive a live burst through the daemon, ingest both logs and print the shadow report'
 
   static override flags = {
-    config: Flags.string({description: 'Config file', default: 'fixtures/cycles.yaml'}),
+    scenario: Flags.string({description: 'Scenario file', default: 'fixtures/scenarios/demo-fleet.yaml'}),
+    dir: Flags.string({description: 'Working folder for logs and the database (default: a new temp folder)'}),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Demo)
-    const result = await runQuickDemo(flags.config)
-    if (this.jsonMode) return this.printJson(result)
-    process.stdout.write(`daemon started on ${result.url} (embedded store, config ${flags.config})\n\n`)
-    process.stdout.write(`POST /v1/reservations (dry_run)\n${JSON.stringify(result.request, null, 2)}\n\n`)
-    process.stdout.write(`→ HTTP ${result.status}\n${JSON.stringify(result.response, null, 2)}\n`)
-    if (result.logFile) process.stdout.write(`\ndecision logged to ${result.logFile}\n`)
+    const result = await runShadowDemo({scenario: flags.scenario, dir: flags.dir, log: this.jsonMode ? undefined : (line) => this.note(line)})
+    if (this.jsonMode) {
+      return this.printJson({
+        dir: result.dir,
+        db: result.db,
+        seconds: result.seconds,
+        offline: {...result.offline, sized_budgets: undefined},
+        live: result.live,
+        ingest: {...result.ingest, per_file: undefined},
+        report: result.report,
+      })
+    }
+    process.stdout.write(demoText(result, useColor()))
   }
 }
