@@ -8,7 +8,7 @@ import {type RecordFacts, runIds} from '../decision-log/record.js'
 import {type ReserveEvaluation, evaluateReserve, liveErrorFor} from '../evaluator/evaluate.js'
 import {settle} from '../evaluator/settle.js'
 import {TierClassifier, modeFor} from '../evaluator/tiers.js'
-import {payloadHash} from '../protocol/canonical-json.js'
+import {requestHash} from '../protocol/canonical-json.js'
 import {ProtocolError, invalid} from '../protocol/errors.js'
 import {
   type CommitRequest,
@@ -46,7 +46,6 @@ import type {Condition, IdempotencyRecord, LedgerDelta, Store, TierControl, Tx} 
 
 const DEFAULT_TTL_MS = 60_000
 const DEFAULT_MAX_TTL_MS = 3_600_000
-const DEFAULT_GRACE_MS = 5_000
 const DEFAULT_MAX_EXTENSIONS = 10
 const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 const EVENT_IDEMPOTENCY_TTL_MS = 7 * 24 * 3_600_000
@@ -265,11 +264,7 @@ export class RuntimeService {
     Object.assign(facts, scopes)
 
     const idemKey = `${ctx.tenant}:reserve:${req.idempotency_key}`
-    const hash = payloadHash({
-      ...req,
-      dry_run: dryRun,
-      grace_period_ms: req.grace_period_ms ?? DEFAULT_GRACE_MS,
-    })
+    const hash = requestHash(req)
     const replay = await this.replay(idemKey, hash, facts)
     if (replay) return replay
 
@@ -381,7 +376,7 @@ export class RuntimeService {
       created_at_ms: now,
       expires_at_ms: now + ttl,
       ttl_ms: ttl,
-      grace_period_ms: req.grace_period_ms ?? DEFAULT_GRACE_MS,
+      grace_period_ms: req.grace_period_ms,
       extension_count: 0,
       max_extensions: tenant?.max_reservation_extensions ?? DEFAULT_MAX_EXTENSIONS,
       ...(req.metadata ? {metadata: req.metadata} : {}),
@@ -447,7 +442,7 @@ export class RuntimeService {
     const scopes = this.scopesFor(ctx, req.subject, facts)
     Object.assign(facts, scopes)
     const idemKey = `${ctx.tenant}:decide:${req.idempotency_key}`
-    const hash = payloadHash(req)
+    const hash = requestHash(req)
     const replay = await this.replay(idemKey, hash, facts)
     if (replay) return replay
 
@@ -488,7 +483,7 @@ export class RuntimeService {
   private async commitStored(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
     const req: CommitRequest = parseRequest(commitRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
-    const hash = payloadHash(req)
+    const hash = requestHash(req)
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const r = await this.ownedReservation(ctx, id)
       const facts = this.reservationFacts('commit', r)
@@ -553,7 +548,7 @@ export class RuntimeService {
   private async releaseStored(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
     const req: ReleaseRequest = parseRequest(releaseRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
-    const hash = payloadHash(req)
+    const hash = requestHash(req)
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const r = await this.ownedReservation(ctx, id)
       const facts = this.reservationFacts('release', r)
@@ -589,7 +584,7 @@ export class RuntimeService {
   private async extendStored(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
     const req: ExtendRequest = parseRequest(extendRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
-    const hash = payloadHash(req)
+    const hash = requestHash(req)
     const idemKey = `${ctx.tenant}:extend:${id}:${req.idempotency_key}`
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const r = await this.ownedReservation(ctx, id)
@@ -632,10 +627,10 @@ export class RuntimeService {
     const scopes = this.scopesFor(ctx, req.subject, facts)
     Object.assign(facts, scopes)
     const idemKey = `${ctx.tenant}:event:${req.idempotency_key}`
-    const hash = payloadHash({...req, overage_policy: req.overage_policy ?? 'ALLOW_IF_AVAILABLE'})
+    const hash = requestHash(req)
     const replay = await this.replay(idemKey, hash, facts)
     if (replay) return replay
-    const policy = req.overage_policy ?? 'ALLOW_IF_AVAILABLE'
+    const policy = req.overage_policy
     const enforce = mode === 'enforce'
 
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {

@@ -60,12 +60,13 @@ export const reservationCreateRequest = z.strictObject({
   action,
   estimate: amount,
   ttl_ms: safeInt(1000, 86_400_000).optional(),
-  grace_period_ms: safeInt(0, 60_000).optional(),
+  // Defaults are materialised so an omitted default and an explicit one hash alike (idempotency).
+  grace_period_ms: safeInt(0, 60_000).default(5_000),
   overage_policy: overagePolicy.optional(),
-  dry_run: z.boolean().optional(),
+  dry_run: z.boolean().default(false),
   metadata: metadata.optional(),
 })
-export type ReservationCreateRequest = z.infer<typeof reservationCreateRequest>
+export type ReservationCreateRequest = z.output<typeof reservationCreateRequest>
 
 export const decisionRequest = z.strictObject({
   idempotency_key: idempotencyKey,
@@ -102,15 +103,15 @@ export const eventCreateRequest = z.strictObject({
   subject,
   action,
   actual: amount,
-  overage_policy: overagePolicy.optional(),
+  overage_policy: overagePolicy.default('ALLOW_IF_AVAILABLE'),
   metrics: metrics.optional(),
   client_time_ms: safeInt(0).optional(),
   metadata: metadata.optional(),
 })
-export type EventCreateRequest = z.infer<typeof eventCreateRequest>
+export type EventCreateRequest = z.output<typeof eventCreateRequest>
 
 /** Parse `body` with `schema`, or throw 400 INVALID_REQUEST naming each bad field. */
-export function parseRequest<T>(schema: z.ZodType<T>, body: unknown): T {
+export function parseRequest<T>(schema: z.ZodType<T, any>, body: unknown): T {
   const result = schema.safeParse(body)
   if (result.success) return result.data
   throw invalid(`Validation failed: ${formatIssues(result.error.issues)}`)
