@@ -226,29 +226,47 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v
 }
 
-async function readJsonBody(req: http.IncomingMessage, optional = false): Promise<unknown> {
+/** Read and parse a JSON body with plain stream events (async iteration costs a promise per chunk). */
+function readJsonBody(req: http.IncomingMessage, optional = false): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > MAX_BODY_BYTES) {
     req.resume()
-    throw new BodyTooLargeError()
+    return Promise.reject(new BodyTooLargeError())
   }
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > MAX_BODY_BYTES) {
-      req.resume()
-      throw new BodyTooLargeError()
-    }
-    chunks.push(chunk as Buffer)
-  }
-  if (size === 0) {
-    if (optional) return undefined
-    throw invalid('Request body is required')
-  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    let failed = false
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return
+      size += chunk.length
+      if (size > MAX_BODY_BYTES) {
+        failed = true
+        reject(new BodyTooLargeError())
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('error', (error) => {
+      if (!failed) reject(invalid(`Could not read the request body: ${error.message}`))
+      failed = true
+    })
+    req.on('end', () => {
+      if (failed) return
+      try {
+        resolve(size === 0 && optional ? undefined : parseJson(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), size))
+      } catch (error) {
+        reject(error)
+      }
+    })
+  })
+}
+
+function parseJson(bytes: Buffer, size: number): unknown {
+  if (size === 0) throw invalid('Request body is required')
   let text: string
   try {
-    text = TEXT_DECODER.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks))
+    text = TEXT_DECODER.decode(bytes)
   } catch {
     throw invalid('Request body is not valid UTF-8')
   }
