@@ -9,12 +9,16 @@ import {CliError, EXIT} from '../cli/errors.js'
 
 export const DEFAULT_DB = '.cycles/shadow.duckdb'
 
-/** Record columns as stored (schema v1, flattened: action → action_kind/action_name). */
+/**
+ * Record columns as stored: the schema-v1 fields the analysis uses, flattened (action → action_kind,
+ * action_name). request_id, trace_id and reservation_id stay in the raw logs: they are unique
+ * per record, costly to store, and no metric needs them (find a record by its id in the log).
+ */
 export const RECORD_TABLE = `CREATE TABLE IF NOT EXISTS records (
-  file_id INTEGER, line BIGINT,
-  id VARCHAR, ts TIMESTAMP, endpoint VARCHAR, request_id VARCHAR, trace_id VARCHAR, tenant VARCHAR,
+  file_id INTEGER,
+  id VARCHAR, ts TIMESTAMP, endpoint VARCHAR, tenant VARCHAR,
   dry_run BOOLEAN, mode VARCHAR, tier VARCHAR, scope_path VARCHAR, run_id VARCHAR, parent_run_id VARCHAR,
-  action_kind VARCHAR, action_name VARCHAR, unit VARCHAR, estimate BIGINT, actual BIGINT, reservation_id VARCHAR,
+  action_kind VARCHAR, action_name VARCHAR, unit VARCHAR, estimate BIGINT, actual BIGINT,
   decision VARCHAR, reason_code VARCHAR, would_decision VARCHAR, would_reason_code VARCHAR, denied_scope VARCHAR,
   http_status INTEGER, latency_us BIGINT)`
 

@@ -1,10 +1,10 @@
 // `cycles shadow ingest`: decision logs into the analysis database with DuckDB's own JSON reader
 // and an explicit column list — never row-by-row inserts.
 //
-// Per file: one INSERT ... SELECT FROM read_json(..., ignore_errors) WITH ORDINALITY loads every
-// non-blank line (the reader turns a line it cannot use into a row of NULLs, so nothing is dropped
-// silently). Rows failing the schema rule move to `quarantine` with their physical line number and
-// text (found by scanning that file, only when it has such rows). Duplicate ids — a file seen
+// Per file: one INSERT ... SELECT FROM read_json(..., ignore_errors) loads every non-blank line (the
+// reader turns a line it cannot use into a row of NULLs, so nothing is dropped silently). Rows
+// failing the schema rule move to `quarantine` with their physical line number and text (found by
+// a second, numbered read of that file, only when it has such rows). Duplicate ids — a file seen
 // before, a copy of it, a grown live segment read again — are removed by comparing 64-bit id hashes
 // within the file's time range, then checking candidate ids exactly. Unchanged files (same path,
 // size, mtime and content fingerprint) are skipped outright.
@@ -114,19 +114,20 @@ async function ingestFile(db: ShadowDb, file: InputFile, sample: QuarantinedLine
   await db.run('BEGIN TRANSACTION')
   try {
     // 1. Load every non-blank line; a line with v ≠ 1 gets a NULL id so the schema rule rejects it.
-    await db.run(
-      `INSERT INTO records SELECT ${fileId}, ordinality, ${SELECT_COLUMNS.replace(/^id,/, 'CASE WHEN v = 1 THEN id END,')} FROM ${readJsonSql(file.path)} WITH ORDINALITY`,
-    )
+    await db.run(`INSERT INTO records SELECT ${fileId}, ${SELECT_COLUMNS.replace(/^id,/, 'CASE WHEN v = 1 THEN id END,')} FROM ${readJsonSql(file.path)}`)
     const [counts] = await db.all<{rows: number; bad: number; lo: unknown; hi: unknown}>(
       `SELECT count(*)::DOUBLE AS rows, count(*) FILTER (WHERE NOT coalesce(${VALID_SQL}, false))::DOUBLE AS bad,
               min(ts)::VARCHAR AS lo, max(ts)::VARCHAR AS hi FROM records WHERE file_id = ${fileId}`,
     )
-    // 2. Quarantine rows that are not valid schema-v1 records, with physical line numbers.
+    // 2. Quarantine rows that are not valid schema-v1 records. Only then is the file read a second
+    //    time, numbering its non-blank lines (WITH ORDINALITY), to find them; then the physical line
+    //    numbers and text come from a scan of the file.
     let malformed = 0
     if (counts.bad > 0) {
       const bad = await db.all<{line: number}>(
-        `SELECT line::DOUBLE AS line FROM records WHERE file_id = ${fileId} AND NOT coalesce(${VALID_SQL}, false) ORDER BY line`,
+        `SELECT ordinality::DOUBLE AS line FROM ${readJsonSql(file.path)} WITH ORDINALITY WHERE NOT coalesce(v = 1 AND ${VALID_SQL}, false) ORDER BY ordinality`,
       )
+      if (bad.length !== counts.bad) throw new Error(`ingest: ${file.path}: ${counts.bad} invalid rows but ${bad.length} located; please report this`)
       const located = await locateLines(file.path, bad.map((b) => b.line))
       const byOrdinal = new Map(located.map((l) => [l.ordinal, l]))
       const rows = bad.map((b) => {
@@ -155,7 +156,7 @@ async function ingestFile(db: ShadowDb, file: InputFile, sample: QuarantinedLine
         duplicates = await db.run(
           `DELETE FROM records WHERE rowid IN (
              SELECT rid FROM (
-               SELECT rowid AS rid, file_id, row_number() OVER (PARTITION BY id ORDER BY file_id, line) AS rn
+               SELECT rowid AS rid, file_id, row_number() OVER (PARTITION BY id ORDER BY file_id, rowid) AS rn
                FROM records WHERE ${range} AND hash(id) IN (SELECT h FROM dup_hashes)
              ) WHERE rn > 1 AND file_id = ${fileId})`,
         )

@@ -237,7 +237,7 @@ export async function buildReport(db: ShadowDb, options: ReportOptions = {}): Pr
 async function findLoops(db: ShadowDb, o: typeof REPORT_DEFAULTS): Promise<LoopRow[]> {
   const windowUs = Math.round(o.loopWindowSeconds * 1_000_000) - 1 // (t − Δ, t]
   const windowRows = await db.all<{run_id: string; cnt: number; first_ts: unknown; last_ts: unknown; scope: string}>(`
-    WITH a AS (SELECT run_id, ts, line, file_id, scope_path FROM f WHERE endpoint IN ('reserve', 'decide') AND run_id IS NOT NULL),
+    WITH a AS (SELECT run_id, ts, scope_path FROM f WHERE endpoint IN ('reserve', 'decide') AND run_id IS NOT NULL),
     hot AS (SELECT run_id FROM a GROUP BY run_id HAVING count(*) >= ${o.loopThreshold}),
     w AS (SELECT a.run_id, a.ts, count(*) OVER (PARTITION BY a.run_id ORDER BY a.ts RANGE BETWEEN INTERVAL (${windowUs}) MICROSECONDS PRECEDING AND CURRENT ROW) AS c
           FROM a SEMI JOIN hot ON a.run_id = hot.run_id),
@@ -247,14 +247,14 @@ async function findLoops(db: ShadowDb, o: typeof REPORT_DEFAULTS): Promise<LoopR
     GROUP BY p.run_id, p.cnt, p.last_ts`)
 
   const repeatRows = await db.all<{run_id: string; n: number; first_ts: unknown; last_ts: unknown; scope: string; action: string}>(`
-    WITH a AS (SELECT run_id, ts, file_id, line, scope_path, action_kind, action_name, unit, estimate FROM f
+    WITH a AS (SELECT run_id, ts, id, scope_path, action_kind, action_name, unit, estimate FROM f
                WHERE endpoint IN ('reserve', 'decide') AND run_id IS NOT NULL),
     hot AS (SELECT run_id FROM a GROUP BY run_id HAVING count(*) >= ${o.repeatThreshold}),
     r AS (SELECT a.*, CASE WHEN (action_kind, action_name, scope_path, unit, estimate) IS NOT DISTINCT FROM
-                 lag((action_kind, action_name, scope_path, unit, estimate)) OVER (PARTITION BY a.run_id ORDER BY ts, file_id, line)
+                 lag((action_kind, action_name, scope_path, unit, estimate)) OVER (PARTITION BY a.run_id ORDER BY ts, id)
                  THEN 0 ELSE 1 END AS brk
           FROM a SEMI JOIN hot ON a.run_id = hot.run_id),
-    g AS (SELECT *, sum(brk) OVER (PARTITION BY run_id ORDER BY ts, file_id, line ROWS UNBOUNDED PRECEDING) AS grp FROM r),
+    g AS (SELECT *, sum(brk) OVER (PARTITION BY run_id ORDER BY ts, id ROWS UNBOUNDED PRECEDING) AS grp FROM r),
     streaks AS (SELECT run_id, grp, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts, any_value(scope_path) AS scope,
                        any_value(action_kind || ' ' || action_name) AS action
                 FROM g GROUP BY run_id, grp HAVING count(*) >= ${o.repeatThreshold})

@@ -10,8 +10,6 @@ export const JSON_COLUMNS: Record<string, string> = {
   id: 'VARCHAR',
   ts: 'TIMESTAMP',
   endpoint: 'VARCHAR',
-  request_id: 'VARCHAR',
-  trace_id: 'VARCHAR',
   tenant: 'VARCHAR',
   dry_run: 'BOOLEAN',
   mode: 'VARCHAR',
@@ -23,7 +21,6 @@ export const JSON_COLUMNS: Record<string, string> = {
   unit: 'VARCHAR',
   estimate: 'BIGINT',
   actual: 'BIGINT',
-  reservation_id: 'VARCHAR',
   decision: 'VARCHAR',
   reason_code: 'VARCHAR',
   would_decision: 'VARCHAR',
@@ -49,11 +46,11 @@ export function readJsonSql(file: string): string {
 
 /** Select list mapping read_json's columns to the records table (after file_id, line). */
 export const SELECT_COLUMNS =
-  'id, ts, endpoint, request_id, trace_id, tenant, dry_run, mode, tier, scope_path, run_id, parent_run_id, ' +
-  'action.kind, action.name, unit, estimate, actual, reservation_id, decision, reason_code, would_decision, ' +
+  'id, ts, endpoint, tenant, dry_run, mode, tier, scope_path, run_id, parent_run_id, ' +
+  'action.kind, action.name, unit, estimate, actual, decision, reason_code, would_decision, ' +
   'would_reason_code, denied_scope, http_status, latency_us'
 
-/** A row of the records table that is a valid schema-v1 record (the `v` check happens at load). */
+/** A row that is a valid schema-v1 record (records table, or read_json output with `v = 1` added). */
 export const VALID_SQL = `(
   id IS NOT NULL AND id <> '' AND ts IS NOT NULL AND tenant IS NOT NULL AND dry_run IS NOT NULL AND http_status IS NOT NULL
   AND endpoint IN (${list(DECISION_ENDPOINTS)})

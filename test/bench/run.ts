@@ -2,6 +2,7 @@
 // `npm run bench -- daemon` runs one suite. Suites live next to this file and export `run()`.
 const SUITES: Record<string, () => Promise<{run: (args: string[]) => Promise<void>}>> = {
   daemon: () => import('./daemon-bench.js'),
+  analyzer: () => import('./analyzer-bench.js'),
   redis: () => import('./redis-bench.js'),
 }
 
