@@ -45,9 +45,9 @@ export async function run(args: string[]): Promise<void> {
     // warm both
     await load('warmup', {url: bare.url, connections, durationS: 1})
     await load('warmup', {url: daemon.url, connections, durationS: 2, path: '/v1/reservations', headers, body: dryRun})
-    rows.push(await load('bare node:http (same-size body)', {url: bare.url, connections, durationS: duration}))
-    rows.push(await load('daemon dry-run reserve', {url: daemon.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun}))
-    rows.push(await load('daemon decide', {url: daemon.url, connections, durationS: duration, path: '/v1/decide', headers, body: decide}))
+    rows.push(await load('bare node:http (same-size body)', {url: bare.url, connections, durationS: duration, serverPid: bare.child.pid}))
+    rows.push(await load('daemon dry-run reserve', {url: daemon.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: daemon.child.pid}))
+    rows.push(await load('daemon decide', {url: daemon.url, connections, durationS: duration, path: '/v1/decide', headers, body: decide, serverPid: daemon.child.pid}))
   } finally {
     await daemon.stop()
     await bare.stop()
@@ -63,6 +63,10 @@ export async function run(args: string[]): Promise<void> {
   console.log(`dry-run: ${fmt(dry.rps)} req/s (target ≥ 10,000: ${check(dry.rps >= 10_000)}), p50 ${fmt(dry.p50, 2)} ms (≤ 1: ${check(dry.p50 <= 1)}), p99 ${fmt(dry.p99, 2)} ms (≤ 5: ${check(dry.p99 <= 5)})`)
   console.log(`dry-run / bare node:http: ${fmt((dry.rps / baseline.rps) * 100, 1)} % (target ≥ 40 %: ${check(dry.rps / baseline.rps >= 0.4)})`)
   console.log(`decide  / bare node:http: ${fmt((dec.rps / baseline.rps) * 100, 1)} %`)
+  if (dry.cpuUsPerRequest && baseline.cpuUsPerRequest) {
+    // On a busy machine throughput ratios wander; CPU time per request does not.
+    console.log(`CPU per request: daemon dry-run ${fmt(dry.cpuUsPerRequest, 1)} µs vs bare ${fmt(baseline.cpuUsPerRequest, 1)} µs → CPU-bound ratio ${fmt((baseline.cpuUsPerRequest / dry.cpuUsPerRequest) * 100, 1)} %`)
+  }
   const failures = rows.filter((r) => r.errors > 0 || r.non2xx > 0)
   if (failures.length > 0) console.log(`WARNING: errors or non-2xx in ${failures.map((f) => f.label).join(', ')}`)
   fs.rmSync(dir, {recursive: true, force: true})

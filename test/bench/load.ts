@@ -1,11 +1,14 @@
 // Load generation helpers shared by the bench suites (autocannon, in the bench process).
 import {type ChildProcess, spawn} from 'node:child_process'
+import fs from 'node:fs'
 // autocannon ships no types.
 // @ts-expect-error untyped module
 import autocannon from 'autocannon'
 
 export interface LoadResult {
   label: string
+  /** CPU time the server process spent per request (µs): robust against a busy machine. */
+  cpuUsPerRequest?: number
   rps: number
   p50: number
   p99: number
@@ -27,8 +30,21 @@ export interface LoadOptions {
   okStatuses?: number[]
 }
 
-export async function load(label: string, o: LoadOptions): Promise<LoadResult> {
+/** utime + stime of a process in ms, from /proc (Linux). */
+export function processCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 // USER_HZ = 100
+  } catch {
+    return undefined
+  }
+}
+
+export async function load(label: string, o: LoadOptions & {serverPid?: number}): Promise<LoadResult> {
   let n = 0
+  const cpuBefore = processCpuMs(o.serverPid)
   const result = await autocannon({
     url: o.url,
     connections: o.connections,
@@ -47,8 +63,11 @@ export async function load(label: string, o: LoadOptions): Promise<LoadResult> {
       },
     ],
   })
+  const cpuAfter = processCpuMs(o.serverPid)
+  const served = result.requests.total ?? n
   return {
     label,
+    cpuUsPerRequest: cpuBefore !== undefined && cpuAfter !== undefined && served > 0 ? ((cpuAfter - cpuBefore) * 1000) / served : undefined,
     rps: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
@@ -108,8 +127,9 @@ export function fmt(n: number, digits = 0): string {
 }
 
 export function printTable(rows: LoadResult[]): void {
-  console.log(`${'run'.padEnd(34)} ${'req/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'errors'.padStart(7)} ${'non-2xx'.padStart(8)}`)
+  console.log(`${'run'.padEnd(34)} ${'req/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU µs/req'.padStart(11)} ${'errors'.padStart(7)} ${'non-2xx'.padStart(8)}`)
   for (const r of rows) {
-    console.log(`${r.label.padEnd(34)} ${fmt(r.rps).padStart(10)} ${fmt(r.p50, 2).padStart(8)} ${fmt(r.p99, 2).padStart(8)} ${String(r.errors).padStart(7)} ${String(r.non2xx).padStart(8)}`)
+    const cpu = r.cpuUsPerRequest === undefined ? '-' : fmt(r.cpuUsPerRequest, 1)
+    console.log(`${r.label.padEnd(34)} ${fmt(r.rps).padStart(10)} ${fmt(r.p50, 2).padStart(8)} ${fmt(r.p99, 2).padStart(8)} ${cpu.padStart(11)} ${String(r.errors).padStart(7)} ${String(r.non2xx).padStart(8)}`)
   }
 }
