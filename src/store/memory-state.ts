@@ -1,6 +1,7 @@
 // The embedded store's in-memory state and its all-or-nothing transaction semantics. Pure data
 // structure: no I/O, no clock of its own (callers pass `nowMs`), so recovery can replay a journal.
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../protocol/types.js'
+import {auditMatches, ledgerMatches, paginate, reservationMatches} from './filters.js'
 import {
   type AuditEntry,
   type AuditFilter,
@@ -283,47 +284,4 @@ export class MemoryState {
     this.audit = s.audit ?? []
     this.control = s.control
   }
-}
-
-export function ledgerMatches(l: Ledger, f: LedgerFilter): boolean {
-  if (f.unit && l.unit !== f.unit) return false
-  if (f.tenant && !l.scope.split('/').includes(`tenant:${f.tenant.toLowerCase()}`)) return false
-  if (f.scopePrefix && !l.scope.startsWith(f.scopePrefix)) return false
-  if (f.segments) {
-    const segments = l.scope.split('/')
-    if (!f.segments.every((s) => segments.includes(s))) return false
-  }
-  return true
-}
-
-export function reservationMatches(r: Reservation, f: ReservationFilter): boolean {
-  if (f.tenant && r.tenant !== f.tenant) return false
-  if (f.status && r.status !== f.status) return false
-  if (f.idempotency_key && r.idempotency_key !== f.idempotency_key) return false
-  if (f.scopeSegments) {
-    const segments = r.scope_path.split('/')
-    if (!f.scopeSegments.every((s) => segments.includes(s))) return false
-  }
-  return true
-}
-
-function auditMatches(e: AuditEntry, f: AuditFilter): boolean {
-  if (f.tenant_id && e.tenant_id !== f.tenant_id) return false
-  if (f.key_id && e.key_id !== f.key_id) return false
-  if (f.operation && e.operation !== f.operation) return false
-  if (f.resource_type && e.resource_type !== f.resource_type) return false
-  if (f.resource_id && e.resource_id !== f.resource_id) return false
-  if (f.status !== undefined && e.status !== f.status) return false
-  if (f.from_ms !== undefined && e.timestamp_ms < f.from_ms) return false
-  if (f.to_ms !== undefined && e.timestamp_ms > f.to_ms) return false
-  if (f.trace_id && e.trace_id !== f.trace_id) return false
-  return true
-}
-
-/** Offset cursors: opaque base64url of the next offset. */
-export function paginate<T>(items: T[], limit: number, cursor?: string): {page: T[]; next_cursor?: string} {
-  const start = cursor ? Number.parseInt(Buffer.from(cursor, 'base64url').toString(), 10) || 0 : 0
-  const page = items.slice(start, start + limit)
-  const next_cursor = start + limit < items.length ? Buffer.from(String(start + limit)).toString('base64url') : undefined
-  return {page, next_cursor}
 }

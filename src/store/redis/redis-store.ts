@@ -8,7 +8,7 @@ import {Redis, ReplyError} from 'ioredis'
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../../protocol/types.js'
 import {UNITS} from '../../protocol/types.js'
 import {StoreUnavailableError} from '../errors.js'
-import {ledgerMatches, paginate, reservationMatches} from '../memory-state.js'
+import {auditMatches, ledgerMatches, paginate, reservationMatches} from '../filters.js'
 import type {
   AuditEntry,
   AuditFilter,
@@ -556,19 +556,6 @@ function toStoreError(error: unknown): Error {
 function parseJson<T>(value: string | null | undefined): T | undefined {
   if (value === null || value === undefined || value === '') return undefined
   return JSON.parse(value) as T
-}
-
-function auditMatches(e: AuditEntry, f: AuditFilter): boolean {
-  if (f.tenant_id && e.tenant_id !== f.tenant_id) return false
-  if (f.key_id && e.key_id !== f.key_id) return false
-  if (f.operation && e.operation !== f.operation) return false
-  if (f.resource_type && e.resource_type !== f.resource_type) return false
-  if (f.resource_id && e.resource_id !== f.resource_id) return false
-  if (f.status !== undefined && e.status !== f.status) return false
-  if (f.from_ms !== undefined && e.timestamp_ms < f.from_ms) return false
-  if (f.to_ms !== undefined && e.timestamp_ms > f.to_ms) return false
-  if (f.trace_id && e.trace_id !== f.trace_id) return false
-  return true
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
