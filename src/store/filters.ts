@@ -44,3 +44,9 @@ export function paginate<T>(items: T[], limit: number, cursor?: string): {page: 
   const next_cursor = start + limit < items.length ? Buffer.from(String(start + limit)).toString('base64url') : undefined
   return {page, next_cursor}
 }
+
+/** Listing order of ledgers: by scope path, then unit (plain code-unit order, no locale rules). */
+export function compareLedgers(a: Ledger, b: Ledger): number {
+  if (a.scope !== b.scope) return a.scope < b.scope ? -1 : 1
+  return a.unit < b.unit ? -1 : a.unit > b.unit ? 1 : 0
+}

@@ -1,7 +1,7 @@
 // The embedded store's in-memory state and its all-or-nothing transaction semantics. Pure data
 // structure: no I/O, no clock of its own (callers pass `nowMs`), so recovery can replay a journal.
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../protocol/types.js'
-import {auditMatches, ledgerMatches, paginate, reservationMatches} from './filters.js'
+import {auditMatches, compareLedgers, ledgerMatches, paginate, reservationMatches} from './filters.js'
 import {
   type AuditEntry,
   type AuditFilter,
@@ -224,7 +224,7 @@ export class MemoryState {
       const {book: _book, ...ledger} = l
       out.push(ledger)
     }
-    return out.sort((a, b) => a.scope.localeCompare(b.scope) || a.unit.localeCompare(b.unit))
+    return out.sort(compareLedgers)
   }
 
   listReservations(filter: ReservationFilter): {reservations: Reservation[]; next_cursor?: string} {

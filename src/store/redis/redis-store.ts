@@ -8,7 +8,7 @@ import {Redis, ReplyError} from 'ioredis'
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../../protocol/types.js'
 import {UNITS} from '../../protocol/types.js'
 import {StoreUnavailableError} from '../errors.js'
-import {auditMatches, ledgerMatches, paginate, reservationMatches} from '../filters.js'
+import {auditMatches, compareLedgers, ledgerMatches, paginate, reservationMatches} from '../filters.js'
 import type {
   AuditEntry,
   AuditFilter,
@@ -335,7 +335,7 @@ export class RedisStore implements Store {
         const l = hashToLedger(h, wanted[i].scope, wanted[i].unit)
         if (l) out.push(l)
       })
-      return out.sort((a, b) => a.scope.localeCompare(b.scope) || a.unit.localeCompare(b.unit))
+      return out.sort(compareLedgers)
     })
   }
 
