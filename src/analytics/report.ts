@@ -246,14 +246,20 @@ async function findLoops(db: ShadowDb, o: typeof REPORT_DEFAULTS): Promise<LoopR
     FROM peak p JOIN a ON a.run_id = p.run_id AND a.ts > p.last_ts - INTERVAL (${windowUs}) MICROSECONDS AND a.ts <= p.last_ts
     GROUP BY p.run_id, p.cnt, p.last_ts`)
 
+  // A streak of R identical attempts needs R attempts of one run with one signature, so only runs
+  // that have such a signature are put in order (grouped by a 64-bit hash of run and signature; a
+  // collision only adds a candidate, which the exact pass below then rejects).
+  const SIG = 'hash(run_id, action_kind, action_name, scope_path, unit, estimate)'
+  const ATTEMPT = `endpoint IN ('reserve', 'decide') AND run_id IS NOT NULL`
+  await db.run(`CREATE OR REPLACE TEMP TABLE repeat_sigs AS SELECT ${SIG} AS h FROM f WHERE ${ATTEMPT} GROUP BY h HAVING count(*) >= ${o.repeatThreshold}`)
+  await db.run(`CREATE OR REPLACE TEMP TABLE repeat_runs AS SELECT DISTINCT run_id FROM f WHERE ${ATTEMPT} AND ${SIG} IN (SELECT h FROM repeat_sigs)`)
   const repeatRows = await db.all<{run_id: string; n: number; first_ts: unknown; last_ts: unknown; scope: string; action: string}>(`
     WITH a AS (SELECT run_id, ts, id, scope_path, action_kind, action_name, unit, estimate FROM f
-               WHERE endpoint IN ('reserve', 'decide') AND run_id IS NOT NULL),
-    hot AS (SELECT run_id FROM a GROUP BY run_id HAVING count(*) >= ${o.repeatThreshold}),
+               WHERE ${ATTEMPT} AND run_id IN (SELECT run_id FROM repeat_runs)),
     r AS (SELECT a.*, CASE WHEN (action_kind, action_name, scope_path, unit, estimate) IS NOT DISTINCT FROM
                  lag((action_kind, action_name, scope_path, unit, estimate)) OVER (PARTITION BY a.run_id ORDER BY ts, id)
                  THEN 0 ELSE 1 END AS brk
-          FROM a SEMI JOIN hot ON a.run_id = hot.run_id),
+          FROM a),
     g AS (SELECT *, sum(brk) OVER (PARTITION BY run_id ORDER BY ts, id ROWS UNBOUNDED PRECEDING) AS grp FROM r),
     streaks AS (SELECT run_id, grp, count(*) AS n, min(ts) AS first_ts, max(ts) AS last_ts, any_value(scope_path) AS scope,
                        any_value(action_kind || ' ' || action_name) AS action

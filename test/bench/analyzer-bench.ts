@@ -86,10 +86,14 @@ export async function run(args: string[]): Promise<void> {
   }
   const work = fs.mkdtempSync(path.join(cache, 'run-'))
   try {
-    const raw = runPhase('raw', file, path.join(work, 'raw.duckdb'))
+    // raw before and after ingest (page cache and machine load shift over a run); the faster is the baseline
+    const raw1 = runPhase('raw', file, path.join(work, 'raw.duckdb'))
     fs.rmSync(path.join(work, 'raw.duckdb'), {force: true})
     const ing = runPhase('ingest', file, path.join(work, 'shadow.duckdb'))
     const rep = runPhase('report', file, path.join(work, 'shadow.duckdb'))
+    const raw2 = runPhase('raw', file, path.join(work, 'raw.duckdb'))
+    console.log(`  raw runs: ${raw1.seconds.toFixed(2)} s before ingest, ${raw2.seconds.toFixed(2)} s after`)
+    const raw = raw1.seconds <= raw2.seconds ? raw1 : raw2
     const rate = (x: PhaseResult) => Math.round(truth.records / x.seconds)
     const rows = [
       ['raw DuckDB read_json CTAS (baseline)', `${raw.seconds.toFixed(2)} s`, `${rate(raw).toLocaleString('en-US')} rec/s`, `${raw.max_rss_mb} MiB`],
@@ -98,11 +102,11 @@ export async function run(args: string[]): Promise<void> {
     ]
     for (const r of rows) console.log(`  ${r[0].padEnd(40)} ${r[1].padStart(9)}  ${r[2].padStart(18)}  peak RSS ${r[3]}`)
     const ratio = ing.seconds / raw.seconds
-    const peak = Math.max(raw.max_rss_mb, ing.max_rss_mb, rep.max_rss_mb)
+    const peak = Math.max(ing.max_rss_mb, rep.max_rss_mb)
     const found = (want: string[], got: string[] = []) => want.every((x) => got.includes(x))
     const check = (ok: boolean) => (ok ? 'ok' : 'MISSED')
     console.log(`  ingest ${rate(ing).toLocaleString('en-US')} rec/s (target ≥ 500,000: ${check(rate(ing) >= 500_000)}); ingest/raw time ratio ${ratio.toFixed(2)}× (target ≤ 2: ${check(ratio <= 2)})`)
-    console.log(`  report ${rep.seconds.toFixed(2)} s (target ≤ 10: ${check(rep.seconds <= 10)}); peak RSS ${peak} MiB (target ≤ 2048: ${check(peak <= 2048)})`)
+    console.log(`  report ${rep.seconds.toFixed(2)} s (target ≤ 10: ${check(rep.seconds <= 10)}); peak RSS of ingest and report ${peak} MiB (target ≤ 2048: ${check(peak <= 2048)})`)
     console.log(`  planted: ${truth.loops.length} loops (${check(found(truth.loops, rep.loops))}, ${rep.loops?.length} reported), ${truth.fanouts.length} fan-outs (${check(found(truth.fanouts, rep.fanouts))}, ${rep.fanouts?.length} flagged); ingested rows ${ing.rows === truth.records ? 'ok' : `MISMATCH ${ing.rows}`}`)
   } finally {
     fs.rmSync(work, {recursive: true, force: true})
