@@ -12,7 +12,6 @@ import {requestHash} from '../protocol/canonical-json.js'
 import {ProtocolError, invalid} from '../protocol/errors.js'
 import {
   type CommitRequest,
-  type DecisionRequest,
   type EventCreateRequest,
   type ExtendRequest,
   type ReleaseRequest,
@@ -25,24 +24,26 @@ import {
   releaseRequest,
   reservationCreateRequest,
 } from '../protocol/requests.js'
-import {deriveScopes, leafSegment} from '../protocol/scope.js'
 import {
   type Action,
   type Amount,
-  type BalanceWire,
   type Book,
   type Decision,
   type Ledger,
   type Mode,
   type Reservation,
   SCOPE_LEVELS,
-  type Subject,
   type Tenant,
   type Tier,
   type Unit,
 } from '../protocol/types.js'
 import {isStoreUnavailable} from '../store/errors.js'
+import {encodeCursor} from '../store/filters.js'
+import {applyDelta} from '../store/ledger-math.js'
 import type {Condition, IdempotencyRecord, LedgerDelta, Store, TierControl, Tx} from '../store/types.js'
+import {baseFacts, checkHeaderKey, scopesFor, withContext} from './request-facts.js'
+import {StoreOutageFallback, UNRECORDED} from './store-outage.js'
+import {balancesOf, cursorOffset, denyHeaders, parseLimit, summaryOf} from './wire.js'
 
 const DEFAULT_TTL_MS = 60_000
 const DEFAULT_MAX_TTL_MS = 3_600_000
@@ -93,10 +94,6 @@ interface BookView {
   unitMismatch?: {scope: string; expected_units: Unit[]}
 }
 
-/** Prefix of reservation ids admitted while the store was unreachable. */
-const UNRECORDED = 'unrecorded_'
-const SHADOW_DECISION_HEADER = 'X-Cycles-Shadow-Decision'
-const SHADOW_REASON_HEADER = 'X-Cycles-Shadow-Reason'
 
 export class RuntimeService {
   private readonly store: Store
@@ -104,7 +101,7 @@ export class RuntimeService {
   private readonly control: () => TierControl
   private readonly now: () => number
   private readonly newId: () => string
-  private readonly onStoreError: (tier: Tier) => 'deny' | 'allow'
+  private readonly outage: StoreOutageFallback
 
   constructor(deps: RuntimeDeps) {
     this.store = deps.store
@@ -112,7 +109,8 @@ export class RuntimeService {
     this.control = deps.control
     this.now = deps.now ?? Date.now
     this.newId = deps.newId ?? randomUUID
-    this.onStoreError = deps.onStoreError ?? (() => 'deny')
+    const onStoreError = deps.onStoreError ?? (() => 'deny' as const)
+    this.outage = new StoreOutageFallback({tierOf: (a) => this.tierOf(a), onStoreError, now: this.now, newId: this.newId})
   }
 
   // ---------------------------------------------------------------- store outages
@@ -135,15 +133,15 @@ export class RuntimeService {
   }
 
   async commit(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
-    return id.startsWith(UNRECORDED) ? this.unrecorded('commit', ctx, id, raw) : this.commitStored(ctx, id, raw)
+    return id.startsWith(UNRECORDED) ? this.outage.answerUnrecorded('commit', ctx, id, raw) : this.commitStored(ctx, id, raw)
   }
 
   async release(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
-    return id.startsWith(UNRECORDED) ? this.unrecorded('release', ctx, id, raw) : this.releaseStored(ctx, id, raw)
+    return id.startsWith(UNRECORDED) ? this.outage.answerUnrecorded('release', ctx, id, raw) : this.releaseStored(ctx, id, raw)
   }
 
   async extend(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
-    return id.startsWith(UNRECORDED) ? this.unrecorded('extend', ctx, id, raw) : this.extendStored(ctx, id, raw)
+    return id.startsWith(UNRECORDED) ? this.outage.answerUnrecorded('extend', ctx, id, raw) : this.extendStored(ctx, id, raw)
   }
 
   private async admitting(
@@ -156,93 +154,8 @@ export class RuntimeService {
       return await run()
     } catch (error) {
       if (!isStoreUnavailable(error)) throw error
-      return this.admitWithoutStore(endpoint, ctx, raw, (error as Error).message)
+      return this.outage.admit(endpoint, ctx, raw, (error as Error).message)
     }
-  }
-
-  private admitWithoutStore(endpoint: 'reserve' | 'decide' | 'event', ctx: CallContext, raw: unknown, reason: string): ServiceResponse {
-    const req =
-      endpoint === 'reserve'
-        ? parseRequest(reservationCreateRequest, raw)
-        : endpoint === 'decide'
-          ? parseRequest(decisionRequest, raw)
-          : parseRequest(eventCreateRequest, raw)
-    const amount: Amount = 'estimate' in req ? req.estimate : (req as EventCreateRequest).actual
-    const dryRun = endpoint === 'reserve' && ((req as ReservationCreateRequest).dry_run ?? false)
-    const {tier, mode} = this.tierOf(req.action)
-    const facts = this.baseFacts(endpoint, req.subject, req.action, req.metadata, {tier, mode, dry_run: dryRun})
-    facts.unit = amount.unit
-    if (endpoint === 'event') facts.actual = amount.amount
-    else facts.estimate = amount.amount
-    const scopes = this.scopesFor(ctx, req.subject, facts)
-    Object.assign(facts, scopes)
-    facts.store_error = reason
-    if (mode === 'enforce' && this.onStoreError(tier) === 'deny') {
-      const error = new ProtocolError('INTERNAL_ERROR', 'Budget store unavailable; retry with the same idempotency_key', undefined, 503)
-      error.context = {...facts, decision: 'DENY', reason_code: 'INTERNAL_ERROR'}
-      throw error
-    }
-    facts.decision = 'ALLOW'
-    facts.would_decision = 'ALLOW'
-    const headers = {'X-Cycles-Store': 'unavailable'}
-    if (endpoint === 'event') return {status: 201, body: JSON.stringify({status: 'APPLIED', event_id: this.newId()}), headers, record: facts}
-    if (endpoint === 'decide') return {status: 200, body: JSON.stringify({decision: 'ALLOW', affected_scopes: scopes.affected_scopes}), headers, record: facts}
-    const body: Record<string, unknown> = {decision: 'ALLOW'}
-    if (!dryRun) {
-      const r = req as ReservationCreateRequest
-      const ttl = Math.min(r.ttl_ms ?? DEFAULT_TTL_MS, DEFAULT_MAX_TTL_MS)
-      const expires = this.now() + ttl
-      const id = `${UNRECORDED}${mode[0]}${tier[0]}_${amount.unit}_${amount.amount}_${expires}_${this.newId()}`
-      body.reservation_id = id
-      body.affected_scopes = scopes.affected_scopes
-      body.expires_at_ms = expires
-      body.remaining_ttl_ms = ttl
-      facts.reservation_id = id
-    } else body.affected_scopes = scopes.affected_scopes
-    body.scope_path = scopes.scope_path
-    body.reserved = amount
-    return {status: 200, body: JSON.stringify(body), headers, record: facts}
-  }
-
-  /** Commit / release / extend of a reservation admitted while the store was down: never stored, so answered from its id. */
-  private unrecorded(endpoint: 'commit' | 'release' | 'extend', ctx: CallContext, id: string, raw: unknown): ServiceResponse {
-    const m = /^unrecorded_([se])([lmh])_([A-Z_]+?)_(\d+)_(\d+)_[0-9a-f-]+$/.exec(id)
-    if (!m) throw new ProtocolError('NOT_FOUND', `Reservation ${id} not found`)
-    const mode: Mode = m[1] === 's' ? 'shadow' : 'enforce'
-    const tier = ({l: 'low', m: 'medium', h: 'high'} as const)[m[2] as 'l' | 'm' | 'h']
-    const reserved: Amount = {unit: m[3] as Unit, amount: Number(m[4])}
-    const expires = Number(m[5])
-    const facts: RecordFacts = {
-      endpoint,
-      dry_run: false,
-      mode,
-      tier,
-      subject: {tenant: ctx.tenant},
-      unit: reserved.unit,
-      estimate: reserved.amount,
-      reservation_id: id,
-      decision: 'ALLOW',
-      would_decision: 'ALLOW',
-      store_error: 'reservation admitted while the budget store was unavailable; not recorded',
-    }
-    let body: Record<string, unknown>
-    if (endpoint === 'commit') {
-      const req = parseRequest(commitRequest, raw)
-      checkHeaderKey(ctx, req.idempotency_key)
-      if (req.actual.unit !== reserved.unit) throw new ProtocolError('UNIT_MISMATCH', `actual.unit ${req.actual.unit} does not match reservation unit ${reserved.unit}`)
-      facts.actual = req.actual.amount
-      body = {status: 'COMMITTED', charged: req.actual}
-    } else if (endpoint === 'release') {
-      const req = parseRequest(releaseRequest, raw)
-      checkHeaderKey(ctx, req.idempotency_key)
-      body = {status: 'RELEASED', released: reserved}
-    } else {
-      const req = parseRequest(extendRequest, raw)
-      checkHeaderKey(ctx, req.idempotency_key)
-      const next = expires + req.extend_by_ms
-      body = {status: 'ACTIVE', expires_at_ms: next, remaining_ttl_ms: Math.max(0, next - this.now())}
-    }
-    return {status: 200, body: JSON.stringify(body), headers: {'X-Cycles-Store': 'unrecorded'}, record: facts}
   }
 
   tierOf(action: Action): {tier: Tier; mode: Mode} {
@@ -257,10 +170,10 @@ export class RuntimeService {
     checkHeaderKey(ctx, req.idempotency_key)
     const dryRun = req.dry_run ?? false
     const {tier, mode} = this.tierOf(req.action)
-    const facts = this.baseFacts('reserve', req.subject, req.action, req.metadata, {tier, mode, dry_run: dryRun})
+    const facts = baseFacts('reserve', req.subject, req.action, req.metadata, {tier, mode, dry_run: dryRun})
     facts.unit = req.estimate.unit
     facts.estimate = req.estimate.amount
-    const scopes = this.scopesFor(ctx, req.subject, facts)
+    const scopes = scopesFor(ctx, req.subject, facts)
     Object.assign(facts, scopes)
 
     const idemKey = `${ctx.tenant}:reserve:${req.idempotency_key}`
@@ -399,13 +312,8 @@ export class RuntimeService {
     }
     // Idempotency and the response body are written in the same transaction below; compute balances
     // from the pre-state plus our own hold, which is what the post-mutation snapshot shows.
-    const balances = balancesOf(
-      real.ledgers.map((l) =>
-        l && reservation.real_scopes.includes(l.scope)
-          ? {...l, reserved: l.reserved + req.estimate.amount, remaining: l.remaining - req.estimate.amount}
-          : l,
-      ),
-    )
+    const budgetedReal = real.ledgers.filter((l): l is Ledger => l !== undefined)
+    const balances = balancesOf(projectLedgers(budgetedReal, hold('real', reservation.real_scopes)))
     const body: Record<string, unknown> = {
       decision,
       reservation_id: reservation.reservation_id,
@@ -436,10 +344,10 @@ export class RuntimeService {
     const req = parseRequest(decisionRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
     const {tier, mode} = this.tierOf(req.action)
-    const facts = this.baseFacts('decide', req.subject, req.action, req.metadata, {tier, mode, dry_run: false})
+    const facts = baseFacts('decide', req.subject, req.action, req.metadata, {tier, mode, dry_run: false})
     facts.unit = req.estimate.unit
     facts.estimate = req.estimate.amount
-    const scopes = this.scopesFor(ctx, req.subject, facts)
+    const scopes = scopesFor(ctx, req.subject, facts)
     Object.assign(facts, scopes)
     const idemKey = `${ctx.tenant}:decide:${req.idempotency_key}`
     const hash = requestHash(req)
@@ -621,10 +529,10 @@ export class RuntimeService {
     const req: EventCreateRequest = parseRequest(eventCreateRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
     const {tier, mode} = this.tierOf(req.action)
-    const facts = this.baseFacts('event', req.subject, req.action, req.metadata, {tier, mode, dry_run: false})
+    const facts = baseFacts('event', req.subject, req.action, req.metadata, {tier, mode, dry_run: false})
     facts.unit = req.actual.unit
     facts.actual = req.actual.amount
-    const scopes = this.scopesFor(ctx, req.subject, facts)
+    const scopes = scopesFor(ctx, req.subject, facts)
     Object.assign(facts, scopes)
     const idemKey = `${ctx.tenant}:event:${req.idempotency_key}`
     const hash = requestHash(req)
@@ -703,7 +611,7 @@ export class RuntimeService {
     if (!any) throw invalid('At least one subject filter (tenant, workspace, app, workflow, agent, toolset) is required')
     const limit = parseLimit(query.get('limit'))
     const ledgers = await this.store.listLedgers('real', {tenant: ctx.tenant, segments})
-    const start = decodeCursor(query.get('cursor'))
+    const start = cursorOffset(query.get('cursor'))
     const page = ledgers.slice(start, start + limit)
     const body: Record<string, unknown> = {balances: balancesOf(page)}
     if (start + limit < ledgers.length) {
@@ -767,26 +675,6 @@ export class RuntimeService {
 
   // ---------------------------------------------------------------- helpers
 
-  private baseFacts(
-    endpoint: RecordFacts['endpoint'],
-    subject: Subject,
-    action: Action,
-    metadata: Record<string, unknown> | undefined,
-    extra: {tier: Tier; mode: Mode; dry_run: boolean},
-  ): RecordFacts {
-    return {
-      endpoint,
-      dry_run: extra.dry_run,
-      mode: extra.mode,
-      tier: extra.tier,
-      subject,
-      ...runIds(subject, metadata),
-      action: {kind: action.kind, name: action.name},
-      decision: 'DENY',
-      would_decision: 'DENY',
-    }
-  }
-
   private reservationFacts(endpoint: RecordFacts['endpoint'], r: Reservation): RecordFacts {
     return {
       endpoint,
@@ -805,17 +693,6 @@ export class RuntimeService {
       decision: 'DENY',
       would_decision: r.shadow_scopes.length > 0 ? 'ALLOW' : 'DENY',
       ...(r.shadow_scopes.length === 0 && r.would_reason_code ? {would_reason_code: r.would_reason_code} : {}),
-    }
-  }
-
-  private scopesFor(ctx: CallContext, subject: Subject, facts: RecordFacts) {
-    if (subject.tenant !== undefined && subject.tenant !== ctx.tenant) {
-      throw withContext(new ProtocolError('FORBIDDEN', 'subject.tenant does not match the API key'), facts)
-    }
-    try {
-      return deriveScopes(subject)
-    } catch (error) {
-      throw withContext(error as ProtocolError, facts)
     }
   }
 
@@ -927,19 +804,6 @@ export class RuntimeService {
   }
 }
 
-function checkHeaderKey(ctx: CallContext, bodyKey: string): void {
-  if (ctx.headerIdempotencyKey !== undefined && ctx.headerIdempotencyKey !== bodyKey) {
-    throw invalid('X-Idempotency-Key header does not match body idempotency_key')
-  }
-}
-
-function withContext(error: ProtocolError, facts: RecordFacts): ProtocolError {
-  if (error instanceof ProtocolError) {
-    error.context = {...facts, decision: 'DENY', reason_code: error.code}
-  }
-  return error
-}
-
 function withBook(book: Book, conditions: Condition[]): Condition[] {
   return conditions.map((c) => ({...c, book}))
 }
@@ -950,10 +814,6 @@ function wouldOf(view: BookView, evaluation: ReserveEvaluation): Pick<RecordFact
   if (evaluation.reason_code) out.would_reason_code = evaluation.reason_code
   if (evaluation.denied_scope) out.denied_scope = evaluation.denied_scope
   return out
-}
-
-function denyHeaders(reason: string | undefined): Record<string, string> {
-  return {[SHADOW_DECISION_HEADER]: 'DENY', ...(reason ? {[SHADOW_REASON_HEADER]: reason} : {})}
 }
 
 function releaseHold(book: Book, scopes: string[], amount: Amount): LedgerDelta[] {
@@ -969,68 +829,6 @@ function addSettlement(tx: Tx, book: Book, s: Extract<ReturnType<typeof settle>,
 function projectLedgers(ledgers: Ledger[], deltas: Array<Omit<LedgerDelta, 'book'>>): Ledger[] {
   return ledgers.map((l) => {
     const d = deltas.find((x) => x.scope === l.scope && x.unit === l.unit)
-    if (!d) return l
-    const next: Ledger = {...l, ...d.set}
-    for (const [field, amount] of Object.entries(d.add ?? {})) next[field as 'spent'] += amount as number
-    next.remaining = next.allocated - next.spent - next.reserved - next.debt
-    return next
+    return d ? (applyDelta(l, {...d, book: 'real'}, l.updated_at_ms ?? 0) ?? l) : l
   })
-}
-
-/** Balance on the wire: leaf `scope`, full `scope_path`; debt/overdraft only when > 0, is_over_limit only when true. */
-export function balancesOf(ledgers: Array<Ledger | undefined>): BalanceWire[] {
-  const out: BalanceWire[] = []
-  for (const l of ledgers) {
-    if (!l) continue
-    const amt = (amount: number) => ({unit: l.unit, amount})
-    const b: BalanceWire = {
-      scope: leafSegment(l.scope),
-      scope_path: l.scope,
-      remaining: amt(l.remaining),
-      reserved: amt(l.reserved),
-      spent: amt(l.spent),
-      allocated: amt(l.allocated),
-    }
-    if (l.debt > 0) b.debt = amt(l.debt)
-    if (l.overdraft_limit > 0) b.overdraft_limit = amt(l.overdraft_limit)
-    if (l.is_over_limit) b.is_over_limit = true
-    out.push(b)
-  }
-  return out
-}
-
-function summaryOf(r: Reservation): Record<string, unknown> {
-  const s: Record<string, unknown> = {
-    reservation_id: r.reservation_id,
-    status: r.status,
-    idempotency_key: r.idempotency_key,
-    subject: r.subject,
-    action: r.action,
-    reserved: r.reserved,
-    created_at_ms: r.created_at_ms,
-    expires_at_ms: r.expires_at_ms,
-    scope_path: r.scope_path,
-    affected_scopes: r.affected_scopes,
-  }
-  if (r.finalized_at_ms !== undefined) s.finalized_at_ms = r.finalized_at_ms
-  if (r.committed) s.committed = r.committed
-  return s
-}
-
-function parseLimit(raw: string | null): number {
-  if (raw === null || raw === '') return 50
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1 || n > 200) throw invalid('Validation failed: limit: expected an integer from 1 to 200')
-  return n
-}
-
-function encodeCursor(offset: number): string {
-  return Buffer.from(String(offset)).toString('base64url')
-}
-
-function decodeCursor(raw: string | null): number {
-  if (!raw) return 0
-  const n = Number.parseInt(Buffer.from(raw, 'base64url').toString(), 10)
-  if (!Number.isInteger(n) || n < 0) throw invalid('Validation failed: cursor: not a cursor returned by this server')
-  return n
 }

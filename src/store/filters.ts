@@ -38,10 +38,20 @@ export function auditMatches(e: AuditEntry, f: AuditFilter): boolean {
 }
 
 /** Offset cursors: opaque base64url of the next offset. */
+export function encodeCursor(offset: number): string {
+  return Buffer.from(String(offset)).toString('base64url')
+}
+
+/** The offset in a cursor from encodeCursor; undefined when it is not one. */
+export function decodeCursor(cursor: string): number | undefined {
+  const n = Number.parseInt(Buffer.from(cursor, 'base64url').toString(), 10)
+  return Number.isInteger(n) && n >= 0 ? n : undefined
+}
+
 export function paginate<T>(items: T[], limit: number, cursor?: string): {page: T[]; next_cursor?: string} {
-  const start = cursor ? Number.parseInt(Buffer.from(cursor, 'base64url').toString(), 10) || 0 : 0
+  const start = cursor ? (decodeCursor(cursor) ?? 0) : 0
   const page = items.slice(start, start + limit)
-  const next_cursor = start + limit < items.length ? Buffer.from(String(start + limit)).toString('base64url') : undefined
+  const next_cursor = start + limit < items.length ? encodeCursor(start + limit) : undefined
   return {page, next_cursor}
 }
 

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {evaluateReserve, liveErrorFor} from '../../src/evaluator/evaluate.js'
-import {conditionHolds} from '../../src/store/memory-state.js'
+import {conditionHolds} from '../../src/store/ledger-math.js'
 import type {Ledger, Tenant} from '../../src/protocol/types.js'
 
 const SCOPES = ['tenant:acme', 'tenant:acme/workspace:prod', 'tenant:acme/workspace:prod/agent:bot']

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {settle} from '../../src/evaluator/settle.js'
-import {applyDelta} from '../../src/store/memory-state.js'
+import {applyDelta} from '../../src/store/ledger-math.js'
 import type {Ledger} from '../../src/protocol/types.js'
 
 function ledger(scope: string, over: Partial<Ledger> = {}): Ledger {

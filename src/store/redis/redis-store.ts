@@ -8,7 +8,7 @@ import {Redis, ReplyError} from 'ioredis'
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../../protocol/types.js'
 import {UNITS} from '../../protocol/types.js'
 import {StoreUnavailableError} from '../errors.js'
-import {auditMatches, compareLedgers, ledgerMatches, paginate, reservationMatches} from '../filters.js'
+import {auditMatches, compareLedgers, decodeCursor, ledgerMatches, paginate, reservationMatches} from '../filters.js'
 import type {
   AuditEntry,
   AuditFilter,
@@ -352,7 +352,7 @@ export class RedisStore implements Store {
   async listReservations(filter: ReservationFilter): Promise<{reservations: Reservation[]; next_cursor?: string}> {
     return this.call(async () => {
       const limit = filter.limit ?? 50
-      const start = filter.cursor ? Number.parseInt(Buffer.from(filter.cursor, 'base64url').toString(), 10) || 0 : 0
+      const start = filter.cursor ? (decodeCursor(filter.cursor) ?? 0) : 0
       const need = start + limit + 1
       const indexKey = this.keys.reservationIndex(filter.tenant)
       const matches: Reservation[] = []
@@ -468,7 +468,7 @@ export class RedisStore implements Store {
   async listAudit(filter: AuditFilter): Promise<{entries: AuditEntry[]; next_cursor?: string}> {
     return this.call(async () => {
       const limit = filter.limit ?? 50
-      const start = filter.cursor ? Number.parseInt(Buffer.from(filter.cursor, 'base64url').toString(), 10) || 0 : 0
+      const start = filter.cursor ? (decodeCursor(filter.cursor) ?? 0) : 0
       const need = start + limit + 1
       const key = this.keys.audit()
       const total = await this.redis.llen(key)

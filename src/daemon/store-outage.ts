@@ -1,0 +1,121 @@
+// What the runtime answers while the store is unreachable (config `on_store_error`): an admission
+// (reserve, decide, event) in a shadow tier is admitted and logged with `store_error`; in an
+// enforce tier it follows the tier's setting (deny = 503 INTERNAL_ERROR). A live reservation
+// admitted that way gets an `unrecorded_…` id carrying what its commit/release/extend need, since
+// the store never saw it; those are answered from the id alone.
+import type {RecordFacts} from '../decision-log/record.js'
+import {ProtocolError} from '../protocol/errors.js'
+import {
+  type EventCreateRequest,
+  type ReservationCreateRequest,
+  commitRequest,
+  decisionRequest,
+  eventCreateRequest,
+  extendRequest,
+  parseRequest,
+  releaseRequest,
+  reservationCreateRequest,
+} from '../protocol/requests.js'
+import type {Action, Amount, Mode, Tier, Unit} from '../protocol/types.js'
+import {baseFacts, checkHeaderKey, scopesFor} from './request-facts.js'
+import type {CallContext, ServiceResponse} from './runtime-service.js'
+
+export const UNRECORDED = 'unrecorded_'
+const DEFAULT_TTL_MS = 60_000
+const DEFAULT_MAX_TTL_MS = 3_600_000
+
+export interface OutageDeps {
+  tierOf(action: Action): {tier: Tier; mode: Mode}
+  onStoreError(tier: Tier): 'deny' | 'allow'
+  now(): number
+  newId(): string
+}
+
+export class StoreOutageFallback {
+  constructor(private readonly deps: OutageDeps) {}
+
+  admit(endpoint: 'reserve' | 'decide' | 'event', ctx: CallContext, raw: unknown, reason: string): ServiceResponse {
+    const req =
+      endpoint === 'reserve'
+        ? parseRequest(reservationCreateRequest, raw)
+        : endpoint === 'decide'
+          ? parseRequest(decisionRequest, raw)
+          : parseRequest(eventCreateRequest, raw)
+    const amount: Amount = 'estimate' in req ? req.estimate : (req as EventCreateRequest).actual
+    const dryRun = endpoint === 'reserve' && ((req as ReservationCreateRequest).dry_run ?? false)
+    const {tier, mode} = this.deps.tierOf(req.action)
+    const facts = baseFacts(endpoint, req.subject, req.action, req.metadata, {tier, mode, dry_run: dryRun})
+    facts.unit = amount.unit
+    if (endpoint === 'event') facts.actual = amount.amount
+    else facts.estimate = amount.amount
+    const scopes = scopesFor(ctx, req.subject, facts)
+    Object.assign(facts, scopes)
+    facts.store_error = reason
+    if (mode === 'enforce' && this.deps.onStoreError(tier) === 'deny') {
+      const error = new ProtocolError('INTERNAL_ERROR', 'Budget store unavailable; retry with the same idempotency_key', undefined, 503)
+      error.context = {...facts, decision: 'DENY', reason_code: 'INTERNAL_ERROR'}
+      throw error
+    }
+    facts.decision = 'ALLOW'
+    facts.would_decision = 'ALLOW'
+    const headers = {'X-Cycles-Store': 'unavailable'}
+    if (endpoint === 'event') return {status: 201, body: JSON.stringify({status: 'APPLIED', event_id: this.deps.newId()}), headers, record: facts}
+    if (endpoint === 'decide') return {status: 200, body: JSON.stringify({decision: 'ALLOW', affected_scopes: scopes.affected_scopes}), headers, record: facts}
+    const body: Record<string, unknown> = {decision: 'ALLOW'}
+    if (!dryRun) {
+      const r = req as ReservationCreateRequest
+      const ttl = Math.min(r.ttl_ms ?? DEFAULT_TTL_MS, DEFAULT_MAX_TTL_MS)
+      const expires = this.deps.now() + ttl
+      const id = `${UNRECORDED}${mode[0]}${tier[0]}_${amount.unit}_${amount.amount}_${expires}_${this.deps.newId()}`
+      body.reservation_id = id
+      body.affected_scopes = scopes.affected_scopes
+      body.expires_at_ms = expires
+      body.remaining_ttl_ms = ttl
+      facts.reservation_id = id
+    } else body.affected_scopes = scopes.affected_scopes
+    body.scope_path = scopes.scope_path
+    body.reserved = amount
+    return {status: 200, body: JSON.stringify(body), headers, record: facts}
+  }
+
+  /** Commit / release / extend of a reservation admitted while the store was down: never stored, so answered from its id. */
+  answerUnrecorded(endpoint: 'commit' | 'release' | 'extend', ctx: CallContext, id: string, raw: unknown): ServiceResponse {
+    const m = /^unrecorded_([se])([lmh])_([A-Z_]+?)_(\d+)_(\d+)_[0-9a-f-]+$/.exec(id)
+    if (!m) throw new ProtocolError('NOT_FOUND', `Reservation ${id} not found`)
+    const mode: Mode = m[1] === 's' ? 'shadow' : 'enforce'
+    const tier = ({l: 'low', m: 'medium', h: 'high'} as const)[m[2] as 'l' | 'm' | 'h']
+    const reserved: Amount = {unit: m[3] as Unit, amount: Number(m[4])}
+    const expires = Number(m[5])
+    const facts: RecordFacts = {
+      endpoint,
+      dry_run: false,
+      mode,
+      tier,
+      subject: {tenant: ctx.tenant},
+      unit: reserved.unit,
+      estimate: reserved.amount,
+      reservation_id: id,
+      decision: 'ALLOW',
+      would_decision: 'ALLOW',
+      store_error: 'reservation admitted while the budget store was unavailable; not recorded',
+    }
+    let body: Record<string, unknown>
+    if (endpoint === 'commit') {
+      const req = parseRequest(commitRequest, raw)
+      checkHeaderKey(ctx, req.idempotency_key)
+      if (req.actual.unit !== reserved.unit) throw new ProtocolError('UNIT_MISMATCH', `actual.unit ${req.actual.unit} does not match reservation unit ${reserved.unit}`)
+      facts.actual = req.actual.amount
+      body = {status: 'COMMITTED', charged: req.actual}
+    } else if (endpoint === 'release') {
+      const req = parseRequest(releaseRequest, raw)
+      checkHeaderKey(ctx, req.idempotency_key)
+      body = {status: 'RELEASED', released: reserved}
+    } else {
+      const req = parseRequest(extendRequest, raw)
+      checkHeaderKey(ctx, req.idempotency_key)
+      const next = expires + req.extend_by_ms
+      body = {status: 'ACTIVE', expires_at_ms: next, remaining_ttl_ms: Math.max(0, next - this.deps.now())}
+    }
+    return {status: 200, body: JSON.stringify(body), headers: {'X-Cycles-Store': 'unrecorded'}, record: facts}
+  }
+}
