@@ -2,6 +2,8 @@
 // workspaces and agents, their traffic (daily shape, estimate and actual distributions with heavy
 // tails and drift), budgets in all four units sized against the traffic, and injected incidents.
 import fs from 'node:fs'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 import YAML from 'yaml'
 import {z} from 'zod'
 
@@ -112,7 +114,20 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
   return result.data
 }
 
-export function loadScenario(file: string): Scenario {
+/** A relative scenario path that is not under the working folder is looked up in the package (fixtures/ ships with it). */
+export function resolveScenarioPath(file: string): string {
+  if (fs.existsSync(file) || path.isAbsolute(file)) return file
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 5; i++) {
+    const candidate = path.join(dir, file)
+    if (fs.existsSync(candidate)) return candidate
+    dir = path.dirname(dir)
+  }
+  return file
+}
+
+export function loadScenario(input: string): Scenario {
+  const file = resolveScenarioPath(input)
   let text: string
   try {
     text = fs.readFileSync(file, 'utf8')
