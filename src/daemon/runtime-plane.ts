@@ -25,6 +25,18 @@ export interface RuntimePlaneDeps {
 export const RECORD = Symbol('decision-record')
 type WithRecord = HttpRequest & {[RECORD]?: {facts: RecordFacts; tenant: string}}
 
+/** sha256 of recently presented secrets: hashing is the costly part of a lookup, and it never changes. */
+const secretHashes = new Map<string, string>()
+function hashOfSecret(secret: string): string {
+  let hash = secretHashes.get(secret)
+  if (hash === undefined) {
+    hash = sha256Hex(secret)
+    if (secretHashes.size >= 4096) secretHashes.clear()
+    secretHashes.set(secret, hash)
+  }
+  return hash
+}
+
 export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps): void {
   const {service, store} = deps
 
@@ -39,7 +51,8 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
       }
     }
     if (!presented) throw new ProtocolError('UNAUTHORIZED', 'Missing X-Cycles-API-Key header')
-    const key = await store.findApiKeyByHash(sha256Hex(presented))
+    // The key itself is looked up on every request, so a revocation applies at once.
+    const key = await store.findApiKeyByHash(hashOfSecret(presented))
     if (!key || !usable(key, (deps.now ?? Date.now)())) throw new ProtocolError('UNAUTHORIZED', 'Invalid or revoked API key')
     const tenant = await store.getTenant(key.tenant_id)
     if (tenant && tenant.status === 'SUSPENDED') throw new ProtocolError('UNAUTHORIZED', `Tenant ${key.tenant_id} is suspended`)

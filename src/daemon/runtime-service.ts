@@ -43,7 +43,7 @@ import {applyDelta} from '../store/ledger-math.js'
 import type {Condition, IdempotencyRecord, LedgerDelta, Store, TierControl, Tx} from '../store/types.js'
 import {baseFacts, checkHeaderKey, scopesFor, withContext} from './request-facts.js'
 import {StoreOutageFallback, UNRECORDED} from './store-outage.js'
-import {balancesOf, cursorOffset, denyHeaders, parseLimit, summaryOf} from './wire.js'
+import {balancesOf, cursorOffset, denyHeaders, jsonWithBalances, parseLimit, summaryOf} from './wire.js'
 
 const DEFAULT_TTL_MS = 60_000
 const DEFAULT_MAX_TTL_MS = 3_600_000
@@ -225,12 +225,11 @@ export class RuntimeService {
       body.affected_scopes = scopes.affected_scopes
       body.scope_path = scopes.scope_path
       body.reserved = req.estimate
-      body.balances = balancesOf(real.ledgers)
     }
     facts.decision = realEval.decision
     if (realEval.reason_code) facts.reason_code = realEval.reason_code
     if (realEval.denied_scope && !facts.denied_scope) facts.denied_scope = realEval.denied_scope
-    const text = JSON.stringify(body)
+    const text = realEval.decision === 'DENY' ? JSON.stringify(body) : jsonWithBalances(body, real.ledgers)
     const tx: Tx = {
       ...this.shadowCharge(shadowEval, req.estimate),
       idempotency: {key: idemKey, record: {hash, status: 200, body: text}, ttl_ms: IDEMPOTENCY_TTL_MS},
@@ -313,7 +312,7 @@ export class RuntimeService {
     // Idempotency and the response body are written in the same transaction below; compute balances
     // from the pre-state plus our own hold, which is what the post-mutation snapshot shows.
     const budgetedReal = real.ledgers.filter((l): l is Ledger => l !== undefined)
-    const balances = balancesOf(projectLedgers(budgetedReal, hold('real', reservation.real_scopes)))
+    const postLedgers = projectLedgers(budgetedReal, hold('real', reservation.real_scopes))
     const body: Record<string, unknown> = {
       decision,
       reservation_id: reservation.reservation_id,
@@ -323,9 +322,8 @@ export class RuntimeService {
       scope_path: scopes.scope_path,
       reserved: req.estimate,
     }
-    if (balances.length > 0) body.balances = balances
     if (decision === 'ALLOW_WITH_CAPS' && realEval.caps) body.caps = realEval.caps
-    const text = JSON.stringify(body)
+    const text = jsonWithBalances(body, postLedgers)
     tx.idempotency = {
       key: idemKey,
       record: {hash, status: 200, body: text, reservation_id: reservation.reservation_id, expires_at_ms: reservation.expires_at_ms},

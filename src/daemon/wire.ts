@@ -12,6 +12,27 @@ export function denyHeaders(reason: string | undefined): Record<string, string> 
   return {[SHADOW_DECISION_HEADER]: 'DENY', ...(reason ? {[SHADOW_REASON_HEADER]: reason} : {})}
 }
 
+// Ledgers are immutable values (every change makes a new object), so a ledger's wire JSON can be
+// cached on the object itself: dry-runs against an unchanged budget serialize nothing twice.
+const balanceJsonCache = new WeakMap<Ledger, string>()
+
+/** JSON of `body` with a `balances` array of the given ledgers (omitted when there are none). */
+export function jsonWithBalances(body: Record<string, unknown>, ledgers: Array<Ledger | undefined>): string {
+  const head = JSON.stringify(body)
+  let balances = ''
+  for (const l of ledgers) {
+    if (!l) continue
+    let json = balanceJsonCache.get(l)
+    if (json === undefined) {
+      json = JSON.stringify(balancesOf([l])[0])
+      balanceJsonCache.set(l, json)
+    }
+    balances += (balances === '' ? '' : ',') + json
+  }
+  if (balances === '') return head
+  return `${head.slice(0, -1)}${head.length > 2 ? ',' : ''}"balances":[${balances}]}`
+}
+
 /** Balance on the wire: leaf `scope`, full `scope_path`; debt/overdraft only when > 0, is_over_limit only when true. */
 export function balancesOf(ledgers: Array<Ledger | undefined>): BalanceWire[] {
   const out: BalanceWire[] = []

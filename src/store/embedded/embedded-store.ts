@@ -75,14 +75,14 @@ export class EmbeddedStore implements Store {
       const lines = fs.readFileSync(journalPath, 'utf8').split('\n')
       for (const line of lines) {
         if (line === '') continue
-        let entry: {t: number; tx: Tx}
+        let entry: JournalEntry
         try {
           entry = JSON.parse(line)
         } catch {
           this.recovery.tornLines++
           continue
         }
-        this.state.replay(entry.tx, entry.t)
+        this.state.replay(txOf(entry), entry.t)
         this.recovery.journalLines++
       }
     }
@@ -116,7 +116,7 @@ export class EmbeddedStore implements Store {
     const t = this.now()
     const result = this.state.apply(tx, t)
     // Conditions were checked just now; a replay only needs the effects.
-    if (result.ok && this.journal) this.journal.append(JSON.stringify({t, tx: tx.conditions ? {...tx, conditions: undefined} : tx}))
+    if (result.ok && this.journal) this.journal.append(journalLine(t, tx))
     return result
   }
 
@@ -199,6 +199,30 @@ export class EmbeddedStore implements Store {
     }
     if (this.lockPath) fs.rmSync(this.lockPath, {force: true})
   }
+}
+
+interface JournalEntry {
+  t: number
+  tx: Tx
+  /** The idempotency record's response body, embedded as JSON rather than as an escaped string. */
+  b?: unknown
+}
+
+/**
+ * One journal line per accepted transaction. Conditions are left out (a replay needs only the
+ * effects) and the stored response body is embedded as a JSON value, not re-escaped as a string:
+ * JSON.stringify(JSON.parse(body)) gives back the same bytes for the bodies this daemon writes.
+ */
+function journalLine(t: number, tx: Tx): string {
+  const body = tx.idempotency?.record.body
+  if (body === undefined) return JSON.stringify({t, tx: tx.conditions ? {...tx, conditions: undefined} : tx})
+  const stripped: Tx = {...tx, conditions: undefined, idempotency: {...tx.idempotency!, record: {...tx.idempotency!.record, body: ''}}}
+  return `{"t":${t},"b":${body},"tx":${JSON.stringify(stripped)}}`
+}
+
+function txOf(entry: JournalEntry): Tx {
+  if (entry.b === undefined || !entry.tx.idempotency) return entry.tx
+  return {...entry.tx, idempotency: {...entry.tx.idempotency, record: {...entry.tx.idempotency.record, body: JSON.stringify(entry.b)}}}
 }
 
 function writeFileDurably(file: string, data: string): void {
