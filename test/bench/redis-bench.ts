@@ -12,6 +12,7 @@ import path from 'node:path'
 import {Redis} from 'ioredis'
 
 import {destroyRedis, startRedis} from '../support/redis.js'
+import {processCpuMs} from './load.js'
 
 const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname)
 const KEY = 'cyc_bench_redis_0123456789abcdef'
@@ -194,6 +195,7 @@ export async function run(args: string[]): Promise<void> {
   fs.writeFileSync(configPath, CONFIG)
   const redis = await startRedis()
   const rows: Row[] = []
+  const diagnostics: string[] = []
   const children: Child[] = []
   try {
     const daemonArgs = (name: string, store: string[]) => ['--config', configPath, '--port', '0', '--admin-port', '0', '--log-dir', path.join(dir, `log-${name}`), ...store]
@@ -203,7 +205,21 @@ export async function run(args: string[]): Promise<void> {
     const one = await spawnDaemon(daemonArgs('r1', ['--redis', redis.url, '--state-dir', path.join(dir, 'unused')]), dir)
     children.push(one)
     await lifecycles('warmup', [one.url], connections, 2)
-    rows.push(await lifecycles('redis store, 1 daemon', [one.url], connections, seconds))
+    const admin = new Redis(redis.url)
+    await admin.config('RESETSTAT')
+    const cpuBefore = processCpuMs(one.proc.pid)
+    const r1run = await lifecycles('redis store, 1 daemon', [one.url], connections, seconds)
+    const cpuAfter = processCpuMs(one.proc.pid)
+    rows.push(r1run)
+    // Where a lifecycle's time goes: daemon CPU, and Redis commands per lifecycle with their server time.
+    const lifecyclesDone = r1run.perSecond * seconds
+    if (cpuBefore !== undefined && cpuAfter !== undefined) diagnostics.push(`daemon CPU per lifecycle (redis store): ${f(((cpuAfter - cpuBefore) * 1000) / lifecyclesDone, 0)} µs`)
+    const stats = String(await admin.info('commandstats'))
+    for (const line of stats.split('\n')) {
+      const m = /^cmdstat_(\w+):calls=(\d+),usec=(\d+),usec_per_call=([\d.]+)/.exec(line.trim())
+      if (m && Number(m[2]) > 0) diagnostics.push(`  redis ${m[1]}: ${(Number(m[2]) / lifecyclesDone).toFixed(2)} calls/lifecycle, ${m[4]} µs/call, ${f(Number(m[3]) / lifecyclesDone, 0)} µs/lifecycle`)
+    }
+    admin.disconnect()
 
     const two = await spawnDaemon(daemonArgs('r2', ['--redis', redis.url, '--state-dir', path.join(dir, 'unused2')]), dir)
     children.push(two)
@@ -226,6 +242,7 @@ export async function run(args: string[]): Promise<void> {
     }
     console.log('')
     if (bench) console.log(`redis-benchmark -t ping -c ${connections}: ${bench}`)
+    for (const line of diagnostics) console.log(line)
     console.log(`connections: ${connections}; ${seconds}s per run; a lifecycle = live reserve (enforce, 3 scopes, both books) + commit; machine: ${os.cpus().length} cores, load generator in the same machine`)
     const r1 = rows.find((r) => r.label === 'redis store, 1 daemon')!
     const check = (ok: boolean) => (ok ? 'ok' : 'MISSED')

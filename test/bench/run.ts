@@ -6,7 +6,10 @@ const SUITES: Record<string, () => Promise<{run: (args: string[]) => Promise<voi
   redis: () => import('./redis-bench.js'),
 }
 
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'))
+// Suite names are the bare words that name a suite; everything else (e.g. `--records 1000000`) is
+// passed to the suites.
+const args = process.argv.slice(2)
+const wanted = args.filter((a, i) => !a.startsWith('-') && (a in SUITES || !args[i - 1]?.startsWith('--')))
 const names = wanted.length > 0 ? wanted : Object.keys(SUITES)
 for (const name of names) {
   const load = SUITES[name]
@@ -16,5 +19,5 @@ for (const name of names) {
   }
   console.log(`\n=== ${name} ===`)
   const suite = await load()
-  await suite.run(process.argv.slice(2))
+  await suite.run(args)
 }
