@@ -1,8 +1,8 @@
 // Composition of the daemon: store, seed, tier control, runtime service, the runtime plane on
 // node:http, the decision log, the expiry sweep, health, status, and a clean drain on shutdown.
-import {createHash} from 'node:crypto'
 
 import type {CyclesConfig} from '../config/schema.js'
+import {sha256Hex} from '../protocol/canonical-json.js'
 import {adminKeyMatcher} from '../admin/auth.js'
 import {DenialRing} from '../admin/overview.js'
 import {createAdminPlane} from '../admin/plane.js'
@@ -212,7 +212,7 @@ export async function seedFromConfig(store: Store, config: CyclesConfig, nowMs: 
     tx.tenants!.push({tenant_id: id, ...rest, created_at_ms: nowMs})
   }
   for (const k of config.api_keys) {
-    const hash = k.secret_sha256 ?? createHash('sha256').update(k.secret!).digest('hex')
+    const hash = k.secret_sha256 ?? sha256Hex(k.secret!)
     const keyId = k.key_id ?? configKeyId(hash)
     const existing = await store.getApiKey(keyId)
     if (existing) continue // may have been revoked at run time; never resurrect it

@@ -1,6 +1,6 @@
 // Canonical JSON (RFC 8785 style: sorted keys, no whitespace) for idempotency payload hashes,
 // so "omitted default" and "explicit default" requests hash alike once defaults are filled in.
-import {createHash} from 'node:crypto'
+import {hash} from 'node:crypto'
 
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
@@ -42,13 +42,13 @@ export function requestHash(parsed: object): string {
   if (req.metadata !== undefined) value = {...value, metadata: sortedDeep(req.metadata)}
   if (req.subject?.dimensions !== undefined) value = {...value, subject: {...req.subject, dimensions: sortedDeep(req.subject.dimensions)}}
   if (req.metrics?.custom !== undefined) value = {...value, metrics: {...req.metrics, custom: sortedDeep(req.metrics.custom)}}
-  return createHash('sha256').update(JSON.stringify(value)).digest('hex')
+  return hash('sha256', JSON.stringify(value), 'hex')
 }
 
 export function payloadHash(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value)).digest('hex')
+  return hash('sha256', canonicalJson(value), 'hex')
 }
 
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex')
+  return hash('sha256', text, 'hex')
 }
