@@ -156,6 +156,7 @@ export class BudgetOps {
       const result = await this.core.store.apply({
         conditions,
         deltas,
+        returnLedgers: true,
         audit: [
           this.core.audit(ctx, {
             tenant_id: scopeTenant(scope),
@@ -193,6 +194,7 @@ export class BudgetOps {
       const result = await this.core.store.apply({
         conditions: [{book: 'real', scope, unit, field: 'status', op: 'eq', value: from}],
         deltas,
+        returnLedgers: true,
         audit: [
           this.core.audit(ctx, {
             tenant_id: scopeTenant(scope),

@@ -83,12 +83,21 @@ export interface Tx {
   apiKeys?: ApiKey[]
   audit?: AuditEntry[]
   control?: TierControl
+  /**
+   * Ask for the post-state of the touched ledgers in `TxResult.ledgers`. The embedded store always
+   * fills it; the Redis store only when asked (it costs a read per ledger inside the script).
+   */
+  returnLedgers?: boolean
 }
 
 export type TxFailure = 'condition' | 'idempotency' | 'reservation' | 'exists' | 'missing' | 'overflow'
 
 export type TxResult =
-  | {ok: true; /** Post-state of every ledger the transaction touched, keyed `${book}|${scope}|${unit}`. */ ledgers: Map<string, Ledger>}
+  | {
+      ok: true
+      /** Post-state of every ledger the transaction touched, keyed `${book}|${scope}|${unit}` (see Tx.returnLedgers). */
+      ledgers: Map<string, Ledger>
+    }
   | {ok: false; failed: TxFailure; detail?: string}
 
 export const ledgerKey = (book: Book, scope: string, unit: Unit) => `${book}|${scope}|${unit}`

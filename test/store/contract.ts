@@ -121,6 +121,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
           {book: 'real', scope: W, unit: 'USD_MICROCENTS', add: {reserved: -100, spent: 100}},
           {book: 'shadow', scope: W, unit: 'USD_MICROCENTS', add: {debt: 7}},
         ],
+        returnLedgers: true,
       })
       expect(r.ok).toBe(true)
       const after = await get(W)

@@ -4,12 +4,14 @@
 // then applies every change, inside one EVALSHA, so Redis runs it as one atomic unit.
 //
 // Input: KEYS = every key the transaction touches (declared, so the script stays cluster-aware);
-// ARGV[1] = a JSON plan that refers to keys by their 1-based index into KEYS. Check order matches
-// the embedded store (memory-state.ts): conditions, idempotency, reservation status, ledger
+// ARGV[1] = a small JSON plan that refers to keys by their 1-based index into KEYS; the bulky strings
+// (the reservation's hash fields, the idempotency record) follow as ARGV[2..] and the plan refers
+// to them by ARGV index, so they are neither JSON-escaped twice nor parsed by cjson. Check order
+// matches the embedded store (memory-state.ts): conditions, idempotency, reservation status, ledger
 // creation, then ledger deltas (missing / overflow). Nothing is written until every check passed.
 //
-// Output: {'ok', keyIndex, {hash fields...}, keyIndex, {...}, ...} with the post-state of every
-// ledger touched, or {'fail', kind, detail}.
+// Output: {'ok'} — or, when the plan asks for it (plan.ret), {'ok', keyIndex, {hash fields...},
+// keyIndex, {...}, ...} with the post-state of every ledger touched — or {'fail', kind, detail}.
 //
 // Numbers: Lua numbers are doubles, exact for every safe integer; a counter that leaves
 // ±(2^53 - 1) fails the transaction with 'overflow' before anything is written.
@@ -17,7 +19,6 @@
 export const APPLY_SCRIPT = String.raw`
 local plan = cjson.decode(ARGV[1])
 local MAX = 9007199254740991
-local COUNTERS = {'allocated', 'spent', 'reserved', 'debt'}
 
 local function fmt(n)
   if n == 0 then return '0' end
@@ -29,16 +30,19 @@ local function num(v)
   return tonumber(v) or 0
 end
 
--- Ledger reads, cached for the duration of the script.
+-- Ledger reads, cached for the duration of the script: only the fields conditions and deltas use.
+-- A ledger exists when any of them is present.
 local loaded = {}
 local function load(k)
   local cached = loaded[k]
   if cached ~= nil then return cached end
-  local flat = redis.call('HGETALL', KEYS[k])
+  local v = redis.call('HMGET', KEYS[k], 'allocated', 'spent', 'reserved', 'debt', 'remaining', 'status', 'is_over_limit', 'overdraft_limit', 'scope')
   local h = false
-  if #flat > 0 then
-    h = {}
-    for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  for i = 1, 9 do
+    if v[i] then h = true break end
+  end
+  if h then
+    h = {allocated = v[1], spent = v[2], reserved = v[3], debt = v[4], remaining = v[5], status = v[6], is_over_limit = v[7], overdraft_limit = v[8]}
   end
   loaded[k] = h
   return h
@@ -47,7 +51,7 @@ end
 local function fieldValue(h, field)
   if field == 'is_over_limit' then return h.is_over_limit == 'true' end
   if field == 'status' then return h.status or 'ACTIVE' end
-  if field == 'remaining' and h.remaining == nil then
+  if field == 'remaining' and not h.remaining then
     return num(h.allocated) - num(h.spent) - num(h.reserved) - num(h.debt)
   end
   return num(h[field])
@@ -114,8 +118,7 @@ if plan.d then
       for field, amount in pairs(d[4]) do w[field] = w[field] + amount end
     end
     w.remaining = w.allocated - w.spent - w.reserved - w.debt
-    for _, f in ipairs({'allocated', 'spent', 'reserved', 'debt', 'remaining'}) do
-      local v = w[f]
+    for _, v in ipairs({w.allocated, w.spent, w.reserved, w.debt, w.remaining}) do
       if v > MAX or v < -MAX or v ~= math.floor(v) then return {'fail', 'overflow', tostring(i)} end
     end
   end
@@ -129,11 +132,12 @@ if plan.n then
   end
 end
 
+local now = fmt(plan.now)
 for _, k in ipairs(order) do
   local w = work[k]
   local key = KEYS[k]
   redis.call('HSET', key, 'allocated', fmt(w.allocated), 'spent', fmt(w.spent), 'reserved', fmt(w.reserved),
-    'debt', fmt(w.debt), 'remaining', fmt(w.remaining), 'updated_at_ms', fmt(plan.now))
+    'debt', fmt(w.debt), 'remaining', fmt(w.remaining), 'updated_at_ms', now)
   for _, pair in ipairs(w.flags) do
     if pair[2] == cjson.null then redis.call('HDEL', key, pair[1]) else redis.call('HSET', key, pair[1], pair[2]) end
   end
@@ -142,19 +146,22 @@ end
 if plan.r then
   local r = plan.r
   local key = KEYS[r.k]
-  redis.call('HSET', key, unpack(r.f))
+  -- r.f = {first, last}: the hash fields, flat, in ARGV[first..last].
+  redis.call('HSET', key, unpack(ARGV, r.f[1], r.f[2]))
   if r.active then
     redis.call('ZADD', KEYS[r.ttl], r.deadline, r.id)
-    redis.call('PERSIST', key)
+    if r.expect ~= 'absent' then redis.call('PERSIST', key) end
   else
     redis.call('ZREM', KEYS[r.ttl], r.id)
     redis.call('PEXPIRE', key, r.retain)
   end
-  for _, ik in ipairs(r.idx) do redis.call('ZADD', KEYS[ik], 'NX', r.created, r.id) end
+  if r.idx then
+    for _, ik in ipairs(r.idx) do redis.call('ZADD', KEYS[ik], 'NX', r.created, r.id) end
+  end
 end
 
 if plan.i then
-  redis.call('SET', KEYS[plan.i.k], plan.i.v, 'PX', plan.i.ttl)
+  redis.call('SET', KEYS[plan.i.k], ARGV[plan.i.v], 'PX', plan.i.ttl)
 end
 
 if plan.t then
@@ -193,14 +200,56 @@ if plan.ctl then
 end
 
 local out = {'ok'}
-local seen = {}
-local function post(k)
-  if seen[k] then return end
-  seen[k] = true
-  out[#out + 1] = k
-  out[#out + 1] = redis.call('HGETALL', KEYS[k])
+if plan.ret then
+  local seen = {}
+  local function post(k)
+    if seen[k] then return end
+    seen[k] = true
+    out[#out + 1] = k
+    out[#out + 1] = redis.call('HGETALL', KEYS[k])
+  end
+  if plan.n then for _, n in ipairs(plan.n) do post(n[1]) end end
+  for _, k in ipairs(order) do post(k) end
 end
-if plan.n then for _, n in ipairs(plan.n) do post(n[1]) end end
-for _, k in ipairs(order) do post(k) end
+return out
+`
+
+/**
+ * Batched reads: one EVALSHA serves every read the daemon issued in one turn of the event loop
+ * (idempotency records, reservations, ledgers — across concurrent requests, each key once).
+ * KEYS = the keys; ARGV[1] = one kind letter per key: 'L' ledger (the fields in LEDGER_FIELDS, in
+ * that order, via HMGET), 'G' a string (GET), 'R' a reservation's `cycles_json`. Output: one entry
+ * per key, in order (a nested array for 'L', a string or nil otherwise). Read-only.
+ */
+export const LEDGER_FIELDS = [
+  'scope',
+  'unit',
+  'allocated',
+  'remaining',
+  'reserved',
+  'spent',
+  'debt',
+  'overdraft_limit',
+  'is_over_limit',
+  'status',
+  'caps_json',
+  'commit_overage_policy',
+  'created_at_ms',
+  'updated_at_ms',
+] as const
+
+export const READ_SCRIPT = String.raw`
+local kinds = ARGV[1]
+local out = {}
+for i = 1, #KEYS do
+  local kind = string.byte(kinds, i)
+  if kind == 76 then
+    out[i] = redis.call('HMGET', KEYS[i], ${LEDGER_FIELDS.map((f) => `'${f}'`).join(', ')})
+  elseif kind == 71 then
+    out[i] = redis.call('GET', KEYS[i])
+  else
+    out[i] = redis.call('HGET', KEYS[i], 'cycles_json')
+  end
+end
 return out
 `

@@ -97,33 +97,78 @@ export function encodeSet(set: LedgerDelta['set']): {counters?: Record<string, n
   }
 }
 
-/** Reference reservation fields plus `cycles_json`, the complete record. */
-export function reservationToHash(r: Reservation): string[] {
-  const f: string[] = [
-    'reservation_id', r.reservation_id,
-    'tenant', r.tenant,
-    'state', r.status,
-    'subject_json', JSON.stringify(r.subject),
-    'action_json', JSON.stringify(r.action),
-    'estimate_amount', String(r.reserved.amount),
-    'estimate_unit', r.reserved.unit,
-    'scope_path', r.scope_path,
-    'affected_scopes', JSON.stringify(r.affected_scopes),
-    'budgeted_scopes', JSON.stringify(r.real_scopes),
-    'created_at', String(r.created_at_ms),
-    'expires_at', String(r.expires_at_ms),
-    'grace_ms', String(r.grace_period_ms),
-    'idempotency_key', r.idempotency_key,
-    'overage_policy', r.overage_policy,
-    'max_extensions', String(r.max_extensions),
-    'extension_count', String(r.extension_count),
-    'cycles_json', JSON.stringify(r),
-  ]
-  if (r.metadata) f.push('metadata_json', JSON.stringify(r.metadata))
+/**
+ * Reference reservation fields plus `cycles_json`, the complete record. With `full` false (a
+ * transition of a reservation this store already holds: commit, release, extend, expiry) only the
+ * fields that can change after creation are written; the rest were written when it was created.
+ */
+export function reservationToHash(r: Reservation, full = true): string[] {
+  const f: string[] = full
+    ? [
+        'reservation_id', r.reservation_id,
+        'tenant', r.tenant,
+        'state', r.status,
+        'subject_json', JSON.stringify(r.subject),
+        'action_json', JSON.stringify(r.action),
+        'estimate_amount', String(r.reserved.amount),
+        'estimate_unit', r.reserved.unit,
+        'scope_path', r.scope_path,
+        'affected_scopes', JSON.stringify(r.affected_scopes),
+        'budgeted_scopes', JSON.stringify(r.real_scopes),
+        'created_at', String(r.created_at_ms),
+        'expires_at', String(r.expires_at_ms),
+        'grace_ms', String(r.grace_period_ms),
+        'idempotency_key', r.idempotency_key,
+        'overage_policy', r.overage_policy,
+        'max_extensions', String(r.max_extensions),
+        'extension_count', String(r.extension_count),
+        'cycles_json', JSON.stringify(r),
+      ]
+    : ['state', r.status, 'expires_at', String(r.expires_at_ms), 'extension_count', String(r.extension_count), 'cycles_json', JSON.stringify(r)]
+  if (full && r.metadata) f.push('metadata_json', JSON.stringify(r.metadata))
   if (r.finalized_at_ms !== undefined) {
     const at = r.status === 'COMMITTED' ? 'committed_at' : r.status === 'RELEASED' ? 'released_at' : 'expired_at'
     f.push(at, String(r.finalized_at_ms))
   }
   if (r.committed) f.push('charged_amount', String(r.committed.amount))
   return f
+}
+
+/**
+ * HMGET of LEDGER_FIELDS (apply-script.ts), in that order, back to a Ledger; undefined when every
+ * field is absent (no ledger). Same result as hashToLedger on the whole hash.
+ */
+export function valuesToLedger(v: unknown, scope: string, unit: Unit): Ledger | undefined {
+  if (!Array.isArray(v)) return undefined
+  const s = v as Array<string | null>
+  let any = false
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] !== null && s[i] !== undefined) {
+      any = true
+      break
+    }
+  }
+  if (!any) return undefined
+  const n = (x: string | null) => (x === null || x === undefined || x === '' ? 0 : Number(x))
+  const allocated = n(s[2])
+  const spent = n(s[5])
+  const reserved = n(s[4])
+  const debt = n(s[6])
+  const ledger: Ledger = {
+    scope: s[0] || scope,
+    unit: (s[1] as Unit) || unit,
+    allocated,
+    remaining: s[3] === null || s[3] === undefined ? allocated - spent - reserved - debt : Number(s[3]),
+    reserved,
+    spent,
+    debt,
+    overdraft_limit: n(s[7]),
+    is_over_limit: s[8] === 'true',
+    status: (s[9] as Ledger['status']) || 'ACTIVE',
+  }
+  if (s[10]) ledger.caps = JSON.parse(s[10])
+  if (s[11]) ledger.commit_overage_policy = s[11] as Ledger['commit_overage_policy']
+  if (s[12] !== null && s[12] !== undefined) ledger.created_at_ms = Number(s[12])
+  if (s[13] !== null && s[13] !== undefined) ledger.updated_at_ms = Number(s[13])
+  return ledger
 }

@@ -1,8 +1,10 @@
 // The Redis store: the same Store contract as the embedded store, shared by every daemon instance
 // that points at the same Redis. apply() is one generic Lua transaction (apply-script.ts) loaded once
-// and run with EVALSHA; reads are plain commands, auto-pipelined by ioredis so the concurrent reads of
-// one request (tenant, both books) leave in one write. Tenants and API keys are cached briefly and
-// invalidated over pub/sub, so a revocation made through any instance applies at once everywhere.
+// and run with EVALSHA. The hot-path reads (idempotency records, reservations, ledgers) are batched:
+// every such read issued in one turn of the event loop — by one request or by many concurrent ones —
+// leaves as one read-only EVALSHA that reads each key once and answers with values only (no field
+// names). Tenants and API keys are cached briefly and invalidated over pub/sub, so a revocation made
+// through any instance applies at once everywhere.
 import {Redis, ReplyError} from 'ioredis'
 
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../../protocol/types.js'
@@ -23,8 +25,8 @@ import type {
   TxResult,
 } from '../types.js'
 import {ledgerKey} from '../types.js'
-import {APPLY_SCRIPT} from './apply-script.js'
-import {encodeSet, flatToObject, hashToLedger, ledgerToHash, reservationToHash} from './codec.js'
+import {APPLY_SCRIPT, READ_SCRIPT} from './apply-script.js'
+import {encodeSet, flatToObject, hashToLedger, ledgerToHash, reservationToHash, valuesToLedger} from './codec.js'
 import {KeyLayout} from './keys.js'
 
 export interface RedisStoreOptions {
@@ -59,14 +61,27 @@ interface Plan {
   c?: Array<[number, string, string, number | string | boolean]>
   n?: Array<[number, string[], number, string]>
   d?: Array<[number, Record<string, number> | null, Array<[string, string | null]> | null, Record<string, number> | null]>
-  r?: {k: number; expect?: string; f: string[]; active: boolean; ttl: number; deadline: number; id: string; retain: number; idx: number[]; created: number}
-  i?: {k: number; v: string; ttl: number}
+  /** f: [first, last] ARGV indexes of the flat hash fields; idx only when the reservation may be new. */
+  r?: {k: number; expect?: string; f: [number, number]; active: boolean; ttl: number; deadline: number; id: string; retain: number; idx?: number[]; created: number}
+  /** v: ARGV index of the record's JSON. */
+  i?: {k: number; v: number; ttl: number}
   t?: Array<[number, string, number, string]>
   a?: Array<[number, string, number, string, string, number]>
   au?: {k: number; e: string[]; max: number}
   ctl?: {k: number; v: string; ch: string}
   inv: string
   hp: string
+  /** Return the post-state of the touched ledgers. */
+  ret?: 1
+}
+
+/** Kinds of batched read (READ_SCRIPT): ledger fields, a string, a reservation's record. */
+type ReadKind = 'L' | 'G' | 'R'
+
+interface PendingRead {
+  kind: ReadKind
+  key: string
+  waiters: Array<{resolve: (v: unknown) => void; reject: (e: unknown) => void}>
 }
 
 type ApplyReply = ['ok', ...unknown[]] | ['fail', string, string]
@@ -85,6 +100,9 @@ export class RedisStore implements Store {
   private lastControlVersion = -1
   private controlTimer: NodeJS.Timeout | undefined
   private closed = false
+  /** Reads waiting for the next batch, by kind + key. */
+  private pending = new Map<string, PendingRead>()
+  private flushScheduled = false
 
   private constructor(options: RedisStoreOptions) {
     this.keys = new KeyLayout(options.prefix ?? '')
@@ -112,6 +130,7 @@ export class RedisStore implements Store {
     this.redis = new Redis(options.url, {...common, commandTimeout: this.opts.commandTimeoutMs, enableAutoPipelining: true})
     this.sub = new Redis(options.url, {...common, enableOfflineQueue: true, maxRetriesPerRequest: null})
     this.redis.defineCommand('cyclesApply', {lua: APPLY_SCRIPT})
+    this.redis.defineCommand('cyclesRead', {lua: READ_SCRIPT})
     // Connection errors are reported through the calls that fail; keep the emitters quiet.
     this.redis.on('error', () => {})
     this.sub.on('error', () => {})
@@ -122,7 +141,7 @@ export class RedisStore implements Store {
     const store = new RedisStore(options)
     try {
       await withTimeout(Promise.all([store.redis.connect(), store.sub.connect()]), store.opts.openTimeoutMs, `cannot reach Redis at ${redactUrl(options.url)}`)
-      await store.redis.script('LOAD', APPLY_SCRIPT)
+      await Promise.all([store.redis.script('LOAD', APPLY_SCRIPT), store.redis.script('LOAD', READ_SCRIPT)])
     } catch (error) {
       store.redis.disconnect()
       store.sub.disconnect()
@@ -156,6 +175,9 @@ export class RedisStore implements Store {
     }
     const L = this.keys
     const plan: Plan = {now: Date.now(), inv: L.invalidationChannel(), hp: L.apiKeyHashPrefix()}
+    if (tx.returnLedgers) plan.ret = 1
+    /** Bulky strings travel as their own ARGV entries (ARGV[1] is the plan). */
+    const extra: string[] = []
     const ledgerOf = new Map<number, {book: Book; scope: string; unit: Unit}>()
     const ledgerIdx = (book: Book, scope: string, unit: Unit) => {
       const i = k(L.ledger(book, scope, unit))
@@ -182,21 +204,28 @@ export class RedisStore implements Store {
     }
     if (tx.reservation) {
       const r = tx.reservation.value
+      const expect = tx.reservation.expectStatus
+      // A guarded transition of a reservation that exists (expect ACTIVE) writes only what can change
+      // and is already indexed; a new one (or an unguarded upsert) writes everything and indexes it.
+      const existing = expect !== undefined && expect !== 'absent'
+      const first = extra.length + 2
+      for (const field of reservationToHash(r, !existing)) extra.push(field)
       plan.r = {
         k: k(L.reservation(r.reservation_id)),
-        ...(tx.reservation.expectStatus ? {expect: tx.reservation.expectStatus} : {}),
-        f: reservationToHash(r),
+        ...(expect ? {expect} : {}),
+        f: [first, extra.length + 1],
         active: r.status === 'ACTIVE',
         ttl: k(L.reservationTtl()),
         deadline: r.expires_at_ms + r.grace_period_ms,
         id: r.reservation_id,
         retain: this.opts.terminalRetentionMs,
-        idx: [k(L.reservationIndex(r.tenant)), k(L.reservationIndex())],
+        ...(existing ? {} : {idx: [k(L.reservationIndex(r.tenant)), k(L.reservationIndex())]}),
         created: r.created_at_ms,
       }
     }
     if (tx.idempotency) {
-      plan.i = {k: k(L.idempotency(tx.idempotency.key)), v: JSON.stringify(tx.idempotency.record), ttl: Math.max(1, Math.ceil(tx.idempotency.ttl_ms))}
+      extra.push(JSON.stringify(tx.idempotency.record))
+      plan.i = {k: k(L.idempotency(tx.idempotency.key)), v: extra.length + 1, ttl: Math.max(1, Math.ceil(tx.idempotency.ttl_ms))}
     }
     if (tx.tenants?.length) {
       plan.t = tx.tenants.map((t) => [k(L.tenant(t.tenant_id)), JSON.stringify(t), k(L.tenantIndex()), t.tenant_id])
@@ -209,7 +238,7 @@ export class RedisStore implements Store {
 
     if (keys.length === 0) return {ok: true, ledgers: new Map()}
     const reply = (await this.call(() =>
-      (this.redis as unknown as {cyclesApply(n: number, ...args: string[]): Promise<ApplyReply>}).cyclesApply(keys.length, ...keys, JSON.stringify(plan)),
+      (this.redis as unknown as {cyclesApply(n: number, ...args: string[]): Promise<ApplyReply>}).cyclesApply(keys.length, ...keys, JSON.stringify(plan), ...extra),
     )) as ApplyReply
 
     if (reply[0] === 'fail') {
@@ -224,6 +253,7 @@ export class RedisStore implements Store {
     }
     if (tx.control) this.notifyControl(tx.control)
     const ledgers = new Map<string, Ledger>()
+    if (reply.length === 1) return {ok: true, ledgers}
     for (let i = 1; i + 1 < reply.length; i += 2) {
       const where = ledgerOf.get(Number(reply[i]))
       if (!where) continue
@@ -307,10 +337,8 @@ export class RedisStore implements Store {
   // ------------------------------------------------------------------ ledgers
 
   async getLedgers(book: Book, scopes: readonly string[], unit: Unit): Promise<Array<Ledger | undefined>> {
-    return this.call(async () => {
-      const hashes = await Promise.all(scopes.map((s) => this.redis.hgetall(this.keys.ledger(book, s, unit))))
-      return hashes.map((h, i) => hashToLedger(h, scopes[i], unit))
-    })
+    const values = await Promise.all(scopes.map((s) => this.read('L', this.keys.ledger(book, s, unit))))
+    return values.map((v, i) => valuesToLedger(v, scopes[i], unit))
   }
 
   async unitsAt(book: Book, scopes: readonly string[]): Promise<Array<{scope: string; units: Unit[]}>> {
@@ -342,7 +370,7 @@ export class RedisStore implements Store {
   // ------------------------------------------------------------------ reservations
 
   async getReservation(id: string): Promise<Reservation | undefined> {
-    return this.call(async () => parseJson<Reservation>(await this.redis.hget(this.keys.reservation(id), 'cycles_json')))
+    return parseJson<Reservation>((await this.read('R', this.keys.reservation(id))) as string | null)
   }
 
   /**
@@ -410,7 +438,54 @@ export class RedisStore implements Store {
   }
 
   async getIdempotency(key: string): Promise<IdempotencyRecord | undefined> {
-    return this.call(async () => parseJson<IdempotencyRecord>(await this.redis.get(this.keys.idempotency(key))))
+    return parseJson<IdempotencyRecord>((await this.read('G', this.keys.idempotency(key))) as string | null)
+  }
+
+  // ------------------------------------------------------------------ batched reads
+
+  /**
+   * Queue a read for the next batch. Every read queued in this turn of the event loop leaves in one
+   * READ_SCRIPT call (setImmediate: after the I/O callbacks of this turn, so concurrent requests
+   * share it); a key asked for twice is read once and both callers get the same value. A read queued
+   * after a write resolved is sent after it, so this instance always reads its own writes.
+   */
+  private read(kind: ReadKind, key: string): Promise<unknown> {
+    const id = kind + key
+    return new Promise((resolve, reject) => {
+      let p = this.pending.get(id)
+      if (!p) {
+        p = {kind, key, waiters: []}
+        this.pending.set(id, p)
+      }
+      p.waiters.push({resolve, reject})
+      if (!this.flushScheduled) {
+        this.flushScheduled = true
+        setImmediate(() => this.flushReads())
+      }
+    })
+  }
+
+  private flushReads(): void {
+    this.flushScheduled = false
+    const batch = [...this.pending.values()]
+    this.pending = new Map()
+    if (batch.length === 0) return
+    let kinds = ''
+    const keys: string[] = new Array(batch.length)
+    for (let i = 0; i < batch.length; i++) {
+      kinds += batch[i].kind
+      keys[i] = batch[i].key
+    }
+    const call = (this.redis as unknown as {cyclesRead(n: number, ...args: string[]): Promise<unknown[]>}).cyclesRead(keys.length, ...keys, kinds)
+    call.then(
+      (values) => {
+        for (let i = 0; i < batch.length; i++) for (const w of batch[i].waiters) w.resolve(values[i] ?? null)
+      },
+      (error: unknown) => {
+        const e = toStoreError(error)
+        for (const p of batch) for (const w of p.waiters) w.reject(e)
+      },
+    )
   }
 
   // ------------------------------------------------------------------ control
