@@ -29,6 +29,8 @@ export interface StateSnapshot {
 export interface MemoryLimits {
   /** Most idempotency records kept; the oldest go first. */
   maxIdempotency: number
+  /** Most bytes of stored idempotent response bodies kept; the oldest go first. */
+  maxIdempotencyBytes: number
   /** Finished reservations are kept this long after they finalise. */
   terminalRetentionMs: number
   maxAudit: number
@@ -36,6 +38,7 @@ export interface MemoryLimits {
 
 export const DEFAULT_LIMITS: MemoryLimits = {
   maxIdempotency: 2_000_000,
+  maxIdempotencyBytes: 256 * 1024 * 1024,
   terminalRetentionMs: 24 * 3_600_000,
   maxAudit: 200_000,
 }
@@ -52,6 +55,7 @@ export class MemoryState {
   private readonly active = new Set<string>()
   /** key → [record, expiresAtMs]; Map order is insertion order, which we use for eviction. */
   readonly idempotency = new Map<string, [IdempotencyRecord, number]>()
+  private idempotencyBytes = 0
   audit: AuditEntry[] = []
   control: TierControl | undefined
 
@@ -157,12 +161,22 @@ export class MemoryState {
   }
 
   putIdempotency(key: string, record: IdempotencyRecord, expiresAtMs: number): void {
-    this.idempotency.delete(key)
+    this.dropIdempotency(key)
     this.idempotency.set(key, [record, expiresAtMs])
-    if (this.idempotency.size > this.limits.maxIdempotency) {
+    this.idempotencyBytes += record.body.length
+    // Bounded memory: a daemon taking 10k dry-runs/s must not grow without limit for 24 h.
+    while (this.idempotency.size > this.limits.maxIdempotency || this.idempotencyBytes > this.limits.maxIdempotencyBytes) {
       const oldest = this.idempotency.keys().next().value
-      if (oldest !== undefined) this.idempotency.delete(oldest)
+      if (oldest === undefined || oldest === key) break
+      this.dropIdempotency(oldest)
     }
+  }
+
+  private dropIdempotency(key: string): void {
+    const entry = this.idempotency.get(key)
+    if (!entry) return
+    this.idempotencyBytes -= entry[0].body.length
+    this.idempotency.delete(key)
   }
 
   getIdempotency(key: string, nowMs: number): IdempotencyRecord | undefined {
@@ -221,7 +235,7 @@ export class MemoryState {
   /** Drop expired idempotency records and long-finished reservations. */
   prune(nowMs: number): void {
     for (const [key, [, expires]] of this.idempotency) {
-      if (expires <= nowMs) this.idempotency.delete(key)
+      if (expires <= nowMs) this.dropIdempotency(key)
     }
     const horizon = nowMs - this.limits.terminalRetentionMs
     for (const [id, r] of this.reservations) {
@@ -247,7 +261,7 @@ export class MemoryState {
     for (const t of s.tenants) this.tenants.set(t.tenant_id, t)
     for (const k of s.apiKeys) this.putApiKey(k)
     for (const r of s.reservations) this.putReservation(r)
-    for (const [k, r, e] of s.idempotency) this.idempotency.set(k, [r, e])
+    for (const [k, r, e] of s.idempotency) this.putIdempotency(k, r, e)
     this.audit = s.audit ?? []
     this.control = s.control
   }

@@ -4,6 +4,7 @@ import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {EmbeddedStore} from '../../src/store/embedded/embedded-store.js'
+import {DEFAULT_LIMITS, MemoryState} from '../../src/store/memory-state.js'
 import {tempDir} from '../support/daemon.js'
 
 const LEDGER = {book: 'real' as const, scope: 'tenant:a', unit: 'TOKENS' as const, allocated: 100, remaining: 100, reserved: 0, spent: 0, debt: 0, overdraft_limit: 0, is_over_limit: false, status: 'ACTIVE' as const}
@@ -30,5 +31,21 @@ describe('embedded store recovery', () => {
     expect(ledger).toMatchObject({spent: 7, remaining: 93})
     await recovered.close()
     await store.close().catch(() => {})
+  })
+})
+
+describe('embedded store memory bounds', () => {
+  it('evicts the oldest idempotency records past the byte budget, and replays the rest', () => {
+    const state = new MemoryState({...DEFAULT_LIMITS, maxIdempotencyBytes: 1000})
+    const body = 'x'.repeat(300)
+    for (let i = 0; i < 5; i++) state.apply({idempotency: {key: `k${i}`, record: {hash: 'h', status: 200, body}, ttl_ms: 60_000}}, 0)
+    expect([...state.idempotency.keys()]).toEqual(['k2', 'k3', 'k4'])
+    expect(state.getIdempotency('k0', 1)).toBeUndefined()
+    expect(state.getIdempotency('k4', 1)?.body).toBe(body)
+    // expired records are pruned and their bytes returned to the budget
+    state.prune(120_000)
+    expect(state.idempotency.size).toBe(0)
+    for (let i = 5; i < 8; i++) state.apply({idempotency: {key: `k${i}`, record: {hash: 'h', status: 200, body}, ttl_ms: 60_000}}, 120_000)
+    expect([...state.idempotency.keys()]).toEqual(['k5', 'k6', 'k7'])
   })
 })
