@@ -43,9 +43,10 @@ export async function run(args: string[]): Promise<void> {
   try {
     const headers = {'X-Cycles-API-Key': KEY}
     // warm both
-    await load('warmup', {url: bare.url, connections, durationS: 1})
+    await load('warmup', {url: bare.url, connections, durationS: 1, path: '/v1/reservations', headers, body: dryRun})
     await load('warmup', {url: daemon.url, connections, durationS: 2, path: '/v1/reservations', headers, body: dryRun})
-    rows.push(await load('bare node:http (same-size body)', {url: bare.url, connections, durationS: duration, serverPid: bare.child.pid}))
+    // The baseline gets the very same request stream (same bodies, same generator cost on the client).
+    rows.push(await load('bare node:http (same-size body)', {url: bare.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: bare.child.pid}))
     rows.push(await load('daemon dry-run reserve', {url: daemon.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: daemon.child.pid}))
     rows.push(await load('daemon decide', {url: daemon.url, connections, durationS: duration, path: '/v1/decide', headers, body: decide, serverPid: daemon.child.pid}))
   } finally {
