@@ -127,9 +127,9 @@ export function fmt(n: number, digits = 0): string {
 }
 
 export function printTable(rows: LoadResult[]): void {
-  console.log(`${'run'.padEnd(34)} ${'req/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU µs/req'.padStart(11)} ${'errors'.padStart(7)} ${'non-2xx'.padStart(8)}`)
+  console.log(`${'run'.padEnd(48)} ${'req/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU µs/req'.padStart(11)} ${'errors'.padStart(7)} ${'non-2xx'.padStart(8)}`)
   for (const r of rows) {
     const cpu = r.cpuUsPerRequest === undefined ? '-' : fmt(r.cpuUsPerRequest, 1)
-    console.log(`${r.label.padEnd(34)} ${fmt(r.rps).padStart(10)} ${fmt(r.p50, 2).padStart(8)} ${fmt(r.p99, 2).padStart(8)} ${cpu.padStart(11)} ${String(r.errors).padStart(7)} ${String(r.non2xx).padStart(8)}`)
+    console.log(`${r.label.padEnd(48)} ${fmt(r.rps).padStart(10)} ${fmt(r.p50, 2).padStart(8)} ${fmt(r.p99, 2).padStart(8)} ${cpu.padStart(11)} ${String(r.errors).padStart(7)} ${String(r.non2xx).padStart(8)}`)
   }
 }
