@@ -107,7 +107,8 @@ export class Daemon {
             }
           }
           // Group commit: the response leaves only after its journal line and decision are written.
-          await Promise.all([store.flushed(), decisions.flushed()])
+          await store.flushed()
+          await decisions.flushed()
         },
       })
       const adminKey = options.adminKey ?? options.config.admin_key

@@ -4,6 +4,8 @@
 // kernel; a machine crash can lose at most the last second (the fsync interval).
 import fs from 'node:fs'
 
+const RESOLVED = Promise.resolve()
+
 export interface SegmentPolicy {
   /** Path of the file to write next; called at start and at every rotation. */
   nextPath(nowMs: number): string
@@ -23,7 +25,7 @@ export class GroupCommitWriter {
   private bytes = 0
   private openedAt = 0
   private pending: string[] = []
-  private waiters: Array<() => void> = []
+  private batch: {promise: Promise<void>; release: () => void} | undefined
   private scheduled = false
   private dirty = false
   private syncing = false
@@ -56,10 +58,18 @@ export class GroupCommitWriter {
     }
   }
 
-  /** Resolves once every line appended so far has been written to the file. */
+  /**
+   * Resolves once every line appended so far has been written to the file. All callers in one batch
+   * share one promise, so the barrier costs nothing per request.
+   */
   flushed(): Promise<void> {
-    if (this.pending.length === 0) return Promise.resolve()
-    return new Promise((resolve) => this.waiters.push(resolve))
+    if (this.pending.length === 0) return RESOLVED
+    if (!this.batch) {
+      let release!: () => void
+      const promise = new Promise<void>((resolve) => (release = resolve))
+      this.batch = {promise, release}
+    }
+    return this.batch.promise
   }
 
   /** Write everything pending now, synchronously. */
@@ -79,9 +89,9 @@ export class GroupCommitWriter {
       this.linesWritten += count
       this.dirty = true
     }
-    const waiters = this.waiters
-    this.waiters = []
-    for (const w of waiters) w()
+    const batch = this.batch
+    this.batch = undefined
+    batch?.release()
   }
 
   private ensureSegment(incoming: number): void {

@@ -32,8 +32,12 @@ export async function run(args: string[]): Promise<void> {
   const bin = path.join(PROJECT_ROOT, 'bin', 'run.js')
   let seq = 0
   const subject = {tenant: 'bench', workspace: 'prod', agent: 'a'}
-  const dryRun = () => `{"idempotency_key":"b-${++seq}","subject":${JSON.stringify(subject)},"action":{"kind":"llm.chat","name":"gpt"},"estimate":{"unit":"USD_MICROCENTS","amount":1000},"dry_run":true}`
-  const decide = () => `{"idempotency_key":"d-${++seq}","subject":${JSON.stringify(subject)},"action":{"kind":"llm.chat","name":"gpt"},"estimate":{"unit":"USD_MICROCENTS","amount":1000}}`
+  // Bodies differ only in the idempotency key; keep the generator cheap (it shares the machine).
+  const rest = `,"subject":${JSON.stringify(subject)},"action":{"kind":"llm.chat","name":"gpt"},"estimate":{"unit":"USD_MICROCENTS","amount":1000}`
+  const dryRunRest = `${rest},"dry_run":true}`
+  const decideRest = `${rest}}`
+  const dryRun = () => `{"idempotency_key":"b-${++seq}"${dryRunRest}`
+  const decide = () => `{"idempotency_key":"d-${++seq}"${decideRest}`
 
   const daemon = await spawnListening([bin, 'daemon', 'start', '--config', path.join(dir, 'cycles.yaml'), '--port', '0', '--log-dir', path.join(dir, 'log'), '--state-dir', path.join(dir, 'state')])
   // size of a real dry-run answer, for a fair baseline body

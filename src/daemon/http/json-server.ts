@@ -11,6 +11,9 @@ import {ProtocolError, invalid} from '../../protocol/errors.js'
 import {resolveTraceId} from '../../protocol/trace.js'
 
 export const MAX_BODY_BYTES = 64 * 1024
+const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>
+/** Shared by every request without a query string; handlers only read queries. */
+const EMPTY_QUERY = new URLSearchParams()
 
 export interface HttpRequest {
   method: string
@@ -56,6 +59,8 @@ export interface JsonServerOptions {
 
 export class JsonServer {
   private readonly routes: Route[] = []
+  /** Routes without parameters, by `${method} ${path}`: one lookup on the hot path. */
+  private readonly exact = new Map<string, Route>()
   private readonly server: http.Server
   private inFlight = 0
   requests = 0
@@ -69,7 +74,9 @@ export class JsonServer {
   }
 
   route(method: string, pattern: string, handler: Handler, options: {bodyOptional?: boolean} = {}): this {
-    this.routes.push({method, segments: pattern.split('/').filter(Boolean), handler, ...options})
+    const route: Route = {method, segments: pattern.split('/').filter(Boolean), handler, ...options}
+    this.routes.push(route)
+    if (!pattern.includes(':')) this.exact.set(`${method} ${pattern}`, route)
     return this
   }
 
@@ -101,6 +108,8 @@ export class JsonServer {
   }
 
   private match(method: string, path: string): {route?: Route; params: Record<string, string>; pathExists: boolean} {
+    const exact = this.exact.get(`${method} ${path}`)
+    if (exact) return {route: exact, params: NO_PARAMS, pathExists: true}
     const parts = path.split('/').filter(Boolean)
     let pathExists = false
     for (const route of this.routes) {
@@ -138,7 +147,7 @@ export class JsonServer {
       method: req.method ?? 'GET',
       path,
       params: {},
-      query: new URLSearchParams(q < 0 ? '' : rawUrl.slice(q + 1)),
+      query: q < 0 ? EMPTY_QUERY : new URLSearchParams(rawUrl.slice(q + 1)),
       headers: req.headers,
       body: undefined,
       request_id: randomUUID(),
