@@ -20,9 +20,11 @@ export const APPLY_SCRIPT = String.raw`
 local plan = cjson.decode(ARGV[1])
 local MAX = 9007199254740991
 
+-- Integers only (every counter is checked to be a safe integer before it is written); '%d' is
+-- exact for them and cheaper than '%.0f'.
 local function fmt(n)
   if n == 0 then return '0' end
-  return string.format('%.0f', n)
+  return string.format('%d', n)
 end
 
 local function num(v)
@@ -30,8 +32,9 @@ local function num(v)
   return tonumber(v) or 0
 end
 
--- Ledger reads, cached for the duration of the script: only the fields conditions and deltas use.
--- A ledger exists when any of them is present.
+-- Ledger reads, cached for the duration of the script: only the fields conditions and deltas use,
+-- under the one-letter codes the plan uses (a allocated, p spent, r reserved, d debt, m remaining,
+-- s status, o is_over_limit, l overdraft_limit). A ledger exists when any of them is present.
 local loaded = {}
 local function load(k)
   local cached = loaded[k]
@@ -42,36 +45,38 @@ local function load(k)
     if v[i] then h = true break end
   end
   if h then
-    h = {allocated = v[1], spent = v[2], reserved = v[3], debt = v[4], remaining = v[5], status = v[6], is_over_limit = v[7], overdraft_limit = v[8]}
+    h = {a = v[1], p = v[2], r = v[3], d = v[4], m = v[5], s = v[6], o = v[7], l = v[8]}
   end
   loaded[k] = h
   return h
 end
 
 local function fieldValue(h, field)
-  if field == 'is_over_limit' then return h.is_over_limit == 'true' end
-  if field == 'status' then return h.status or 'ACTIVE' end
-  if field == 'remaining' and not h.remaining then
-    return num(h.allocated) - num(h.spent) - num(h.reserved) - num(h.debt)
+  if field == 'o' then return h.o == 'true' end
+  if field == 's' then return h.s or 'ACTIVE' end
+  if field == 'm' and not h.m then
+    return num(h.a) - num(h.p) - num(h.r) - num(h.d)
   end
   return num(h[field])
 end
 
--- 1. Conditions: a missing ledger fails every condition.
+-- 1. Conditions, flat: keyIndex, field code, op ('=' eq, '>' gte, '<' lte), value; repeated.
+-- A missing ledger fails every condition.
 if plan.c then
-  for i, c in ipairs(plan.c) do
-    local h = load(c[1])
+  local c = plan.c
+  for j = 1, #c, 4 do
+    local h = load(c[j])
     local ok = false
     if h then
-      local actual = fieldValue(h, c[2])
-      local op, want = c[3], c[4]
-      if op == 'eq' then
+      local actual = fieldValue(h, c[j + 1])
+      local op, want = c[j + 2], c[j + 3]
+      if op == '=' then
         ok = actual == want
       elseif type(actual) == 'number' and type(want) == 'number' then
-        if op == 'gte' then ok = actual >= want else ok = actual <= want end
+        if op == '>' then ok = actual >= want else ok = actual <= want end
       end
     end
-    if not ok then return {'fail', 'condition', tostring(i)} end
+    if not ok then return {'fail', 'condition', tostring((j + 3) / 4)} end
   end
 end
 
@@ -94,33 +99,40 @@ if plan.n then
   end
 end
 
--- 5. Deltas, computed on working copies: missing ledger or overflow fails.
+-- 5. Deltas, computed on working copies: missing ledger or overflow fails. Flat, nine per delta:
+-- keyIndex; add allocated, spent, reserved, debt (0 = none); set allocated, spent, debt (null =
+-- keep); index into plan.f of its flag writes (0 = none). Per delta: set, then flags, then add.
+local COUNTERS = {'a', 'p', 'r', 'd'}
+local NAMES = {a = 'allocated', p = 'spent', r = 'reserved', d = 'debt'}
+local NULL = cjson.null
+local function bad(v) return v > MAX or v < -MAX or v ~= math.floor(v) end
 local work = {}
 local order = {}
 if plan.d then
-  for i, d in ipairs(plan.d) do
-    local k = d[1]
+  local d = plan.d
+  for j = 1, #d, 9 do
+    local i = (j + 8) / 9
+    local k = d[j]
     local w = work[k]
     if w == nil then
       local h = load(k)
       if not h then return {'fail', 'missing', tostring(i)} end
-      w = {allocated = num(h.allocated), spent = num(h.spent), reserved = num(h.reserved), debt = num(h.debt), flags = {}}
+      w = {a = num(h.a), p = num(h.p), r = num(h.r), d = num(h.d), changed = {}, flags = {}}
       work[k] = w
       order[#order + 1] = k
     end
-    if d[2] ~= cjson.null then
-      for field, value in pairs(d[2]) do w[field] = value end
+    if d[j + 5] ~= NULL then w.a = d[j + 5]; w.changed.a = true end
+    if d[j + 6] ~= NULL then w.p = d[j + 6]; w.changed.p = true end
+    if d[j + 7] ~= NULL then w.d = d[j + 7]; w.changed.d = true end
+    if d[j + 8] ~= 0 then
+      for _, pair in ipairs(plan.f[d[j + 8]]) do w.flags[#w.flags + 1] = pair end
     end
-    if d[3] ~= cjson.null then
-      for _, pair in ipairs(d[3]) do w.flags[#w.flags + 1] = pair end
-    end
-    if d[4] ~= cjson.null then
-      for field, amount in pairs(d[4]) do w[field] = w[field] + amount end
-    end
-    w.remaining = w.allocated - w.spent - w.reserved - w.debt
-    for _, v in ipairs({w.allocated, w.spent, w.reserved, w.debt, w.remaining}) do
-      if v > MAX or v < -MAX or v ~= math.floor(v) then return {'fail', 'overflow', tostring(i)} end
-    end
+    if d[j + 1] ~= 0 then w.a = w.a + d[j + 1]; w.changed.a = true end
+    if d[j + 2] ~= 0 then w.p = w.p + d[j + 2]; w.changed.p = true end
+    if d[j + 3] ~= 0 then w.r = w.r + d[j + 3]; w.changed.r = true end
+    if d[j + 4] ~= 0 then w.d = w.d + d[j + 4]; w.changed.d = true end
+    w.m = w.a - w.p - w.r - w.d
+    if bad(w.a) or bad(w.p) or bad(w.r) or bad(w.d) or bad(w.m) then return {'fail', 'overflow', tostring(i)} end
   end
 end
 
@@ -132,12 +144,19 @@ if plan.n then
   end
 end
 
+-- Only the counters a delta moved are written, with the derived remaining and updated_at_ms.
 local now = fmt(plan.now)
 for _, k in ipairs(order) do
   local w = work[k]
   local key = KEYS[k]
-  redis.call('HSET', key, 'allocated', fmt(w.allocated), 'spent', fmt(w.spent), 'reserved', fmt(w.reserved),
-    'debt', fmt(w.debt), 'remaining', fmt(w.remaining), 'updated_at_ms', now)
+  local args = {'remaining', fmt(w.m), 'updated_at_ms', now}
+  for _, c in ipairs(COUNTERS) do
+    if w.changed[c] then
+      args[#args + 1] = NAMES[c]
+      args[#args + 1] = fmt(w[c])
+    end
+  end
+  redis.call('HSET', key, unpack(args))
   for _, pair in ipairs(w.flags) do
     if pair[2] == cjson.null then redis.call('HDEL', key, pair[1]) else redis.call('HSET', key, pair[1], pair[2]) end
   end

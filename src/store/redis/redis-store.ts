@@ -58,9 +58,15 @@ const CACHE_MAX = 50_000
 
 interface Plan {
   now: number
-  c?: Array<[number, string, string, number | string | boolean]>
+  /** Conditions, flat: keyIndex, field code (FIELD_CODE), op ('=' | '>' | '<'), value; repeated. */
+  c?: Array<number | string | boolean>
   n?: Array<[number, string[], number, string]>
-  d?: Array<[number, Record<string, number> | null, Array<[string, string | null]> | null, Record<string, number> | null]>
+  /**
+   * Deltas, flat, nine per delta: keyIndex; add allocated, spent, reserved, debt (0 = none); set
+   * allocated, spent, debt (null = keep); 1-based index into `f` of its flag writes (0 = none).
+   */
+  d?: Array<number | null>
+  f?: Array<Array<[string, string | null]>>
   /** f: [first, last] ARGV indexes of the flat hash fields; idx only when the reservation may be new. */
   r?: {k: number; expect?: string; f: [number, number]; active: boolean; ttl: number; deadline: number; id: string; retain: number; idx?: number[]; created: number}
   /** v: ARGV index of the record's JSON. */
@@ -186,7 +192,8 @@ export class RedisStore implements Store {
     }
 
     if (tx.conditions?.length) {
-      plan.c = tx.conditions.map((c) => [ledgerIdx(c.book ?? 'real', c.scope, c.unit), c.field, c.op, c.value])
+      const c: Array<number | string | boolean> = (plan.c = [])
+      for (const x of tx.conditions) c.push(ledgerIdx(x.book ?? 'real', x.scope, x.unit), FIELD_CODE[x.field], OP_CODE[x.op], x.value)
     }
     if (tx.createLedgers?.length) {
       plan.n = tx.createLedgers.map((l) => {
@@ -195,12 +202,34 @@ export class RedisStore implements Store {
       })
     }
     if (tx.deltas?.length) {
-      plan.d = tx.deltas.map((d) => {
-        const set = encodeSet(d.set)
-        const add: Record<string, number> = {}
-        for (const [field, amount] of Object.entries(d.add ?? {})) if (typeof amount === 'number') add[field] = amount
-        return [ledgerIdx(d.book, d.scope, d.unit), set.counters ?? null, set.flags ?? null, Object.keys(add).length > 0 ? add : null]
-      })
+      const out: Array<number | null> = (plan.d = [])
+      for (const d of tx.deltas) {
+        const add = d.add
+        let flagsAt = 0
+        let setA: number | null = null
+        let setP: number | null = null
+        let setD: number | null = null
+        if (d.set) {
+          const set = encodeSet(d.set)
+          if (set.counters) {
+            setA = set.counters.allocated ?? null
+            setP = set.counters.spent ?? null
+            setD = set.counters.debt ?? null
+          }
+          if (set.flags) flagsAt = (plan.f ??= []).push(set.flags)
+        }
+        out.push(
+          ledgerIdx(d.book, d.scope, d.unit),
+          num(add?.allocated),
+          num(add?.spent),
+          num(add?.reserved),
+          num(add?.debt),
+          setA,
+          setP,
+          setD,
+          flagsAt,
+        )
+      }
     }
     if (tx.reservation) {
       const r = tx.reservation.value
@@ -619,6 +648,21 @@ export class RedisStore implements Store {
     }
   }
 }
+
+/** One-letter codes of condition fields and operators in the apply plan (apply-script.ts). */
+const FIELD_CODE: Record<string, string> = {
+  allocated: 'a',
+  spent: 'p',
+  reserved: 'r',
+  debt: 'd',
+  remaining: 'm',
+  status: 's',
+  is_over_limit: 'o',
+  overdraft_limit: 'l',
+}
+const OP_CODE: Record<string, string> = {eq: '=', gte: '>', lte: '<'}
+
+const num = (v: number | undefined): number => (typeof v === 'number' ? v : 0)
 
 const TRANSIENT_REPLY = /^(LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOSCRIPT)/
 
