@@ -207,6 +207,12 @@ export async function run(args: string[]): Promise<void> {
     await lifecycles('warmup', [one.url], connections, 2)
     const admin = new Redis(redis.url)
     await admin.config('RESETSTAT')
+    const redisCpu = async () => {
+      const info = String(await admin.info('cpu'))
+      const v = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN)
+      return v('used_cpu_user') + v('used_cpu_sys')
+    }
+    const redisCpuBefore = await redisCpu()
     const cpuBefore = processCpuMs(one.proc.pid)
     const r1run = await lifecycles('redis store, 1 daemon', [one.url], connections, seconds)
     const cpuAfter = processCpuMs(one.proc.pid)
@@ -214,6 +220,8 @@ export async function run(args: string[]): Promise<void> {
     // Where a lifecycle's time goes: daemon CPU, and Redis commands per lifecycle with their server time.
     const lifecyclesDone = r1run.perSecond * seconds
     if (cpuBefore !== undefined && cpuAfter !== undefined) diagnostics.push(`daemon CPU per lifecycle (redis store): ${f(((cpuAfter - cpuBefore) * 1000) / lifecyclesDone, 0)} µs`)
+    const redisCpuUsed = (await redisCpu()) - redisCpuBefore
+    diagnostics.push(`redis-server CPU per lifecycle (user+sys, all commands and networking): ${f((redisCpuUsed * 1e6) / lifecyclesDone, 0)} µs`)
     const stats = String(await admin.info('commandstats'))
     for (const line of stats.split('\n')) {
       const m = /^cmdstat_(\w+):calls=(\d+),usec=(\d+),usec_per_call=([\d.]+)/.exec(line.trim())
