@@ -63,7 +63,9 @@ export async function openShadowDb(dbPath: string, options: OpenOptions = {}): P
       fs.mkdirSync(path.dirname(path.resolve(dbPath)), {recursive: true})
     }
   }
-  const config: Record<string, string> = {memory_limit: options.memoryLimit ?? '1GB'}
+  // Ingest order carries no meaning (line numbers come from a separate numbered read), so DuckDB may
+  // load in parallel without keeping it.
+  const config: Record<string, string> = {memory_limit: options.memoryLimit ?? '1GB', preserve_insertion_order: 'false'}
   if (options.threads) config.threads = String(options.threads)
   if (options.readOnly && !memory) config.access_mode = 'READ_ONLY'
   let instance: DuckDBInstance
