@@ -98,6 +98,17 @@ export function renderReportText(report: Report, options: {color: boolean; limit
   return parts.join('')
 }
 
+/** Only the runaway signals: loop signatures and delegation fan-out (`cycles shadow loops`). */
+export function renderLoopsText(report: Report, options: {color: boolean}): string {
+  const t = report.totals
+  const head = `${num(report.window.records)} records: ${t.loops} loop signature(s), ${t.fanout_flagged} flagged fan-out tree(s)\n`
+  return `${head}${renderTable(loopSpec(report), options.color)}\n${renderTable(fanoutSpec(report), options.color)}`
+}
+
+export function renderLoopsJson(report: Report, violations: Violation[]): string {
+  return `${JSON.stringify({window: report.window, thresholds: report.thresholds, loops: report.loops, fanout: report.fanout, violations}, null, 2)}\n`
+}
+
 export function renderReportMarkdown(report: Report, options: {limit: number; violations: Violation[]}): string {
   const out: string[] = ['## Cycles shadow report', '', summaryLine(report), '']
   if (options.violations.length > 0) out.push(`**${options.violations.length} gate violation(s)** (${[...new Set(options.violations.map((v) => v.gate))].join(', ')})`, '')

@@ -4,7 +4,7 @@ import {type Format, writeOutput} from '../output/write.js'
 import {DEFAULT_DB, openShadowDb} from './db.js'
 import {type Gate, type Violation, evaluateGates, parseGates} from './gates.js'
 import {type IngestOptions, type IngestResult, ingest} from './ingest.js'
-import {renderReportJUnit, renderReportJson, renderReportMarkdown, renderReportText} from './render.js'
+import {renderLoopsJson, renderLoopsText, renderReportJUnit, renderReportJson, renderReportMarkdown, renderReportText} from './render.js'
 import {type Report, type ReportOptions, buildReport} from './report.js'
 
 export const dbPathFrom = (flag: string | undefined) => flag || process.env.CYCLES_DB || DEFAULT_DB
@@ -35,7 +35,7 @@ export interface ReportRun {
 
 export async function runReport(
   dbPath: string,
-  options: ReportOptions & {format: Format; output?: string; failOn?: string; limit?: number; color?: boolean},
+  options: ReportOptions & {format: Format; output?: string; failOn?: string; limit?: number; color?: boolean; loopsOnly?: boolean},
 ): Promise<ReportRun> {
   let gates: Gate[]
   try {
@@ -56,6 +56,11 @@ export async function runReport(
   const violations = evaluateGates(report, gates)
   const limit = options.limit ?? 50
   let text: string
+  if (options.loopsOnly) {
+    text = options.format === 'json' ? renderLoopsJson(report, violations) : renderLoopsText(report, {color: Boolean(options.color) && !options.output})
+    writeOutput(text, options.output)
+    return {report, gates, violations, text}
+  }
   switch (options.format) {
     case 'json':
       text = renderReportJson(report, violations, gates)

@@ -49,6 +49,21 @@ describe('cycles shadow ingest / report (built binary)', () => {
     expect(report.scopes[0]).toMatchObject({band: 'too_tight', requests: 200, would_denials: 16, denial_rate: 0.08})
   })
 
+  it('shadow loops prints only the runaway signals; --fail exits 8 when there are any', () => {
+    const all = JSON.parse(cycles(['shadow', 'report', '--db', db, '--json']).stdout)
+    const json = cycles(['shadow', 'loops', '--db', db, '--json'])
+    expect(json.code, json.stderr).toBe(0)
+    const loops = JSON.parse(json.stdout)
+    expect(Object.keys(loops).sort()).toEqual(['fanout', 'loops', 'thresholds', 'violations', 'window'])
+    expect(loops.loops).toEqual(all.loops)
+    expect(loops.fanout).toEqual(all.fanout)
+    const text = cycles(['shadow', 'loops', '--db', db])
+    expect(text.stdout).toMatch(/Loop signatures/)
+    expect(text.stdout).not.toMatch(/Verdicts/)
+    expect(cycles(['shadow', 'loops', '--db', db, '--fail']).code).toBe(8)
+    expect(cycles(['shadow', 'loops', '--db', db, '--tenant', 'initech', '--fail']).code).toBe(0)
+  })
+
   it('--fail-on exits 8 exactly when a gate is violated, 0 otherwise; errors keep their codes', () => {
     expect(cycles(['shadow', 'report', '--db', db, '--fail-on', 'too_tight']).code).toBe(8)
     expect(cycles(['shadow', 'report', '--db', db, '--fail-on', 'loops', '--format', 'json']).code).toBe(8)
