@@ -94,7 +94,6 @@ interface BookView {
   unitMismatch?: {scope: string; expected_units: Unit[]}
 }
 
-
 export class RuntimeService {
   private readonly store: Store
   private readonly classifier: TierClassifier
@@ -113,12 +112,9 @@ export class RuntimeService {
     this.outage = new StoreOutageFallback({tierOf: (a) => this.tierOf(a), onStoreError, now: this.now, newId: this.newId})
   }
 
-  // ---------------------------------------------------------------- store outages
-  // The public entry points: each runs against the store; when the store is unreachable
-  // (StoreUnavailableError) an admission (reserve, decide, event) falls back per mode: shadow-mode
-  // traffic is admitted and logged with `store_error`, enforce-mode traffic follows the tier's
-  // on_store_error (deny = 503 INTERNAL_ERROR). A reservation admitted that way gets an
-  // `unrecorded_…` id that carries what its commit/release/extend need, since the store never saw it.
+  // ---------------------------------------------------------------- entry points
+  // Each runs against the store; while the store is unreachable, store-outage.ts answers instead
+  // (admissions per tier mode and on_store_error; `unrecorded_…` reservations from their id).
 
   async reserve(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
     return this.admitting('reserve', ctx, raw, () => this.reserveStored(ctx, raw))
