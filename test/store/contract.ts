@@ -423,6 +423,95 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(await get(A)).toMatchObject({reserved: 1000, remaining: 0})
     })
 
+    it('applies transactions submitted together in order, each all-or-nothing on its own', async () => {
+      await seed()
+      const U = 'USD_MICROCENTS' as const
+      const hold = (id: string, amount: number, extra: Partial<Tx> = {}): Tx => ({
+        conditions: [{scope: A, unit: U, field: 'remaining', op: 'gte', value: amount}],
+        deltas: [
+          {book: 'real', scope: A, unit: U, add: {reserved: amount}},
+          {book: 'real', scope: W, unit: U, add: {reserved: amount}},
+        ],
+        reservation: {value: reservation(id, {reserved: {unit: U, amount}}), expectStatus: 'absent'},
+        idempotency: {key: `acme:reserve:${id}`, record: {hash: id, status: 200, body: `{"id":"${id}"}`}, ttl_ms: 60_000},
+        ...extra,
+      })
+      const committed = {...reservation('g1', {reserved: {unit: U, amount: 600}}), status: 'COMMITTED' as const, finalized_at_ms: 20_000}
+      // All submitted in one turn: the Redis store sends them in one group commit.
+      const results = await Promise.all([
+        store.apply(hold('g1', 600)),
+        // Sees g1's hold: 400 left on A, so 600 fails and writes nothing (not its reservation, not its key).
+        store.apply(hold('g2', 600)),
+        // The same idempotency key as g1.
+        store.apply({...hold('g3', 1), idempotency: {key: 'acme:reserve:g1', record: {hash: 'x', status: 200, body: '{}'}, ttl_ms: 60_000}}),
+        store.apply(hold('g4', 400)),
+        // A transition guarded on g1 being ACTIVE: sees g1's creation.
+        store.apply({
+          conditions: [{scope: A, unit: U, field: 'reserved', op: 'eq', value: 1000}],
+          deltas: [
+            {book: 'real', scope: A, unit: U, add: {reserved: -600, spent: 500}},
+            {book: 'real', scope: W, unit: U, add: {reserved: -600, spent: 500}},
+          ],
+          reservation: {value: committed, expectStatus: 'ACTIVE'},
+        }),
+        // A second commit of g1 fails on the guard: g1 is COMMITTED by now.
+        store.apply({deltas: [{book: 'real', scope: A, unit: U, add: {reserved: -600}}], reservation: {value: committed, expectStatus: 'ACTIVE'}}),
+        // Missing ledger and overflow: nothing written, including the first delta's counters.
+        store.apply({
+          deltas: [
+            {book: 'real', scope: A, unit: U, add: {debt: 1}},
+            {book: 'real', scope: 'tenant:nobody', unit: U, add: {reserved: 5}},
+          ],
+          audit: [{log_id: 'g-missing', timestamp_ms: 1, operation: 'x', status: 200}],
+        }),
+        store.apply({
+          deltas: [
+            {book: 'real', scope: A, unit: U, add: {debt: 1}},
+            {book: 'real', scope: W, unit: U, add: {allocated: Number.MAX_SAFE_INTEGER}},
+          ],
+        }),
+        // A ledger created in the batch is there for the next transaction.
+        store.apply({createLedgers: [{...ledger('tenant:g', 50), book: 'real'}]}),
+        store.apply({
+          conditions: [{scope: 'tenant:g', unit: U, field: 'remaining', op: 'eq', value: 50}],
+          deltas: [{book: 'real', scope: 'tenant:g', unit: U, add: {spent: 20}}],
+        }),
+        // Post-state reflects every transaction before it.
+        store.apply({deltas: [{book: 'shadow', scope: A, unit: U, add: {reserved: 1}}, {book: 'real', scope: W, unit: U, add: {debt: 3}}], returnLedgers: true}),
+      ])
+      expect(results.map((r) => (r.ok ? 'ok' : r.failed))).toEqual([
+        'ok',
+        'condition',
+        'idempotency',
+        'ok',
+        'ok',
+        'reservation',
+        'missing',
+        'overflow',
+        'ok',
+        'ok',
+        'ok',
+      ])
+      expect(await get(A)).toMatchObject({reserved: 400, spent: 500, debt: 0, remaining: 100})
+      expect(await get(W)).toMatchObject({allocated: 5000, reserved: 400, spent: 500, debt: 3, remaining: 4097})
+      expect(await get(A, 'shadow')).toMatchObject({reserved: 1, remaining: 999})
+      expect(await get('tenant:g')).toMatchObject({spent: 20, remaining: 30})
+      const last = results[10]
+      expect(last.ok).toBe(true)
+      if (last.ok) {
+        expect(last.ledgers.get(ledgerKey('real', W, U))).toMatchObject({reserved: 400, spent: 500, debt: 3, remaining: 4097})
+        expect(last.ledgers.get(ledgerKey('shadow', A, U))).toMatchObject({reserved: 1})
+      }
+      expect(await store.getReservation('g1')).toEqual(committed)
+      expect(await store.getReservation('g2')).toBeUndefined()
+      expect(await store.getReservation('g3')).toBeUndefined()
+      expect((await store.getReservation('g4'))?.status).toBe('ACTIVE')
+      expect(await store.getIdempotency('acme:reserve:g1')).toMatchObject({hash: 'g1'})
+      expect(await store.getIdempotency('acme:reserve:g2')).toBeUndefined()
+      expect(await store.getIdempotency('acme:reserve:g3')).toBeUndefined()
+      expect((await store.listAudit({})).entries).toEqual([])
+    })
+
     it('reports health', async () => {
       expect((await store.health()).ok).toBe(true)
     })

@@ -75,8 +75,6 @@ interface Plan {
   a?: Array<[number, string, number, string, string, number]>
   au?: {k: number; e: string[]; max: number}
   ctl?: {k: number; v: string; ch: string}
-  inv: string
-  hp: string
   /** Return the post-state of the touched ledgers. */
   ret?: 1
 }
@@ -90,7 +88,16 @@ interface PendingRead {
   waiters: Array<{resolve: (v: unknown) => void; reject: (e: unknown) => void}>
 }
 
-type ApplyReply = ['ok', ...unknown[]] | ['fail', string, string]
+type ApplyReply = ['ok', ...unknown[]] | ['fail', string, string] | ['err', string]
+
+interface QueuedTx {
+  tx: Tx
+  resolve: (r: TxResult) => void
+  reject: (e: unknown) => void
+}
+
+/** At most this many transactions per group-commit call. */
+const MAX_GROUP = 128
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const
@@ -109,6 +116,9 @@ export class RedisStore implements Store {
   /** Reads waiting for the next batch, by kind + key. */
   private pending = new Map<string, PendingRead>()
   private flushScheduled = false
+  /** Transactions waiting for the next group commit. */
+  private pendingTx: QueuedTx[] = []
+  private applyScheduled = false
 
   private constructor(options: RedisStoreOptions) {
     this.keys = new KeyLayout(options.prefix ?? '')
@@ -167,7 +177,29 @@ export class RedisStore implements Store {
 
   // ------------------------------------------------------------------ apply
 
-  async apply(tx: Tx): Promise<TxResult> {
+  /**
+   * Queue the transaction for the next group commit: every transaction submitted in this turn of the
+   * event loop leaves in one APPLY_SCRIPT call that runs them in order, each all-or-nothing on its
+   * own (see apply-script.ts).
+   */
+  apply(tx: Tx): Promise<TxResult> {
+    return new Promise((resolve, reject) => {
+      this.pendingTx.push({tx, resolve, reject})
+      if (!this.applyScheduled) {
+        this.applyScheduled = true
+        setImmediate(this.flushApplies)
+      }
+    })
+  }
+
+  private readonly flushApplies = (): void => {
+    this.applyScheduled = false
+    const queued = this.pendingTx
+    this.pendingTx = []
+    for (let from = 0; from < queued.length; from += MAX_GROUP) this.sendApplies(queued.slice(from, from + MAX_GROUP))
+  }
+
+  private sendApplies(group: QueuedTx[]): void {
     const keys: string[] = []
     const index = new Map<string, number>()
     const k = (name: string): number => {
@@ -179,29 +211,83 @@ export class RedisStore implements Store {
       }
       return i
     }
-    const L = this.keys
-    const plan: Plan = {now: Date.now(), inv: L.invalidationChannel(), hp: L.apiKeyHashPrefix()}
-    if (tx.returnLedgers) plan.ret = 1
-    /** Bulky strings travel as their own ARGV entries (ARGV[1] is the plan). */
+    /** Bulky strings travel as their own ARGV entries after the plans, the channel and the prefix. */
     const extra: string[] = []
-    const ledgerOf = new Map<number, {book: Book; scope: string; unit: Unit}>()
+    const plans: string[] = []
+    const sent: Array<{q: QueuedTx; ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined}> = []
+    for (const q of group) {
+      let plan: Plan | undefined
+      let ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined
+      try {
+        ledgerOf = q.tx.returnLedgers ? new Map() : undefined
+        plan = this.plan(q.tx, k, extra, ledgerOf)
+      } catch (error) {
+        q.reject(error)
+        continue
+      }
+      if (!plan) {
+        q.resolve({ok: true, ledgers: new Map()})
+        continue
+      }
+      plans.push(JSON.stringify(plan))
+      sent.push({q, ledgerOf})
+    }
+    if (sent.length === 0) return
+    const L = this.keys
+    const call = (this.redis as unknown as {cyclesApply(n: number, ...args: string[]): Promise<ApplyReply[]>}).cyclesApply(
+      keys.length,
+      ...keys,
+      `[${plans.join(',')}]`,
+      L.invalidationChannel(),
+      L.apiKeyHashPrefix(),
+      ...extra,
+    )
+    call.then(
+      (replies) => {
+        for (let i = 0; i < sent.length; i++) {
+          const {q, ledgerOf} = sent[i]
+          try {
+            q.resolve(this.settle(q.tx, replies[i], ledgerOf))
+          } catch (error) {
+            q.reject(error)
+          }
+        }
+      },
+      (error: unknown) => {
+        const e = toStoreError(error)
+        for (const {q} of sent) q.reject(e)
+      },
+    )
+  }
+
+  /** The transaction's plan, its keys registered through `k` and its bulky strings appended to `extra`. */
+  private plan(tx: Tx, k: (name: string) => number, extra: string[], ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined): Plan | undefined {
+    const L = this.keys
+    const plan: Plan = {now: Date.now()}
+    if (tx.returnLedgers) plan.ret = 1
+    /** ARGV index of the next bulky string: ARGV[1..3] are the plans, the channel and the prefix. */
+    const argv = () => extra.length + 4
     const ledgerIdx = (book: Book, scope: string, unit: Unit) => {
       const i = k(L.ledger(book, scope, unit))
-      ledgerOf.set(i, {book, scope, unit})
+      ledgerOf?.set(i, {book, scope, unit})
       return i
     }
+    let touched = false
 
     if (tx.conditions?.length) {
+      touched = true
       const c: Array<number | string | boolean> = (plan.c = [])
       for (const x of tx.conditions) c.push(ledgerIdx(x.book ?? 'real', x.scope, x.unit), FIELD_CODE[x.field], OP_CODE[x.op], x.value)
     }
     if (tx.createLedgers?.length) {
+      touched = true
       plan.n = tx.createLedgers.map((l) => {
         const {book, ...ledger} = l
         return [ledgerIdx(book, l.scope, l.unit), ledgerToHash(ledger), k(L.ledgerIndex(book)), `${l.scope}|${l.unit}`]
       })
     }
     if (tx.deltas?.length) {
+      touched = true
       const out: Array<number | null> = (plan.d = [])
       for (const d of tx.deltas) {
         const add = d.add
@@ -232,17 +318,18 @@ export class RedisStore implements Store {
       }
     }
     if (tx.reservation) {
+      touched = true
       const r = tx.reservation.value
       const expect = tx.reservation.expectStatus
       // A guarded transition of a reservation that exists (expect ACTIVE) writes only what can change
       // and is already indexed; a new one (or an unguarded upsert) writes everything and indexes it.
       const existing = expect !== undefined && expect !== 'absent'
-      const first = extra.length + 2
+      const first = argv()
       for (const field of reservationToHash(r, !existing)) extra.push(field)
       plan.r = {
         k: k(L.reservation(r.reservation_id)),
         ...(expect ? {expect} : {}),
-        f: [first, extra.length + 1],
+        f: [first, argv() - 1],
         active: r.status === 'ACTIVE',
         ttl: k(L.reservationTtl()),
         deadline: r.expires_at_ms + r.grace_period_ms,
@@ -253,27 +340,36 @@ export class RedisStore implements Store {
       }
     }
     if (tx.idempotency) {
+      touched = true
+      plan.i = {k: k(L.idempotency(tx.idempotency.key)), v: argv(), ttl: Math.max(1, Math.ceil(tx.idempotency.ttl_ms))}
       extra.push(JSON.stringify(tx.idempotency.record))
-      plan.i = {k: k(L.idempotency(tx.idempotency.key)), v: extra.length + 1, ttl: Math.max(1, Math.ceil(tx.idempotency.ttl_ms))}
     }
     if (tx.tenants?.length) {
+      touched = true
       plan.t = tx.tenants.map((t) => [k(L.tenant(t.tenant_id)), JSON.stringify(t), k(L.tenantIndex()), t.tenant_id])
     }
     if (tx.apiKeys?.length) {
+      touched = true
       plan.a = tx.apiKeys.map((a) => [k(L.apiKey(a.key_id)), JSON.stringify(a), k(L.apiKeyIndex()), a.key_id, a.key_hash, k(L.apiKeyHashPrefix() + a.key_hash)])
     }
-    if (tx.audit?.length) plan.au = {k: k(L.audit()), e: tx.audit.map((e) => JSON.stringify(e)), max: this.opts.maxAudit}
-    if (tx.control) plan.ctl = {k: k(L.control()), v: JSON.stringify(tx.control), ch: L.controlChannel()}
+    if (tx.audit?.length) {
+      touched = true
+      plan.au = {k: k(L.audit()), e: tx.audit.map((e) => JSON.stringify(e)), max: this.opts.maxAudit}
+    }
+    if (tx.control) {
+      touched = true
+      plan.ctl = {k: k(L.control()), v: JSON.stringify(tx.control), ch: L.controlChannel()}
+    }
+    return touched ? plan : undefined
+  }
 
-    if (keys.length === 0) return {ok: true, ledgers: new Map()}
-    const reply = (await this.call(() =>
-      (this.redis as unknown as {cyclesApply(n: number, ...args: string[]): Promise<ApplyReply>}).cyclesApply(keys.length, ...keys, JSON.stringify(plan), ...extra),
-    )) as ApplyReply
-
+  /** One transaction's reply from the group commit → its TxResult (and local cache effects). */
+  private settle(tx: Tx, reply: ApplyReply, ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined): TxResult {
     if (reply[0] === 'fail') {
       const failed = reply[1] as TxFailure
       return {ok: false, failed, detail: this.failureDetail(tx, failed, String(reply[2]))}
     }
+    if (reply[0] === 'err') throw toStoreError(new ReplyError(String(reply[1])))
     // Writes done: tenants and keys changed here are visible here at once (others via pub/sub).
     if (tx.tenants?.length || tx.apiKeys?.length) {
       this.generation++
@@ -282,7 +378,7 @@ export class RedisStore implements Store {
     }
     if (tx.control) this.notifyControl(tx.control)
     const ledgers = new Map<string, Ledger>()
-    if (reply.length === 1) return {ok: true, ledgers}
+    if (reply.length === 1 || !ledgerOf) return {ok: true, ledgers}
     for (let i = 1; i + 1 < reply.length; i += 2) {
       const where = ledgerOf.get(Number(reply[i]))
       if (!where) continue
