@@ -54,7 +54,9 @@ interface Child {
 async function spawnDaemon(args: string[], dir: string): Promise<Child> {
   const env = {...process.env}
   delete env.CYCLES_ADMIN_API_KEY
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'run.js'), 'daemon', 'start', ...args], {cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe']})
+  // CYCLES_BENCH_NODE_ARGS: extra node flags for the daemons (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+  const nodeArgs = (process.env.CYCLES_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const proc = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin', 'run.js'), 'daemon', 'start', ...args], {cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe']})
   let out = ''
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`daemon did not start: ${out}`)), 20_000)
@@ -212,6 +214,12 @@ export async function run(args: string[]): Promise<void> {
       const v = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN)
       return v('used_cpu_user') + v('used_cpu_sys')
     }
+    const netBytes = async () => {
+      const info = String(await admin.info('stats'))
+      const v = (name: string) => Number(new RegExp(`${name}:(\\d+)`).exec(info)?.[1] ?? Number.NaN)
+      return {input: v('total_net_input_bytes'), output: v('total_net_output_bytes')}
+    }
+    const netBefore = await netBytes()
     const redisCpuBefore = await redisCpu()
     const cpuBefore = processCpuMs(one.proc.pid)
     const r1run = await lifecycles('redis store, 1 daemon', [one.url], connections, seconds)
@@ -221,6 +229,8 @@ export async function run(args: string[]): Promise<void> {
     const lifecyclesDone = r1run.perSecond * seconds
     if (cpuBefore !== undefined && cpuAfter !== undefined) diagnostics.push(`daemon CPU per lifecycle (redis store): ${f(((cpuAfter - cpuBefore) * 1000) / lifecyclesDone, 0)} µs`)
     const redisCpuUsed = (await redisCpu()) - redisCpuBefore
+    const netAfter = await netBytes()
+    diagnostics.push(`bytes per lifecycle: ${f((netAfter.input - netBefore.input) / lifecyclesDone)} to Redis, ${f((netAfter.output - netBefore.output) / lifecyclesDone)} from Redis`)
     diagnostics.push(`redis-server CPU per lifecycle (user+sys, all commands and networking): ${f((redisCpuUsed * 1e6) / lifecyclesDone, 0)} µs`)
     const stats = String(await admin.info('commandstats'))
     for (const line of stats.split('\n')) {

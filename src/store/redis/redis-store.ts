@@ -118,7 +118,6 @@ export class RedisStore implements Store {
   private flushScheduled = false
   /** Transactions waiting for the next group commit. */
   private pendingTx: QueuedTx[] = []
-  private applyScheduled = false
 
   private constructor(options: RedisStoreOptions) {
     this.keys = new KeyLayout(options.prefix ?? '')
@@ -185,15 +184,28 @@ export class RedisStore implements Store {
   apply(tx: Tx): Promise<TxResult> {
     return new Promise((resolve, reject) => {
       this.pendingTx.push({tx, resolve, reject})
-      if (!this.applyScheduled) {
-        this.applyScheduled = true
-        setImmediate(this.flushApplies)
-      }
+      this.schedule()
     })
   }
 
-  private readonly flushApplies = (): void => {
-    this.applyScheduled = false
+  /**
+   * One flush per turn of the event loop for transactions and reads alike (setImmediate: after the
+   * I/O callbacks of this turn, so concurrent requests share it). Both calls are issued in the same
+   * tick, so ioredis' auto-pipelining sends them in one socket write.
+   */
+  private schedule(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    setImmediate(this.flush)
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false
+    this.flushApplies()
+    this.flushReads()
+  }
+
+  private flushApplies(): void {
     const queued = this.pendingTx
     this.pendingTx = []
     for (let from = 0; from < queued.length; from += MAX_GROUP) this.sendApplies(queued.slice(from, from + MAX_GROUP))
@@ -583,15 +595,11 @@ export class RedisStore implements Store {
         this.pending.set(id, p)
       }
       p.waiters.push({resolve, reject})
-      if (!this.flushScheduled) {
-        this.flushScheduled = true
-        setImmediate(() => this.flushReads())
-      }
+      this.schedule()
     })
   }
 
   private flushReads(): void {
-    this.flushScheduled = false
     const batch = [...this.pending.values()]
     this.pending = new Map()
     if (batch.length === 0) return
