@@ -249,7 +249,15 @@ export async function run(args: string[]): Promise<void> {
     const emb = await spawnDaemon(daemonArgs('e1', ['--state-dir', path.join(dir, 'state-e1')]), dir)
     children.push(emb)
     await lifecycles('warmup', [emb.url], connections, 2)
-    rows.push(await lifecycles('embedded store, 1 daemon', [emb.url], connections, seconds))
+    const embCpuBefore = processCpuMs(emb.proc.pid)
+    const benchCpuBefore = process.cpuUsage()
+    const embRun = await lifecycles('embedded store, 1 daemon', [emb.url], connections, seconds)
+    const benchCpu = process.cpuUsage(benchCpuBefore)
+    const embCpuAfter = processCpuMs(emb.proc.pid)
+    rows.push(embRun)
+    const embDone = embRun.perSecond * seconds
+    if (embCpuBefore !== undefined && embCpuAfter !== undefined) diagnostics.push(`daemon CPU per lifecycle (embedded store): ${f(((embCpuAfter - embCpuBefore) * 1000) / embDone, 0)} µs`)
+    diagnostics.push(`load generator CPU per lifecycle (embedded run): ${f((benchCpu.user + benchCpu.system) / embDone, 0)} µs`)
     await emb.stop()
 
     console.log(`${'measurement'.padEnd(44)} ${'rate'.padStart(12)} ${'unit'.padEnd(13)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'req p50'.padStart(8)} ${'req p99'.padStart(8)} errors`)
