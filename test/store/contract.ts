@@ -478,6 +478,11 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         }),
         // Post-state reflects every transaction before it.
         store.apply({deltas: [{book: 'shadow', scope: A, unit: U, add: {reserved: 1}}, {book: 'real', scope: W, unit: U, add: {debt: 3}}], returnLedgers: true}),
+        // Both g1's idempotency key and g1's reservation exist: the idempotency failure is reported
+        // (checks run in the order conditions, idempotency, reservation, ...).
+        store.apply({...hold('g1', 1), conditions: []}),
+        // A missing ledger with a fresh idempotency key: nothing written, the key stays free.
+        store.apply({...hold('g5', 1), deltas: [{book: 'real', scope: 'tenant:nobody', unit: U, add: {reserved: 1}}]}),
       ])
       expect(results.map((r) => (r.ok ? 'ok' : r.failed))).toEqual([
         'ok',
@@ -491,6 +496,8 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         'ok',
         'ok',
         'ok',
+        'idempotency',
+        'missing',
       ])
       expect(await get(A)).toMatchObject({reserved: 400, spent: 500, debt: 0, remaining: 100})
       expect(await get(W)).toMatchObject({allocated: 5000, reserved: 400, spent: 500, debt: 3, remaining: 4097})
@@ -509,6 +516,8 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(await store.getIdempotency('acme:reserve:g1')).toMatchObject({hash: 'g1'})
       expect(await store.getIdempotency('acme:reserve:g2')).toBeUndefined()
       expect(await store.getIdempotency('acme:reserve:g3')).toBeUndefined()
+      expect(await store.getIdempotency('acme:reserve:g5')).toBeUndefined()
+      expect(await store.getReservation('g5')).toBeUndefined()
       expect((await store.listAudit({})).entries).toEqual([])
     })
 

@@ -9,7 +9,9 @@
 // the others. Each gets its own result.
 //
 // Input: KEYS = every key the transactions touch (declared, deduplicated across the batch);
-// ARGV[1] = a JSON array of small plans that refer to keys by their 1-based index into KEYS;
+// ARGV[1] = JSON {c = condition lists, d = delta lists, p = plans}: small plans that refer to keys
+// by their 1-based index into KEYS and to their condition and delta lists by index into c and d
+// (transactions of one kind share them, so each distinct list is sent and decoded once);
 // ARGV[2] = the invalidation channel, ARGV[3] = the API-key hash prefix; the bulky strings (the
 // reservations' hash fields, idempotency records) follow as ARGV[4..] and the plans refer to them by
 // ARGV index, so they are neither JSON-escaped twice nor parsed by cjson. Check order per
@@ -33,7 +35,8 @@
 // ±(2^53 - 1) fails the transaction with 'overflow' before anything is written.
 
 export const APPLY_SCRIPT = String.raw`
-local plans = cjson.decode(ARGV[1])
+local batch = cjson.decode(ARGV[1])
+local plans, CLISTS, DLISTS = batch.p, batch.c, batch.d
 local INV, HP = ARGV[2], ARGV[3]
 local MAX = 9007199254740991
 local NULL = cjson.null
@@ -105,7 +108,7 @@ local function bad(v) return v > MAX or v < -MAX or v ~= math.floor(v) end
 local function run(plan)
   -- 1. Conditions, flat: keyIndex, field code, op ('=' eq, '>' gte, '<' lte), value; repeated.
   -- A missing ledger fails every condition.
-  local c = plan.c
+  local c = plan.c and CLISTS[plan.c]
   if c then
     for j = 1, #c, 4 do
       local h = load(c[j])
@@ -123,22 +126,26 @@ local function run(plan)
     end
   end
 
-  -- 2. Idempotency: set-if-absent.
-  if plan.i and redis.call('EXISTS', KEYS[plan.i.k]) == 1 then
-    return {'fail', 'idempotency', ''}
+  -- 2. Idempotency: set-if-absent. Checked here in effect, but done with SET NX as the first write
+  -- once every other check passed (one call instead of EXISTS + SET); a later check that fails asks
+  -- EXISTS first so that the failure reported is the same as when it is checked in this place.
+  local idem = plan.i
+  local function failAfterIdem(kind, detail)
+    if idem and redis.call('EXISTS', KEYS[idem.k]) == 1 then return {'fail', 'idempotency', ''} end
+    return {'fail', kind, detail}
   end
 
   -- 3. Reservation status guard.
   if plan.r and plan.r.expect then
     local state = redis.call('HGET', KEYS[plan.r.k], 'state')
     if not state then state = 'absent' end
-    if state ~= plan.r.expect then return {'fail', 'reservation', state} end
+    if state ~= plan.r.expect then return failAfterIdem('reservation', state) end
   end
 
   -- 4. New ledgers must not exist yet.
   if plan.n then
     for i, n in ipairs(plan.n) do
-      if redis.call('EXISTS', KEYS[n[1]]) == 1 then return {'fail', 'exists', tostring(i)} end
+      if redis.call('EXISTS', KEYS[n[1]]) == 1 then return failAfterIdem('exists', tostring(i)) end
     end
   end
 
@@ -147,14 +154,14 @@ local function run(plan)
   -- keep); index into plan.f of its flag writes (0 = none). Per delta: set, then flags, then add.
   local work = {}
   local order = {}
-  local d = plan.d
+  local d = plan.d and DLISTS[plan.d]
   if d then
     for j = 1, #d, 9 do
       local k = d[j]
       local w = work[k]
       if w == nil then
         local h = load(k)
-        if not h then return {'fail', 'missing', tostring((j + 8) / 9)} end
+        if not h then return failAfterIdem('missing', tostring((j + 8) / 9)) end
         w = {a = h.a, p = h.p, r = h.r, d = h.d}
         work[k] = w
         order[#order + 1] = k
@@ -172,12 +179,16 @@ local function run(plan)
       if d[j + 3] ~= 0 then w.r = w.r + d[j + 3]; w.cr = true end
       if d[j + 4] ~= 0 then w.d = w.d + d[j + 4]; w.cd = true end
       w.m = w.a - w.p - w.r - w.d
-      if bad(w.a) or bad(w.p) or bad(w.r) or bad(w.d) or bad(w.m) then return {'fail', 'overflow', tostring((j + 8) / 9)} end
+      if bad(w.a) or bad(w.p) or bad(w.r) or bad(w.d) or bad(w.m) then return failAfterIdem('overflow', tostring((j + 8) / 9)) end
     end
   end
 
-  -- Every check passed: apply everything. Counter changes first (into the table; written at the
-  -- end of the call), as the single-transaction script wrote ledgers first.
+  -- Every other check passed: the idempotency key is taken with SET NX (a key that exists fails the
+  -- transaction, nothing written), then everything else is applied. Counter changes first (into the
+  -- table; written at the end of the call), as the single-transaction script wrote ledgers first.
+  if idem and not redis.call('SET', KEYS[idem.k], ARGV[idem.v], 'NX', 'PX', idem.ttl) then
+    return {'fail', 'idempotency', ''}
+  end
   local now = fmt(plan.now)
   for _, k in ipairs(order) do
     local w = work[k]
@@ -228,10 +239,6 @@ local function run(plan)
     if r.idx then
       for _, ik in ipairs(r.idx) do redis.call('ZADD', KEYS[ik], 'NX', r.created, r.id) end
     end
-  end
-
-  if plan.i then
-    redis.call('SET', KEYS[plan.i.k], ARGV[plan.i.v], 'PX', plan.i.ttl)
   end
 
   if plan.t then

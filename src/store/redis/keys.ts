@@ -4,11 +4,39 @@
 import type {Book, Unit} from '../../protocol/types.js'
 
 export class KeyLayout {
-  constructor(readonly prefix = '') {}
+  constructor(readonly prefix = '') {
+    this.ttlKey = `${prefix}reservation:ttl`
+    this.allIndexKey = `${prefix}reservation:idx:created_at_ms`
+  }
+
+  /** Ledger key strings by book, unit and scope: the hot path asks for the same few keys all the time. */
+  private readonly ledgerKeys = {real: new Map<string, Map<string, string>>(), shadow: new Map<string, Map<string, string>>()}
+  private ledgerKeyCount = 0
+
+  private readonly ttlKey: string
+  private readonly allIndexKey: string
+  private readonly tenantIndexKeys = new Map<string, string>()
 
   /** `budget:{scope_path}:{UNIT}` for the real book, `shadow:budget:{scope_path}:{UNIT}` for the shadow book. */
   ledger(book: Book, scope: string, unit: Unit): string {
-    return `${this.prefix}${book === 'shadow' ? 'shadow:' : ''}budget:${scope}:${unit}`
+    const byUnit = book === 'shadow' ? this.ledgerKeys.shadow : this.ledgerKeys.real
+    let byScope = byUnit.get(unit)
+    if (!byScope) {
+      byScope = new Map()
+      byUnit.set(unit, byScope)
+    }
+    let key = byScope.get(scope)
+    if (key === undefined) {
+      if (this.ledgerKeyCount >= 100_000) {
+        this.ledgerKeys.real.clear()
+        this.ledgerKeys.shadow.clear()
+        this.ledgerKeyCount = 0
+      }
+      key = `${this.prefix}${book === 'shadow' ? 'shadow:' : ''}budget:${scope}:${unit}`
+      byScope.set(scope, key)
+      this.ledgerKeyCount++
+    }
+    return key
   }
 
   /** Set of `{scope}|{UNIT}` members: every ledger this store created, per book (for listing). */
@@ -43,12 +71,19 @@ export class KeyLayout {
 
   /** zset: member reservation id, score expires_at_ms + grace_period_ms (the expiry deadline). */
   reservationTtl(): string {
-    return `${this.prefix}reservation:ttl`
+    return this.ttlKey
   }
 
   /** zset: member reservation id, score created_at_ms; per tenant, and one across tenants. */
   reservationIndex(tenant?: string): string {
-    return tenant === undefined ? `${this.prefix}reservation:idx:created_at_ms` : `${this.prefix}reservation:idx:${tenant}:created_at_ms`
+    if (tenant === undefined) return this.allIndexKey
+    let key = this.tenantIndexKeys.get(tenant)
+    if (key === undefined) {
+      if (this.tenantIndexKeys.size >= 10_000) this.tenantIndexKeys.clear()
+      key = `${this.prefix}reservation:idx:${tenant}:created_at_ms`
+      this.tenantIndexKeys.set(tenant, key)
+    }
+    return key
   }
 
   /** `idem:{tenant}:{endpoint}:{key}`: the runtime's idempotency keys already start with tenant and endpoint. */

@@ -58,14 +58,18 @@ const CACHE_MAX = 50_000
 
 interface Plan {
   now: number
-  /** Conditions, flat: keyIndex, field code (FIELD_CODE), op ('=' | '>' | '<'), value; repeated. */
-  c?: Array<number | string | boolean>
+  /**
+   * Conditions, flat: keyIndex, field code (FIELD_CODE), op ('=' | '>' | '<'), value; repeated. On
+   * the wire: the 1-based index of the list in the call's condition lists (equal lists sent once).
+   */
+  c?: Array<number | string | boolean> | number
   n?: Array<[number, string[], number, string]>
   /**
    * Deltas, flat, nine per delta: keyIndex; add allocated, spent, reserved, debt (0 = none); set
-   * allocated, spent, debt (null = keep); 1-based index into `f` of its flag writes (0 = none).
+   * allocated, spent, debt (null = keep); 1-based index into `f` of its flag writes (0 = none). On
+   * the wire: the 1-based index of the list in the call's delta lists (equal lists sent once).
    */
-  d?: Array<number | null>
+  d?: Array<number | null> | number
   f?: Array<Array<[string, string | null]>>
   /** f: [first, last] ARGV indexes of the flat hash fields; idx only when the reservation may be new. */
   r?: {k: number; expect?: string; f: [number, number]; active: boolean; ttl: number; deadline: number; id: string; retain: number; idx?: number[]; created: number}
@@ -226,6 +230,11 @@ export class RedisStore implements Store {
     /** Bulky strings travel as their own ARGV entries after the plans, the channel and the prefix. */
     const extra: string[] = []
     const plans: string[] = []
+    // Transactions of one kind repeat the same condition and delta lists (same ledgers, same amounts):
+    // each distinct list is sent and decoded once per call.
+    const lists = {c: new Map<string, number>(), d: new Map<string, number>()}
+    const cLists: string[] = []
+    const dLists: string[] = []
     const sent: Array<{q: QueuedTx; ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined}> = []
     for (const q of group) {
       let plan: Plan | undefined
@@ -241,6 +250,24 @@ export class RedisStore implements Store {
         q.resolve({ok: true, ledgers: new Map()})
         continue
       }
+      if (plan.c) {
+        const text = JSON.stringify(plan.c)
+        let i = lists.c.get(text)
+        if (i === undefined) {
+          i = cLists.push(text)
+          lists.c.set(text, i)
+        }
+        plan.c = i
+      }
+      if (plan.d) {
+        const text = JSON.stringify(plan.d)
+        let i = lists.d.get(text)
+        if (i === undefined) {
+          i = dLists.push(text)
+          lists.d.set(text, i)
+        }
+        plan.d = i
+      }
       plans.push(JSON.stringify(plan))
       sent.push({q, ledgerOf})
     }
@@ -249,7 +276,7 @@ export class RedisStore implements Store {
     const call = (this.redis as unknown as {cyclesApply(n: number, ...args: string[]): Promise<ApplyReply[]>}).cyclesApply(
       keys.length,
       ...keys,
-      `[${plans.join(',')}]`,
+      `{"c":[${cLists.join(',')}],"d":[${dLists.join(',')}],"p":[${plans.join(',')}]}`,
       L.invalidationChannel(),
       L.apiKeyHashPrefix(),
       ...extra,
