@@ -306,9 +306,19 @@ export class RedisStore implements Store {
     if (tx.returnLedgers) plan.ret = 1
     /** ARGV index of the next bulky string: ARGV[1..3] are the plans, the channel and the prefix. */
     const argv = () => extra.length + 4
+    // Conditions and deltas come grouped by ledger: remember the last one looked up.
+    let lastBook: Book | undefined
+    let lastScope: string | undefined
+    let lastUnit: Unit | undefined
+    let lastIdx = 0
     const ledgerIdx = (book: Book, scope: string, unit: Unit) => {
+      if (scope === lastScope && book === lastBook && unit === lastUnit) return lastIdx
       const i = k(L.ledger(book, scope, unit))
       ledgerOf?.set(i, {book, scope, unit})
+      lastBook = book
+      lastScope = scope
+      lastUnit = unit
+      lastIdx = i
       return i
     }
     let touched = false
