@@ -94,15 +94,6 @@ local function flush()
   dirtyOrder = {}
 end
 
-local function fieldValue(h, field)
-  if field == 'o' then return h.o == 'true' end
-  if field == 's' then return h.s or 'ACTIVE' end
-  if field == 'm' and not h.m then
-    return h.a - h.p - h.r - h.d
-  end
-  return num(h[field])
-end
-
 local function bad(v) return v > MAX or v < -MAX or v ~= math.floor(v) end
 
 local function run(plan)
@@ -111,10 +102,22 @@ local function run(plan)
   local c = plan.c and CLISTS[plan.c]
   if c then
     for j = 1, #c, 4 do
-      local h = load(c[j])
+      local h = loaded[c[j]]
+      if h == nil then h = load(c[j]) end
       local ok = false
       if h then
-        local actual = fieldValue(h, c[j + 1])
+        local field = c[j + 1]
+        local actual
+        if field == 'm' then
+          actual = h.m or (h.a - h.p - h.r - h.d)
+        elseif field == 's' then
+          actual = h.s or 'ACTIVE'
+        elseif field == 'o' then
+          actual = h.o == 'true'
+        else
+          actual = h[field]
+          if type(actual) ~= 'number' then actual = num(actual) end
+        end
         local op, want = c[j + 2], c[j + 3]
         if op == '=' then
           ok = actual == want
