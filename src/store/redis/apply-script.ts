@@ -8,12 +8,16 @@
 // of transactions 1..N-1, and a transaction that fails a check writes nothing and does not affect
 // the others. Each gets its own result.
 //
-// Input: KEYS = every key the transactions touch (declared, deduplicated across the batch);
-// ARGV[1] = JSON {c = condition lists, d = delta lists, p = plans}: small plans that refer to keys
-// by their 1-based index into KEYS and to their condition and delta lists by index into c and d
-// (transactions of one kind share them, so each distinct list is sent and decoded once);
-// ARGV[2] = the invalidation channel, ARGV[3] = the API-key hash prefix; the bulky strings (the
-// reservations' hash fields, idempotency records) follow as ARGV[4..] and the plans refer to them by
+// The same call also answers the batched reads of that turn (idempotency records, reservations,
+// ledgers — across concurrent requests, each key once), after the transactions.
+//
+// Input: KEYS = every key the transactions touch (declared, deduplicated across the batch), then
+// the read keys; ARGV[1] = JSON {c = condition lists, d = delta lists, p = plans} ('' when there are
+// no transactions): small plans that refer to keys by their 1-based index into KEYS and to their
+// condition and delta lists by index into c and d (transactions of one kind share them, so each
+// distinct list is sent and decoded once); ARGV[2] = the invalidation channel, ARGV[3] = the
+// API-key hash prefix, ARGV[4] = one kind letter per read key; the bulky strings (the
+// reservations' hash fields, idempotency records) follow as ARGV[5..] and the plans refer to them by
 // ARGV index, so they are neither JSON-escaped twice nor parsed by cjson. Check order per
 // transaction matches the embedded store (memory-state.ts): conditions, idempotency, reservation
 // status, ledger creation, then ledger deltas (missing / overflow). Nothing of a transaction is
@@ -27,16 +31,38 @@
 // transaction's own error reply, and the counter changes of the transactions before it are still
 // written at the end.
 //
-// Output: one entry per plan: {'ok'} — or, when the plan asks for it (plan.ret), {'ok', keyIndex,
-// {hash fields...}, keyIndex, {...}, ...} with the post-state of every ledger touched — or
-// {'fail', kind, detail}, or {'err', message}.
+// Output: {results, values}. results: one entry per plan: {'ok'} — or, when the plan asks for it
+// (plan.ret), {'ok', keyIndex, {hash fields...}, keyIndex, {...}, ...} with the post-state of every
+// ledger touched — or {'fail', kind, detail}, or {'err', message}. values: one per read key.
 //
 // Numbers: Lua numbers are doubles, exact for every safe integer; a counter that leaves
 // ±(2^53 - 1) fails the transaction with 'overflow' before anything is written.
 
+/** The ledger fields a batched read returns (HMGET, in this order); codec.valuesToLedger reads them back. */
+export const LEDGER_FIELDS = [
+  'scope',
+  'unit',
+  'allocated',
+  'remaining',
+  'reserved',
+  'spent',
+  'debt',
+  'overdraft_limit',
+  'is_over_limit',
+  'status',
+  'caps_json',
+  'commit_overage_policy',
+  'created_at_ms',
+  'updated_at_ms',
+] as const
+const LEDGER_FIELDS_LUA = LEDGER_FIELDS.map((f) => `'${f}'`).join(', ')
+
 export const APPLY_SCRIPT = String.raw`
-local batch = cjson.decode(ARGV[1])
-local plans, CLISTS, DLISTS = batch.p, batch.c, batch.d
+local plans, CLISTS, DLISTS = {}, {}, {}
+if ARGV[1] ~= '' then
+  local batch = cjson.decode(ARGV[1])
+  plans, CLISTS, DLISTS = batch.p, batch.c, batch.d
+end
 local INV, HP = ARGV[2], ARGV[3]
 local MAX = 9007199254740991
 local NULL = cjson.null
@@ -306,45 +332,24 @@ for t = 1, #plans do
   end
 end
 flush()
-return results
-`
 
-/**
- * Batched reads: one EVALSHA serves every read the daemon issued in one turn of the event loop
- * (idempotency records, reservations, ledgers — across concurrent requests, each key once).
- * KEYS = the keys; ARGV[1] = one kind letter per key: 'L' ledger (the fields in LEDGER_FIELDS, in
- * that order, via HMGET), 'G' a string (GET), 'R' a reservation's `cycles_json`. Output: one entry
- * per key, in order (a nested array for 'L', a string or nil otherwise). Read-only.
- */
-export const LEDGER_FIELDS = [
-  'scope',
-  'unit',
-  'allocated',
-  'remaining',
-  'reserved',
-  'spent',
-  'debt',
-  'overdraft_limit',
-  'is_over_limit',
-  'status',
-  'caps_json',
-  'commit_overage_policy',
-  'created_at_ms',
-  'updated_at_ms',
-] as const
-
-export const READ_SCRIPT = String.raw`
-local kinds = ARGV[1]
-local out = {}
-for i = 1, #KEYS do
+-- Reads, after every transaction: the last #ARGV[4] keys, one kind letter each: 'L' a ledger (the
+-- fields in LEDGER_FIELDS, in that order, via HMGET), 'G' a string (GET), 'R' a reservation's
+-- cycles_json. One entry per key, in order (a nested array for 'L', a string or nil otherwise).
+local kinds = ARGV[4]
+local first = #KEYS - #kinds
+local values = {}
+for i = 1, #kinds do
   local kind = string.byte(kinds, i)
+  local key = KEYS[first + i]
   if kind == 76 then
-    out[i] = redis.call('HMGET', KEYS[i], ${LEDGER_FIELDS.map((f) => `'${f}'`).join(', ')})
+    values[i] = redis.call('HMGET', key, ${LEDGER_FIELDS_LUA})
   elseif kind == 71 then
-    out[i] = redis.call('GET', KEYS[i])
+    values[i] = redis.call('GET', key)
   else
-    out[i] = redis.call('HGET', KEYS[i], 'cycles_json')
+    values[i] = redis.call('HGET', key, 'cycles_json')
   end
 end
-return out
+return {results, values}
 `
+

@@ -1,8 +1,9 @@
 // The Redis store: the same Store contract as the embedded store, shared by every daemon instance
 // that points at the same Redis. apply() is one generic Lua transaction (apply-script.ts) loaded once
-// and run with EVALSHA. The hot-path reads (idempotency records, reservations, ledgers) are batched:
-// every such read issued in one turn of the event loop — by one request or by many concurrent ones —
-// leaves as one read-only EVALSHA that reads each key once and answers with values only (no field
+// and run with EVALSHA. Transactions and the hot-path reads (idempotency records, reservations,
+// ledgers) are batched: everything issued in one turn of the event loop — by one request or by many
+// concurrent ones — leaves as one EVALSHA that runs the transactions in order (group commit, each
+// all-or-nothing on its own), then reads each key once and answers with values only (no field
 // names). Tenants and API keys are cached briefly and invalidated over pub/sub, so a revocation made
 // through any instance applies at once everywhere.
 import {Redis, ReplyError} from 'ioredis'
@@ -25,7 +26,7 @@ import type {
   TxResult,
 } from '../types.js'
 import {ledgerKey} from '../types.js'
-import {APPLY_SCRIPT, READ_SCRIPT} from './apply-script.js'
+import {APPLY_SCRIPT} from './apply-script.js'
 import {encodeSet, flatToObject, hashToLedger, ledgerToHash, reservationToHash, valuesToLedger} from './codec.js'
 import {KeyLayout} from './keys.js'
 
@@ -83,7 +84,7 @@ interface Plan {
   ret?: 1
 }
 
-/** Kinds of batched read (READ_SCRIPT): ledger fields, a string, a reservation's record. */
+/** Kinds of batched read (the reads section of APPLY_SCRIPT): ledger fields, a string, a reservation's record. */
 type ReadKind = 'L' | 'G' | 'R'
 
 interface PendingRead {
@@ -149,7 +150,6 @@ export class RedisStore implements Store {
     this.redis = new Redis(options.url, {...common, commandTimeout: this.opts.commandTimeoutMs, enableAutoPipelining: true})
     this.sub = new Redis(options.url, {...common, enableOfflineQueue: true, maxRetriesPerRequest: null})
     this.redis.defineCommand('cyclesApply', {lua: APPLY_SCRIPT})
-    this.redis.defineCommand('cyclesRead', {lua: READ_SCRIPT})
     // Connection errors are reported through the calls that fail; keep the emitters quiet.
     this.redis.on('error', () => {})
     this.sub.on('error', () => {})
@@ -160,7 +160,7 @@ export class RedisStore implements Store {
     const store = new RedisStore(options)
     try {
       await withTimeout(Promise.all([store.redis.connect(), store.sub.connect()]), store.opts.openTimeoutMs, `cannot reach Redis at ${redactUrl(options.url)}`)
-      await Promise.all([store.redis.script('LOAD', APPLY_SCRIPT), store.redis.script('LOAD', READ_SCRIPT)])
+      await store.redis.script('LOAD', APPLY_SCRIPT)
     } catch (error) {
       store.redis.disconnect()
       store.sub.disconnect()
@@ -194,8 +194,8 @@ export class RedisStore implements Store {
 
   /**
    * One flush per turn of the event loop for transactions and reads alike (setImmediate: after the
-   * I/O callbacks of this turn, so concurrent requests share it). Both calls are issued in the same
-   * tick, so ioredis' auto-pipelining sends them in one socket write.
+   * I/O callbacks of this turn, so concurrent requests share it): one script call carries the
+   * turn's transactions (run first, in order) and its reads (answered after them).
    */
   private schedule(): void {
     if (this.flushScheduled) return
@@ -205,17 +205,18 @@ export class RedisStore implements Store {
 
   private readonly flush = (): void => {
     this.flushScheduled = false
-    this.flushApplies()
-    this.flushReads()
-  }
-
-  private flushApplies(): void {
     const queued = this.pendingTx
     this.pendingTx = []
-    for (let from = 0; from < queued.length; from += MAX_GROUP) this.sendApplies(queued.slice(from, from + MAX_GROUP))
+    const reads = [...this.pending.values()]
+    this.pending = new Map()
+    if (queued.length <= MAX_GROUP) {
+      this.send(queued, reads)
+      return
+    }
+    for (let from = 0; from < queued.length; from += MAX_GROUP) this.send(queued.slice(from, from + MAX_GROUP), from === 0 ? reads : [])
   }
 
-  private sendApplies(group: QueuedTx[]): void {
+  private send(group: QueuedTx[], reads: PendingRead[]): void {
     const keys: string[] = []
     const index = new Map<string, number>()
     const k = (name: string): number => {
@@ -227,7 +228,7 @@ export class RedisStore implements Store {
       }
       return i
     }
-    /** Bulky strings travel as their own ARGV entries after the plans, the channel and the prefix. */
+    /** Bulky strings travel as their own ARGV entries after the plans, the channel, the prefix and the read kinds. */
     const extra: string[] = []
     const plans: string[] = []
     // Transactions of one kind repeat the same condition and delta lists (same ledgers, same amounts):
@@ -271,18 +272,25 @@ export class RedisStore implements Store {
       plans.push(JSON.stringify(plan))
       sent.push({q, ledgerOf})
     }
-    if (sent.length === 0) return
+    if (sent.length === 0 && reads.length === 0) return
+    // The read keys come last in KEYS, one kind letter each in ARGV[4].
+    let kinds = ''
+    for (const r of reads) {
+      kinds += r.kind
+      keys.push(r.key)
+    }
     const L = this.keys
-    const call = (this.redis as unknown as {cyclesApply(n: number, ...args: string[]): Promise<ApplyReply[]>}).cyclesApply(
+    const call = (this.redis as unknown as {cyclesApply(n: number, ...args: string[]): Promise<[ApplyReply[], unknown[]]>}).cyclesApply(
       keys.length,
       ...keys,
-      `{"c":[${cLists.join(',')}],"d":[${dLists.join(',')}],"p":[${plans.join(',')}]}`,
+      sent.length === 0 ? '' : `{"c":[${cLists.join(',')}],"d":[${dLists.join(',')}],"p":[${plans.join(',')}]}`,
       L.invalidationChannel(),
       L.apiKeyHashPrefix(),
+      kinds,
       ...extra,
     )
     call.then(
-      (replies) => {
+      ([replies, values]) => {
         for (let i = 0; i < sent.length; i++) {
           const {q, ledgerOf} = sent[i]
           try {
@@ -291,10 +299,15 @@ export class RedisStore implements Store {
             q.reject(error)
           }
         }
+        for (let i = 0; i < reads.length; i++) {
+          const value = values[i] ?? null
+          for (const w of reads[i].waiters) w.resolve(value)
+        }
       },
       (error: unknown) => {
         const e = toStoreError(error)
         for (const {q} of sent) q.reject(e)
+        for (const p of reads) for (const w of p.waiters) w.reject(e)
       },
     )
   }
@@ -304,8 +317,8 @@ export class RedisStore implements Store {
     const L = this.keys
     const plan: Plan = {now: Date.now()}
     if (tx.returnLedgers) plan.ret = 1
-    /** ARGV index of the next bulky string: ARGV[1..3] are the plans, the channel and the prefix. */
-    const argv = () => extra.length + 4
+    /** ARGV index of the next bulky string: ARGV[1..4] are the plans, the channel, the prefix and the read kinds. */
+    const argv = () => extra.length + 5
     // Conditions and deltas come grouped by ledger: remember the last one looked up.
     let lastBook: Book | undefined
     let lastScope: string | undefined
@@ -618,10 +631,11 @@ export class RedisStore implements Store {
   // ------------------------------------------------------------------ batched reads
 
   /**
-   * Queue a read for the next batch. Every read queued in this turn of the event loop leaves in one
-   * READ_SCRIPT call (setImmediate: after the I/O callbacks of this turn, so concurrent requests
-   * share it); a key asked for twice is read once and both callers get the same value. A read queued
-   * after a write resolved is sent after it, so this instance always reads its own writes.
+   * Queue a read for the next batch. Every read queued in this turn of the event loop leaves in the
+   * turn's one script call (setImmediate: after the I/O callbacks of this turn, so concurrent requests
+   * share it), answered after that call's transactions; a key asked for twice is read once and both
+   * callers get the same value. A read queued after a write resolved is sent after it, so this
+   * instance always reads its own writes.
    */
   private read(kind: ReadKind, key: string): Promise<unknown> {
     const id = kind + key
@@ -634,28 +648,6 @@ export class RedisStore implements Store {
       p.waiters.push({resolve, reject})
       this.schedule()
     })
-  }
-
-  private flushReads(): void {
-    const batch = [...this.pending.values()]
-    this.pending = new Map()
-    if (batch.length === 0) return
-    let kinds = ''
-    const keys: string[] = new Array(batch.length)
-    for (let i = 0; i < batch.length; i++) {
-      kinds += batch[i].kind
-      keys[i] = batch[i].key
-    }
-    const call = (this.redis as unknown as {cyclesRead(n: number, ...args: string[]): Promise<unknown[]>}).cyclesRead(keys.length, ...keys, kinds)
-    call.then(
-      (values) => {
-        for (let i = 0; i < batch.length; i++) for (const w of batch[i].waiters) w.resolve(values[i] ?? null)
-      },
-      (error: unknown) => {
-        const e = toStoreError(error)
-        for (const p of batch) for (const w of p.waiters) w.reject(e)
-      },
-    )
   }
 
   // ------------------------------------------------------------------ control
