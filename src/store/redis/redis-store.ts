@@ -121,14 +121,6 @@ export class RedisStore implements Store {
   /** Reads waiting for the next batch, by kind + key. */
   private pending = new Map<string, PendingRead>()
   private flushScheduled = false
-  /**
-   * Ledger values ('L' reads) of the script call answered last, by key, until the callbacks that
-   * answer triggered have run (cleared on the next tick): a getLedgers issued by those callbacks is
-   * answered from them instead of waiting for the next call. See getLedgers.
-   */
-  private recent: Map<string, unknown> | undefined
-  /** Ledger keys of ACTIVE reservations this instance wrote or read, by id (read along with the reservation). */
-  private readonly heldKeys = new Map<string, string[]>()
   /** Transactions waiting for the next group commit. */
   private pendingTx: QueuedTx[] = []
 
@@ -299,18 +291,6 @@ export class RedisStore implements Store {
     )
     call.then(
       ([replies, values]) => {
-        let recent: Map<string, unknown> | undefined
-        for (let i = 0; i < reads.length; i++) {
-          if (reads[i].kind !== 'L') continue
-          recent ??= new Map()
-          recent.set(reads[i].key, values[i] ?? null)
-        }
-        this.recent = recent
-        if (recent) {
-          process.nextTick(() => {
-            if (this.recent === recent) this.recent = undefined
-          })
-        }
         for (let i = 0; i < sent.length; i++) {
           const {q, ledgerOf} = sent[i]
           try {
@@ -406,7 +386,6 @@ export class RedisStore implements Store {
       // A guarded transition of a reservation that exists (expect ACTIVE) writes only what can change
       // and is already indexed; a new one (or an unguarded upsert) writes everything and indexes it.
       const existing = expect !== undefined && expect !== 'absent'
-      this.noteHeld(r)
       const first = argv()
       for (const field of reservationToHash(r, !existing)) extra.push(field)
       plan.r = {
@@ -544,37 +523,9 @@ export class RedisStore implements Store {
 
   // ------------------------------------------------------------------ ledgers
 
-  /**
-   * Ledgers are read in the next script call — unless every one of them was read by the call whose
-   * answer is being handled right now (the callbacks it triggered are still running): then they are
-   * answered from that read. A commit, release or extend asks for its reservation's ledgers right
-   * after reading the reservation, and getReservation reads them along with it, so they arrive
-   * together; concurrent requests on the same budgets share them too. Such a read is as fresh as the
-   * call it came from: it saw every transaction this instance had acknowledged (transactions run
-   * before reads within a call, and any later answer clears it), and the transaction that follows
-   * re-checks every condition it relies on, in Redis, as always.
-   */
   async getLedgers(book: Book, scopes: readonly string[], unit: Unit): Promise<Array<Ledger | undefined>> {
-    const keys = scopes.map((s) => this.keys.ledger(book, s, unit))
-    const recent = this.recent
-    if (recent && keys.every((k) => recent.has(k))) return keys.map((k, i) => valuesToLedger(recent.get(k), scopes[i], unit))
-    const values = await Promise.all(keys.map((k) => this.read('L', k)))
+    const values = await Promise.all(scopes.map((s) => this.read('L', this.keys.ledger(book, s, unit))))
     return values.map((v, i) => valuesToLedger(v, scopes[i], unit))
-  }
-
-  /** Remember (or forget) which ledgers an ACTIVE reservation holds, so they are read along with it. */
-  private noteHeld(r: Reservation): void {
-    if (r.status !== 'ACTIVE') {
-      this.heldKeys.delete(r.reservation_id)
-      return
-    }
-    if (this.heldKeys.has(r.reservation_id)) return
-    if (this.heldKeys.size >= 100_000) this.heldKeys.clear()
-    const unit = r.reserved.unit
-    const keys: string[] = []
-    for (const s of r.real_scopes ?? []) keys.push(this.keys.ledger('real', s, unit))
-    for (const s of r.shadow_scopes ?? []) keys.push(this.keys.ledger('shadow', s, unit))
-    this.heldKeys.set(r.reservation_id, keys)
   }
 
   async unitsAt(book: Book, scopes: readonly string[]): Promise<Array<{scope: string; units: Unit[]}>> {
@@ -606,13 +557,7 @@ export class RedisStore implements Store {
   // ------------------------------------------------------------------ reservations
 
   async getReservation(id: string): Promise<Reservation | undefined> {
-    const held = this.heldKeys.get(id)
-    // Commit, release and extend read these next: read them in the same call (see getLedgers).
-    if (held) for (const k of held) this.read('L', k).catch(() => {})
-    const r = parseJson<Reservation>((await this.read('R', this.keys.reservation(id))) as string | null)
-    if (r) this.noteHeld(r)
-    else this.heldKeys.delete(id)
-    return r
+    return parseJson<Reservation>((await this.read('R', this.keys.reservation(id))) as string | null)
   }
 
   /**
