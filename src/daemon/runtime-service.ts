@@ -174,15 +174,17 @@ export class RuntimeService {
 
     const idemKey = `${ctx.tenant}:reserve:${req.idempotency_key}`
     const hash = requestHash(req)
-    const replay = await this.replay(idemKey, hash, facts)
-    if (replay) return replay
 
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const [tenant, real, shadow] = await Promise.all([
+      // The idempotency lookup goes out with the reads (one round trip with a remote store); a
+      // replay simply discards them.
+      const [replay, tenant, real, shadow] = await Promise.all([
+        attempt === 0 ? this.replay(idemKey, hash, facts) : undefined,
         this.store.getTenant(ctx.tenant),
         this.view('real', scopes.affected_scopes, req.estimate),
         this.view('shadow', scopes.affected_scopes, req.estimate),
       ])
+      if (replay) return replay
       const realEval = this.finish(real, tenant)
       const shadowEval = this.finish(shadow, tenant)
       const would = wouldOf(shadow, shadowEval)
@@ -345,15 +347,17 @@ export class RuntimeService {
     Object.assign(facts, scopes)
     const idemKey = `${ctx.tenant}:decide:${req.idempotency_key}`
     const hash = requestHash(req)
-    const replay = await this.replay(idemKey, hash, facts)
-    if (replay) return replay
 
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const [tenant, real, shadow] = await Promise.all([
+      // The idempotency lookup goes out with the reads (one round trip with a remote store); a
+      // replay simply discards them.
+      const [replay, tenant, real, shadow] = await Promise.all([
+        attempt === 0 ? this.replay(idemKey, hash, facts) : undefined,
         this.store.getTenant(ctx.tenant),
         this.view('real', scopes.affected_scopes, req.estimate),
         this.view('shadow', scopes.affected_scopes, req.estimate),
       ])
+      if (replay) return replay
       const realEval = this.finish(real, tenant)
       const shadowEval = this.finish(shadow, tenant)
       Object.assign(facts, wouldOf(shadow, shadowEval))
