@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
 import {EXIT} from '../../src/cli/errors.js'
-import {REPORT_DEFAULTS} from '../../src/analytics/report.js'
+import {runawayFlags, runawayOptions, sliceFlags} from '../../src/analytics/flags.js'
 import {dbPathFrom, runReport} from '../../src/analytics/run.js'
 import {useColor} from '../../src/output/table.js'
 
@@ -16,16 +16,8 @@ export default class ShadowLoops extends BaseCommand {
   ]
 
   static override flags = {
-    db: Flags.string({description: 'Analysis database file [default: .cycles/shadow.duckdb]', env: 'CYCLES_DB'}),
-    since: Flags.string({description: 'Only records at or after this time (ISO-8601 or date)'}),
-    until: Flags.string({description: 'Only records before this time'}),
-    tenant: Flags.string({description: 'Only this tenant'}),
-    'loop-window': Flags.integer({description: 'Loop detector window, seconds', default: REPORT_DEFAULTS.loopWindowSeconds, min: 1}),
-    'loop-threshold': Flags.integer({description: 'Reservations by one run within the window that make a loop', default: REPORT_DEFAULTS.loopThreshold, min: 2}),
-    'repeat-threshold': Flags.integer({description: 'Consecutive identical reservations by one run that make a loop', default: REPORT_DEFAULTS.repeatThreshold, min: 2}),
-    'fanout-children': Flags.integer({description: 'Flag a delegation tree whose root has at least this many children', default: REPORT_DEFAULTS.fanoutChildren, min: 1}),
-    'fanout-depth': Flags.integer({description: 'Flag a delegation tree at least this deep', default: REPORT_DEFAULTS.fanoutDepth, min: 1}),
-    'fanout-amplification': Flags.integer({description: 'Flag a delegation tree whose widest level has at least this many runs', default: REPORT_DEFAULTS.fanoutAmplification, min: 1}),
+    ...sliceFlags,
+    ...runawayFlags,
     fail: Flags.boolean({description: `Exit ${EXIT.GATE_FAILED} when any loop or flagged fan-out is found`, default: false}),
   }
 
@@ -35,12 +27,7 @@ export default class ShadowLoops extends BaseCommand {
       since: flags.since,
       until: flags.until,
       tenant: flags.tenant,
-      loopWindowSeconds: flags['loop-window'],
-      loopThreshold: flags['loop-threshold'],
-      repeatThreshold: flags['repeat-threshold'],
-      fanoutChildren: flags['fanout-children'],
-      fanoutDepth: flags['fanout-depth'],
-      fanoutAmplification: flags['fanout-amplification'],
+      ...runawayOptions(flags),
       format: this.jsonMode ? 'json' : 'table',
       failOn: flags.fail ? 'loops,fanout' : undefined,
       color: useColor(),

@@ -4,6 +4,7 @@ import {BaseCommand} from '../../src/cli/base-command.js'
 import {CliError, EXIT} from '../../src/cli/errors.js'
 import {GATES} from '../../src/analytics/gates.js'
 import {GROUPINGS, REPORT_DEFAULTS, type Grouping} from '../../src/analytics/report.js'
+import {runawayFlags, runawayOptions, sliceFlags} from '../../src/analytics/flags.js'
 import {dbPathFrom, runReport} from '../../src/analytics/run.js'
 import {useColor} from '../../src/output/table.js'
 import {FORMATS, type Format} from '../../src/output/write.js'
@@ -21,22 +22,14 @@ export default class ShadowReport extends BaseCommand {
   ]
 
   static override flags = {
-    db: Flags.string({description: 'Analysis database file [default: .cycles/shadow.duckdb]', env: 'CYCLES_DB'}),
-    since: Flags.string({description: 'Only records at or after this time (ISO-8601 or date)'}),
-    until: Flags.string({description: 'Only records before this time'}),
-    tenant: Flags.string({description: 'Only this tenant'}),
+    ...sliceFlags,
     unit: Flags.string({description: 'Only this unit', options: [...UNITS]}),
     by: Flags.string({description: 'Group by', options: [...GROUPINGS], default: 'scope'}),
     format: Flags.string({description: 'Output format', options: [...FORMATS], default: 'table'}),
     output: Flags.string({char: 'o', description: 'Write the report to this file instead of stdout'}),
     'fail-on': Flags.string({description: `Exit ${EXIT.GATE_FAILED} when any of these gates is violated (comma-separated: ${GATES.join(', ')})`}),
     'min-requests': Flags.integer({description: 'Sample floor: fewer requests is insufficient_data', default: REPORT_DEFAULTS.minRequests, min: 1}),
-    'loop-window': Flags.integer({description: 'Loop detector window, seconds', default: REPORT_DEFAULTS.loopWindowSeconds, min: 1}),
-    'loop-threshold': Flags.integer({description: 'Reservations by one run within the window that make a loop', default: REPORT_DEFAULTS.loopThreshold, min: 2}),
-    'repeat-threshold': Flags.integer({description: 'Consecutive identical reservations by one run that make a loop', default: REPORT_DEFAULTS.repeatThreshold, min: 2}),
-    'fanout-children': Flags.integer({description: 'Flag a delegation tree whose root has at least this many children', default: REPORT_DEFAULTS.fanoutChildren, min: 1}),
-    'fanout-depth': Flags.integer({description: 'Flag a delegation tree at least this deep', default: REPORT_DEFAULTS.fanoutDepth, min: 1}),
-    'fanout-amplification': Flags.integer({description: 'Flag a delegation tree whose widest level has at least this many runs', default: REPORT_DEFAULTS.fanoutAmplification, min: 1}),
+    ...runawayFlags,
     'overage-threshold': Flags.string({description: 'Overage gate: share of commits above estimate (0–1)', default: String(REPORT_DEFAULTS.overageThreshold)}),
     limit: Flags.integer({description: 'Rows shown in table and Markdown output', default: 50, min: 1}),
   }
@@ -53,12 +46,7 @@ export default class ShadowReport extends BaseCommand {
       unit: flags.unit,
       by: flags.by as Grouping,
       minRequests: flags['min-requests'],
-      loopWindowSeconds: flags['loop-window'],
-      loopThreshold: flags['loop-threshold'],
-      repeatThreshold: flags['repeat-threshold'],
-      fanoutChildren: flags['fanout-children'],
-      fanoutDepth: flags['fanout-depth'],
-      fanoutAmplification: flags['fanout-amplification'],
+      ...runawayOptions(flags),
       overageThreshold: overage,
       format,
       output: flags.output,
