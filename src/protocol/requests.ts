@@ -1,35 +1,71 @@
-// Request body schemas of the runtime plane. Strict like the reference server: unknown fields,
+// Request body validation for the runtime plane. Strict like the reference server: unknown fields,
 // wrong types, non-safe integers and out-of-range values are 400 INVALID_REQUEST, never a 500.
-import {z} from 'zod'
-
+//
+// Hand-written rather than a schema library: this runs on every request, and measured in the daemon
+// the generic validator cost ~10 µs of a ~75 µs request. Each parser returns a fresh object with its
+// keys in spec order and defaults filled in, which requestHash relies on (canonical-json.ts).
 import {invalid} from './errors.js'
-import {OVERAGE_POLICIES, UNITS} from './types.js'
+import {type Action, type Amount, OVERAGE_POLICIES, type OveragePolicy, SCOPE_LEVELS, type Subject, UNITS} from './types.js'
 
 const MAX_METADATA_DEPTH = 16
+const MAX_ISSUES = 5
 
-const safeInt = (min: number, max = Number.MAX_SAFE_INTEGER) => z.int().min(min).max(max)
+/** Collects what is wrong with a body, by field path, then throws one INVALID_REQUEST. */
+class Issues {
+  readonly list: string[] = []
+  add(path: string, message: string): void {
+    if (this.list.length < MAX_ISSUES) this.list.push(`${path || '(body)'}: ${message}`)
+  }
+}
 
-const amount = z.strictObject({unit: z.enum(UNITS), amount: safeInt(0)})
+type Json = Record<string, unknown>
 
-const subjectValue = z.string().max(128)
-const subject = z.strictObject({
-  tenant: subjectValue.optional(),
-  workspace: subjectValue.optional(),
-  app: subjectValue.optional(),
-  workflow: subjectValue.optional(),
-  agent: subjectValue.optional(),
-  toolset: subjectValue.optional(),
-  dimensions: z
-    .record(z.string(), z.string().max(256))
-    .refine((d) => Object.keys(d).length <= 16, 'at most 16 dimensions')
-    .optional(),
-})
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
 
-const action = z.strictObject({
-  kind: z.string().max(64).refine((s) => s.trim() !== '', 'must not be blank'),
-  name: z.string().max(256).refine((s) => s.trim() !== '', 'must not be blank'),
-  tags: z.array(z.string().max(64)).max(10).optional(),
-})
+/** The object at `path`, with unknown keys reported; undefined (and an issue) when not an object. */
+function object(value: unknown, path: string, allowed: ReadonlySet<string>, issues: Issues): Json | undefined {
+  if (!isObject(value)) {
+    issues.add(path, 'expected an object')
+    return undefined
+  }
+  let unknown: string[] | undefined
+  for (const key of Object.keys(value)) if (!allowed.has(key)) (unknown ??= []).push(key)
+  if (unknown) issues.add(path, `unknown field(s) ${unknown.join(', ')}`)
+  return value
+}
+
+function string(value: unknown, path: string, issues: Issues, max: number, opts: {min?: number; notBlank?: boolean} = {}): string | undefined {
+  if (typeof value !== 'string') {
+    issues.add(path, 'expected a string')
+    return undefined
+  }
+  if (value.length > max) issues.add(path, `at most ${max} characters`)
+  else if (opts.min !== undefined && value.length < opts.min) issues.add(path, `at least ${opts.min} character(s)`)
+  else if (opts.notBlank && value.trim() === '') issues.add(path, 'must not be blank')
+  return value
+}
+
+function integer(value: unknown, path: string, issues: Issues, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (typeof value !== 'number' || !Number.isInteger(value)) issues.add(path, 'expected an integer')
+  else if (!Number.isSafeInteger(value) || value > max) issues.add(path, `must be at most ${max}`)
+  else if (value < min) issues.add(path, `must be at least ${min}`)
+  else return value
+  return undefined
+}
+
+function oneOf<T extends string>(value: unknown, path: string, issues: Issues, options: readonly T[]): T | undefined {
+  if (typeof value === 'string' && (options as readonly string[]).includes(value)) return value as T
+  issues.add(path, `expected one of ${options.join(', ')}`)
+  return undefined
+}
+
+function boolean(value: unknown, path: string, issues: Issues): boolean | undefined {
+  if (typeof value === 'boolean') return value
+  issues.add(path, 'expected a boolean')
+  return undefined
+}
 
 function depth(value: unknown, limit: number): number {
   if (value === null || typeof value !== 'object') return 0
@@ -39,91 +75,206 @@ function depth(value: unknown, limit: number): number {
   return max + 1
 }
 
-const metadata = z
-  .record(z.string(), z.unknown())
-  .refine((m) => depth(m, MAX_METADATA_DEPTH + 1) <= MAX_METADATA_DEPTH, `nested deeper than ${MAX_METADATA_DEPTH} levels`)
-
-const idempotencyKey = z.string().min(1).max(256)
-const overagePolicy = z.enum(OVERAGE_POLICIES)
-
-const metrics = z.strictObject({
-  tokens_input: safeInt(0).optional(),
-  tokens_output: safeInt(0).optional(),
-  latency_ms: safeInt(0).optional(),
-  model_version: z.string().max(128).optional(),
-  custom: metadata.optional(),
-})
-
-export const reservationCreateRequest = z.strictObject({
-  idempotency_key: idempotencyKey,
-  subject,
-  action,
-  estimate: amount,
-  ttl_ms: safeInt(1000, 86_400_000).optional(),
-  // Defaults are materialised so an omitted default and an explicit one hash alike (idempotency).
-  grace_period_ms: safeInt(0, 60_000).default(5_000),
-  overage_policy: overagePolicy.optional(),
-  dry_run: z.boolean().default(false),
-  metadata: metadata.optional(),
-})
-export type ReservationCreateRequest = z.output<typeof reservationCreateRequest>
-
-export const decisionRequest = z.strictObject({
-  idempotency_key: idempotencyKey,
-  subject,
-  action,
-  estimate: amount,
-  metadata: metadata.optional(),
-})
-export type DecisionRequest = z.infer<typeof decisionRequest>
-
-export const commitRequest = z.strictObject({
-  idempotency_key: idempotencyKey,
-  actual: amount,
-  metrics: metrics.optional(),
-  metadata: metadata.optional(),
-})
-export type CommitRequest = z.infer<typeof commitRequest>
-
-export const releaseRequest = z.strictObject({
-  idempotency_key: idempotencyKey,
-  reason: z.string().max(256).optional(),
-})
-export type ReleaseRequest = z.infer<typeof releaseRequest>
-
-export const extendRequest = z.strictObject({
-  idempotency_key: idempotencyKey,
-  extend_by_ms: safeInt(1, 86_400_000),
-  metadata: metadata.optional(),
-})
-export type ExtendRequest = z.infer<typeof extendRequest>
-
-export const eventCreateRequest = z.strictObject({
-  idempotency_key: idempotencyKey,
-  subject,
-  action,
-  actual: amount,
-  overage_policy: overagePolicy.default('ALLOW_IF_AVAILABLE'),
-  metrics: metrics.optional(),
-  client_time_ms: safeInt(0).optional(),
-  metadata: metadata.optional(),
-})
-export type EventCreateRequest = z.output<typeof eventCreateRequest>
-
-/** Parse `body` with `schema`, or throw 400 INVALID_REQUEST naming each bad field. */
-export function parseRequest<T>(schema: z.ZodType<T, any>, body: unknown): T {
-  const result = schema.safeParse(body)
-  if (result.success) return result.data
-  throw invalid(`Validation failed: ${formatIssues(result.error.issues)}`)
+function metadata(value: unknown, path: string, issues: Issues): Json | undefined {
+  if (!isObject(value)) {
+    issues.add(path, 'expected an object')
+    return undefined
+  }
+  if (depth(value, MAX_METADATA_DEPTH + 1) > MAX_METADATA_DEPTH) issues.add(path, `nested deeper than ${MAX_METADATA_DEPTH} levels`)
+  return value
 }
 
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues
-    .slice(0, 5)
-    .map((issue) => {
-      const path = issue.path.length > 0 ? issue.path.join('.') : '(body)'
-      if (issue.code === 'unrecognized_keys') return `${path}: unknown field(s) ${issue.keys.join(', ')}`
-      return `${path}: ${issue.message}`
-    })
-    .join(', ')
+const AMOUNT_KEYS = new Set(['unit', 'amount'])
+function amount(value: unknown, path: string, issues: Issues): Amount {
+  const o = object(value, path, AMOUNT_KEYS, issues)
+  if (!o) return {unit: 'TOKENS', amount: 0} // placeholder: the issue is already recorded
+  return {unit: oneOf(o.unit, `${path}.unit`, issues, UNITS)!, amount: integer(o.amount, `${path}.amount`, issues, 0)!}
+}
+
+const SUBJECT_KEYS = new Set<string>([...SCOPE_LEVELS, 'dimensions'])
+function subject(value: unknown, path: string, issues: Issues): Subject {
+  const o = object(value, path, SUBJECT_KEYS, issues)
+  const out: Subject = {}
+  if (!o) return out
+  for (const level of SCOPE_LEVELS) {
+    if (o[level] !== undefined) out[level] = string(o[level], `${path}.${level}`, issues, 128)
+  }
+  if (o.dimensions !== undefined) {
+    const d = o.dimensions
+    if (!isObject(d)) issues.add(`${path}.dimensions`, 'expected an object')
+    else {
+      const keys = Object.keys(d)
+      if (keys.length > 16) issues.add(`${path}.dimensions`, 'at most 16 dimensions')
+      for (const k of keys) string(d[k], `${path}.dimensions.${k}`, issues, 256)
+      out.dimensions = d as Record<string, string>
+    }
+  }
+  return out
+}
+
+const ACTION_KEYS = new Set(['kind', 'name', 'tags'])
+function action(value: unknown, path: string, issues: Issues): Action {
+  const o = object(value, path, ACTION_KEYS, issues)
+  if (!o) return {kind: '', name: ''} // placeholder: the issue is already recorded
+  const out: Action = {kind: string(o.kind, `${path}.kind`, issues, 64, {notBlank: true})!, name: string(o.name, `${path}.name`, issues, 256, {notBlank: true})!}
+  if (o.tags !== undefined) {
+    if (!Array.isArray(o.tags)) issues.add(`${path}.tags`, 'expected an array')
+    else {
+      if (o.tags.length > 10) issues.add(`${path}.tags`, 'at most 10 tags')
+      o.tags.forEach((t, i) => string(t, `${path}.tags.${i}`, issues, 64))
+      out.tags = o.tags as string[]
+    }
+  }
+  return out
+}
+
+const METRICS_KEYS = new Set(['tokens_input', 'tokens_output', 'latency_ms', 'model_version', 'custom'])
+function metrics(value: unknown, path: string, issues: Issues): Json {
+  const o = object(value, path, METRICS_KEYS, issues) ?? {}
+  const out: Json = {}
+  for (const k of ['tokens_input', 'tokens_output', 'latency_ms'] as const) if (o[k] !== undefined) out[k] = integer(o[k], `${path}.${k}`, issues, 0)
+  if (o.model_version !== undefined) out.model_version = string(o.model_version, `${path}.model_version`, issues, 128)
+  if (o.custom !== undefined) out.custom = metadata(o.custom, `${path}.custom`, issues)
+  return out
+}
+
+const idempotencyKey = (o: Json | undefined, issues: Issues) => string(o?.idempotency_key, 'idempotency_key', issues, 256, {min: 1})!
+
+/** A validator for one request type: body in, typed request out (or issues). */
+export interface RequestParser<T> {
+  parse(body: unknown, issues: Issues): T
+}
+
+function parser<T>(keys: readonly string[], build: (o: Json | undefined, issues: Issues) => T): RequestParser<T> {
+  const allowed = new Set(keys)
+  return {parse: (body, issues) => build(object(body, '', allowed, issues), issues)}
+}
+
+export interface ReservationCreateRequest {
+  idempotency_key: string
+  subject: Subject
+  action: Action
+  estimate: Amount
+  ttl_ms?: number
+  grace_period_ms: number
+  overage_policy?: OveragePolicy
+  dry_run: boolean
+  metadata?: Json
+}
+
+export const reservationCreateRequest = parser<ReservationCreateRequest>(
+  ['idempotency_key', 'subject', 'action', 'estimate', 'ttl_ms', 'grace_period_ms', 'overage_policy', 'dry_run', 'metadata'],
+  (o, issues) => {
+    const req: ReservationCreateRequest = {
+      idempotency_key: idempotencyKey(o, issues),
+      subject: subject(o?.subject, 'subject', issues),
+      action: action(o?.action, 'action', issues),
+      estimate: amount(o?.estimate, 'estimate', issues),
+      // Defaults are materialised so an omitted default and an explicit one hash alike (idempotency).
+      grace_period_ms: 5_000,
+      dry_run: false,
+    }
+    if (o?.ttl_ms !== undefined) req.ttl_ms = integer(o.ttl_ms, 'ttl_ms', issues, 1000, 86_400_000)
+    if (o?.grace_period_ms !== undefined) req.grace_period_ms = integer(o.grace_period_ms, 'grace_period_ms', issues, 0, 60_000)!
+    if (o?.overage_policy !== undefined) req.overage_policy = oneOf(o.overage_policy, 'overage_policy', issues, OVERAGE_POLICIES)
+    if (o?.dry_run !== undefined) req.dry_run = boolean(o.dry_run, 'dry_run', issues)!
+    if (o?.metadata !== undefined) req.metadata = metadata(o.metadata, 'metadata', issues)
+    // Spec key order, whatever order the client sent.
+    return {
+      idempotency_key: req.idempotency_key,
+      subject: req.subject,
+      action: req.action,
+      estimate: req.estimate,
+      ...(req.ttl_ms === undefined ? {} : {ttl_ms: req.ttl_ms}),
+      grace_period_ms: req.grace_period_ms,
+      ...(req.overage_policy === undefined ? {} : {overage_policy: req.overage_policy}),
+      dry_run: req.dry_run,
+      ...(req.metadata === undefined ? {} : {metadata: req.metadata}),
+    }
+  },
+)
+
+export interface DecisionRequest {
+  idempotency_key: string
+  subject: Subject
+  action: Action
+  estimate: Amount
+  metadata?: Json
+}
+
+export const decisionRequest = parser<DecisionRequest>(['idempotency_key', 'subject', 'action', 'estimate', 'metadata'], (o, issues) => ({
+  idempotency_key: idempotencyKey(o, issues),
+  subject: subject(o?.subject, 'subject', issues),
+  action: action(o?.action, 'action', issues),
+  estimate: amount(o?.estimate, 'estimate', issues),
+  ...(o?.metadata === undefined ? {} : {metadata: metadata(o.metadata, 'metadata', issues)}),
+}))
+
+export interface CommitRequest {
+  idempotency_key: string
+  actual: Amount
+  metrics?: Json
+  metadata?: Json
+}
+
+export const commitRequest = parser<CommitRequest>(['idempotency_key', 'actual', 'metrics', 'metadata'], (o, issues) => ({
+  idempotency_key: idempotencyKey(o, issues),
+  actual: amount(o?.actual, 'actual', issues),
+  ...(o?.metrics === undefined ? {} : {metrics: metrics(o.metrics, 'metrics', issues)}),
+  ...(o?.metadata === undefined ? {} : {metadata: metadata(o.metadata, 'metadata', issues)}),
+}))
+
+export interface ReleaseRequest {
+  idempotency_key: string
+  reason?: string
+}
+
+export const releaseRequest = parser<ReleaseRequest>(['idempotency_key', 'reason'], (o, issues) => ({
+  idempotency_key: idempotencyKey(o, issues),
+  ...(o?.reason === undefined ? {} : {reason: string(o.reason, 'reason', issues, 256)}),
+}))
+
+export interface ExtendRequest {
+  idempotency_key: string
+  extend_by_ms: number
+  metadata?: Json
+}
+
+export const extendRequest = parser<ExtendRequest>(['idempotency_key', 'extend_by_ms', 'metadata'], (o, issues) => ({
+  idempotency_key: idempotencyKey(o, issues),
+  extend_by_ms: integer(o?.extend_by_ms, 'extend_by_ms', issues, 1, 86_400_000)!,
+  ...(o?.metadata === undefined ? {} : {metadata: metadata(o.metadata, 'metadata', issues)}),
+}))
+
+export interface EventCreateRequest {
+  idempotency_key: string
+  subject: Subject
+  action: Action
+  actual: Amount
+  overage_policy: OveragePolicy
+  metrics?: Json
+  client_time_ms?: number
+  metadata?: Json
+}
+
+export const eventCreateRequest = parser<EventCreateRequest>(
+  ['idempotency_key', 'subject', 'action', 'actual', 'overage_policy', 'metrics', 'client_time_ms', 'metadata'],
+  (o, issues) => ({
+    idempotency_key: idempotencyKey(o, issues),
+    subject: subject(o?.subject, 'subject', issues),
+    action: action(o?.action, 'action', issues),
+    actual: amount(o?.actual, 'actual', issues),
+    overage_policy: o?.overage_policy === undefined ? 'ALLOW_IF_AVAILABLE' : oneOf(o.overage_policy, 'overage_policy', issues, OVERAGE_POLICIES)!,
+    ...(o?.metrics === undefined ? {} : {metrics: metrics(o.metrics, 'metrics', issues)}),
+    ...(o?.client_time_ms === undefined ? {} : {client_time_ms: integer(o.client_time_ms, 'client_time_ms', issues, 0)}),
+    ...(o?.metadata === undefined ? {} : {metadata: metadata(o.metadata, 'metadata', issues)}),
+  }),
+)
+
+/** Parse `body` with `parser`, or throw 400 INVALID_REQUEST naming each bad field (at most five). */
+export function parseRequest<T>(parser: RequestParser<T>, body: unknown): T {
+  const issues = new Issues()
+  const result = parser.parse(body, issues)
+  if (issues.list.length > 0) throw invalid(`Validation failed: ${issues.list.join(', ')}`)
+  return result
 }

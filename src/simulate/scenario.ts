@@ -8,7 +8,7 @@ import YAML from 'yaml'
 import {z} from 'zod'
 
 import {CliError, EXIT} from '../cli/errors.js'
-import {formatIssues} from '../protocol/requests.js'
+import {formatIssues} from '../config/issues.js'
 import {UNITS} from '../protocol/types.js'
 
 const id = z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'expected letters, digits, _ . - only')
