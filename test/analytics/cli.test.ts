@@ -121,7 +121,9 @@ describe('cycles shadow ingest / report (built binary)', () => {
   it('a database locked by another process is a clear error with exit 9', async () => {
     const holder = spawn(
       process.execPath,
-      ['-e', `import('@duckdb/node-api').then(async ({DuckDBInstance}) => { const i = await DuckDBInstance.create(${JSON.stringify(db)}); await i.connect(); console.log('held'); setTimeout(() => {}, 60000) })`],
+      // The instance and connection are kept on globalThis: if they were collected, DuckDB would close
+      // the file and release its lock while the test still relies on it.
+      ['-e', `import('@duckdb/node-api').then(async ({DuckDBInstance}) => { globalThis.i = await DuckDBInstance.create(${JSON.stringify(db)}); globalThis.c = await globalThis.i.connect(); console.log('held'); setTimeout(() => {}, 60000) })`],
       {cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit']},
     )
     try {
