@@ -5,21 +5,10 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {PROJECT_ROOT} from '../support/spec.js'
-import {type LoadResult, fmt, load, printTable, spawnListening} from './load.js'
+import {type LoadResult, benchConfig, fmt, load, printTable, spawnListening} from './load.js'
 
 const KEY = 'cyc_bench_0123456789abcdef'
-const CONFIG = `
-tenants: [{id: bench}]
-api_keys: [{tenant: bench, secret: ${KEY}}]
-budgets:
-  - {scope: "tenant:bench", unit: USD_MICROCENTS, allocated: 9000000000000000}
-  - {scope: "tenant:bench/workspace:prod", unit: USD_MICROCENTS, allocated: 9000000000000000}
-  - {scope: "tenant:bench/workspace:prod/agent:a", unit: USD_MICROCENTS, allocated: 9000000000000000}
-tiers:
-  low: {mode: shadow, match: ["search.*"]}
-  medium: {mode: shadow, match: ["llm.*"]}
-  high: {mode: shadow, match: []}
-`
+const CONFIG = benchConfig(KEY, 'shadow')
 
 export async function run(args: string[]): Promise<void> {
   const quick = args.includes('--quick')

@@ -133,3 +133,19 @@ export function printTable(rows: LoadResult[]): void {
     console.log(`${r.label.padEnd(48)} ${fmt(r.rps).padStart(10)} ${fmt(r.p50, 2).padStart(8)} ${fmt(r.p99, 2).padStart(8)} ${cpu.padStart(11)} ${String(r.errors).padStart(7)} ${String(r.non2xx).padStart(8)}`)
   }
 }
+
+/** The benches' config: one tenant with a three-level budget too large to run out, every tier in `mode`. */
+export function benchConfig(key: string, mode: 'shadow' | 'enforce'): string {
+  return `
+tenants: [{id: bench}]
+api_keys: [{tenant: bench, secret: ${key}}]
+budgets:
+  - {scope: "tenant:bench", unit: USD_MICROCENTS, allocated: 9000000000000000}
+  - {scope: "tenant:bench/workspace:prod", unit: USD_MICROCENTS, allocated: 9000000000000000}
+  - {scope: "tenant:bench/workspace:prod/agent:a", unit: USD_MICROCENTS, allocated: 9000000000000000}
+tiers:
+  low: {mode: ${mode}, match: ["search.*"]}
+  medium: {mode: ${mode}, match: ["llm.*"]}
+  high: {mode: ${mode}, match: []}
+`
+}

@@ -12,22 +12,11 @@ import path from 'node:path'
 import {Redis} from 'ioredis'
 
 import {destroyRedis, startRedis} from '../support/redis.js'
-import {processCpuMs} from './load.js'
+import {benchConfig, processCpuMs} from './load.js'
 
 const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname)
 const KEY = 'cyc_bench_redis_0123456789abcdef'
-const CONFIG = `
-tenants: [{id: bench}]
-api_keys: [{tenant: bench, secret: ${KEY}}]
-budgets:
-  - {scope: "tenant:bench", unit: USD_MICROCENTS, allocated: 9000000000000000}
-  - {scope: "tenant:bench/workspace:prod", unit: USD_MICROCENTS, allocated: 9000000000000000}
-  - {scope: "tenant:bench/workspace:prod/agent:a", unit: USD_MICROCENTS, allocated: 9000000000000000}
-tiers:
-  low: {mode: enforce, match: ["search.*"]}
-  medium: {mode: enforce, match: ["llm.*"]}
-  high: {mode: enforce, match: []}
-`
+const CONFIG = benchConfig(KEY, 'enforce')
 
 interface Row {
   label: string

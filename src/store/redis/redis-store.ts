@@ -251,24 +251,8 @@ export class RedisStore implements Store {
         q.resolve({ok: true, ledgers: new Map()})
         continue
       }
-      if (plan.c) {
-        const text = JSON.stringify(plan.c)
-        let i = lists.c.get(text)
-        if (i === undefined) {
-          i = cLists.push(text)
-          lists.c.set(text, i)
-        }
-        plan.c = i
-      }
-      if (plan.d) {
-        const text = JSON.stringify(plan.d)
-        let i = lists.d.get(text)
-        if (i === undefined) {
-          i = dLists.push(text)
-          lists.d.set(text, i)
-        }
-        plan.d = i
-      }
+      if (plan.c) plan.c = intern(plan.c, lists.c, cLists)
+      if (plan.d) plan.d = intern(plan.d, lists.d, dLists)
       plans.push(JSON.stringify(plan))
       sent.push({q, ledgerOf})
     }
@@ -835,4 +819,15 @@ async function quit(r: Redis): Promise<void> {
 
 function redactUrl(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, '//***@')
+}
+
+/** Send an equal list once per call: its 1-based index into `sent` (added when new). */
+function intern(list: unknown, seen: Map<string, number>, sent: string[]): number {
+  const text = JSON.stringify(list)
+  let i = seen.get(text)
+  if (i === undefined) {
+    i = sent.push(text)
+    seen.set(text, i)
+  }
+  return i
 }
