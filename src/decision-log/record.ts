@@ -66,12 +66,23 @@ export interface RecordEnvelope {
   latency_us: number
 }
 
+// Thousands of records share one millisecond under load: format each millisecond once.
+let lastTsMs = Number.NaN
+let lastTs = ''
+function isoOf(ms: number): string {
+  if (ms !== lastTsMs) {
+    lastTs = new Date(ms).toISOString()
+    lastTsMs = ms
+  }
+  return lastTs
+}
+
 /** The one place a schema-v1 record is assembled (daemon and simulator alike). */
 export function buildDecisionRecord(facts: RecordFacts, e: RecordEnvelope): DecisionRecord {
   return {
     v: 1,
     id: e.id,
-    ts: new Date(e.ts_ms).toISOString(),
+    ts: isoOf(e.ts_ms),
     ...facts,
     request_id: e.request_id,
     trace_id: e.trace_id,

@@ -79,13 +79,15 @@ export class GroupCommitWriter {
       const data = this.pending.join('\n') + '\n'
       const count = this.pending.length
       this.pending = []
-      this.ensureSegment(Buffer.byteLength(data))
-      let buffer = Buffer.from(data)
-      while (buffer.length > 0) {
-        const n = fs.writeSync(this.fd!, buffer)
-        buffer = buffer.subarray(n)
+      const size = Buffer.byteLength(data)
+      this.ensureSegment(size)
+      // The string goes to write(2) without a Buffer of our own; a short write finishes from one.
+      const written = fs.writeSync(this.fd!, data)
+      if (written < size) {
+        let rest = Buffer.from(data).subarray(written)
+        while (rest.length > 0) rest = rest.subarray(fs.writeSync(this.fd!, rest))
       }
-      this.bytes += Buffer.byteLength(data)
+      this.bytes += size
       this.linesWritten += count
       this.dirty = true
     }

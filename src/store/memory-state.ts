@@ -45,6 +45,9 @@ export const DEFAULT_LIMITS: MemoryLimits = {
 
 type BookLedger = Ledger & {book: Book}
 
+/** The result of a transaction that did not ask for its ledgers (most of them, and the hot path). */
+const NOTHING_RETURNED: TxResult = Object.freeze({ok: true, ledgers: new Map<string, Ledger>()}) as TxResult
+
 export class MemoryState {
   /** book → scope → unit → ledger: no key strings to build on the hot path. */
   private readonly books: Record<Book, Map<string, Map<Unit, BookLedger>>> = {real: new Map(), shadow: new Map()}
@@ -53,9 +56,19 @@ export class MemoryState {
   private readonly apiKeysByHash = new Map<string, string>()
   readonly reservations = new Map<string, Reservation>()
   private readonly active = new Set<string>()
-  /** key → [record, expiresAtMs]; Map order is insertion order, which we use for eviction. */
-  readonly idempotency = new Map<string, [IdempotencyRecord, number]>()
+  /** key → [record, expiresAtMs, insertion sequence]. */
+  readonly idempotency = new Map<string, [IdempotencyRecord, number, number]>()
   private idempotencyBytes = 0
+  /**
+   * Eviction order, oldest first, consumed from `evictHead`: keys with the sequence they were stored
+   * under (an entry dropped or stored again since is skipped). Not the Map's own order: taking the
+   * first key of a Map that had its oldest entries deleted walks every deleted slot first, which
+   * made each eviction cost tens of microseconds once the cap was reached.
+   */
+  private evictKeys: string[] = []
+  private evictSeqs: number[] = []
+  private evictHead = 0
+  private sequence = 0
   audit: AuditEntry[] = []
   control: TierControl | undefined
 
@@ -93,6 +106,7 @@ export class MemoryState {
     const updated = this.nextLedgers(tx, nowMs, true)
     if (!Array.isArray(updated)) return updated
     this.commit(tx, updated, nowMs)
+    if (!tx.returnLedgers) return NOTHING_RETURNED
     const touched = new Map<string, Ledger>()
     for (const l of updated) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
     for (const l of tx.createLedgers ?? []) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
@@ -162,13 +176,24 @@ export class MemoryState {
 
   putIdempotency(key: string, record: IdempotencyRecord, expiresAtMs: number): void {
     this.dropIdempotency(key)
-    this.idempotency.set(key, [record, expiresAtMs])
+    const seq = ++this.sequence
+    this.idempotency.set(key, [record, expiresAtMs, seq])
     this.idempotencyBytes += record.body.length
+    this.evictKeys.push(key)
+    this.evictSeqs.push(seq)
     // Bounded memory: a daemon taking 10k dry-runs/s must not grow without limit for 24 h.
     while (this.idempotency.size > this.limits.maxIdempotency || this.idempotencyBytes > this.limits.maxIdempotencyBytes) {
-      const oldest = this.idempotency.keys().next().value
-      if (oldest === undefined || oldest === key) break
-      this.dropIdempotency(oldest)
+      if (this.evictHead >= this.evictKeys.length) break
+      const oldest = this.evictKeys[this.evictHead]
+      const oldestSeq = this.evictSeqs[this.evictHead]
+      this.evictHead++
+      if (oldestSeq === seq) break // never the record just stored
+      if (this.idempotency.get(oldest)?.[2] === oldestSeq) this.dropIdempotency(oldest)
+    }
+    if (this.evictHead > 4096 && this.evictHead * 2 > this.evictKeys.length) {
+      this.evictKeys = this.evictKeys.slice(this.evictHead)
+      this.evictSeqs = this.evictSeqs.slice(this.evictHead)
+      this.evictHead = 0
     }
   }
 
@@ -236,6 +261,15 @@ export class MemoryState {
   prune(nowMs: number): void {
     for (const [key, [, expires]] of this.idempotency) {
       if (expires <= nowMs) this.dropIdempotency(key)
+    }
+    // Rebuild the eviction order from the survivors (Map order is insertion order), so keys dropped
+    // here do not pile up in it.
+    this.evictKeys = []
+    this.evictSeqs = []
+    this.evictHead = 0
+    for (const [key, entry] of this.idempotency) {
+      this.evictKeys.push(key)
+      this.evictSeqs.push(entry[2])
     }
     const horizon = nowMs - this.limits.terminalRetentionMs
     for (const [id, r] of this.reservations) {

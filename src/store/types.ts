@@ -84,8 +84,8 @@ export interface Tx {
   audit?: AuditEntry[]
   control?: TierControl
   /**
-   * Ask for the post-state of the touched ledgers in `TxResult.ledgers`. The embedded store always
-   * fills it; the Redis store only when asked (it costs a read per ledger inside the script).
+   * Ask for the post-state of the touched ledgers in `TxResult.ledgers` (empty otherwise: building it
+   * costs a map per transaction, and a read per ledger inside the Redis script).
    */
   returnLedgers?: boolean
 }

@@ -48,4 +48,34 @@ describe('embedded store memory bounds', () => {
     for (let i = 5; i < 8; i++) state.apply({idempotency: {key: `k${i}`, record: {hash: 'h', status: 200, body}, ttl_ms: 60_000}}, 120_000)
     expect([...state.idempotency.keys()]).toEqual(['k5', 'k6', 'k7'])
   })
+
+  it('keeps the newest records by count through many evictions, including a key stored again', () => {
+    const state = new MemoryState({...DEFAULT_LIMITS, maxIdempotency: 1000})
+    const put = (key: string, now: number) => state.apply({idempotency: {key, record: {hash: 'h', status: 200, body: key}, ttl_ms: 10}}, now)
+    put('again', 0)
+    for (let i = 0; i < 50_000; i++) put(`k${i}`, 0)
+    expect(state.idempotency.size).toBe(1000)
+    expect(state.getIdempotency('k48999', 1)).toBeUndefined()
+    expect(state.getIdempotency('k49000', 1)?.body).toBe('k49000')
+    // 'again' expired and is stored anew: its old place in the eviction order must not evict the new record
+    state.prune(100)
+    expect(state.idempotency.size).toBe(0)
+    put('again', 100)
+    for (let i = 0; i < 999; i++) put(`n${i}`, 100)
+    expect(state.getIdempotency('again', 101)?.body).toBe('again')
+    put('n999', 100)
+    expect(state.getIdempotency('again', 101)).toBeUndefined()
+    expect(state.idempotency.size).toBe(1000)
+  })
+
+  it('does not evict a record stored again under a key whose older record was queued first', () => {
+    const state = new MemoryState({...DEFAULT_LIMITS, maxIdempotency: 3})
+    const put = (key: string, now: number) => state.apply({idempotency: {key, record: {hash: 'h', status: 200, body: `${key}@${now}`}, ttl_ms: 10}}, now)
+    for (const k of ['a', 'b', 'c']) put(k, 0)
+    put('a', 100) // a's first record expired: stored again, no prune in between
+    put('d', 100) // over the cap by one: the oldest live record is b
+    expect(state.getIdempotency('a', 101)?.body).toBe('a@100')
+    expect(state.getIdempotency('b', 101)).toBeUndefined()
+    expect([...state.idempotency.keys()].sort()).toEqual(['a', 'c', 'd'])
+  })
 })

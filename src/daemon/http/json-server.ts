@@ -49,8 +49,6 @@ interface Route {
 export interface JsonServerOptions {
   /** Called for every finished request: response sent or error, with timing; may delay the send (await durability). */
   beforeSend?: (req: HttpRequest, res: HttpResponse, error?: unknown) => Promise<void> | void
-  /** Extra headers on every response. */
-  baseHeaders?: (req: HttpRequest) => Record<string, string>
   /** Most requests evaluated at once; beyond it requests are shed with 429 LIMIT_EXCEEDED. */
   maxInFlight?: number
   onError?: (error: unknown) => void
@@ -210,15 +208,19 @@ export class JsonServer {
   }
 
   private send(res: http.ServerResponse, request: HttpRequest, response: HttpResponse, closeConnection = false): void {
-    const headers: Record<string, string> = {
-      'Content-Type': 'application/json',
-      'Content-Length': String(Buffer.byteLength(response.body)),
-      'X-Request-Id': request.request_id,
-      'X-Cycles-Trace-Id': request.trace_id,
-      ...this.options.baseHeaders?.(request),
-      ...response.headers,
-    }
-    if (closeConnection) headers.Connection = 'close'
+    // A flat [name, value, ...] list: node:http takes it as is, without walking an object.
+    const headers = [
+      'Content-Type',
+      'application/json',
+      'Content-Length',
+      String(Buffer.byteLength(response.body)),
+      'X-Request-Id',
+      request.request_id,
+      'X-Cycles-Trace-Id',
+      request.trace_id,
+    ]
+    if (response.headers) for (const name in response.headers) headers.push(name, response.headers[name])
+    if (closeConnection) headers.push('Connection', 'close')
     res.writeHead(response.status, headers)
     res.end(response.body)
   }

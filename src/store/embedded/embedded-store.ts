@@ -213,11 +213,23 @@ interface JournalEntry {
  * effects) and the stored response body is embedded as a JSON value, not re-escaped as a string:
  * JSON.stringify(JSON.parse(body)) gives back the same bytes for the bodies this daemon writes.
  */
+type JournaledEffects = Omit<Tx, 'conditions' | 'returnLedgers'>
+
 function journalLine(t: number, tx: Tx): string {
-  const body = tx.idempotency?.record.body
-  if (body === undefined) return JSON.stringify({t, tx: tx.conditions ? {...tx, conditions: undefined} : tx})
-  const stripped: Tx = {...tx, conditions: undefined, idempotency: {...tx.idempotency!, record: {...tx.idempotency!.record, body: ''}}}
-  return `{"t":${t},"b":${body},"tx":${JSON.stringify(stripped)}}`
+  const idem = tx.idempotency
+  // Every effect field of Tx, spelled out (the type makes a new one a compile error here).
+  const effects: {[K in keyof Required<JournaledEffects>]: JournaledEffects[K] | undefined} = {
+    deltas: tx.deltas,
+    createLedgers: tx.createLedgers,
+    reservation: tx.reservation,
+    idempotency: idem && {key: idem.key, record: {...idem.record, body: ''}, ttl_ms: idem.ttl_ms},
+    tenants: tx.tenants,
+    apiKeys: tx.apiKeys,
+    audit: tx.audit,
+    control: tx.control,
+  }
+  const json = JSON.stringify(effects)
+  return idem === undefined ? `{"t":${t},"tx":${json}}` : `{"t":${t},"b":${idem.record.body},"tx":${json}}`
 }
 
 function txOf(entry: JournalEntry): Tx {
