@@ -11,29 +11,42 @@
 // The same call also answers the batched reads of that turn (idempotency records, reservations,
 // ledgers — across concurrent requests, each key once), after the transactions.
 //
-// Input: KEYS = every key the transactions touch (declared, deduplicated across the batch), then
-// the read keys; ARGV[1] = JSON {c = condition lists, d = delta lists, p = plans} ('' when there are
-// no transactions): small plans that refer to keys by their 1-based index into KEYS and to their
-// condition and delta lists by index into c and d (transactions of one kind share them, so each
-// distinct list is sent and decoded once); ARGV[2] = the invalidation channel, ARGV[3] = the
-// API-key hash prefix, ARGV[4] = one kind letter per read key; the bulky strings (the
-// reservations' hash fields, idempotency records) follow as ARGV[5..] and the plans refer to them by
-// ARGV index, so they are neither JSON-escaped twice nor parsed by cjson. Check order per
-// transaction matches the embedded store (memory-state.ts): conditions, idempotency, reservation
-// status, ledger creation, then ledger deltas (missing / overflow). Nothing of a transaction is
-// written until every one of its checks passed.
+// Input: KEYS = every key the call touches or reads, each once (the transactions and the reads
+// refer to them by 1-based index). ARGV[1] = JSON batch:
+//   c  condition lists, d  delta lists (transactions of one kind share them, so each distinct list
+//      is sent and decoded once per call);
+//   p  plans, one per transaction (layout below);
+//   x  [ttl zset key index, retention of finished reservations in ms, length of the reservation key
+//      prefix before the id] (when a plan writes a reservation);
+//   inv, hp  the invalidation channel and the API-key hash prefix (when a plan writes tenants or keys);
+//   rk, rs   the read key indexes and one kind letter per read (when there are reads).
+// The bulky strings (the reservations' hash fields, idempotency records) follow as ARGV[2..] and the
+// plans refer to them by ARGV index, so they are neither JSON-escaped twice nor parsed by cjson.
 //
-// Ledgers are read once per call (HMGET of the fields checks use) and kept in a table; a
-// transaction's counter changes update that table, and the counters are written to Redis once, at
+// A plan is a positional array: {now, condition list index or 0, delta list index or 0,
+// reservation or 0, idempotency or 0, rare parts or 0} with
+//   reservation = {key, expected state or 0, first ARGV, last ARGV, active 1/0, expiry deadline,
+//                  tenant index key or 0, all-tenants index key or 0, created_at, full write 1/0}
+//   idempotency = {key, ARGV index of the record, ttl ms}
+//   rare parts  = {f = flag writes, n = new ledgers, t = tenants, a = API keys, au = audit,
+//                  ctl = control, ret = 1 to return the post-state of the touched ledgers}.
+// Check order per transaction matches the embedded store (memory-state.ts): conditions,
+// idempotency, reservation status, ledger creation, then ledger deltas (missing / overflow). Nothing
+// of a transaction is written until every one of its checks passed.
+//
+// Ledgers are read once per call (one HMGET of every field in LEDGER_FIELDS) and kept in a table;
+// a transaction's counter changes update that table, and the counters are written to Redis once, at
 // the end of the call (or before anything reads a ledger hash directly: ledger creation, post-state).
-// Redis runs the whole call before any other command, so nobody can observe the deferral. Each
-// transaction runs under pcall: a Redis error inside one (say WRONGTYPE on a key) becomes that
-// transaction's own error reply, and the counter changes of the transactions before it are still
-// written at the end.
+// A batched read of a ledger the call has loaded is answered from that table (the values HMGET
+// would return after the call's writes). Redis runs the whole call before any other command, so
+// nobody can observe the deferral. Each transaction runs under pcall: a Redis error inside one (say
+// WRONGTYPE on a key) becomes that transaction's own error reply, and the counter changes of the
+// transactions before it are still written at the end.
 //
-// Output: {results, values}. results: one entry per plan: {'ok'} — or, when the plan asks for it
-// (plan.ret), {'ok', keyIndex, {hash fields...}, keyIndex, {...}, ...} with the post-state of every
-// ledger touched — or {'fail', kind, detail}, or {'err', message}. values: one per read key.
+// Output: {results, values}. results: one entry per plan: 1 (applied) — or, when the plan asks for
+// it (ret), {'ok', keyIndex, {hash fields...}, keyIndex, {...}, ...} with the post-state of every
+// ledger touched — or {'fail', kind, detail}, or {'err', message}. values: one per read: for 'L'
+// the LEDGER_FIELDS values, for 'G' the string, for 'R' {cycles_json, cycles_update_json}.
 //
 // Numbers: Lua numbers are doubles, exact for every safe integer; a counter that leaves
 // ±(2^53 - 1) fails the transaction with 'overflow' before anything is written.
@@ -57,13 +70,12 @@ export const LEDGER_FIELDS = [
 ] as const
 const LEDGER_FIELDS_LUA = LEDGER_FIELDS.map((f) => `'${f}'`).join(', ')
 
+/** The reservation hash field holding what changed after creation (see codec.reservationToHash). */
+export const RESERVATION_UPDATE_FIELD = 'cycles_update_json'
+
 export const APPLY_SCRIPT = String.raw`
-local plans, CLISTS, DLISTS = {}, {}, {}
-if ARGV[1] ~= '' then
-  local batch = cjson.decode(ARGV[1])
-  plans, CLISTS, DLISTS = batch.p, batch.c, batch.d
-end
-local INV, HP = ARGV[2], ARGV[3]
+local batch = cjson.decode(ARGV[1])
+local plans, CLISTS, DLISTS, X = batch.p or {}, batch.c, batch.d, batch.x
 local MAX = 9007199254740991
 local NULL = cjson.null
 
@@ -79,41 +91,43 @@ local function num(v)
   return tonumber(v) or 0
 end
 
--- Ledger state for the whole call, by key index: false = no such ledger; else a table with the
--- counters as numbers (a allocated, p spent, r reserved, d debt, m remaining or nil when the hash
--- has none) and the flags as stored strings (s status, o is_over_limit, l overdraft_limit).
+-- Ledger state for the whole call, by key index: false = no such ledger (none of the fields a
+-- transaction reads is present); else a table with the counters as numbers (a allocated, p spent,
+-- r reserved, d debt, m remaining — computed when the hash has none), the flags as conditions see
+-- them (s status, 'ACTIVE' when absent; o is_over_limit as a boolean; l overdraft_limit as a number)
+-- and v, the LEDGER_FIELDS values as stored (kept current with every write, for the batched reads).
 local loaded = {}
 local function load(k)
-  local cached = loaded[k]
-  if cached ~= nil then return cached end
-  local v = redis.call('HMGET', KEYS[k], 'allocated', 'spent', 'reserved', 'debt', 'remaining', 'status', 'is_over_limit', 'overdraft_limit', 'scope')
+  local v = redis.call('HMGET', KEYS[k], ${LEDGER_FIELDS_LUA})
   local h = false
-  for i = 1, 9 do
-    if v[i] then h = true break end
-  end
-  if h then
-    h = {a = num(v[1]), p = num(v[2]), r = num(v[3]), d = num(v[4]), m = v[5] and num(v[5]) or nil, s = v[6], o = v[7], l = v[8]}
+  if v[1] or v[3] or v[4] or v[5] or v[6] or v[7] or v[8] or v[9] or v[10] then
+    local a, p, r, d = num(v[3]), num(v[6]), num(v[5]), num(v[7])
+    h = {a = a, p = p, r = r, d = d, m = v[4] and num(v[4]) or (a - p - r - d), s = v[10] or 'ACTIVE', o = v[9] == 'true', l = num(v[8]), v = v}
   end
   loaded[k] = h
   return h
 end
 
+-- LEDGER_FIELDS positions of the flag fields a delta may write.
+local FLAG_AT = {overdraft_limit = 8, is_over_limit = 9, status = 10, caps_json = 11, commit_overage_policy = 12}
+
 -- Counter writes not yet sent to Redis: key index -> {changed counters, updated_at_ms}.
 local dirty = {}
 local dirtyOrder = {}
-local COUNTERS = {'a', 'p', 'r', 'd'}
-local NAMES = {a = 'allocated', p = 'spent', r = 'reserved', d = 'debt'}
 local function flush()
   for _, k in ipairs(dirtyOrder) do
     local w = dirty[k]
     local h = loaded[k]
-    local args = {'remaining', fmt(h.m), 'updated_at_ms', w.now}
-    for _, c in ipairs(COUNTERS) do
-      if w[c] then
-        args[#args + 1] = NAMES[c]
-        args[#args + 1] = fmt(h[c])
-      end
-    end
+    local v = h.v
+    local m = fmt(h.m)
+    v[4] = m
+    v[14] = w.now
+    local args = {'remaining', m, 'updated_at_ms', w.now}
+    local n = 4
+    if w.a then v[3] = fmt(h.a); args[n + 1] = 'allocated'; args[n + 2] = v[3]; n = n + 2 end
+    if w.p then v[6] = fmt(h.p); args[n + 1] = 'spent'; args[n + 2] = v[6]; n = n + 2 end
+    if w.r then v[5] = fmt(h.r); args[n + 1] = 'reserved'; args[n + 2] = v[5]; n = n + 2 end
+    if w.d then v[7] = fmt(h.d); args[n + 1] = 'debt'; args[n + 2] = v[7]; n = n + 2 end
     redis.call('HSET', KEYS[k], unpack(args))
   end
   dirty = {}
@@ -122,32 +136,32 @@ end
 
 local function bad(v) return v > MAX or v < -MAX or v ~= math.floor(v) end
 
+local idem
+local function failAfterIdem(kind, detail)
+  -- The idempotency key is taken with SET NX as the first write (one call instead of EXISTS + SET);
+  -- a later check that fails asks EXISTS first so that the failure reported is the same as when it
+  -- is checked in its place (after the conditions).
+  if idem ~= 0 and redis.call('EXISTS', KEYS[idem[1]]) == 1 then return {'fail', 'idempotency', ''} end
+  return {'fail', kind, detail}
+end
+
 local function run(plan)
-  -- 1. Conditions, flat: keyIndex, field code, op ('=' eq, '>' gte, '<' lte), value; repeated.
-  -- A missing ledger fails every condition.
-  local c = plan.c and CLISTS[plan.c]
-  if c then
+  local rare = plan[6]
+  if rare == 0 then rare = nil end
+
+  -- 1. Conditions, flat: keyIndex, field code (a p r d m s o l), op ('=' eq, '>' gte, '<' lte),
+  -- value; repeated. A missing ledger fails every condition.
+  if plan[2] ~= 0 then
+    local c = CLISTS[plan[2]]
     for j = 1, #c, 4 do
       local h = loaded[c[j]]
       if h == nil then h = load(c[j]) end
       local ok = false
       if h then
-        local field = c[j + 1]
-        local actual
-        if field == 'm' then
-          actual = h.m or (h.a - h.p - h.r - h.d)
-        elseif field == 's' then
-          actual = h.s or 'ACTIVE'
-        elseif field == 'o' then
-          actual = h.o == 'true'
-        else
-          actual = h[field]
-          if type(actual) ~= 'number' then actual = num(actual) end
-        end
-        local op, want = c[j + 2], c[j + 3]
+        local actual, op, want = h[c[j + 1]], c[j + 2], c[j + 3]
         if op == '=' then
           ok = actual == want
-        elseif type(actual) == 'number' and type(want) == 'number' then
+        elseif type(want) == 'number' and type(actual) == 'number' then
           if op == '>' then ok = actual >= want else ok = actual <= want end
         end
       end
@@ -155,41 +169,36 @@ local function run(plan)
     end
   end
 
-  -- 2. Idempotency: set-if-absent. Checked here in effect, but done with SET NX as the first write
-  -- once every other check passed (one call instead of EXISTS + SET); a later check that fails asks
-  -- EXISTS first so that the failure reported is the same as when it is checked in this place.
-  local idem = plan.i
-  local function failAfterIdem(kind, detail)
-    if idem and redis.call('EXISTS', KEYS[idem.k]) == 1 then return {'fail', 'idempotency', ''} end
-    return {'fail', kind, detail}
-  end
+  -- 2. Idempotency: set-if-absent, done as the first write (below).
+  idem = plan[5]
 
   -- 3. Reservation status guard.
-  if plan.r and plan.r.expect then
-    local state = redis.call('HGET', KEYS[plan.r.k], 'state')
-    if not state then state = 'absent' end
-    if state ~= plan.r.expect then return failAfterIdem('reservation', state) end
+  local r = plan[4]
+  if r ~= 0 and r[2] ~= 0 then
+    local state = redis.call('HGET', KEYS[r[1]], 'state') or 'absent'
+    if state ~= r[2] then return failAfterIdem('reservation', state) end
   end
 
   -- 4. New ledgers must not exist yet.
-  if plan.n then
-    for i, n in ipairs(plan.n) do
+  if rare and rare.n then
+    for i, n in ipairs(rare.n) do
       if redis.call('EXISTS', KEYS[n[1]]) == 1 then return failAfterIdem('exists', tostring(i)) end
     end
   end
 
   -- 5. Deltas, computed on working copies: missing ledger or overflow fails. Flat, nine per delta:
   -- keyIndex; add allocated, spent, reserved, debt (0 = none); set allocated, spent, debt (null =
-  -- keep); index into plan.f of its flag writes (0 = none). Per delta: set, then flags, then add.
-  local work = {}
-  local order = {}
-  local d = plan.d and DLISTS[plan.d]
-  if d then
+  -- keep); index into rare.f of its flag writes (0 = none). Per delta: set, then flags, then add.
+  local work, order
+  if plan[3] ~= 0 then
+    local d = DLISTS[plan[3]]
+    work, order = {}, {}
     for j = 1, #d, 9 do
       local k = d[j]
       local w = work[k]
       if w == nil then
-        local h = load(k)
+        local h = loaded[k]
+        if h == nil then h = load(k) end
         if not h then return failAfterIdem('missing', tostring((j + 8) / 9)) end
         w = {a = h.a, p = h.p, r = h.r, d = h.d}
         work[k] = w
@@ -201,7 +210,7 @@ local function run(plan)
       if d[j + 8] ~= 0 then
         local flags = w.flags or {}
         w.flags = flags
-        for _, pair in ipairs(plan.f[d[j + 8]]) do flags[#flags + 1] = pair end
+        for _, pair in ipairs(rare.f[d[j + 8]]) do flags[#flags + 1] = pair end
       end
       if d[j + 1] ~= 0 then w.a = w.a + d[j + 1]; w.ca = true end
       if d[j + 2] ~= 0 then w.p = w.p + d[j + 2]; w.cp = true end
@@ -215,109 +224,116 @@ local function run(plan)
   -- Every other check passed: the idempotency key is taken with SET NX (a key that exists fails the
   -- transaction, nothing written), then everything else is applied. Counter changes first (into the
   -- table; written at the end of the call), as the single-transaction script wrote ledgers first.
-  if idem and not redis.call('SET', KEYS[idem.k], ARGV[idem.v], 'NX', 'PX', idem.ttl) then
+  if idem ~= 0 and not redis.call('SET', KEYS[idem[1]], ARGV[idem[2]], 'NX', 'PX', idem[3]) then
     return {'fail', 'idempotency', ''}
   end
-  local now = fmt(plan.now)
-  for _, k in ipairs(order) do
-    local w = work[k]
-    local h = loaded[k]
-    h.a, h.p, h.r, h.d, h.m = w.a, w.p, w.r, w.d, w.m
-    local dk = dirty[k]
-    if not dk then
-      dk = {}
-      dirty[k] = dk
-      dirtyOrder[#dirtyOrder + 1] = k
-    end
-    dk.now = now
-    if w.ca then dk.a = true end
-    if w.cp then dk.p = true end
-    if w.cr then dk.r = true end
-    if w.cd then dk.d = true end
-    if w.flags then
-      local key = KEYS[k]
-      for _, pair in ipairs(w.flags) do
-        local f, v = pair[1], pair[2]
-        if v == NULL then redis.call('HDEL', key, f); v = nil else redis.call('HSET', key, f, v) end
-        if f == 'status' then h.s = v elseif f == 'is_over_limit' then h.o = v elseif f == 'overdraft_limit' then h.l = v end
+  if order then
+    local now = fmt(plan[1])
+    for _, k in ipairs(order) do
+      local w = work[k]
+      local h = loaded[k]
+      h.a, h.p, h.r, h.d, h.m = w.a, w.p, w.r, w.d, w.m
+      local dk = dirty[k]
+      if not dk then
+        dk = {}
+        dirty[k] = dk
+        dirtyOrder[#dirtyOrder + 1] = k
+      end
+      dk.now = now
+      if w.ca then dk.a = true end
+      if w.cp then dk.p = true end
+      if w.cr then dk.r = true end
+      if w.cd then dk.d = true end
+      if w.flags then
+        local key = KEYS[k]
+        for _, pair in ipairs(w.flags) do
+          local f, v = pair[1], pair[2]
+          if v == NULL then redis.call('HDEL', key, f); v = false else redis.call('HSET', key, f, v) end
+          if f == 'status' then h.s = v or 'ACTIVE' elseif f == 'is_over_limit' then h.o = v == 'true' elseif f == 'overdraft_limit' then h.l = num(v) end
+          local at = FLAG_AT[f]
+          if at then h.v[at] = v end
+        end
       end
     end
   end
 
-  if plan.n then
+  if rare and rare.n then
     flush()
-    for _, n in ipairs(plan.n) do
+    for _, n in ipairs(rare.n) do
       redis.call('HSET', KEYS[n[1]], unpack(n[2]))
       redis.call('SADD', KEYS[n[3]], n[4])
       loaded[n[1]] = nil
     end
   end
 
-  local r = plan.r
-  if r then
-    local key = KEYS[r.k]
-    -- r.f = {first, last}: the hash fields, flat, in ARGV[first..last].
-    redis.call('HSET', key, unpack(ARGV, r.f[1], r.f[2]))
-    if r.active then
-      redis.call('ZADD', KEYS[r.ttl], r.deadline, r.id)
-      if r.expect ~= 'absent' then redis.call('PERSIST', key) end
+  if r ~= 0 then
+    local key = KEYS[r[1]]
+    local id = string.sub(key, X[3] + 1)
+    redis.call('HSET', key, unpack(ARGV, r[3], r[4]))
+    -- A full write replaces the record: what a transition added after creation goes with it.
+    if r[10] == 1 and r[2] ~= 'absent' then redis.call('HDEL', key, '${RESERVATION_UPDATE_FIELD}') end
+    if r[5] == 1 then
+      redis.call('ZADD', KEYS[X[1]], r[6], id)
+      if r[2] ~= 'absent' then redis.call('PERSIST', key) end
     else
-      redis.call('ZREM', KEYS[r.ttl], r.id)
-      redis.call('PEXPIRE', key, r.retain)
+      redis.call('ZREM', KEYS[X[1]], id)
+      redis.call('PEXPIRE', key, X[2])
     end
-    if r.idx then
-      for _, ik in ipairs(r.idx) do redis.call('ZADD', KEYS[ik], 'NX', r.created, r.id) end
+    if r[7] ~= 0 then
+      redis.call('ZADD', KEYS[r[7]], 'NX', r[9], id)
+      redis.call('ZADD', KEYS[r[8]], 'NX', r[9], id)
     end
   end
 
-  if plan.t then
-    for _, t in ipairs(plan.t) do
+  if not rare then return 1 end
+
+  if rare.t then
+    for _, t in ipairs(rare.t) do
       redis.call('SET', KEYS[t[1]], t[2])
       redis.call('SADD', KEYS[t[3]], t[4])
-      redis.call('PUBLISH', INV, 't:' .. t[4])
+      redis.call('PUBLISH', batch.inv, 't:' .. t[4])
     end
   end
 
-  if plan.a then
-    for _, a in ipairs(plan.a) do
+  if rare.a then
+    for _, a in ipairs(rare.a) do
       local old = redis.call('GET', KEYS[a[1]])
       if old then
         local oldHash = cjson.decode(old).key_hash
         if oldHash and oldHash ~= a[5] then
-          redis.call('DEL', HP .. oldHash)
-          redis.call('PUBLISH', INV, 'k:' .. oldHash)
+          redis.call('DEL', batch.hp .. oldHash)
+          redis.call('PUBLISH', batch.inv, 'k:' .. oldHash)
         end
       end
       redis.call('SET', KEYS[a[1]], a[2])
       redis.call('SET', KEYS[a[6]], a[4])
       redis.call('SADD', KEYS[a[3]], a[4])
-      redis.call('PUBLISH', INV, 'k:' .. a[5])
+      redis.call('PUBLISH', batch.inv, 'k:' .. a[5])
     end
   end
 
-  if plan.au then
-    redis.call('RPUSH', KEYS[plan.au.k], unpack(plan.au.e))
-    redis.call('LTRIM', KEYS[plan.au.k], -plan.au.max, -1)
+  if rare.au then
+    redis.call('RPUSH', KEYS[rare.au.k], unpack(rare.au.e))
+    redis.call('LTRIM', KEYS[rare.au.k], -rare.au.max, -1)
   end
 
-  if plan.ctl then
-    redis.call('SET', KEYS[plan.ctl.k], plan.ctl.v)
-    redis.call('PUBLISH', plan.ctl.ch, plan.ctl.v)
+  if rare.ctl then
+    redis.call('SET', KEYS[rare.ctl.k], rare.ctl.v)
+    redis.call('PUBLISH', rare.ctl.ch, rare.ctl.v)
   end
 
+  if not rare.ret then return 1 end
   local out = {'ok'}
-  if plan.ret then
-    flush()
-    local seen = {}
-    local function post(k)
-      if seen[k] then return end
-      seen[k] = true
-      out[#out + 1] = k
-      out[#out + 1] = redis.call('HGETALL', KEYS[k])
-    end
-    if plan.n then for _, n in ipairs(plan.n) do post(n[1]) end end
-    for _, k in ipairs(order) do post(k) end
+  flush()
+  local seen = {}
+  local function post(k)
+    if seen[k] then return end
+    seen[k] = true
+    out[#out + 1] = k
+    out[#out + 1] = redis.call('HGETALL', KEYS[k])
   end
+  if rare.n then for _, n in ipairs(rare.n) do post(n[1]) end end
+  if order then for _, k in ipairs(order) do post(k) end end
   return out
 end
 
@@ -333,23 +349,25 @@ for t = 1, #plans do
 end
 flush()
 
--- Reads, after every transaction: the last #ARGV[4] keys, one kind letter each: 'L' a ledger (the
--- fields in LEDGER_FIELDS, in that order, via HMGET), 'G' a string (GET), 'R' a reservation's
--- cycles_json. One entry per key, in order (a nested array for 'L', a string or nil otherwise).
-local kinds = ARGV[4]
-local first = #KEYS - #kinds
+-- Reads, after every transaction: rk = key indexes, rs = one kind letter each: 'L' a ledger (the
+-- fields in LEDGER_FIELDS, in that order: from the table when this call loaded it, else HMGET), 'G'
+-- a string (GET), 'R' a reservation's cycles_json and cycles_update_json. One entry per read, in
+-- order (a nested array for 'L' and 'R', a string or nil for 'G').
 local values = {}
-for i = 1, #kinds do
-  local kind = string.byte(kinds, i)
-  local key = KEYS[first + i]
-  if kind == 76 then
-    values[i] = redis.call('HMGET', key, ${LEDGER_FIELDS_LUA})
-  elseif kind == 71 then
-    values[i] = redis.call('GET', key)
-  else
-    values[i] = redis.call('HGET', key, 'cycles_json')
+local rk, kinds = batch.rk, batch.rs
+if rk then
+  for i = 1, #rk do
+    local k = rk[i]
+    local kind = string.byte(kinds, i)
+    if kind == 76 then
+      local h = loaded[k]
+      if h then values[i] = h.v else values[i] = redis.call('HMGET', KEYS[k], ${LEDGER_FIELDS_LUA}) end
+    elseif kind == 71 then
+      values[i] = redis.call('GET', KEYS[k])
+    else
+      values[i] = redis.call('HMGET', KEYS[k], 'cycles_json', '${RESERVATION_UPDATE_FIELD}')
+    end
   end
 end
 return {results, values}
 `
-

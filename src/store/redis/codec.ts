@@ -2,7 +2,8 @@
 // reference field names; reservations are hashes with the reference fields plus `cycles_json`, the
 // full record this store reads back; tenants, API keys, idempotency records and audit entries are JSON.
 import type {Ledger, Reservation, Unit} from '../../protocol/types.js'
-import type {LedgerDelta} from '../types.js'
+import type {IdempotencyRecord, LedgerDelta} from '../types.js'
+import {RESERVATION_UPDATE_FIELD} from './apply-script.js'
 
 export function ledgerToHash(l: Ledger): string[] {
   const f: string[] = [
@@ -98,40 +99,113 @@ export function encodeSet(set: LedgerDelta['set']): {counters?: Record<string, n
 }
 
 /**
- * Reference reservation fields plus `cycles_json`, the complete record. With `full` false (a
- * transition of a reservation this store already holds: commit, release, extend, expiry) only the
- * fields that can change after creation are written; the rest were written when it was created.
+ * Reservation fields that never change after creation: a transition (commit, release, extend,
+ * expiry) writes neither their reference fields nor their values again (see reservationToHash).
+ */
+const CREATION_ONLY = new Set<string>([
+  'reservation_id',
+  'tenant',
+  'subject',
+  'action',
+  'reserved',
+  'scope_path',
+  'affected_scopes',
+  'real_scopes',
+  'shadow_scopes',
+  'idempotency_key',
+  'overage_policy',
+  'created_at_ms',
+  'grace_period_ms',
+  'max_extensions',
+  'metadata',
+  'run_id',
+  'parent_run_id',
+])
+
+/**
+ * Reference reservation fields plus `cycles_json`, the complete record at creation. With `full`
+ * false (a transition of a reservation this store already holds: commit, release, extend, expiry)
+ * only the fields that can change after creation are written: the reference ones and
+ * `cycles_update_json`, every field of the record except the creation-only ones (which stay in
+ * cycles_json); reservationFromHash puts the two together again.
  */
 export function reservationToHash(r: Reservation, full = true): string[] {
-  const f: string[] = full
-    ? [
-        'reservation_id', r.reservation_id,
-        'tenant', r.tenant,
-        'state', r.status,
-        'subject_json', JSON.stringify(r.subject),
-        'action_json', JSON.stringify(r.action),
-        'estimate_amount', String(r.reserved.amount),
-        'estimate_unit', r.reserved.unit,
-        'scope_path', r.scope_path,
-        'affected_scopes', JSON.stringify(r.affected_scopes),
-        'budgeted_scopes', JSON.stringify(r.real_scopes),
-        'created_at', String(r.created_at_ms),
-        'expires_at', String(r.expires_at_ms),
-        'grace_ms', String(r.grace_period_ms),
-        'idempotency_key', r.idempotency_key,
-        'overage_policy', r.overage_policy,
-        'max_extensions', String(r.max_extensions),
-        'extension_count', String(r.extension_count),
-        'cycles_json', JSON.stringify(r),
-      ]
-    : ['state', r.status, 'expires_at', String(r.expires_at_ms), 'extension_count', String(r.extension_count), 'cycles_json', JSON.stringify(r)]
-  if (full && r.metadata) f.push('metadata_json', JSON.stringify(r.metadata))
+  let f: string[]
+  if (full) {
+    f = [
+      'reservation_id', r.reservation_id,
+      'tenant', r.tenant,
+      'state', r.status,
+      'subject_json', JSON.stringify(r.subject),
+      'action_json', JSON.stringify(r.action),
+      'estimate_amount', String(r.reserved.amount),
+      'estimate_unit', r.reserved.unit,
+      'scope_path', r.scope_path,
+      'affected_scopes', JSON.stringify(r.affected_scopes),
+      'budgeted_scopes', JSON.stringify(r.real_scopes),
+      'created_at', String(r.created_at_ms),
+      'expires_at', String(r.expires_at_ms),
+      'grace_ms', String(r.grace_period_ms),
+      'idempotency_key', r.idempotency_key,
+      'overage_policy', r.overage_policy,
+      'max_extensions', String(r.max_extensions),
+      'extension_count', String(r.extension_count),
+      'cycles_json', JSON.stringify(r),
+    ]
+    if (r.metadata) f.push('metadata_json', JSON.stringify(r.metadata))
+  } else {
+    const changed: Record<string, unknown> = {}
+    for (const key in r) {
+      if (!CREATION_ONLY.has(key)) changed[key] = (r as unknown as Record<string, unknown>)[key]
+    }
+    f = ['state', r.status, 'expires_at', String(r.expires_at_ms), 'extension_count', String(r.extension_count), RESERVATION_UPDATE_FIELD, JSON.stringify(changed)]
+  }
   if (r.finalized_at_ms !== undefined) {
     const at = r.status === 'COMMITTED' ? 'committed_at' : r.status === 'RELEASED' ? 'released_at' : 'expired_at'
     f.push(at, String(r.finalized_at_ms))
   }
   if (r.committed) f.push('charged_amount', String(r.committed.amount))
   return f
+}
+
+/**
+ * The record from `cycles_json` and `cycles_update_json` (HMGET, in that order): the creation-only
+ * fields from the first, everything else from the second when there is one; key order as created.
+ */
+export function reservationFromHash(v: unknown): Reservation | undefined {
+  if (!Array.isArray(v)) return undefined
+  const [base, update] = v as Array<string | null | undefined>
+  if (!base) return undefined
+  const created = JSON.parse(base) as Record<string, unknown>
+  if (!update) return created as unknown as Reservation
+  const changed = JSON.parse(update) as Record<string, unknown>
+  const out: Record<string, unknown> = {}
+  for (const key in created) {
+    if (CREATION_ONLY.has(key)) out[key] = created[key]
+    else if (key in changed) out[key] = changed[key]
+  }
+  for (const key in changed) if (!(key in out)) out[key] = changed[key]
+  return out as unknown as Reservation
+}
+
+/**
+ * An idempotency record as stored: its JSON without the body, a newline, then the body verbatim (it
+ * is itself JSON and would otherwise be escaped into a string). JSON.stringify never writes a raw
+ * newline, so the first one ends the header.
+ */
+export function encodeIdempotency(record: IdempotencyRecord): string {
+  const {body, ...rest} = record
+  return `${JSON.stringify(rest)}\n${body}`
+}
+
+/** Either form: header + newline + body, or (as written before) the whole record as JSON. */
+export function decodeIdempotency(value: string | null | undefined): IdempotencyRecord | undefined {
+  if (value === null || value === undefined || value === '') return undefined
+  const nl = value.indexOf('\n')
+  if (nl < 0) return JSON.parse(value) as IdempotencyRecord
+  const record = JSON.parse(value.slice(0, nl)) as IdempotencyRecord
+  record.body = value.slice(nl + 1)
+  return record
 }
 
 /**

@@ -69,6 +69,11 @@ export class KeyLayout {
     return `${this.prefix}reservation:res_${id}`
   }
 
+  /** Length of a reservation key before the id (the script takes the id from the key). */
+  reservationIdAt(): number {
+    return this.prefix.length + 'reservation:res_'.length
+  }
+
   /** zset: member reservation id, score expires_at_ms + grace_period_ms (the expiry deadline). */
   reservationTtl(): string {
     return this.ttlKey

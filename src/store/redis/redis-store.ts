@@ -26,9 +26,12 @@ import type {
   TxResult,
 } from '../types.js'
 import {ledgerKey} from '../types.js'
-import {APPLY_SCRIPT} from './apply-script.js'
-import {encodeSet, flatToObject, hashToLedger, ledgerToHash, reservationToHash, valuesToLedger} from './codec.js'
+import {APPLY_SCRIPT, RESERVATION_UPDATE_FIELD} from './apply-script.js'
+import {decodeIdempotency, encodeIdempotency, encodeSet, flatToObject, hashToLedger, ledgerToHash, reservationFromHash, reservationToHash, valuesToLedger} from './codec.js'
 import {KeyLayout} from './keys.js'
+import {EncodedCommand, encodeCommand, sha1} from './resp.js'
+
+const APPLY_SHA = sha1(APPLY_SCRIPT)
 
 export interface RedisStoreOptions {
   url: string
@@ -57,25 +60,22 @@ interface CacheEntry<T> {
 
 const CACHE_MAX = 50_000
 
-interface Plan {
-  now: number
-  /**
-   * Conditions, flat: keyIndex, field code (FIELD_CODE), op ('=' | '>' | '<'), value; repeated. On
-   * the wire: the 1-based index of the list in the call's condition lists (equal lists sent once).
-   */
-  c?: Array<number | string | boolean> | number
-  n?: Array<[number, string[], number, string]>
-  /**
-   * Deltas, flat, nine per delta: keyIndex; add allocated, spent, reserved, debt (0 = none); set
-   * allocated, spent, debt (null = keep); 1-based index into `f` of its flag writes (0 = none). On
-   * the wire: the 1-based index of the list in the call's delta lists (equal lists sent once).
-   */
-  d?: Array<number | null> | number
+/**
+ * Conditions, flat: keyIndex, field code (FIELD_CODE), op ('=' | '>' | '<'), value; repeated. On the
+ * wire a plan refers to its list by 1-based index into the call's condition lists (equal lists sent once).
+ */
+type ConditionList = Array<number | string | boolean>
+/**
+ * Deltas, flat, nine per delta: keyIndex; add allocated, spent, reserved, debt (0 = none); set
+ * allocated, spent, debt (null = keep); 1-based index into `f` of its flag writes (0 = none). Sent
+ * like the condition lists.
+ */
+type DeltaList = Array<number | null>
+
+/** The parts of a plan most transactions do not have (apply-script.ts: "rare parts"). */
+interface RarePlan {
   f?: Array<Array<[string, string | null]>>
-  /** f: [first, last] ARGV indexes of the flat hash fields; idx only when the reservation may be new. */
-  r?: {k: number; expect?: string; f: [number, number]; active: boolean; ttl: number; deadline: number; id: string; retain: number; idx?: number[]; created: number}
-  /** v: ARGV index of the record's JSON. */
-  i?: {k: number; v: number; ttl: number}
+  n?: Array<[number, string[], number, string]>
   t?: Array<[number, string, number, string]>
   a?: Array<[number, string, number, string, string, number]>
   au?: {k: number; e: string[]; max: number}
@@ -84,16 +84,35 @@ interface Plan {
   ret?: 1
 }
 
+/**
+ * Reservation write: key, expected state or 0, first and last ARGV index of the flat hash fields,
+ * active 1/0, expiry deadline, index keys (0 when the reservation already exists), created_at, full 1/0.
+ */
+type ReservationPlan = [number, string | 0, number, number, 0 | 1, number, number, number, number, 0 | 1]
+/** Idempotency write: key, ARGV index of the record, ttl ms. */
+type IdempotencyPlan = [number, number, number]
+/** apply-script.ts: {now, condition list or 0, delta list or 0, reservation or 0, idempotency or 0, rare parts or 0}. */
+type Plan = [number, number, number, ReservationPlan | 0, IdempotencyPlan | 0, RarePlan | 0]
+
+/** What plan() produced for one transaction, before its lists are numbered for the call. */
+interface Planned {
+  plan: Plan
+  c: ConditionList | undefined
+  d: DeltaList | undefined
+}
+
 /** Kinds of batched read (the reads section of APPLY_SCRIPT): ledger fields, a string, a reservation's record. */
 type ReadKind = 'L' | 'G' | 'R'
 
 interface PendingRead {
   kind: ReadKind
   key: string
+  /** Index into the call's KEYS, set when the call is built. */
+  index: number
   waiters: Array<{resolve: (v: unknown) => void; reject: (e: unknown) => void}>
 }
 
-type ApplyReply = ['ok', ...unknown[]] | ['fail', string, string] | ['err', string]
+type ApplyReply = 1 | ['ok', ...unknown[]] | ['fail', string, string] | ['err', string]
 
 interface QueuedTx {
   tx: Tx
@@ -149,7 +168,6 @@ export class RedisStore implements Store {
     }
     this.redis = new Redis(options.url, {...common, commandTimeout: this.opts.commandTimeoutMs, enableAutoPipelining: true})
     this.sub = new Redis(options.url, {...common, enableOfflineQueue: true, maxRetriesPerRequest: null})
-    this.redis.defineCommand('cyclesApply', {lua: APPLY_SCRIPT})
     // Connection errors are reported through the calls that fail; keep the emitters quiet.
     this.redis.on('error', () => {})
     this.sub.on('error', () => {})
@@ -228,53 +246,59 @@ export class RedisStore implements Store {
       }
       return i
     }
-    /** Bulky strings travel as their own ARGV entries after the plans, the channel, the prefix and the read kinds. */
+    /** Bulky strings travel as their own ARGV entries after the batch JSON (ARGV[2..]). */
     const extra: string[] = []
     const plans: string[] = []
     // Transactions of one kind repeat the same condition and delta lists (same ledgers, same amounts):
     // each distinct list is sent and decoded once per call.
-    const lists = {c: new Map<string, number>(), d: new Map<string, number>()}
-    const cLists: string[] = []
-    const dLists: string[] = []
+    const cLists = new Interned()
+    const dLists = new Interned()
     const sent: Array<{q: QueuedTx; ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined}> = []
+    let reservations = false
+    let invalidates = false
     for (const q of group) {
-      let plan: Plan | undefined
+      let planned: Planned | undefined
       let ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined
       try {
         ledgerOf = q.tx.returnLedgers ? new Map() : undefined
-        plan = this.plan(q.tx, k, extra, ledgerOf)
+        planned = this.plan(q.tx, k, extra, ledgerOf)
       } catch (error) {
         q.reject(error)
         continue
       }
-      if (!plan) {
+      if (!planned) {
         q.resolve({ok: true, ledgers: new Map()})
         continue
       }
-      if (plan.c) plan.c = intern(plan.c, lists.c, cLists)
-      if (plan.d) plan.d = intern(plan.d, lists.d, dLists)
+      const {plan} = planned
+      if (planned.c) plan[1] = cLists.add(planned.c)
+      if (planned.d) plan[2] = dLists.add(planned.d)
+      if (plan[3] !== 0) reservations = true
+      if (q.tx.tenants?.length || q.tx.apiKeys?.length) invalidates = true
       plans.push(JSON.stringify(plan))
       sent.push({q, ledgerOf})
     }
     if (sent.length === 0 && reads.length === 0) return
-    // The read keys come last in KEYS, one kind letter each in ARGV[4].
-    let kinds = ''
-    for (const r of reads) {
-      kinds += r.kind
-      keys.push(r.key)
-    }
     const L = this.keys
-    const call = (this.redis as unknown as {cyclesApply(n: number, ...args: string[]): Promise<[ApplyReply[], unknown[]]>}).cyclesApply(
-      keys.length,
-      ...keys,
-      sent.length === 0 ? '' : `{"c":[${cLists.join(',')}],"d":[${dLists.join(',')}],"p":[${plans.join(',')}]}`,
-      L.invalidationChannel(),
-      L.apiKeyHashPrefix(),
-      kinds,
-      ...extra,
-    )
-    call.then(
-      ([replies, values]) => {
+    let batch = `{"p":[${plans.join(',')}]`
+    if (cLists.texts.length > 0) batch += `,"c":[${cLists.texts.join(',')}]`
+    if (dLists.texts.length > 0) batch += `,"d":[${dLists.texts.join(',')}]`
+    if (reservations) batch += `,"x":[${k(L.reservationTtl())},${this.opts.terminalRetentionMs},${L.reservationIdAt()}]`
+    if (invalidates) batch += `,"inv":${JSON.stringify(L.invalidationChannel())},"hp":${JSON.stringify(L.apiKeyHashPrefix())}`
+    if (reads.length > 0) {
+      // Read keys share KEYS with the transactions' (a ledger both written and read is sent once).
+      let kinds = ''
+      const at: number[] = []
+      for (const r of reads) {
+        kinds += r.kind
+        at.push((r.index = k(r.key)))
+      }
+      batch += `,"rk":[${at.join(',')}],"rs":"${kinds}"`
+    }
+    batch += '}'
+    this.callScript([String(keys.length), ...keys, batch], extra).then(
+      (reply) => {
+        const [replies, values] = reply as [ApplyReply[], unknown[]]
         for (let i = 0; i < sent.length; i++) {
           const {q, ledgerOf} = sent[i]
           try {
@@ -296,13 +320,28 @@ export class RedisStore implements Store {
     )
   }
 
+  /**
+   * EVALSHA of APPLY_SCRIPT with `head` (numkeys, KEYS, ARGV[1]) and `rest` (ARGV[2..]), encoded by
+   * hand (resp.ts) and written as one buffer. After a Redis restart emptied the script cache the
+   * call is repeated once as EVAL.
+   */
+  private async callScript(head: string[], rest: string[]): Promise<unknown> {
+    try {
+      return await this.redis.sendCommand(new EncodedCommand('evalsha', encodeCommand('evalsha', [APPLY_SHA, ...head], rest)))
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error
+      return this.redis.sendCommand(new EncodedCommand('eval', encodeCommand('eval', [APPLY_SCRIPT, ...head], rest)))
+    }
+  }
+
   /** The transaction's plan, its keys registered through `k` and its bulky strings appended to `extra`. */
-  private plan(tx: Tx, k: (name: string) => number, extra: string[], ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined): Plan | undefined {
+  private plan(tx: Tx, k: (name: string) => number, extra: string[], ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined): Planned | undefined {
     const L = this.keys
-    const plan: Plan = {now: Date.now()}
-    if (tx.returnLedgers) plan.ret = 1
-    /** ARGV index of the next bulky string: ARGV[1..4] are the plans, the channel, the prefix and the read kinds. */
-    const argv = () => extra.length + 5
+    const plan: Plan = [Date.now(), 0, 0, 0, 0, 0]
+    let rare: RarePlan | undefined
+    if (tx.returnLedgers) (rare ??= {}).ret = 1
+    /** ARGV index of the next bulky string: ARGV[1] is the batch JSON. */
+    const argv = () => extra.length + 2
     // Conditions and deltas come grouped by ledger: remember the last one looked up.
     let lastBook: Book | undefined
     let lastScope: string | undefined
@@ -319,43 +358,45 @@ export class RedisStore implements Store {
       return i
     }
     let touched = false
+    let c: ConditionList | undefined
+    let d: DeltaList | undefined
 
     if (tx.conditions?.length) {
       touched = true
-      const c: Array<number | string | boolean> = (plan.c = [])
+      c = []
       for (const x of tx.conditions) c.push(ledgerIdx(x.book ?? 'real', x.scope, x.unit), FIELD_CODE[x.field], OP_CODE[x.op], x.value)
     }
     if (tx.createLedgers?.length) {
       touched = true
-      plan.n = tx.createLedgers.map((l) => {
+      ;(rare ??= {}).n = tx.createLedgers.map((l) => {
         const {book, ...ledger} = l
         return [ledgerIdx(book, l.scope, l.unit), ledgerToHash(ledger), k(L.ledgerIndex(book)), `${l.scope}|${l.unit}`]
       })
     }
     if (tx.deltas?.length) {
       touched = true
-      const out: Array<number | null> = (plan.d = [])
-      for (const d of tx.deltas) {
-        const add = d.add
+      d = []
+      for (const x of tx.deltas) {
+        const add = x.add
         let flagsAt = 0
         let setA: number | null = null
         let setP: number | null = null
         let setD: number | null = null
-        if (d.set) {
-          const set = encodeSet(d.set)
+        if (x.set) {
+          const set = encodeSet(x.set)
           if (set.counters) {
             setA = set.counters.allocated ?? null
             setP = set.counters.spent ?? null
             setD = set.counters.debt ?? null
           }
-          if (set.flags) flagsAt = (plan.f ??= []).push(set.flags)
+          if (set.flags) flagsAt = ((rare ??= {}).f ??= []).push(set.flags)
         }
-        out.push(
-          ledgerIdx(d.book, d.scope, d.unit),
-          num(add?.allocated),
-          num(add?.spent),
-          num(add?.reserved),
-          num(add?.debt),
+        d.push(
+          ledgerIdx(x.book, x.scope, x.unit),
+          add?.allocated ?? 0,
+          add?.spent ?? 0,
+          add?.reserved ?? 0,
+          add?.debt ?? 0,
           setA,
           setP,
           setD,
@@ -372,50 +413,54 @@ export class RedisStore implements Store {
       const existing = expect !== undefined && expect !== 'absent'
       const first = argv()
       for (const field of reservationToHash(r, !existing)) extra.push(field)
-      plan.r = {
-        k: k(L.reservation(r.reservation_id)),
-        ...(expect ? {expect} : {}),
-        f: [first, argv() - 1],
-        active: r.status === 'ACTIVE',
-        ttl: k(L.reservationTtl()),
-        deadline: r.expires_at_ms + r.grace_period_ms,
-        id: r.reservation_id,
-        retain: this.opts.terminalRetentionMs,
-        ...(existing ? {} : {idx: [k(L.reservationIndex(r.tenant)), k(L.reservationIndex())]}),
-        created: r.created_at_ms,
-      }
+      plan[3] = [
+        k(L.reservation(r.reservation_id)),
+        expect ?? 0,
+        first,
+        argv() - 1,
+        r.status === 'ACTIVE' ? 1 : 0,
+        r.expires_at_ms + r.grace_period_ms,
+        existing ? 0 : k(L.reservationIndex(r.tenant)),
+        existing ? 0 : k(L.reservationIndex()),
+        r.created_at_ms,
+        existing ? 0 : 1,
+      ]
     }
     if (tx.idempotency) {
       touched = true
-      plan.i = {k: k(L.idempotency(tx.idempotency.key)), v: argv(), ttl: Math.max(1, Math.ceil(tx.idempotency.ttl_ms))}
-      extra.push(JSON.stringify(tx.idempotency.record))
+      plan[4] = [k(L.idempotency(tx.idempotency.key)), argv(), Math.max(1, Math.ceil(tx.idempotency.ttl_ms))]
+      extra.push(encodeIdempotency(tx.idempotency.record))
     }
     if (tx.tenants?.length) {
       touched = true
-      plan.t = tx.tenants.map((t) => [k(L.tenant(t.tenant_id)), JSON.stringify(t), k(L.tenantIndex()), t.tenant_id])
+      ;(rare ??= {}).t = tx.tenants.map((t) => [k(L.tenant(t.tenant_id)), JSON.stringify(t), k(L.tenantIndex()), t.tenant_id])
     }
     if (tx.apiKeys?.length) {
       touched = true
-      plan.a = tx.apiKeys.map((a) => [k(L.apiKey(a.key_id)), JSON.stringify(a), k(L.apiKeyIndex()), a.key_id, a.key_hash, k(L.apiKeyHashPrefix() + a.key_hash)])
+      ;(rare ??= {}).a = tx.apiKeys.map((a) => [k(L.apiKey(a.key_id)), JSON.stringify(a), k(L.apiKeyIndex()), a.key_id, a.key_hash, k(L.apiKeyHashPrefix() + a.key_hash)])
     }
     if (tx.audit?.length) {
       touched = true
-      plan.au = {k: k(L.audit()), e: tx.audit.map((e) => JSON.stringify(e)), max: this.opts.maxAudit}
+      ;(rare ??= {}).au = {k: k(L.audit()), e: tx.audit.map((e) => JSON.stringify(e)), max: this.opts.maxAudit}
     }
     if (tx.control) {
       touched = true
-      plan.ctl = {k: k(L.control()), v: JSON.stringify(tx.control), ch: L.controlChannel()}
+      ;(rare ??= {}).ctl = {k: k(L.control()), v: JSON.stringify(tx.control), ch: L.controlChannel()}
     }
-    return touched ? plan : undefined
+    if (!touched) return undefined
+    if (rare) plan[5] = rare
+    return {plan, c, d}
   }
 
   /** One transaction's reply from the group commit → its TxResult (and local cache effects). */
   private settle(tx: Tx, reply: ApplyReply, ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined): TxResult {
-    if (reply[0] === 'fail') {
-      const failed = reply[1] as TxFailure
-      return {ok: false, failed, detail: this.failureDetail(tx, failed, String(reply[2]))}
+    if (reply !== 1) {
+      if (reply[0] === 'fail') {
+        const failed = reply[1] as TxFailure
+        return {ok: false, failed, detail: this.failureDetail(tx, failed, String(reply[2]))}
+      }
+      if (reply[0] === 'err') throw toStoreError(new ReplyError(String(reply[1])))
     }
-    if (reply[0] === 'err') throw toStoreError(new ReplyError(String(reply[1])))
     // Writes done: tenants and keys changed here are visible here at once (others via pub/sub).
     if (tx.tenants?.length || tx.apiKeys?.length) {
       this.generation++
@@ -424,7 +469,7 @@ export class RedisStore implements Store {
     }
     if (tx.control) this.notifyControl(tx.control)
     const ledgers = new Map<string, Ledger>()
-    if (reply.length === 1 || !ledgerOf) return {ok: true, ledgers}
+    if (reply === 1 || reply.length === 1 || !ledgerOf) return {ok: true, ledgers}
     for (let i = 1; i + 1 < reply.length; i += 2) {
       const where = ledgerOf.get(Number(reply[i]))
       if (!where) continue
@@ -541,7 +586,7 @@ export class RedisStore implements Store {
   // ------------------------------------------------------------------ reservations
 
   async getReservation(id: string): Promise<Reservation | undefined> {
-    return parseJson<Reservation>((await this.read('R', this.keys.reservation(id))) as string | null)
+    return reservationFromHash(await this.read('R', this.keys.reservation(id)))
   }
 
   /**
@@ -576,10 +621,10 @@ export class RedisStore implements Store {
           }
         }
         pairs.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id))
-        const values = await Promise.all(pairs.map((p) => this.redis.hget(this.keys.reservation(p.id), 'cycles_json')))
+        const values = await Promise.all(pairs.map((p) => this.redis.hmget(this.keys.reservation(p.id), 'cycles_json', RESERVATION_UPDATE_FIELD)))
         const gone: string[] = []
         values.forEach((v, i) => {
-          const r = parseJson<Reservation>(v)
+          const r = reservationFromHash(v)
           if (!r) gone.push(pairs[i].id)
           else if (reservationMatches(r, filter)) matches.push(r)
         })
@@ -595,11 +640,11 @@ export class RedisStore implements Store {
     return this.call(async () => {
       const ids = await this.redis.zrangebyscore(this.keys.reservationTtl(), '-inf', `(${nowMs}`, 'LIMIT', 0, limit)
       if (ids.length === 0) return []
-      const values = await Promise.all(ids.map((id) => this.redis.hget(this.keys.reservation(id), 'cycles_json')))
+      const values = await Promise.all(ids.map((id) => this.redis.hmget(this.keys.reservation(id), 'cycles_json', RESERVATION_UPDATE_FIELD)))
       const out: Reservation[] = []
       const stale: string[] = []
       values.forEach((v, i) => {
-        const r = parseJson<Reservation>(v)
+        const r = reservationFromHash(v)
         if (r && r.status === 'ACTIVE' && r.expires_at_ms + r.grace_period_ms < nowMs) out.push(r)
         else if (!r || r.status !== 'ACTIVE') stale.push(ids[i])
       })
@@ -609,7 +654,7 @@ export class RedisStore implements Store {
   }
 
   async getIdempotency(key: string): Promise<IdempotencyRecord | undefined> {
-    return parseJson<IdempotencyRecord>((await this.read('G', this.keys.idempotency(key))) as string | null)
+    return decodeIdempotency((await this.read('G', this.keys.idempotency(key))) as string | null)
   }
 
   // ------------------------------------------------------------------ batched reads
@@ -626,7 +671,7 @@ export class RedisStore implements Store {
     return new Promise((resolve, reject) => {
       let p = this.pending.get(id)
       if (!p) {
-        p = {kind, key, waiters: []}
+        p = {kind, key, index: 0, waiters: []}
         this.pending.set(id, p)
       }
       p.waiters.push({resolve, reject})
@@ -779,8 +824,6 @@ const FIELD_CODE: Record<string, string> = {
 }
 const OP_CODE: Record<string, string> = {eq: '=', gte: '>', lte: '<'}
 
-const num = (v: number | undefined): number => (typeof v === 'number' ? v : 0)
-
 const TRANSIENT_REPLY = /^(LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOSCRIPT)/
 
 function toStoreError(error: unknown): Error {
@@ -821,13 +864,24 @@ function redactUrl(url: string): string {
   return url.replace(/\/\/([^@/]*)@/, '//***@')
 }
 
-/** Send an equal list once per call: its 1-based index into `sent` (added when new). */
-function intern(list: unknown, seen: Map<string, number>, sent: string[]): number {
-  const text = JSON.stringify(list)
-  let i = seen.get(text)
-  if (i === undefined) {
-    i = sent.push(text)
-    seen.set(text, i)
+/**
+ * The distinct lists of one call, each sent once: add() answers a list's 1-based index, comparing
+ * element by element with the lists already there (a call has a handful) instead of serialising
+ * every transaction's list to compare it.
+ */
+class Interned {
+  readonly texts: string[] = []
+  private readonly lists: unknown[][] = []
+
+  add(list: unknown[]): number {
+    const n = list.length
+    next: for (let i = 0; i < this.lists.length; i++) {
+      const seen = this.lists[i]
+      if (seen.length !== n) continue
+      for (let j = 0; j < n; j++) if (seen[j] !== list[j]) continue next
+      return i + 1
+    }
+    this.lists.push(list)
+    return this.texts.push(JSON.stringify(list))
   }
-  return i
 }
