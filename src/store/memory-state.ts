@@ -26,6 +26,8 @@ export interface StateSnapshot {
   control?: TierControl
 }
 
+export type SnapshotHead = Omit<StateSnapshot, 'reservations' | 'idempotency'>
+
 export interface MemoryLimits {
   /** Most idempotency records kept; the oldest go first. */
   maxIdempotency: number
@@ -72,7 +74,7 @@ export class MemoryState {
   audit: AuditEntry[] = []
   control: TierControl | undefined
 
-  constructor(private readonly limits: MemoryLimits = DEFAULT_LIMITS) {}
+  constructor(readonly limits: MemoryLimits = DEFAULT_LIMITS) {}
 
   getLedger(book: Book, scope: string, unit: Unit): BookLedger | undefined {
     return this.books[book].get(scope)?.get(unit)
@@ -279,23 +281,38 @@ export class MemoryState {
 
   snapshot(): StateSnapshot {
     return {
+      ...this.snapshotHead(),
+      reservations: [...this.reservations.values()],
+      idempotency: [...this.idempotencyEntries()],
+    }
+  }
+
+  /** The snapshot without its two large collections, which snapshot files stream line by line. */
+  snapshotHead(): SnapshotHead {
+    return {
       v: 1,
       ledgers: [...this.allLedgers()],
       tenants: [...this.tenants.values()],
       apiKeys: [...this.apiKeys.values()],
-      reservations: [...this.reservations.values()],
-      idempotency: [...this.idempotency].map(([k, [r, e]]) => [k, r, e]),
       audit: this.audit,
       control: this.control,
     }
   }
 
+  *idempotencyEntries(): IterableIterator<[string, IdempotencyRecord, number]> {
+    for (const [k, [r, e]] of this.idempotency) yield [k, r, e]
+  }
+
   restore(s: StateSnapshot): void {
+    this.restoreHead(s)
+    for (const r of s.reservations) this.putReservation(r)
+    for (const [k, r, e] of s.idempotency) this.putIdempotency(k, r, e)
+  }
+
+  restoreHead(s: SnapshotHead): void {
     for (const l of s.ledgers) this.putLedger(l)
     for (const t of s.tenants) this.tenants.set(t.tenant_id, t)
     for (const k of s.apiKeys) this.putApiKey(k)
-    for (const r of s.reservations) this.putReservation(r)
-    for (const [k, r, e] of s.idempotency) this.putIdempotency(k, r, e)
     this.audit = s.audit ?? []
     this.control = s.control
   }

@@ -71,6 +71,16 @@ export async function run(args: string[]): Promise<void> {
     // On a busy machine throughput ratios wander; CPU time per request does not.
     console.log(`CPU per request: daemon dry-run ${fmt(dry.cpuUsPerRequest, 1)} µs vs bare ${fmt(baseline.cpuUsPerRequest, 1)} µs → CPU-bound ratio ${fmt((baseline.cpuUsPerRequest / dry.cpuUsPerRequest) * 100, 1)} %`)
   }
+  // Closed-loop latency: each of the 64 connections waits for its answer before sending again, so the
+  // mean latency is connections / throughput (Little's law), whatever the server does.
+  const loadGenUs = baseline.loadGenUsPerRequest
+  const cores = os.cpus().length
+  console.log(
+    `closed loop: mean latency = ${connections} connections / throughput; p50 ≤ 1 ms needs ≈ ${fmt(connections * 1000)} req/s. ` +
+      `The load generator alone spends ${fmt(loadGenUs, 1)} µs of CPU per request here, so on ${cores} cores no server, ` +
+      `even one that costs nothing, gets past ≈ ${fmt((cores * 1e6) / loadGenUs)} req/s with it; bare node:http (${fmt(baseline.cpuUsPerRequest ?? 0, 1)} µs) ` +
+      `tops out near ${fmt((cores * 1e6) / (loadGenUs + (baseline.cpuUsPerRequest ?? 0)))} req/s and measured ${fmt(baseline.rps)} (p50 ${fmt(baseline.p50, 2)} ms).`,
+  )
   const failures = rows.filter((r) => r.errors > 0 || r.non2xx > 0)
   if (failures.length > 0) console.log(`WARNING: errors or non-2xx in ${failures.map((f) => f.label).join(', ')}`)
   fs.rmSync(dir, {recursive: true, force: true})

@@ -9,6 +9,8 @@ export interface LoadResult {
   label: string
   /** CPU time the server process spent per request (µs): robust against a busy machine. */
   cpuUsPerRequest?: number
+  /** CPU time the load generator (this process) spent per request (µs). */
+  loadGenUsPerRequest: number
   rps: number
   p50: number
   p99: number
@@ -45,6 +47,7 @@ export function processCpuMs(pid: number | undefined): number | undefined {
 export async function load(label: string, o: LoadOptions & {serverPid?: number}): Promise<LoadResult> {
   let n = 0
   const cpuBefore = processCpuMs(o.serverPid)
+  const ownBefore = process.cpuUsage()
   const result = await autocannon({
     url: o.url,
     connections: o.connections,
@@ -64,9 +67,11 @@ export async function load(label: string, o: LoadOptions & {serverPid?: number})
     ],
   })
   const cpuAfter = processCpuMs(o.serverPid)
+  const own = process.cpuUsage(ownBefore)
   const served = result.requests.total ?? n
   return {
     label,
+    loadGenUsPerRequest: served > 0 ? (own.user + own.system) / served : 0,
     cpuUsPerRequest: cpuBefore !== undefined && cpuAfter !== undefined && served > 0 ? ((cpuAfter - cpuBefore) * 1000) / served : undefined,
     rps: result.requests.average,
     p50: result.latency.p50,
@@ -127,10 +132,10 @@ export function fmt(n: number, digits = 0): string {
 }
 
 export function printTable(rows: LoadResult[]): void {
-  console.log(`${'run'.padEnd(48)} ${'req/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU µs/req'.padStart(11)} ${'errors'.padStart(7)} ${'non-2xx'.padStart(8)}`)
+  console.log(`${'run'.padEnd(48)} ${'req/s'.padStart(10)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU µs/req'.padStart(11)} ${'gen µs/req'.padStart(11)} ${'errors'.padStart(7)} ${'non-2xx'.padStart(8)}`)
   for (const r of rows) {
     const cpu = r.cpuUsPerRequest === undefined ? '-' : fmt(r.cpuUsPerRequest, 1)
-    console.log(`${r.label.padEnd(48)} ${fmt(r.rps).padStart(10)} ${fmt(r.p50, 2).padStart(8)} ${fmt(r.p99, 2).padStart(8)} ${cpu.padStart(11)} ${String(r.errors).padStart(7)} ${String(r.non2xx).padStart(8)}`)
+    console.log(`${r.label.padEnd(48)} ${fmt(r.rps).padStart(10)} ${fmt(r.p50, 2).padStart(8)} ${fmt(r.p99, 2).padStart(8)} ${cpu.padStart(11)} ${fmt(r.loadGenUsPerRequest, 1).padStart(11)} ${String(r.errors).padStart(7)} ${String(r.non2xx).padStart(8)}`)
   }
 }
 

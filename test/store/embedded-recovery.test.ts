@@ -4,6 +4,7 @@ import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {EmbeddedStore} from '../../src/store/embedded/embedded-store.js'
+import {listSegments} from '../../src/store/embedded/state-files.js'
 import {DEFAULT_LIMITS, MemoryState} from '../../src/store/memory-state.js'
 import {tempDir} from '../support/daemon.js'
 
@@ -21,7 +22,7 @@ describe('embedded store recovery', () => {
     })
     await store.flushed()
     // crash: no close(); then a half-written line from a write that was never acknowledged
-    fs.appendFileSync(path.join(dir, 'journal.jsonl'), '{"t":1,"tx":{"deltas":[{"book":"re')
+    fs.appendFileSync(store.journalPath, '{"t":1,"tx":{"deltas":[{"book":"re')
     fs.rmSync(path.join(dir, 'daemon.lock'))
 
     const recovered = await EmbeddedStore.open({stateDir: dir, fsyncIntervalMs: 0})
@@ -31,6 +32,66 @@ describe('embedded store recovery', () => {
     expect(ledger).toMatchObject({spent: 7, remaining: 93})
     await recovered.close()
     await store.close().catch(() => {})
+  })
+})
+
+describe('embedded store journal compaction', () => {
+  const spend = (store: EmbeddedStore, i: number) =>
+    store.apply({
+      deltas: [{book: 'real', scope: 'tenant:a', unit: 'TOKENS', add: {spent: 1}}],
+      idempotency: {key: `a:decide:k${i}`, record: {hash: 'h', status: 200, body: JSON.stringify({decision: 'ALLOW', i})}, ttl_ms: 60_000},
+    })
+  const crash = (dir: string) => fs.rmSync(path.join(dir, 'daemon.lock'))
+
+  async function untilCompacted(store: EmbeddedStore, dir: string): Promise<void> {
+    const deadline = Date.now() + 20_000
+    while (store.journalStats.compactions === 0 || listSegments(dir).length > 2) {
+      if (store.journalStats.lastCompactionError) throw new Error(`compaction failed: ${store.journalStats.lastCompactionError}`)
+      if (Date.now() > deadline) throw new Error(`journal not compacted within 20 s: ${listSegments(dir).length} segments`)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  }
+
+  it('folds sealed segments into the snapshot while running, and a crash then loses nothing', async () => {
+    const dir = tempDir()
+    const store = await EmbeddedStore.open({stateDir: dir, fsyncIntervalMs: 0, journalSegmentBytes: 8 * 1024})
+    await store.apply({createLedgers: [{...LEDGER, allocated: 1_000_000, remaining: 1_000_000}]})
+    for (let i = 0; i < 3000; i++) {
+      await spend(store, i)
+      if (i % 100 === 99) await store.flushed()
+    }
+    await store.flushed()
+    await untilCompacted(store, dir)
+    // ~3000 lines of ~150 bytes went to segments of 8 KiB: all but the last one or two are folded in
+    expect(listSegments(dir).length).toBeLessThanOrEqual(2)
+    crash(dir)
+    const recovered = await EmbeddedStore.open({stateDir: dir, fsyncIntervalMs: 0})
+    expect(recovered.recovery.journalLines).toBeLessThan(3000)
+    const [ledger] = await recovered.getLedgers('real', ['tenant:a'], 'TOKENS')
+    expect(ledger).toMatchObject({spent: 3000, remaining: 997_000})
+    expect(recovered.state.idempotency.size).toBe(3000)
+    expect((await recovered.getIdempotency('a:decide:k2999'))?.body).toBe('{"decision":"ALLOW","i":2999}')
+    await recovered.close()
+  })
+
+  it('never replays a segment the snapshot already holds (crash between snapshot and segment removal)', async () => {
+    const dir = tempDir()
+    const store = await EmbeddedStore.open({stateDir: dir, fsyncIntervalMs: 0})
+    await store.apply({createLedgers: [LEDGER]})
+    for (let i = 0; i < 10; i++) await spend(store, i)
+    await store.flushed()
+    const leftover = fs.readFileSync(store.journalPath)
+    const leftoverPath = store.journalPath
+    crash(dir)
+    const recovered = await EmbeddedStore.open({stateDir: dir, fsyncIntervalMs: 0}) // snapshot now holds that segment
+    expect(recovered.recovery.journalLines).toBe(11)
+    crash(dir)
+    fs.writeFileSync(leftoverPath, leftover) // as if the removal had not happened
+    const again = await EmbeddedStore.open({stateDir: dir, fsyncIntervalMs: 0})
+    expect(again.recovery.journalLines).toBe(0)
+    const [ledger] = await again.getLedgers('real', ['tenant:a'], 'TOKENS')
+    expect(ledger).toMatchObject({spent: 10, remaining: 90})
+    await again.close()
   })
 })
 
