@@ -13,8 +13,8 @@
 //
 // Input: KEYS = every key the call touches or reads, each once (the transactions and the reads
 // refer to them by 1-based index). ARGV[1] = JSON batch:
-//   c  condition lists, d  delta lists (transactions of one kind share them, so each distinct list
-//      is sent and decoded once per call);
+//   c  condition lists, d  delta lists, h  hash field name lists (transactions of one kind share
+//      them, so each distinct list is sent and decoded once per call);
 //   p  plans, one per transaction (layout below);
 //   x  [ttl zset key index, retention of finished reservations in ms, length of the reservation key
 //      prefix before the id] (when a plan writes a reservation);
@@ -25,8 +25,9 @@
 //
 // A plan is a positional array: {now, condition list index or 0, delta list index or 0,
 // reservation or 0, idempotency or 0, rare parts or 0} with
-//   reservation = {key, expected state or 0, first ARGV, last ARGV, active 1/0, expiry deadline,
-//                  tenant index key or 0, all-tenants index key or 0, created_at, full write 1/0}
+//   reservation = {key, expected state or 0, field name list (h), ARGV index of the first value,
+//                  active 1/0, expiry deadline, tenant index key or 0, all-tenants index key or 0,
+//                  created_at, full write 1/0}
 //   idempotency = {key, ARGV index of the record, ttl ms}
 //   rare parts  = {f = flag writes, n = new ledgers, t = tenants, a = API keys, au = audit,
 //                  ctl = control, ret = 1 to return the post-state of the touched ledgers}.
@@ -74,16 +75,18 @@ const LEDGER_FIELDS_LUA = LEDGER_FIELDS.map((f) => `'${f}'`).join(', ')
 export const RESERVATION_UPDATE_FIELD = 'cycles_update_json'
 
 export const APPLY_SCRIPT = String.raw`
+local call, tonumber, tostring, type, unpack, ipairs = redis.call, tonumber, tostring, type, unpack, ipairs
 local batch = cjson.decode(ARGV[1])
-local plans, CLISTS, DLISTS, X = batch.p or {}, batch.c, batch.d, batch.x
+local plans, CLISTS, DLISTS, HLISTS, X = batch.p or {}, batch.c, batch.d, batch.h, batch.x
 local MAX = 9007199254740991
 local NULL = cjson.null
+local format, sub = string.format, string.sub
 
 -- Integers only (every counter is checked to be a safe integer before it is written); '%d' is
 -- exact for them and cheaper than '%.0f'.
 local function fmt(n)
   if n == 0 then return '0' end
-  return string.format('%d', n)
+  return format('%d', n)
 end
 
 local function num(v)
@@ -98,7 +101,7 @@ end
 -- and v, the LEDGER_FIELDS values as stored (kept current with every write, for the batched reads).
 local loaded = {}
 local function load(k)
-  local v = redis.call('HMGET', KEYS[k], ${LEDGER_FIELDS_LUA})
+  local v = call('HMGET', KEYS[k], ${LEDGER_FIELDS_LUA})
   local h = false
   if v[1] or v[3] or v[4] or v[5] or v[6] or v[7] or v[8] or v[9] or v[10] then
     local a, p, r, d = num(v[3]), num(v[6]), num(v[5]), num(v[7])
@@ -111,7 +114,8 @@ end
 -- LEDGER_FIELDS positions of the flag fields a delta may write.
 local FLAG_AT = {overdraft_limit = 8, is_over_limit = 9, status = 10, caps_json = 11, commit_overage_policy = 12}
 
--- Counter writes not yet sent to Redis: key index -> {changed counters, updated_at_ms}.
+-- Counter writes not yet sent to Redis: key index -> {updated_at_ms, whether allocated, spent,
+-- reserved, debt changed}.
 local dirty = {}
 local dirtyOrder = {}
 local function flush()
@@ -121,27 +125,28 @@ local function flush()
     local v = h.v
     local m = fmt(h.m)
     v[4] = m
-    v[14] = w.now
-    local args = {'remaining', m, 'updated_at_ms', w.now}
+    v[14] = w[1]
+    local args = {'remaining', m, 'updated_at_ms', w[1]}
     local n = 4
-    if w.a then v[3] = fmt(h.a); args[n + 1] = 'allocated'; args[n + 2] = v[3]; n = n + 2 end
-    if w.p then v[6] = fmt(h.p); args[n + 1] = 'spent'; args[n + 2] = v[6]; n = n + 2 end
-    if w.r then v[5] = fmt(h.r); args[n + 1] = 'reserved'; args[n + 2] = v[5]; n = n + 2 end
-    if w.d then v[7] = fmt(h.d); args[n + 1] = 'debt'; args[n + 2] = v[7]; n = n + 2 end
-    redis.call('HSET', KEYS[k], unpack(args))
+    if w[2] then v[3] = fmt(h.a); args[n + 1] = 'allocated'; args[n + 2] = v[3]; n = n + 2 end
+    if w[3] then v[6] = fmt(h.p); args[n + 1] = 'spent'; args[n + 2] = v[6]; n = n + 2 end
+    if w[4] then v[5] = fmt(h.r); args[n + 1] = 'reserved'; args[n + 2] = v[5]; n = n + 2 end
+    if w[5] then v[7] = fmt(h.d); args[n + 1] = 'debt'; args[n + 2] = v[7]; n = n + 2 end
+    call('HSET', KEYS[k], unpack(args))
   end
   dirty = {}
   dirtyOrder = {}
 end
 
-local function bad(v) return v > MAX or v < -MAX or v ~= math.floor(v) end
+-- Reused for the reservation hash writes.
+local HARGS = {}
 
 local idem
 local function failAfterIdem(kind, detail)
   -- The idempotency key is taken with SET NX as the first write (one call instead of EXISTS + SET);
   -- a later check that fails asks EXISTS first so that the failure reported is the same as when it
   -- is checked in its place (after the conditions).
-  if idem ~= 0 and redis.call('EXISTS', KEYS[idem[1]]) == 1 then return {'fail', 'idempotency', ''} end
+  if idem ~= 0 and call('EXISTS', KEYS[idem[1]]) == 1 then return {'fail', 'idempotency', ''} end
   return {'fail', kind, detail}
 end
 
@@ -153,9 +158,14 @@ local function run(plan)
   -- value; repeated. A missing ledger fails every condition.
   if plan[2] ~= 0 then
     local c = CLISTS[plan[2]]
+    local lastK, h = 0, false
     for j = 1, #c, 4 do
-      local h = loaded[c[j]]
-      if h == nil then h = load(c[j]) end
+      local k = c[j]
+      if k ~= lastK then
+        h = loaded[k]
+        if h == nil then h = load(k) end
+        lastK = k
+      end
       local ok = false
       if h then
         local actual, op, want = h[c[j + 1]], c[j + 2], c[j + 3]
@@ -175,20 +185,22 @@ local function run(plan)
   -- 3. Reservation status guard.
   local r = plan[4]
   if r ~= 0 and r[2] ~= 0 then
-    local state = redis.call('HGET', KEYS[r[1]], 'state') or 'absent'
+    local state = call('HGET', KEYS[r[1]], 'state') or 'absent'
     if state ~= r[2] then return failAfterIdem('reservation', state) end
   end
 
   -- 4. New ledgers must not exist yet.
   if rare and rare.n then
     for i, n in ipairs(rare.n) do
-      if redis.call('EXISTS', KEYS[n[1]]) == 1 then return failAfterIdem('exists', tostring(i)) end
+      if call('EXISTS', KEYS[n[1]]) == 1 then return failAfterIdem('exists', tostring(i)) end
     end
   end
 
   -- 5. Deltas, computed on working copies: missing ledger or overflow fails. Flat, nine per delta:
   -- keyIndex; add allocated, spent, reserved, debt (0 = none); set allocated, spent, debt (null =
   -- keep); index into rare.f of its flag writes (0 = none). Per delta: set, then flags, then add.
+  -- A working copy is positional: allocated, spent, reserved, debt, remaining, then whether each of
+  -- the four changed, then its flag writes (false = none).
   local work, order
   if plan[3] ~= 0 then
     local d = DLISTS[plan[3]]
@@ -200,31 +212,45 @@ local function run(plan)
         local h = loaded[k]
         if h == nil then h = load(k) end
         if not h then return failAfterIdem('missing', tostring((j + 8) / 9)) end
-        w = {a = h.a, p = h.p, r = h.r, d = h.d}
+        w = {h.a, h.p, h.r, h.d, 0, false, false, false, false, false}
         work[k] = w
         order[#order + 1] = k
       end
-      if d[j + 5] ~= NULL then w.a = d[j + 5]; w.ca = true end
-      if d[j + 6] ~= NULL then w.p = d[j + 6]; w.cp = true end
-      if d[j + 7] ~= NULL then w.d = d[j + 7]; w.cd = true end
-      if d[j + 8] ~= 0 then
-        local flags = w.flags or {}
-        w.flags = flags
-        for _, pair in ipairs(rare.f[d[j + 8]]) do flags[#flags + 1] = pair end
+      local v = d[j + 5]
+      if v ~= NULL then w[1] = v; w[6] = true end
+      v = d[j + 6]
+      if v ~= NULL then w[2] = v; w[7] = true end
+      v = d[j + 7]
+      if v ~= NULL then w[4] = v; w[9] = true end
+      v = d[j + 8]
+      if v ~= 0 then
+        local flags = w[10] or {}
+        w[10] = flags
+        for _, pair in ipairs(rare.f[v]) do flags[#flags + 1] = pair end
       end
-      if d[j + 1] ~= 0 then w.a = w.a + d[j + 1]; w.ca = true end
-      if d[j + 2] ~= 0 then w.p = w.p + d[j + 2]; w.cp = true end
-      if d[j + 3] ~= 0 then w.r = w.r + d[j + 3]; w.cr = true end
-      if d[j + 4] ~= 0 then w.d = w.d + d[j + 4]; w.cd = true end
-      w.m = w.a - w.p - w.r - w.d
-      if bad(w.a) or bad(w.p) or bad(w.r) or bad(w.d) or bad(w.m) then return failAfterIdem('overflow', tostring((j + 8) / 9)) end
+      v = d[j + 1]
+      if v ~= 0 then w[1] = w[1] + v; w[6] = true end
+      v = d[j + 2]
+      if v ~= 0 then w[2] = w[2] + v; w[7] = true end
+      v = d[j + 3]
+      if v ~= 0 then w[3] = w[3] + v; w[8] = true end
+      v = d[j + 4]
+      if v ~= 0 then w[4] = w[4] + v; w[9] = true end
+      local a, p, r, dd = w[1], w[2], w[3], w[4]
+      local m = a - p - r - dd
+      w[5] = m
+      -- Each a safe integer (x % 1 ~= 0: not an integer, or NaN); inline, as this runs per delta.
+      if a > MAX or a < -MAX or a % 1 ~= 0 or p > MAX or p < -MAX or p % 1 ~= 0 or r > MAX or r < -MAX or r % 1 ~= 0
+        or dd > MAX or dd < -MAX or dd % 1 ~= 0 or m > MAX or m < -MAX or m % 1 ~= 0 then
+        return failAfterIdem('overflow', tostring((j + 8) / 9))
+      end
     end
   end
 
   -- Every other check passed: the idempotency key is taken with SET NX (a key that exists fails the
   -- transaction, nothing written), then everything else is applied. Counter changes first (into the
   -- table; written at the end of the call), as the single-transaction script wrote ledgers first.
-  if idem ~= 0 and not redis.call('SET', KEYS[idem[1]], ARGV[idem[2]], 'NX', 'PX', idem[3]) then
+  if idem ~= 0 and not call('SET', KEYS[idem[1]], ARGV[idem[2]], 'NX', 'PX', idem[3]) then
     return {'fail', 'idempotency', ''}
   end
   if order then
@@ -232,23 +258,24 @@ local function run(plan)
     for _, k in ipairs(order) do
       local w = work[k]
       local h = loaded[k]
-      h.a, h.p, h.r, h.d, h.m = w.a, w.p, w.r, w.d, w.m
+      h.a, h.p, h.r, h.d, h.m = w[1], w[2], w[3], w[4], w[5]
       local dk = dirty[k]
       if not dk then
-        dk = {}
+        dk = {now, false, false, false, false}
         dirty[k] = dk
         dirtyOrder[#dirtyOrder + 1] = k
+      else
+        dk[1] = now
       end
-      dk.now = now
-      if w.ca then dk.a = true end
-      if w.cp then dk.p = true end
-      if w.cr then dk.r = true end
-      if w.cd then dk.d = true end
-      if w.flags then
+      if w[6] then dk[2] = true end
+      if w[7] then dk[3] = true end
+      if w[8] then dk[4] = true end
+      if w[9] then dk[5] = true end
+      if w[10] then
         local key = KEYS[k]
-        for _, pair in ipairs(w.flags) do
+        for _, pair in ipairs(w[10]) do
           local f, v = pair[1], pair[2]
-          if v == NULL then redis.call('HDEL', key, f); v = false else redis.call('HSET', key, f, v) end
+          if v == NULL then call('HDEL', key, f); v = false else call('HSET', key, f, v) end
           if f == 'status' then h.s = v or 'ACTIVE' elseif f == 'is_over_limit' then h.o = v == 'true' elseif f == 'overdraft_limit' then h.l = num(v) end
           local at = FLAG_AT[f]
           if at then h.v[at] = v end
@@ -260,28 +287,36 @@ local function run(plan)
   if rare and rare.n then
     flush()
     for _, n in ipairs(rare.n) do
-      redis.call('HSET', KEYS[n[1]], unpack(n[2]))
-      redis.call('SADD', KEYS[n[3]], n[4])
+      call('HSET', KEYS[n[1]], unpack(n[2]))
+      call('SADD', KEYS[n[3]], n[4])
       loaded[n[1]] = nil
     end
   end
 
   if r ~= 0 then
     local key = KEYS[r[1]]
-    local id = string.sub(key, X[3] + 1)
-    redis.call('HSET', key, unpack(ARGV, r[3], r[4]))
+    local id = sub(key, X[3] + 1)
+    -- The field names (a list of the call's, shared by transactions of one kind) with their values
+    -- from ARGV[r[4]..].
+    local names, first = HLISTS[r[3]], r[4] - 1
+    local n = #names
+    for i = 1, n do
+      HARGS[2 * i - 1] = names[i]
+      HARGS[2 * i] = ARGV[first + i]
+    end
+    call('HSET', key, unpack(HARGS, 1, 2 * n))
     -- A full write replaces the record: what a transition added after creation goes with it.
-    if r[10] == 1 and r[2] ~= 'absent' then redis.call('HDEL', key, '${RESERVATION_UPDATE_FIELD}') end
+    if r[10] == 1 and r[2] ~= 'absent' then call('HDEL', key, '${RESERVATION_UPDATE_FIELD}') end
     if r[5] == 1 then
-      redis.call('ZADD', KEYS[X[1]], r[6], id)
-      if r[2] ~= 'absent' then redis.call('PERSIST', key) end
+      call('ZADD', KEYS[X[1]], r[6], id)
+      if r[2] ~= 'absent' then call('PERSIST', key) end
     else
-      redis.call('ZREM', KEYS[X[1]], id)
-      redis.call('PEXPIRE', key, X[2])
+      call('ZREM', KEYS[X[1]], id)
+      call('PEXPIRE', key, X[2])
     end
     if r[7] ~= 0 then
-      redis.call('ZADD', KEYS[r[7]], 'NX', r[9], id)
-      redis.call('ZADD', KEYS[r[8]], 'NX', r[9], id)
+      call('ZADD', KEYS[r[7]], 'NX', r[9], id)
+      call('ZADD', KEYS[r[8]], 'NX', r[9], id)
     end
   end
 
@@ -289,37 +324,37 @@ local function run(plan)
 
   if rare.t then
     for _, t in ipairs(rare.t) do
-      redis.call('SET', KEYS[t[1]], t[2])
-      redis.call('SADD', KEYS[t[3]], t[4])
-      redis.call('PUBLISH', batch.inv, 't:' .. t[4])
+      call('SET', KEYS[t[1]], t[2])
+      call('SADD', KEYS[t[3]], t[4])
+      call('PUBLISH', batch.inv, 't:' .. t[4])
     end
   end
 
   if rare.a then
     for _, a in ipairs(rare.a) do
-      local old = redis.call('GET', KEYS[a[1]])
+      local old = call('GET', KEYS[a[1]])
       if old then
         local oldHash = cjson.decode(old).key_hash
         if oldHash and oldHash ~= a[5] then
-          redis.call('DEL', batch.hp .. oldHash)
-          redis.call('PUBLISH', batch.inv, 'k:' .. oldHash)
+          call('DEL', batch.hp .. oldHash)
+          call('PUBLISH', batch.inv, 'k:' .. oldHash)
         end
       end
-      redis.call('SET', KEYS[a[1]], a[2])
-      redis.call('SET', KEYS[a[6]], a[4])
-      redis.call('SADD', KEYS[a[3]], a[4])
-      redis.call('PUBLISH', batch.inv, 'k:' .. a[5])
+      call('SET', KEYS[a[1]], a[2])
+      call('SET', KEYS[a[6]], a[4])
+      call('SADD', KEYS[a[3]], a[4])
+      call('PUBLISH', batch.inv, 'k:' .. a[5])
     end
   end
 
   if rare.au then
-    redis.call('RPUSH', KEYS[rare.au.k], unpack(rare.au.e))
-    redis.call('LTRIM', KEYS[rare.au.k], -rare.au.max, -1)
+    call('RPUSH', KEYS[rare.au.k], unpack(rare.au.e))
+    call('LTRIM', KEYS[rare.au.k], -rare.au.max, -1)
   end
 
   if rare.ctl then
-    redis.call('SET', KEYS[rare.ctl.k], rare.ctl.v)
-    redis.call('PUBLISH', rare.ctl.ch, rare.ctl.v)
+    call('SET', KEYS[rare.ctl.k], rare.ctl.v)
+    call('PUBLISH', rare.ctl.ch, rare.ctl.v)
   end
 
   if not rare.ret then return 1 end
@@ -330,7 +365,7 @@ local function run(plan)
     if seen[k] then return end
     seen[k] = true
     out[#out + 1] = k
-    out[#out + 1] = redis.call('HGETALL', KEYS[k])
+    out[#out + 1] = call('HGETALL', KEYS[k])
   end
   if rare.n then for _, n in ipairs(rare.n) do post(n[1]) end end
   if order then for _, k in ipairs(order) do post(k) end end
@@ -361,11 +396,11 @@ if rk then
     local kind = string.byte(kinds, i)
     if kind == 76 then
       local h = loaded[k]
-      if h then values[i] = h.v else values[i] = redis.call('HMGET', KEYS[k], ${LEDGER_FIELDS_LUA}) end
+      if h then values[i] = h.v else values[i] = call('HMGET', KEYS[k], ${LEDGER_FIELDS_LUA}) end
     elseif kind == 71 then
-      values[i] = redis.call('GET', KEYS[k])
+      values[i] = call('GET', KEYS[k])
     else
-      values[i] = redis.call('HMGET', KEYS[k], 'cycles_json', '${RESERVATION_UPDATE_FIELD}')
+      values[i] = call('HMGET', KEYS[k], 'cycles_json', '${RESERVATION_UPDATE_FIELD}')
     end
   end
 end

@@ -85,8 +85,9 @@ interface RarePlan {
 }
 
 /**
- * Reservation write: key, expected state or 0, first and last ARGV index of the flat hash fields,
- * active 1/0, expiry deadline, index keys (0 when the reservation already exists), created_at, full 1/0.
+ * Reservation write: key, expected state or 0, hash field name list (index into the call's lists,
+ * filled in by send), ARGV index of the first value, active 1/0, expiry deadline, index keys (0 when
+ * the reservation already exists), created_at, full 1/0.
  */
 type ReservationPlan = [number, string | 0, number, number, 0 | 1, number, number, number, number, 0 | 1]
 /** Idempotency write: key, ARGV index of the record, ttl ms. */
@@ -99,6 +100,8 @@ interface Planned {
   plan: Plan
   c: ConditionList | undefined
   d: DeltaList | undefined
+  /** The reservation's hash field names (its values are in the call's ARGV). */
+  h: string[] | undefined
 }
 
 /** Kinds of batched read (the reads section of APPLY_SCRIPT): ledger fields, a string, a reservation's record. */
@@ -253,6 +256,7 @@ export class RedisStore implements Store {
     // each distinct list is sent and decoded once per call.
     const cLists = new Interned()
     const dLists = new Interned()
+    const hLists = new Interned()
     const sent: Array<{q: QueuedTx; ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined}> = []
     let reservations = false
     let invalidates = false
@@ -273,7 +277,10 @@ export class RedisStore implements Store {
       const {plan} = planned
       if (planned.c) plan[1] = cLists.add(planned.c)
       if (planned.d) plan[2] = dLists.add(planned.d)
-      if (plan[3] !== 0) reservations = true
+      if (plan[3] !== 0) {
+        plan[3][2] = hLists.add(planned.h!)
+        reservations = true
+      }
       if (q.tx.tenants?.length || q.tx.apiKeys?.length) invalidates = true
       plans.push(JSON.stringify(plan))
       sent.push({q, ledgerOf})
@@ -283,6 +290,7 @@ export class RedisStore implements Store {
     let batch = `{"p":[${plans.join(',')}]`
     if (cLists.texts.length > 0) batch += `,"c":[${cLists.texts.join(',')}]`
     if (dLists.texts.length > 0) batch += `,"d":[${dLists.texts.join(',')}]`
+    if (hLists.texts.length > 0) batch += `,"h":[${hLists.texts.join(',')}]`
     if (reservations) batch += `,"x":[${k(L.reservationTtl())},${this.opts.terminalRetentionMs},${L.reservationIdAt()}]`
     if (invalidates) batch += `,"inv":${JSON.stringify(L.invalidationChannel())},"hp":${JSON.stringify(L.apiKeyHashPrefix())}`
     if (reads.length > 0) {
@@ -360,6 +368,7 @@ export class RedisStore implements Store {
     let touched = false
     let c: ConditionList | undefined
     let d: DeltaList | undefined
+    let h: string[] | undefined
 
     if (tx.conditions?.length) {
       touched = true
@@ -412,12 +421,17 @@ export class RedisStore implements Store {
       // and is already indexed; a new one (or an unguarded upsert) writes everything and indexes it.
       const existing = expect !== undefined && expect !== 'absent'
       const first = argv()
-      for (const field of reservationToHash(r, !existing)) extra.push(field)
+      const fields = reservationToHash(r, !existing)
+      h = []
+      for (let i = 0; i < fields.length; i += 2) {
+        h.push(fields[i])
+        extra.push(fields[i + 1])
+      }
       plan[3] = [
         k(L.reservation(r.reservation_id)),
         expect ?? 0,
+        0,
         first,
-        argv() - 1,
         r.status === 'ACTIVE' ? 1 : 0,
         r.expires_at_ms + r.grace_period_ms,
         existing ? 0 : k(L.reservationIndex(r.tenant)),
@@ -449,7 +463,7 @@ export class RedisStore implements Store {
     }
     if (!touched) return undefined
     if (rare) plan[5] = rare
-    return {plan, c, d}
+    return {plan, c, d, h}
   }
 
   /** One transaction's reply from the group commit → its TxResult (and local cache effects). */
