@@ -35,6 +35,8 @@ export interface MemoryLimits {
   maxIdempotencyBytes: number
   /** Finished reservations are kept this long after they finalise. */
   terminalRetentionMs: number
+  /** Most finished reservations kept; the oldest go first. */
+  maxTerminalReservations: number
   maxAudit: number
 }
 
@@ -42,6 +44,7 @@ export const DEFAULT_LIMITS: MemoryLimits = {
   maxIdempotency: 2_000_000,
   maxIdempotencyBytes: 256 * 1024 * 1024,
   terminalRetentionMs: 24 * 3_600_000,
+  maxTerminalReservations: 500_000,
   maxAudit: 200_000,
 }
 
@@ -61,16 +64,11 @@ export class MemoryState {
   /** key → [record, expiresAtMs, insertion sequence]. */
   readonly idempotency = new Map<string, [IdempotencyRecord, number, number]>()
   private idempotencyBytes = 0
-  /**
-   * Eviction order, oldest first, consumed from `evictHead`: keys with the sequence they were stored
-   * under (an entry dropped or stored again since is skipped). Not the Map's own order: taking the
-   * first key of a Map that had its oldest entries deleted walks every deleted slot first, which
-   * made each eviction cost tens of microseconds once the cap was reached.
-   */
-  private evictKeys: string[] = []
-  private evictSeqs: number[] = []
-  private evictHead = 0
+  /** Eviction order of idempotency records (an entry dropped or stored again since is skipped by its sequence). */
+  private idempotencyOrder = new InsertionOrder()
   private sequence = 0
+  /** Finished reservations, oldest first, for the count cap (a key already pruned is skipped). */
+  private terminalOrder = new InsertionOrder()
   audit: AuditEntry[] = []
   control: TierControl | undefined
 
@@ -171,9 +169,26 @@ export class MemoryState {
   }
 
   putReservation(r: Reservation): void {
-    this.reservations.set(r.reservation_id, r)
-    if (r.status === 'ACTIVE') this.active.add(r.reservation_id)
-    else this.active.delete(r.reservation_id)
+    const id = r.reservation_id
+    const previous = this.reservations.get(id)
+    this.reservations.set(id, r)
+    if (r.status === 'ACTIVE') {
+      this.active.add(id)
+      return
+    }
+    this.active.delete(id)
+    if (previous && previous.status !== 'ACTIVE') return // already counted as finished
+    this.terminalOrder.push(id, 0)
+    // Finished reservations are kept for GET and listing; past the cap the oldest finished go first.
+    const order = this.terminalOrder
+    while (this.reservations.size - this.active.size > this.limits.maxTerminalReservations && order.take()) {
+      if (order.key === id) {
+        order.push(id, 0) // never the reservation just finished
+        break
+      }
+      const oldest = this.reservations.get(order.key)
+      if (oldest && oldest.status !== 'ACTIVE') this.reservations.delete(order.key)
+    }
   }
 
   putIdempotency(key: string, record: IdempotencyRecord, expiresAtMs: number): void {
@@ -181,21 +196,12 @@ export class MemoryState {
     const seq = ++this.sequence
     this.idempotency.set(key, [record, expiresAtMs, seq])
     this.idempotencyBytes += record.body.length
-    this.evictKeys.push(key)
-    this.evictSeqs.push(seq)
+    const order = this.idempotencyOrder
+    order.push(key, seq)
     // Bounded memory: a daemon taking 10k dry-runs/s must not grow without limit for 24 h.
     while (this.idempotency.size > this.limits.maxIdempotency || this.idempotencyBytes > this.limits.maxIdempotencyBytes) {
-      if (this.evictHead >= this.evictKeys.length) break
-      const oldest = this.evictKeys[this.evictHead]
-      const oldestSeq = this.evictSeqs[this.evictHead]
-      this.evictHead++
-      if (oldestSeq === seq) break // never the record just stored
-      if (this.idempotency.get(oldest)?.[2] === oldestSeq) this.dropIdempotency(oldest)
-    }
-    if (this.evictHead > 4096 && this.evictHead * 2 > this.evictKeys.length) {
-      this.evictKeys = this.evictKeys.slice(this.evictHead)
-      this.evictSeqs = this.evictSeqs.slice(this.evictHead)
-      this.evictHead = 0
+      if (!order.take() || order.seq === seq) break // never the record just stored
+      if (this.idempotency.get(order.key)?.[2] === order.seq) this.dropIdempotency(order.key)
     }
   }
 
@@ -264,18 +270,16 @@ export class MemoryState {
     for (const [key, [, expires]] of this.idempotency) {
       if (expires <= nowMs) this.dropIdempotency(key)
     }
-    // Rebuild the eviction order from the survivors (Map order is insertion order), so keys dropped
-    // here do not pile up in it.
-    this.evictKeys = []
-    this.evictSeqs = []
-    this.evictHead = 0
-    for (const [key, entry] of this.idempotency) {
-      this.evictKeys.push(key)
-      this.evictSeqs.push(entry[2])
-    }
+    // Rebuild the eviction orders from the survivors (Map order is insertion order), so keys dropped
+    // here do not pile up in them.
+    this.idempotencyOrder = new InsertionOrder()
+    for (const [key, entry] of this.idempotency) this.idempotencyOrder.push(key, entry[2])
     const horizon = nowMs - this.limits.terminalRetentionMs
+    this.terminalOrder = new InsertionOrder()
     for (const [id, r] of this.reservations) {
-      if (r.status !== 'ACTIVE' && (r.finalized_at_ms ?? r.created_at_ms) < horizon) this.reservations.delete(id)
+      if (r.status === 'ACTIVE') continue
+      if ((r.finalized_at_ms ?? r.created_at_ms) < horizon) this.reservations.delete(id)
+      else this.terminalOrder.push(id, 0)
     }
   }
 
@@ -315,5 +319,37 @@ export class MemoryState {
     for (const k of s.apiKeys) this.putApiKey(k)
     this.audit = s.audit ?? []
     this.control = s.control
+  }
+}
+
+/**
+ * Keys in the order they were stored, oldest first, each with a sequence number; `take()` consumes
+ * the oldest into `key`/`seq`. Not a Map's own order: taking the first key of a Map whose oldest
+ * entries were deleted walks every deleted slot first, which made each eviction cost tens of
+ * microseconds once a cap was reached.
+ */
+class InsertionOrder {
+  private keys: string[] = []
+  private seqs: number[] = []
+  private head = 0
+  key = ''
+  seq = 0
+
+  push(key: string, seq: number): void {
+    this.keys.push(key)
+    this.seqs.push(seq)
+  }
+
+  take(): boolean {
+    if (this.head >= this.keys.length) return false
+    this.key = this.keys[this.head]
+    this.seq = this.seqs[this.head]
+    this.head++
+    if (this.head > 4096 && this.head * 2 > this.keys.length) {
+      this.keys = this.keys.slice(this.head)
+      this.seqs = this.seqs.slice(this.head)
+      this.head = 0
+    }
+    return true
   }
 }

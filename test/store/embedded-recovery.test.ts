@@ -139,4 +139,15 @@ describe('embedded store memory bounds', () => {
     expect(state.getIdempotency('b', 101)).toBeUndefined()
     expect([...state.idempotency.keys()].sort()).toEqual(['a', 'c', 'd'])
   })
+
+  it('keeps at most maxTerminalReservations finished reservations, oldest finished first, never an active one', () => {
+    const state = new MemoryState({...DEFAULT_LIMITS, maxTerminalReservations: 3})
+    const reservation = (id: string, status: 'ACTIVE' | 'COMMITTED') =>
+      ({reservation_id: id, tenant: 'a', status, subject: {tenant: 'a'}, action: {kind: 'llm.x', name: 'x'}, reserved: {unit: 'TOKENS', amount: 1}, created_at_ms: 0, expires_at_ms: 60_000}) as never
+    for (let i = 0; i < 6; i++) state.putReservation(reservation(`r${i}`, 'ACTIVE'))
+    for (const i of [4, 0, 5, 1, 2]) state.putReservation(reservation(`r${i}`, 'COMMITTED'))
+    // finished in the order 4, 0, 5, 1, 2: the first two finished are gone; r3 is still active
+    expect([...state.reservations.keys()].sort()).toEqual(['r1', 'r2', 'r3', 'r5'])
+    expect(state.reservations.get('r3')?.status).toBe('ACTIVE')
+  })
 })
