@@ -174,6 +174,18 @@ function redisBenchmark(port: number, connections: number): string | undefined {
     .join('; ')
 }
 
+/** utime and stime of a process in ms, from /proc (Linux). */
+function userSysMs(pid: number | undefined): {user: number; sys: number} | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return {user: Number(fields[11]) * 10, sys: Number(fields[12]) * 10} // USER_HZ = 100
+  } catch {
+    return undefined
+  }
+}
+
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', {maximumFractionDigits: d, minimumFractionDigits: d}) : '-')
 
 export async function run(args: string[]): Promise<void> {
@@ -211,16 +223,30 @@ export async function run(args: string[]): Promise<void> {
     const netBefore = await netBytes()
     const redisCpuBefore = await redisCpu()
     const cpuBefore = processCpuMs(one.proc.pid)
+    const splitBefore = userSysMs(one.proc.pid)
+    const loadCpuBefore = process.cpuUsage()
     const r1run = await lifecycles('redis store, 1 daemon', [one.url], connections, seconds)
+    const loadCpu = process.cpuUsage(loadCpuBefore)
     const cpuAfter = processCpuMs(one.proc.pid)
+    const splitAfter = userSysMs(one.proc.pid)
     rows.push(r1run)
-    // Where a lifecycle's time goes: daemon CPU, and Redis commands per lifecycle with their server time.
+    // Where a lifecycle's time goes: CPU of the daemon, redis-server and the load generator (they share
+    // the machine's cores), bytes on the wire, and Redis commands per lifecycle with their server time.
     const lifecyclesDone = r1run.perSecond * seconds
-    if (cpuBefore !== undefined && cpuAfter !== undefined) diagnostics.push(`daemon CPU per lifecycle (redis store): ${f(((cpuAfter - cpuBefore) * 1000) / lifecyclesDone, 0)} µs`)
+    const perLifecycle = (ms: number) => (ms * 1000) / lifecyclesDone
+    const daemonUs = cpuBefore !== undefined && cpuAfter !== undefined ? perLifecycle(cpuAfter - cpuBefore) : Number.NaN
+    const split = splitBefore && splitAfter ? ` (user ${f(perLifecycle(splitAfter.user - splitBefore.user), 0)}, sys ${f(perLifecycle(splitAfter.sys - splitBefore.sys), 0)})` : ''
+    diagnostics.push(`daemon CPU per lifecycle (redis store): ${f(daemonUs, 0)} µs${split}`)
     const redisCpuUsed = (await redisCpu()) - redisCpuBefore
     const netAfter = await netBytes()
+    const redisUs = (redisCpuUsed * 1e6) / lifecyclesDone
+    const loadUs = (loadCpu.user + loadCpu.system) / lifecyclesDone
     diagnostics.push(`bytes per lifecycle: ${f((netAfter.input - netBefore.input) / lifecyclesDone)} to Redis, ${f((netAfter.output - netBefore.output) / lifecyclesDone)} from Redis`)
-    diagnostics.push(`redis-server CPU per lifecycle (user+sys, all commands and networking): ${f((redisCpuUsed * 1e6) / lifecyclesDone, 0)} µs`)
+    diagnostics.push(`redis-server CPU per lifecycle (user+sys, all commands and networking): ${f(redisUs, 0)} µs`)
+    diagnostics.push(`load generator CPU per lifecycle (redis run): ${f(loadUs, 0)} µs`)
+    diagnostics.push(
+      `CPU per lifecycle, redis run, all three processes: ${f(daemonUs + redisUs + loadUs, 0)} µs (${os.cpus().length} cores at 3,000 lifecycles/s allow ${f((os.cpus().length * 1e6) / 3000, 0)} µs)`,
+    )
     const stats = String(await admin.info('commandstats'))
     for (const line of stats.split('\n')) {
       const m = /^cmdstat_(\w+):calls=(\d+),usec=(\d+),usec_per_call=([\d.]+)/.exec(line.trim())

@@ -155,4 +155,12 @@ describe('redis store: group commit', () => {
     await store.client.set(store.keys.idempotency('acme:reserve:old'), JSON.stringify({...record, body: 'line\nbreak'}))
     expect(await store.getIdempotency('acme:reserve:old')).toEqual({...record, body: 'line\nbreak'})
   })
+
+  it('falls back to EVAL once when Redis lost the script (restart, SCRIPT FLUSH)', async () => {
+    await store.client.script('FLUSH')
+    expect((await store.apply(hold('nf1', 100))).ok).toBe(true)
+    const [l] = await store.getLedgers('real', [A], U)
+    expect(l).toMatchObject({reserved: 100, remaining: 900})
+    expect((await store.getReservation('nf1'))?.status).toBe('ACTIVE')
+  })
 })

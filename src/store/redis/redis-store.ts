@@ -107,6 +107,9 @@ interface Planned {
 /** Kinds of batched read (the reads section of APPLY_SCRIPT): ledger fields, a string, a reservation's record. */
 type ReadKind = 'L' | 'G' | 'R'
 
+/** Reads waiting for the next call, by kind, then key (the key strings are mostly cached ones). */
+const newPending = (): Record<ReadKind, Map<string, PendingRead>> => ({L: new Map(), G: new Map(), R: new Map()})
+
 interface PendingRead {
   kind: ReadKind
   key: string
@@ -140,8 +143,8 @@ export class RedisStore implements Store {
   private lastControlVersion = -1
   private controlTimer: NodeJS.Timeout | undefined
   private closed = false
-  /** Reads waiting for the next batch, by kind + key. */
-  private pending = new Map<string, PendingRead>()
+  /** Reads waiting for the next batch, by kind, then key. */
+  private pending = newPending()
   private flushScheduled = false
   /** Transactions waiting for the next group commit. */
   private pendingTx: QueuedTx[] = []
@@ -228,8 +231,9 @@ export class RedisStore implements Store {
     this.flushScheduled = false
     const queued = this.pendingTx
     this.pendingTx = []
-    const reads = [...this.pending.values()]
-    this.pending = new Map()
+    const {L, G, R} = this.pending
+    const reads = [...L.values(), ...G.values(), ...R.values()]
+    this.pending = newPending()
     if (queued.length <= MAX_GROUP) {
       this.send(queued, reads)
       return
@@ -681,12 +685,12 @@ export class RedisStore implements Store {
    * instance always reads its own writes.
    */
   private read(kind: ReadKind, key: string): Promise<unknown> {
-    const id = kind + key
+    const pending = this.pending[kind]
     return new Promise((resolve, reject) => {
-      let p = this.pending.get(id)
+      let p = pending.get(key)
       if (!p) {
         p = {kind, key, index: 0, waiters: []}
-        this.pending.set(id, p)
+        pending.set(key, p)
       }
       p.waiters.push({resolve, reject})
       this.schedule()

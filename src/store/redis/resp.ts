@@ -8,6 +8,7 @@ import {Command} from 'ioredis'
 
 /** Reused between calls; every call's bytes are copied out into a Buffer of their own. */
 let scratch = Buffer.allocUnsafe(64 * 1024)
+const SCRATCH_KEEP = 4 * 1024 * 1024
 let at = 0
 
 function ensure(extra: number): void {
@@ -51,7 +52,10 @@ export function encodeCommand(name: string, head: readonly string[], rest: reado
   bulk(name)
   for (let i = 0; i < head.length; i++) bulk(head[i])
   for (let i = 0; i < rest.length; i++) bulk(rest[i])
-  return Buffer.from(scratch.subarray(0, at))
+  const out = Buffer.from(scratch.subarray(0, at))
+  // One very large call (a bulk import, say) should not keep its buffer for good.
+  if (scratch.length > SCRATCH_KEEP) scratch = Buffer.allocUnsafe(64 * 1024)
+  return out
 }
 
 export const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex')
