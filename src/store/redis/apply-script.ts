@@ -20,6 +20,9 @@
 //      prefix before the id] (when a plan writes a reservation);
 //   inv, hp  the invalidation channel and the API-key hash prefix (when a plan writes tenants or keys);
 //   rk, rs   the read key indexes and one kind letter per read (when there are reads).
+// Numbers the script only hands on to Redis (now as updated_at_ms, scores, TTLs) come as decimal
+// strings: no number parsing in cjson, no formatting when passed to redis.call (which would also
+// round beyond 14 digits).
 // The bulky strings (the reservations' hash fields, idempotency records) follow as ARGV[2..] and the
 // plans refer to them by ARGV index, so they are neither JSON-escaped twice nor parsed by cjson.
 //
@@ -254,7 +257,7 @@ local function run(plan)
     return {'fail', 'idempotency', ''}
   end
   if order then
-    local now = fmt(plan[1])
+    local now = plan[1]
     for _, k in ipairs(order) do
       local w = work[k]
       local h = loaded[k]

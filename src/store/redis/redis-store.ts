@@ -89,11 +89,11 @@ interface RarePlan {
  * filled in by send), ARGV index of the first value, active 1/0, expiry deadline, index keys (0 when
  * the reservation already exists), created_at, full 1/0.
  */
-type ReservationPlan = [number, string | 0, number, number, 0 | 1, number, number, number, number, 0 | 1]
+type ReservationPlan = [number, string | 0, number, number, 0 | 1, string, number, number, string, 0 | 1]
 /** Idempotency write: key, ARGV index of the record, ttl ms. */
-type IdempotencyPlan = [number, number, number]
-/** apply-script.ts: {now, condition list or 0, delta list or 0, reservation or 0, idempotency or 0, rare parts or 0}. */
-type Plan = [number, number, number, ReservationPlan | 0, IdempotencyPlan | 0, RarePlan | 0]
+type IdempotencyPlan = [number, number, string]
+/** apply-script.ts: {now (decimal string), condition list or 0, delta list or 0, reservation or 0, idempotency or 0, rare parts or 0}. */
+type Plan = [string, number, number, ReservationPlan | 0, IdempotencyPlan | 0, RarePlan | 0]
 
 /** What plan() produced for one transaction, before its lists are numbered for the call. */
 interface Planned {
@@ -295,7 +295,7 @@ export class RedisStore implements Store {
     if (cLists.texts.length > 0) batch += `,"c":[${cLists.texts.join(',')}]`
     if (dLists.texts.length > 0) batch += `,"d":[${dLists.texts.join(',')}]`
     if (hLists.texts.length > 0) batch += `,"h":[${hLists.texts.join(',')}]`
-    if (reservations) batch += `,"x":[${k(L.reservationTtl())},${this.opts.terminalRetentionMs},${L.reservationIdAt()}]`
+    if (reservations) batch += `,"x":[${k(L.reservationTtl())},"${Math.max(1, Math.round(this.opts.terminalRetentionMs))}",${L.reservationIdAt()}]`
     if (invalidates) batch += `,"inv":${JSON.stringify(L.invalidationChannel())},"hp":${JSON.stringify(L.apiKeyHashPrefix())}`
     if (reads.length > 0) {
       // Read keys share KEYS with the transactions' (a ledger both written and read is sent once).
@@ -349,7 +349,7 @@ export class RedisStore implements Store {
   /** The transaction's plan, its keys registered through `k` and its bulky strings appended to `extra`. */
   private plan(tx: Tx, k: (name: string) => number, extra: string[], ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined): Planned | undefined {
     const L = this.keys
-    const plan: Plan = [Date.now(), 0, 0, 0, 0, 0]
+    const plan: Plan = [String(Date.now()), 0, 0, 0, 0, 0]
     let rare: RarePlan | undefined
     if (tx.returnLedgers) (rare ??= {}).ret = 1
     /** ARGV index of the next bulky string: ARGV[1] is the batch JSON. */
@@ -437,16 +437,16 @@ export class RedisStore implements Store {
         0,
         first,
         r.status === 'ACTIVE' ? 1 : 0,
-        r.expires_at_ms + r.grace_period_ms,
+        String(r.expires_at_ms + r.grace_period_ms),
         existing ? 0 : k(L.reservationIndex(r.tenant)),
         existing ? 0 : k(L.reservationIndex()),
-        r.created_at_ms,
+        String(r.created_at_ms),
         existing ? 0 : 1,
       ]
     }
     if (tx.idempotency) {
       touched = true
-      plan[4] = [k(L.idempotency(tx.idempotency.key)), argv(), Math.max(1, Math.ceil(tx.idempotency.ttl_ms))]
+      plan[4] = [k(L.idempotency(tx.idempotency.key)), argv(), String(Math.max(1, Math.ceil(tx.idempotency.ttl_ms)))]
       extra.push(encodeIdempotency(tx.idempotency.record))
     }
     if (tx.tenants?.length) {
