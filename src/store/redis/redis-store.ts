@@ -113,8 +113,6 @@ const newPending = (): Record<ReadKind, Map<string, PendingRead>> => ({L: new Ma
 interface PendingRead {
   kind: ReadKind
   key: string
-  /** Index into the call's KEYS, set when the call is built. */
-  index: number
   waiters: Array<{resolve: (v: unknown) => void; reject: (e: unknown) => void}>
 }
 
@@ -303,12 +301,12 @@ export class RedisStore implements Store {
       const at: number[] = []
       for (const r of reads) {
         kinds += r.kind
-        at.push((r.index = k(r.key)))
+        at.push(k(r.key))
       }
       batch += `,"rk":[${at.join(',')}],"rs":"${kinds}"`
     }
     batch += '}'
-    this.callScript([String(keys.length), ...keys, batch], extra).then(
+    this.callScript(keys, batch, extra).then(
       (reply) => {
         const [replies, values] = reply as [ApplyReply[], unknown[]]
         for (let i = 0; i < sent.length; i++) {
@@ -333,16 +331,18 @@ export class RedisStore implements Store {
   }
 
   /**
-   * EVALSHA of APPLY_SCRIPT with `head` (numkeys, KEYS, ARGV[1]) and `rest` (ARGV[2..]), encoded by
-   * hand (resp.ts) and written as one buffer. After a Redis restart emptied the script cache the
-   * call is repeated once as EVAL.
+   * EVALSHA of APPLY_SCRIPT with KEYS = `keys`, ARGV = `batch`, ...`extra`, encoded by hand (resp.ts)
+   * and written as one buffer. After a Redis restart emptied the script cache the call is repeated
+   * once as EVAL.
    */
-  private async callScript(head: string[], rest: string[]): Promise<unknown> {
+  private async callScript(keys: string[], batch: string, extra: string[]): Promise<unknown> {
+    const head = [String(keys.length)]
+    const tail = [batch]
     try {
-      return await this.redis.sendCommand(new EncodedCommand('evalsha', encodeCommand('evalsha', [APPLY_SHA, ...head], rest)))
+      return await this.redis.sendCommand(new EncodedCommand('evalsha', encodeCommand('evalsha', [APPLY_SHA], head, keys, tail, extra)))
     } catch (error) {
       if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error
-      return this.redis.sendCommand(new EncodedCommand('eval', encodeCommand('eval', [APPLY_SCRIPT, ...head], rest)))
+      return this.redis.sendCommand(new EncodedCommand('eval', encodeCommand('eval', [APPLY_SCRIPT], head, keys, tail, extra)))
     }
   }
 
@@ -689,7 +689,7 @@ export class RedisStore implements Store {
     return new Promise((resolve, reject) => {
       let p = pending.get(key)
       if (!p) {
-        p = {kind, key, index: 0, waiters: []}
+        p = {kind, key, waiters: []}
         pending.set(key, p)
       }
       p.waiters.push({resolve, reject})

@@ -44,14 +44,15 @@ function bulk(s: string): void {
   scratch[at++] = 10
 }
 
-/** The RESP encoding of `name head... rest...` (head and rest are concatenated; no copy of either array). */
-export function encodeCommand(name: string, head: readonly string[], rest: readonly string[]): Buffer {
+/** The RESP encoding of `name` with the strings of `parts`, in order (the arrays are not concatenated). */
+export function encodeCommand(name: string, ...parts: ReadonlyArray<readonly string[]>): Buffer {
   at = 0
   ensure(16)
-  header(42, 1 + head.length + rest.length)
+  let n = 1
+  for (const part of parts) n += part.length
+  header(42, n)
   bulk(name)
-  for (let i = 0; i < head.length; i++) bulk(head[i])
-  for (let i = 0; i < rest.length; i++) bulk(rest[i])
+  for (const part of parts) for (let i = 0; i < part.length; i++) bulk(part[i])
   const out = Buffer.from(scratch.subarray(0, at))
   // One very large call (a bulk import, say) should not keep its buffer for good.
   if (scratch.length > SCRATCH_KEEP) scratch = Buffer.allocUnsafe(64 * 1024)
