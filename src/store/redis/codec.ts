@@ -1,6 +1,8 @@
 // Encodings between the store's domain objects and Redis values. Ledgers are hashes with the
 // reference field names; reservations are hashes with the reference fields plus `cycles_json`, the
-// full record this store reads back; tenants, API keys, idempotency records and audit entries are JSON.
+// full record as created, and after a transition `cycles_update_json`, the fields that can change
+// (this store reads the two back together); idempotency records are their JSON header, a newline and
+// the body verbatim; tenants, API keys and audit entries are JSON.
 import type {Ledger, Reservation, Unit} from '../../protocol/types.js'
 import type {IdempotencyRecord, LedgerDelta} from '../types.js'
 import {RESERVATION_UPDATE_FIELD} from './apply-script.js'
