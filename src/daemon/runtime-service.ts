@@ -52,6 +52,7 @@ const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 const EVENT_IDEMPOTENCY_TTL_MS = 7 * 24 * 3_600_000
 /** Attempts when the ledger moved between evaluation and write (optimistic retry). */
 const MAX_ATTEMPTS = 16
+const MAX_OPEN_HOLDS = 100_000
 
 export interface CallContext {
   request_id: string
@@ -101,6 +102,8 @@ export class RuntimeService {
   private readonly now: () => number
   private readonly newId: () => string
   private readonly outage: StoreOutageFallback
+  /** Scopes held by open reservations this daemon created (see reservationToFinalize). */
+  private readonly openHolds = new Map<string, {real: string[]; shadow: string[]; unit: Unit}>()
 
   constructor(deps: RuntimeDeps) {
     this.store = deps.store
@@ -329,6 +332,7 @@ export class RuntimeService {
     }
     const applied = await this.store.apply(tx)
     if (!applied.ok) return applied.failed === 'idempotency' ? 'replay' : 'retry'
+    this.rememberHolds(reservation)
     facts.decision = decision
     facts.reservation_id = reservation.reservation_id
     return {status: 200, body: text, record: facts}
@@ -391,21 +395,18 @@ export class RuntimeService {
     checkHeaderKey(ctx, req.idempotency_key)
     const hash = requestHash(req)
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const r = await this.ownedReservation(ctx, id)
+      const {r, tenant, held} = await this.reservationToFinalize(ctx, id)
       const facts = this.reservationFacts('commit', r)
       facts.actual = req.actual.amount
       const finished = this.finalized(r, 'commit', req.idempotency_key, hash, facts)
       if (finished) return finished
       this.checkWindow(r, 'commit', facts)
-      await this.checkTenantOpen(ctx.tenant, facts)
+      assertTenantOpen(tenant, ctx.tenant, facts)
       if (req.actual.unit !== r.reserved.unit) {
         throw withContext(new ProtocolError('UNIT_MISMATCH', `actual.unit ${req.actual.unit} does not match reservation unit ${r.reserved.unit}`), facts)
       }
       const policy = r.overage_policy
-      const [realLedgers, shadowLedgers] = await Promise.all([
-        this.heldLedgers('real', r.real_scopes, r.reserved.unit),
-        this.heldLedgers('shadow', r.shadow_scopes, r.reserved.unit),
-      ])
+      const [realLedgers, shadowLedgers] = held ?? (await this.heldBy(r))
       const args = {estimate: r.reserved.amount, actual: req.actual.amount, policy, kind: 'commit' as const}
       const realSettle = r.real_scopes.length > 0 ? settle({...args, ledgers: realLedgers}) : undefined
       if (realSettle && !realSettle.ok) {
@@ -445,6 +446,7 @@ export class RuntimeService {
       }
       const applied = await this.store.apply(tx)
       if (!applied.ok) continue
+      this.openHolds.delete(id)
       facts.decision = 'ALLOW'
       return {status: 200, body: text, record: facts, headers: facts.would_decision === 'DENY' ? denyHeaders(facts.would_reason_code) : undefined}
     }
@@ -456,13 +458,13 @@ export class RuntimeService {
     checkHeaderKey(ctx, req.idempotency_key)
     const hash = requestHash(req)
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const r = await this.ownedReservation(ctx, id)
+      const {r, tenant, held} = await this.reservationToFinalize(ctx, id)
       const facts = this.reservationFacts('release', r)
       const finished = this.finalized(r, 'release', req.idempotency_key, hash, facts)
       if (finished) return finished
       this.checkWindow(r, 'release', facts)
-      await this.checkTenantOpen(r.tenant, facts)
-      const realLedgers = await this.heldLedgers('real', r.real_scopes, r.reserved.unit)
+      assertTenantOpen(tenant, r.tenant, facts)
+      const [realLedgers] = held ?? (await this.heldBy(r))
       const deltas = [...releaseHold('real', r.real_scopes, r.reserved), ...releaseHold('shadow', r.shadow_scopes, r.reserved)]
       const body: Record<string, unknown> = {status: 'RELEASED', released: r.reserved}
       const realPost = projectLedgers(realLedgers, releaseHold('real', r.real_scopes, r.reserved))
@@ -481,6 +483,7 @@ export class RuntimeService {
         },
       })
       if (!applied.ok) continue
+      this.openHolds.delete(id)
       facts.decision = 'ALLOW'
       return {status: 200, body: text, record: facts}
     }
@@ -666,7 +669,10 @@ export class RuntimeService {
         deltas: [...releaseHold('real', r.real_scopes, r.reserved), ...releaseHold('shadow', r.shadow_scopes, r.reserved)],
         reservation: {expectStatus: 'ACTIVE', value: {...r, status: 'EXPIRED', finalized_at_ms: now}},
       })
-      if (applied.ok) expired++
+      if (applied.ok) {
+        expired++
+        this.openHolds.delete(r.reservation_id)
+      }
     }
     return expired
   }
@@ -789,10 +795,34 @@ export class RuntimeService {
   }
 
   private async checkTenantOpen(tenantId: string, facts: RecordFacts): Promise<void> {
-    const tenant = await this.store.getTenant(tenantId)
-    if (tenant?.status === 'CLOSED') {
-      throw withContext(new ProtocolError('TENANT_CLOSED', `Tenant ${tenantId} is closed`), {...facts, decision: 'DENY', reason_code: 'TENANT_CLOSED'})
-    }
+    assertTenantOpen(await this.store.getTenant(tenantId), tenantId, facts)
+  }
+
+  /**
+   * The reservation to commit or release, its tenant, and — when this daemon created it — the
+   * ledgers it holds, all read in one round trip to the store instead of three. `held` is set only
+   * when the remembered scopes are the reservation's (they never change once it exists).
+   */
+  private async reservationToFinalize(ctx: CallContext, id: string): Promise<{r: Reservation; tenant: Tenant | undefined; held?: [Ledger[], Ledger[]]}> {
+    const known = this.openHolds.get(id)
+    const [r, tenant, held] = await Promise.all([
+      this.ownedReservation(ctx, id),
+      this.store.getTenant(ctx.tenant),
+      known ? this.heldBy({real_scopes: known.real, shadow_scopes: known.shadow, reserved: {unit: known.unit, amount: 0}}) : undefined,
+    ])
+    const usable = held && r.status === 'ACTIVE' && sameList(known!.real, r.real_scopes) && sameList(known!.shadow, r.shadow_scopes) && known!.unit === r.reserved.unit
+    return {r, tenant, held: usable ? held : undefined}
+  }
+
+  /** The real and the shadow ledgers a reservation holds. */
+  private heldBy(r: Pick<Reservation, 'real_scopes' | 'shadow_scopes' | 'reserved'>): Promise<[Ledger[], Ledger[]]> {
+    return Promise.all([this.heldLedgers('real', r.real_scopes, r.reserved.unit), this.heldLedgers('shadow', r.shadow_scopes, r.reserved.unit)])
+  }
+
+  private rememberHolds(r: Reservation): void {
+    // Bounded: reservations that another instance finalizes, or that expire elsewhere, are dropped in bulk.
+    if (this.openHolds.size >= MAX_OPEN_HOLDS) this.openHolds.clear()
+    this.openHolds.set(r.reservation_id, {real: r.real_scopes, shadow: r.shadow_scopes, unit: r.reserved.unit})
   }
 
   private async heldLedgers(book: Book, scopes: string[], unit: Unit): Promise<Ledger[]> {
@@ -800,6 +830,18 @@ export class RuntimeService {
     const ledgers = await this.store.getLedgers(book, scopes, unit)
     return ledgers.filter((l): l is Ledger => l !== undefined)
   }
+}
+
+function assertTenantOpen(tenant: Tenant | undefined, tenantId: string, facts: RecordFacts): void {
+  if (tenant?.status === 'CLOSED') {
+    throw withContext(new ProtocolError('TENANT_CLOSED', `Tenant ${tenantId} is closed`), {...facts, decision: 'DENY', reason_code: 'TENANT_CLOSED'})
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 function withBook(book: Book, conditions: Condition[]): Condition[] {

@@ -1,14 +1,16 @@
 // Live reserve + commit lifecycles (enforce mode, three-level scope) against daemons on the Redis
 // store — one instance and two sharing one Redis — and on the embedded store, next to the raw Redis
 // round trip (a PING loop at the same concurrency, and redis-benchmark when installed), in one run.
-// Closed loop: each connection runs reserve → commit → reserve ... for the duration.
+// Closed loop: each connection runs reserve → commit → reserve ... for the duration (autocannon).
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
-import {randomUUID} from 'node:crypto'
+import {randomBytes} from 'node:crypto'
 import fs from 'node:fs'
-import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 
+// autocannon ships no types.
+// @ts-expect-error untyped module
+import autocannon from 'autocannon'
 import {Redis} from 'ioredis'
 
 import {destroyRedis, startRedis} from '../support/redis.js'
@@ -73,65 +75,79 @@ async function spawnDaemon(args: string[], dir: string): Promise<Child> {
   }
 }
 
-function post(agent: http.Agent, base: string, p: string, body: string): Promise<{status: number; text: string}> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      base + p,
-      {method: 'POST', agent, headers: {'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'X-Cycles-API-Key': KEY}},
-      (res) => {
-        let text = ''
-        res.setEncoding('utf8')
-        res.on('data', (c) => (text += c))
-        res.on('end', () => resolve({status: res.statusCode ?? 0, text}))
-        res.on('error', reject)
-      },
-    )
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
-/** Closed-loop reserve+commit lifecycles over `urls` (round robin per connection) for `seconds`. */
+/**
+ * Closed-loop reserve+commit lifecycles for `seconds`: `connections` split evenly over `urls`, each
+ * connection running reserve → commit → reserve ... (autocannon, the daemon bench's load generator:
+ * on this shared 2-core machine a cheaper client leaves more CPU to what is measured). Latencies are
+ * taken from when a request is set up (sent at once: one request in flight per connection) to its
+ * response.
+ */
 async function lifecycles(label: string, urls: string[], connections: number, seconds: number): Promise<Row> {
-  const agent = new http.Agent({keepAlive: true, maxSockets: connections})
   const lifeLat: number[] = []
   const reqLat: number[] = []
   let errors = 0
-  const subject = '{"tenant":"bench","workspace":"prod","agent":"a"}'
-  const deadline = performance.now() + seconds * 1000
+  const failures = new Map<string, number>()
+  const fail = (what: string, status: number, body: string) => {
+    errors++
+    const key = `${what} ${status} ${/"error":"(\w+)"/.exec(body)?.[1] ?? ''}`.trim()
+    failures.set(key, (failures.get(key) ?? 0) + 1)
+  }
+  // Keys unique across runs too: a daemon replays a reused key's first answer (a finished reservation).
+  const run = randomBytes(6).toString('hex')
+  let seq = 0
+  const rest = `,"subject":{"tenant":"bench","workspace":"prod","agent":"a"},"action":{"kind":"llm.chat","name":"gpt"},"estimate":{"unit":"USD_MICROCENTS","amount":1000}}`
+  const headers = {'content-type': 'application/json', 'X-Cycles-API-Key': KEY}
+  interface Context {
+    id?: string
+    lifeStart: number
+    sent: number
+  }
   const start = performance.now()
   await Promise.all(
-    Array.from({length: connections}, async (_, c) => {
-      const url = urls[c % urls.length]
-      while (performance.now() < deadline) {
-        const t0 = performance.now()
-        try {
-          const r = await post(agent, url, '/v1/reservations', `{"idempotency_key":"${randomUUID()}","subject":${subject},"action":{"kind":"llm.chat","name":"gpt"},"estimate":{"unit":"USD_MICROCENTS","amount":1000}}`)
-          const t1 = performance.now()
-          reqLat.push(t1 - t0)
-          if (r.status !== 200) {
-            errors++
-            continue
-          }
-          const id = (JSON.parse(r.text) as {reservation_id: string}).reservation_id
-          const c2 = await post(agent, url, `/v1/reservations/${id}/commit`, '{"idempotency_key":"c","actual":{"unit":"USD_MICROCENTS","amount":800}}')
-          const t2 = performance.now()
-          reqLat.push(t2 - t1)
-          if (c2.status !== 200) {
-            errors++
-            continue
-          }
-          lifeLat.push(t2 - t0)
-        } catch {
-          errors++
-        }
-      }
-    }),
+    urls.map((url, i) =>
+      autocannon({
+        url,
+        connections: Math.floor(connections / urls.length) + (i < connections % urls.length ? 1 : 0),
+        duration: seconds,
+        pipelining: 1,
+        requests: [
+          {
+            method: 'POST',
+            path: '/v1/reservations',
+            headers,
+            setupRequest: (req: Record<string, unknown>, context: Context) => {
+              context.id = undefined
+              context.lifeStart = context.sent = performance.now()
+              return {...req, body: `{"idempotency_key":"r-${run}-${++seq}"${rest}`}
+            },
+            onResponse: (status: number, body: string, context: Context) => {
+              reqLat.push(performance.now() - context.sent)
+              if (status === 200) context.id = (JSON.parse(body) as {reservation_id: string}).reservation_id
+              else fail('reserve', status, body)
+            },
+          },
+          {
+            method: 'POST',
+            headers,
+            setupRequest: (req: Record<string, unknown>, context: Context) => {
+              context.sent = performance.now()
+              return {...req, path: `/v1/reservations/${context.id ?? 'none'}/commit`, body: `{"idempotency_key":"c-${run}-${++seq}","actual":{"unit":"USD_MICROCENTS","amount":800}}`}
+            },
+            onResponse: (status: number, body: string, context: Context) => {
+              const now = performance.now()
+              reqLat.push(now - context.sent)
+              if (status === 200 && context.id) lifeLat.push(now - context.lifeStart)
+              else if (context.id) fail('commit', status, body)
+            },
+          },
+        ],
+      }),
+    ),
   )
   const elapsed = (performance.now() - start) / 1000
-  agent.destroy()
   lifeLat.sort((a, b) => a - b)
   reqLat.sort((a, b) => a - b)
+  if (failures.size > 0) console.log(`${label}: failed requests: ${[...failures].map(([k, n]) => `${k} ×${n}`).join(', ')}`)
   return {
     label,
     perSecond: lifeLat.length / elapsed,
