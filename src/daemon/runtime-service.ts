@@ -5,7 +5,7 @@
 import {randomUUID} from 'node:crypto'
 
 import {type RecordFacts, runIds} from '../decision-log/record.js'
-import {type ReserveEvaluation, evaluateReserve, liveErrorFor} from '../evaluator/evaluate.js'
+import {type ReserveEvaluation, admissionConditions, evaluateReserve, liveErrorFor} from '../evaluator/evaluate.js'
 import {settle} from '../evaluator/settle.js'
 import {TierClassifier, modeFor} from '../evaluator/tiers.js'
 import {requestHash} from '../protocol/canonical-json.js'
@@ -300,8 +300,8 @@ export class RuntimeService {
     const hold = (book: Book, scopesHeld: string[]): LedgerDelta[] =>
       scopesHeld.map((scope) => ({book, scope, unit: req.estimate.unit, add: {reserved: req.estimate.amount}}))
     const conditions: Condition[] = [
-      ...(enforce ? realEval.conditions : []),
-      ...(shadowEval.decision === 'DENY' ? [] : shadowEval.conditions),
+      ...(enforce ? admissionConditions(realEval) : []),
+      ...(shadowEval.decision === 'DENY' ? [] : admissionConditions(shadowEval)),
     ]
     // The response is known before the write except for post-mutation balances; build it after.
     const decision: Decision = enforce ? realEval.decision : realEval.decision === 'ALLOW_WITH_CAPS' ? 'ALLOW_WITH_CAPS' : 'ALLOW'
@@ -740,7 +740,7 @@ export class RuntimeService {
   private shadowCharge(shadowEval: ReserveEvaluation, estimate: Amount): Pick<Tx, 'conditions' | 'deltas'> {
     if (shadowEval.decision === 'DENY' || estimate.amount === 0) return {}
     return {
-      conditions: shadowEval.conditions,
+      conditions: admissionConditions(shadowEval),
       deltas: shadowEval.budgeted.map((scope) => ({book: 'shadow' as const, scope, unit: estimate.unit, add: {spent: estimate.amount}})),
     }
   }

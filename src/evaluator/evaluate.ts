@@ -21,8 +21,10 @@ export interface ReserveEvaluation {
   /** Scopes that have a ledger in the requested unit, root first. */
   budgeted: string[]
   caps?: Caps
-  /** What must still hold at write time for an ALLOW to be applied atomically. */
-  conditions: Condition[]
+  /** On an ALLOW: the ledgers that admitted the estimate (see admissionConditions). */
+  admitting: Ledger[]
+  estimate: number
+  book: Book
 }
 
 export interface ReserveInput {
@@ -39,22 +41,33 @@ export interface ReserveInput {
 export function evaluateReserve(input: ReserveInput): ReserveEvaluation {
   const {tenant, affected_scopes: scopes, estimate, ledgers, book = 'real'} = input
   if (tenant?.status === 'CLOSED') {
-    return {decision: 'DENY', reason_code: 'TENANT_CLOSED', budgeted: budgetedScopes(scopes, ledgers), conditions: []}
+    return {decision: 'DENY', reason_code: 'TENANT_CLOSED', budgeted: budgetedScopes(scopes, ledgers), admitting: [], estimate, book}
   }
   const budgeted: string[] = []
-  const conditions: Condition[] = []
+  const admitting: Ledger[] = []
   for (let i = 0; i < scopes.length; i++) {
     const ledger = ledgers[i]
     if (!ledger) continue
     budgeted.push(scopes[i])
     const reason = firstFailure(ledger, estimate)
-    if (reason) return {decision: 'DENY', reason_code: reason, denied_scope: scopes[i], budgeted, conditions: []}
-    conditions.push(...admissibleConditions(ledger, estimate, book))
+    if (reason) return {decision: 'DENY', reason_code: reason, denied_scope: scopes[i], budgeted, admitting: [], estimate, book}
+    admitting.push(ledger)
   }
-  if (budgeted.length === 0) return {decision: 'DENY', reason_code: 'BUDGET_NOT_FOUND', budgeted, conditions: []}
+  if (budgeted.length === 0) return {decision: 'DENY', reason_code: 'BUDGET_NOT_FOUND', budgeted, admitting, estimate, book}
   const deepest = ledgers.at(-1)
   const caps = deepest?.caps && Object.keys(deepest.caps).length > 0 ? deepest.caps : undefined
-  return caps ? {decision: 'ALLOW_WITH_CAPS', caps, budgeted, conditions} : {decision: 'ALLOW', budgeted, conditions}
+  return caps ? {decision: 'ALLOW_WITH_CAPS', caps, budgeted, admitting, estimate, book} : {decision: 'ALLOW', budgeted, admitting, estimate, book}
+}
+
+/**
+ * What must still hold at write time for an ALLOW to be applied atomically: every admitting ledger
+ * still passes the same checks. Built only where a write needs them (a dry-run never writes the real
+ * book, so its real-book conditions are never built).
+ */
+export function admissionConditions(evaluation: ReserveEvaluation): Condition[] {
+  const conditions: Condition[] = []
+  for (const ledger of evaluation.admitting) conditions.push(...admissibleConditions(ledger, evaluation.estimate, evaluation.book))
+  return conditions
 }
 
 /** FROZEN → CLOSED → over-limit → (debt > 0 with no overdraft) → remaining < estimate; first failure wins. */

@@ -5,6 +5,8 @@
 import fs from 'node:fs'
 
 const RESOLVED = Promise.resolve()
+const INITIAL_BUFFER = 256 * 1024
+const MAX_KEPT_BUFFER = 16 * 1024 * 1024
 
 export interface SegmentPolicy {
   /** Path of the file to write next; called at start and at every rotation. */
@@ -25,6 +27,7 @@ export class GroupCommitWriter {
   private bytes = 0
   private openedAt = 0
   private pending: string[] = []
+  private buffer = Buffer.allocUnsafe(INITIAL_BUFFER)
   private batch: {promise: Promise<void>; release: () => void} | undefined
   private scheduled = false
   private dirty = false
@@ -76,17 +79,13 @@ export class GroupCommitWriter {
   flushNow(): void {
     this.scheduled = false
     if (this.pending.length > 0) {
-      const data = this.pending.join('\n') + '\n'
       const count = this.pending.length
-      this.pending = []
-      const size = Buffer.byteLength(data)
+      const size = this.encodePending()
       this.ensureSegment(size)
-      // The string goes to write(2) without a Buffer of our own; a short write finishes from one.
-      const written = fs.writeSync(this.fd!, data)
-      if (written < size) {
-        let rest = Buffer.from(data).subarray(written)
-        while (rest.length > 0) rest = rest.subarray(fs.writeSync(this.fd!, rest))
-      }
+      let rest = this.buffer.subarray(0, size)
+      while (rest.length > 0) rest = rest.subarray(fs.writeSync(this.fd!, rest))
+      // A rare huge batch should not pin its buffer for the life of the process.
+      if (this.buffer.length > MAX_KEPT_BUFFER) this.buffer = Buffer.allocUnsafe(INITIAL_BUFFER)
       this.bytes += size
       this.linesWritten += count
       this.dirty = true
@@ -94,6 +93,28 @@ export class GroupCommitWriter {
     const batch = this.batch
     this.batch = undefined
     batch?.release()
+  }
+
+  /**
+   * UTF-8 of the pending lines, newline-terminated, into the reused buffer; returns its length.
+   * Encoding line by line into one buffer builds no joined string on the heap (it was the largest
+   * allocation per request after the response itself).
+   */
+  private encodePending(): number {
+    let size = 0
+    for (const line of this.pending) {
+      // A UTF-16 unit is at most 3 bytes of UTF-8: with this much room the line cannot be cut short.
+      const need = size + line.length * 3 + 1
+      if (need > this.buffer.length) {
+        const bigger = Buffer.allocUnsafe(Math.max(need, this.buffer.length * 2))
+        this.buffer.copy(bigger, 0, 0, size)
+        this.buffer = bigger
+      }
+      size += this.buffer.write(line, size)
+      this.buffer[size++] = 0x0a
+    }
+    this.pending = []
+    return size
   }
 
   private ensureSegment(incoming: number): void {

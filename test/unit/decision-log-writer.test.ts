@@ -4,6 +4,7 @@ import {describe, expect, it} from 'vitest'
 
 import type {DecisionRecord} from '../../src/decision-log/record.js'
 import {DecisionLogWriter} from '../../src/decision-log/writer.js'
+import {GroupCommitWriter} from '../../src/io/group-commit-writer.js'
 import {tempDir} from '../support/daemon.js'
 
 const record = (i: number): DecisionRecord => ({
@@ -43,5 +44,20 @@ describe('decision log writer', () => {
     expect(fs.readFileSync(path.join(dir, files[3]), 'utf8').trim().split('\n')).toHaveLength(1)
     const ids = files.flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l).id))
     expect(ids).toEqual(Array.from({length: 41}, (_, i) => `id-${i}`))
+  })
+
+  it('writes multi-byte text exactly, also in a batch larger than its buffer', async () => {
+    const dir = tempDir()
+    const file = path.join(dir, 'lines.jsonl')
+    const writer = new GroupCommitWriter({segments: {nextPath: () => file}, fsyncIntervalMs: 0})
+    const lines = Array.from({length: 3000}, (_, i) => `{"i":${i},"t":"é 😀 \u2028 ${'x'.repeat(i % 400)}"}`)
+    lines.push('😀'.repeat(200_000)) // one line alone bigger than the 256 KiB starting buffer
+    for (const line of lines) writer.append(line)
+    await writer.flushed()
+    writer.append('{"after":true}')
+    await writer.flushed()
+    writer.close()
+    expect(fs.readFileSync(file, 'utf8')).toBe(lines.join('\n') + '\n{"after":true}\n')
+    expect(writer.linesWritten).toBe(3002)
   })
 })

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {evaluateReserve, liveErrorFor} from '../../src/evaluator/evaluate.js'
+import {admissionConditions, evaluateReserve, liveErrorFor} from '../../src/evaluator/evaluate.js'
 import {conditionHolds} from '../../src/store/ledger-math.js'
 import type {Ledger, Tenant} from '../../src/protocol/types.js'
 
@@ -75,11 +75,11 @@ describe('evaluateReserve: check order per scope (FROZEN, CLOSED, over-limit, de
   it('an ALLOW carries conditions that hold now and fail once the budget moves', () => {
     const l = ledger(SCOPES[0], {spent: 800})
     const result = run([l], 200)
-    expect(result.conditions.length).toBeGreaterThan(0)
-    expect(result.conditions.every((c) => conditionHolds(l, c))).toBe(true)
+    expect(admissionConditions(result).length).toBeGreaterThan(0)
+    expect(admissionConditions(result).every((c) => conditionHolds(l, c))).toBe(true)
     const moved = ledger(SCOPES[0], {spent: 801})
-    expect(result.conditions.every((c) => conditionHolds(moved, c))).toBe(false)
-    expect(result.conditions.every((c) => conditionHolds({...l, status: 'FROZEN'}, c))).toBe(false)
+    expect(admissionConditions(result).every((c) => conditionHolds(moved, c))).toBe(false)
+    expect(admissionConditions(result).every((c) => conditionHolds({...l, status: 'FROZEN'}, c))).toBe(false)
   })
 
   it('maps live errors', () => {
