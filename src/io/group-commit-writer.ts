@@ -26,7 +26,7 @@ export class GroupCommitWriter {
   private path = ''
   private bytes = 0
   private openedAt = 0
-  private pending: string[] = []
+  private pending: Array<string | readonly string[]> = []
   private buffer = Buffer.allocUnsafe(INITIAL_BUFFER)
   private batch: {promise: Promise<void>; release: () => void} | undefined
   private scheduled = false
@@ -51,8 +51,11 @@ export class GroupCommitWriter {
     return this.path
   }
 
-  /** Queue one line (without its newline). */
-  append(line: string): void {
+  /**
+   * Queue one line (without its newline), whole or in parts written back to back: parts spare the
+   * copy that joining a large piece (a stored response body) into one string would make.
+   */
+  append(line: string | readonly string[]): void {
     if (this.closed) throw new Error('writer is closed')
     this.pending.push(line)
     if (!this.scheduled) {
@@ -103,18 +106,26 @@ export class GroupCommitWriter {
   private encodePending(): number {
     let size = 0
     for (const line of this.pending) {
-      // A UTF-16 unit is at most 3 bytes of UTF-8: with this much room the line cannot be cut short.
-      const need = size + line.length * 3 + 1
-      if (need > this.buffer.length) {
-        const bigger = Buffer.allocUnsafe(Math.max(need, this.buffer.length * 2))
-        this.buffer.copy(bigger, 0, 0, size)
-        this.buffer = bigger
-      }
-      size += this.buffer.write(line, size)
+      if (typeof line === 'string') size = this.encode(line, size)
+      else for (const part of line) size = this.encode(part, size)
+      this.room(size + 1)
       this.buffer[size++] = 0x0a
     }
     this.pending = []
     return size
+  }
+
+  private encode(text: string, at: number): number {
+    // A UTF-16 unit is at most 3 bytes of UTF-8: with this much room the text cannot be cut short.
+    this.room(at + text.length * 3)
+    return at + this.buffer.write(text, at)
+  }
+
+  private room(bytes: number): void {
+    if (bytes <= this.buffer.length) return
+    const bigger = Buffer.allocUnsafe(Math.max(bytes, this.buffer.length * 2))
+    this.buffer.copy(bigger)
+    this.buffer = bigger
   }
 
   private ensureSegment(incoming: number): void {

@@ -51,7 +51,7 @@ type JournaledEffects = Omit<Tx, 'conditions' | 'returnLedgers'>
  * effects) and the stored response body is embedded as a JSON value, not re-escaped as a string:
  * JSON.stringify(JSON.parse(body)) gives back the same bytes for the bodies this daemon writes.
  */
-export function journalLine(t: number, tx: Tx): string {
+export function journalLine(t: number, tx: Tx): string | string[] {
   const idem = tx.idempotency
   // Every effect field of Tx, spelled out (the type makes a new one a compile error here).
   const effects: {[K in keyof Required<JournaledEffects>]: JournaledEffects[K] | undefined} = {
@@ -65,7 +65,8 @@ export function journalLine(t: number, tx: Tx): string {
     control: tx.control,
   }
   const json = JSON.stringify(effects)
-  return idem === undefined ? `{"t":${t},"tx":${json}}` : `{"t":${t},"b":${idem.record.body},"tx":${json}}`
+  // In parts: the body (often the largest piece) is written as it is, never copied into a new string.
+  return idem === undefined ? `{"t":${t},"tx":${json}}` : [`{"t":${t},"b":`, idem.record.body, ',"tx":', json, '}']
 }
 
 function txOf(entry: JournalEntry): Tx {
