@@ -2,6 +2,8 @@
 // time (sha256 digests of both, so neither length nor content leaks through timing).
 import {createHash, timingSafeEqual} from 'node:crypto'
 
+import type {ApiKey} from '../protocol/types.js'
+
 export type KeyMatcher = (presented: string) => boolean
 
 export function adminKeyMatcher(configured: string): KeyMatcher {
@@ -11,4 +13,9 @@ export function adminKeyMatcher(configured: string): KeyMatcher {
     const actual = createHash('sha256').update(presented, 'utf8').digest()
     return timingSafeEqual(actual, expected)
   }
+}
+
+/** An API key authenticates while ACTIVE and not past its expiry (runtime and admin planes alike). */
+export function keyUsable(key: ApiKey, now: number): boolean {
+  return key.status === 'ACTIVE' && (key.expires_at_ms === undefined || key.expires_at_ms > now)
 }

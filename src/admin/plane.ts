@@ -3,9 +3,8 @@
 // successful write and every failed request leaves exactly one audit row, never with a secret.
 import {sha256Hex} from '../protocol/canonical-json.js'
 import {ProtocolError} from '../protocol/errors.js'
-import type {ApiKey} from '../protocol/types.js'
-import {type HttpRequest, type HttpResponse, JsonServer} from '../daemon/http/json-server.js'
-import type {KeyMatcher} from './auth.js'
+import {type HttpRequest, type HttpResponse, JsonServer, headerOf} from '../daemon/http/json-server.js'
+import {type KeyMatcher, keyUsable} from './auth.js'
 import {AuditOps} from './audit.js'
 import {BudgetOps} from './budgets.js'
 import {AdminCore, type AdminCtx, type AdminDeps, type AdminResult} from './context.js'
@@ -112,7 +111,7 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
       const presented = headerOf(req, 'x-cycles-api-key')
       if (!presented) throw new ProtocolError('UNAUTHORIZED', 'Missing X-Admin-API-Key or X-Cycles-API-Key header')
       const key = await store.findApiKeyByHash(sha256Hex(presented))
-      if (!key || !usable(key, core.now())) throw new ProtocolError('UNAUTHORIZED', 'Invalid or revoked API key')
+      if (!key || !keyUsable(key, core.now())) throw new ProtocolError('UNAUTHORIZED', 'Invalid or revoked API key')
       ;(req as WithAuth)[AUTH] = 'tenant'
       return send(overview.introspectTenant(key))
     })
@@ -148,11 +147,4 @@ function resourceTypeOf(path: string): string {
   return 'admin'
 }
 
-function usable(key: ApiKey, now: number): boolean {
-  return key.status === 'ACTIVE' && (key.expires_at_ms === undefined || key.expires_at_ms > now)
-}
 
-function headerOf(req: HttpRequest, name: string): string | undefined {
-  const v = req.headers[name]
-  return Array.isArray(v) ? v[0] : v
-}

@@ -5,11 +5,11 @@ import {randomUUID} from 'node:crypto'
 import {type DecisionRecord, type RecordFacts, buildDecisionRecord} from '../decision-log/record.js'
 import {sha256Hex} from '../protocol/canonical-json.js'
 import {ProtocolError} from '../protocol/errors.js'
-import type {ApiKey} from '../protocol/types.js'
+import {keyUsable} from '../admin/auth.js'
 import {isStoreUnavailable} from '../store/errors.js'
 import type {Store} from '../store/types.js'
 import type {DaemonCounters} from './counters.js'
-import type {HttpRequest, HttpResponse, JsonServer} from './http/json-server.js'
+import {type HttpRequest, type HttpResponse, type JsonServer, headerOf} from './http/json-server.js'
 import type {CallContext, RuntimeService, ServiceResponse} from './runtime-service.js'
 
 export interface RuntimePlaneDeps {
@@ -53,7 +53,7 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
     if (!presented) throw new ProtocolError('UNAUTHORIZED', 'Missing X-Cycles-API-Key header')
     // The key itself is looked up on every request, so a revocation applies at once.
     const key = await store.findApiKeyByHash(hashOfSecret(presented))
-    if (!key || !usable(key, (deps.now ?? Date.now)())) throw new ProtocolError('UNAUTHORIZED', 'Invalid or revoked API key')
+    if (!key || !keyUsable(key, (deps.now ?? Date.now)())) throw new ProtocolError('UNAUTHORIZED', 'Invalid or revoked API key')
     const tenant = await store.getTenant(key.tenant_id)
     if (tenant && tenant.status === 'SUSPENDED') throw new ProtocolError('UNAUTHORIZED', `Tenant ${key.tenant_id} is suspended`)
     return {...base, tenant: key.tenant_id}
@@ -142,12 +142,4 @@ function storeDown(error: unknown): never {
   throw error
 }
 
-function usable(key: ApiKey, now: number): boolean {
-  if (key.status !== 'ACTIVE') return false
-  return key.expires_at_ms === undefined || key.expires_at_ms > now
-}
 
-function headerOf(req: HttpRequest, name: string): string | undefined {
-  const v = req.headers[name]
-  return Array.isArray(v) ? v[0] : v
-}

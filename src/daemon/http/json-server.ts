@@ -20,7 +20,8 @@ export interface HttpRequest {
   path: string
   params: Record<string, string>
   query: URLSearchParams
-  headers: http.IncomingHttpHeaders
+  /** As received, names and values alternating; read with headerOf (no header object is built). */
+  rawHeaders: string[]
   /** Parsed JSON body (POST/PATCH/PUT), undefined for GET. */
   body: unknown
   request_id: string
@@ -146,10 +147,10 @@ export class JsonServer {
       path,
       params: {},
       query: q < 0 ? EMPTY_QUERY : new URLSearchParams(rawUrl.slice(q + 1)),
-      headers: req.headers,
+      rawHeaders: req.rawHeaders,
       body: undefined,
       request_id: randomUUID(),
-      trace_id: resolveTraceId(header(req, 'traceparent'), header(req, 'x-cycles-trace-id')),
+      trace_id: resolveTraceId(rawHeader(req.rawHeaders, 'traceparent'), rawHeader(req.rawHeaders, 'x-cycles-trace-id')),
       received_at_ns: received,
       remote_address: req.socket.remoteAddress,
     }
@@ -232,14 +233,24 @@ export class BodyTooLargeError extends ProtocolError {
   }
 }
 
-function header(req: http.IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name]
-  return Array.isArray(v) ? v[0] : v
+/** A request header by its lower-case name (the first one when repeated). */
+export function headerOf(req: HttpRequest, name: string): string | undefined {
+  return rawHeader(req.rawHeaders, name)
+}
+
+// Node builds `req.headers` on first use, lower-casing every name; the few headers the daemon reads
+// are found in the raw list instead, comparing names only when their lengths match.
+function rawHeader(raw: string[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]
+    if (n.length === name.length && (n === name || n.toLowerCase() === name)) return raw[i + 1]
+  }
+  return undefined
 }
 
 /** Read and parse a JSON body with plain stream events (async iteration costs a promise per chunk). */
 function readJsonBody(req: http.IncomingMessage, optional = false): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? 0)
+  const declared = Number(rawHeader(req.rawHeaders, 'content-length') ?? 0)
   if (declared > MAX_BODY_BYTES) {
     req.resume()
     return Promise.reject(new BodyTooLargeError())
