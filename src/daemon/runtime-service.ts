@@ -86,6 +86,9 @@ export interface RuntimeDeps {
   onStoreError?: (tier: Tier) => 'deny' | 'allow'
 }
 
+/** The parts of a reserve or decide request that evaluation reads. */
+type ReserveLike = Pick<ReservationCreateRequest, 'idempotency_key' | 'subject' | 'action' | 'metadata' | 'estimate'>
+
 interface BookView {
   book: Book
   scopes: string[]
@@ -168,31 +171,13 @@ export class RuntimeService {
     const req = parseRequest(reservationCreateRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
     const dryRun = req.dry_run ?? false
-    const {tier, mode} = this.tierOf(req.action)
-    const facts = baseFacts('reserve', req.subject, req.action, req.metadata, {tier, mode, dry_run: dryRun})
-    facts.unit = req.estimate.unit
-    facts.estimate = req.estimate.amount
-    const scopes = scopesFor(ctx, req.subject, facts)
-    Object.assign(facts, scopes)
-
-    const idemKey = `${ctx.tenant}:reserve:${req.idempotency_key}`
-    const hash = requestHash(req)
+    const {tier, mode, facts, scopes, idemKey, hash} = this.begin('reserve', ctx, req, dryRun)
 
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      // The idempotency lookup goes out with the reads (one round trip with a remote store); a
-      // replay simply discards them.
-      const [replay, tenant, real, shadow] = await Promise.all([
-        attempt === 0 ? this.replay(idemKey, hash, facts) : undefined,
-        this.store.getTenant(ctx.tenant),
-        this.view('real', scopes.affected_scopes, req.estimate),
-        this.view('shadow', scopes.affected_scopes, req.estimate),
-      ])
-      if (replay) return replay
-      const realEval = this.finish(real, tenant)
-      const shadowEval = this.finish(shadow, tenant)
-      const would = wouldOf(shadow, shadowEval)
-      Object.assign(facts, would)
-      const shadowHeaders = would.would_decision === 'DENY' ? denyHeaders(would.would_reason_code) : undefined
+      const read = await this.readAndEvaluate(ctx, scopes, req.estimate, idemKey, hash, facts, attempt === 0)
+      if ('replay' in read) return read.replay
+      const {tenant, real, realEval, shadowEval} = read
+      const shadowHeaders = facts.would_decision === 'DENY' ? denyHeaders(facts.would_reason_code) : undefined
 
       const result = dryRun
         ? await this.dryRunResponse(req, real, realEval, shadowEval, scopes, idemKey, hash, facts)
@@ -343,28 +328,12 @@ export class RuntimeService {
   private async decideStored(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
     const req = parseRequest(decisionRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
-    const {tier, mode} = this.tierOf(req.action)
-    const facts = baseFacts('decide', req.subject, req.action, req.metadata, {tier, mode, dry_run: false})
-    facts.unit = req.estimate.unit
-    facts.estimate = req.estimate.amount
-    const scopes = scopesFor(ctx, req.subject, facts)
-    Object.assign(facts, scopes)
-    const idemKey = `${ctx.tenant}:decide:${req.idempotency_key}`
-    const hash = requestHash(req)
+    const {facts, scopes, idemKey, hash} = this.begin('decide', ctx, req, false)
 
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      // The idempotency lookup goes out with the reads (one round trip with a remote store); a
-      // replay simply discards them.
-      const [replay, tenant, real, shadow] = await Promise.all([
-        attempt === 0 ? this.replay(idemKey, hash, facts) : undefined,
-        this.store.getTenant(ctx.tenant),
-        this.view('real', scopes.affected_scopes, req.estimate),
-        this.view('shadow', scopes.affected_scopes, req.estimate),
-      ])
-      if (replay) return replay
-      const realEval = this.finish(real, tenant)
-      const shadowEval = this.finish(shadow, tenant)
-      Object.assign(facts, wouldOf(shadow, shadowEval))
+      const read = await this.readAndEvaluate(ctx, scopes, req.estimate, idemKey, hash, facts, attempt === 0)
+      if ('replay' in read) return read.replay
+      const {real, realEval, shadowEval} = read
       if (real.unitMismatch) throw this.unitMismatch(real, req.estimate.unit, facts)
       const body: Record<string, unknown> = {decision: realEval.decision}
       if (realEval.decision === 'ALLOW_WITH_CAPS') body.caps = realEval.caps
@@ -395,13 +364,9 @@ export class RuntimeService {
     checkHeaderKey(ctx, req.idempotency_key)
     const hash = requestHash(req)
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const {r, tenant, held} = await this.reservationToFinalize(ctx, id)
-      const facts = this.reservationFacts('commit', r)
-      facts.actual = req.actual.amount
-      const finished = this.finalized(r, 'commit', req.idempotency_key, hash, facts)
-      if (finished) return finished
-      this.checkWindow(r, 'commit', facts)
-      assertTenantOpen(tenant, ctx.tenant, facts)
+      const open = await this.openToFinalize('commit', ctx, id, req.idempotency_key, hash, (facts) => (facts.actual = req.actual.amount))
+      if ('replay' in open) return open.replay
+      const {r, facts, held} = open
       if (req.actual.unit !== r.reserved.unit) {
         throw withContext(new ProtocolError('UNIT_MISMATCH', `actual.unit ${req.actual.unit} does not match reservation unit ${r.reserved.unit}`), facts)
       }
@@ -458,12 +423,9 @@ export class RuntimeService {
     checkHeaderKey(ctx, req.idempotency_key)
     const hash = requestHash(req)
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const {r, tenant, held} = await this.reservationToFinalize(ctx, id)
-      const facts = this.reservationFacts('release', r)
-      const finished = this.finalized(r, 'release', req.idempotency_key, hash, facts)
-      if (finished) return finished
-      this.checkWindow(r, 'release', facts)
-      assertTenantOpen(tenant, r.tenant, facts)
+      const open = await this.openToFinalize('release', ctx, id, req.idempotency_key, hash)
+      if ('replay' in open) return open.replay
+      const {r, facts, held} = open
       const [realLedgers] = held ?? (await this.heldBy(r))
       const deltas = [...releaseHold('real', r.real_scopes, r.reserved), ...releaseHold('shadow', r.shadow_scopes, r.reserved)]
       const body: Record<string, unknown> = {status: 'RELEASED', released: r.reserved}
@@ -700,6 +662,44 @@ export class RuntimeService {
     }
   }
 
+  /** What reserve and decide establish first: tier and mode, the record's facts, the scopes, the idempotency key and payload hash. */
+  private begin(endpoint: 'reserve' | 'decide', ctx: CallContext, req: ReserveLike, dryRun: boolean) {
+    const {tier, mode} = this.tierOf(req.action)
+    const facts = baseFacts(endpoint, req.subject, req.action, req.metadata, {tier, mode, dry_run: dryRun})
+    facts.unit = req.estimate.unit
+    facts.estimate = req.estimate.amount
+    const scopes = scopesFor(ctx, req.subject, facts)
+    Object.assign(facts, scopes)
+    return {tier, mode, facts, scopes, idemKey: `${ctx.tenant}:${endpoint}:${req.idempotency_key}`, hash: requestHash(req)}
+  }
+
+  /**
+   * Read the tenant and both books and evaluate the estimate against each; the would-be decision
+   * goes into `facts`. On a first attempt the idempotency lookup goes out with the reads (one round
+   * trip with a remote store), and a replay simply discards them.
+   */
+  private async readAndEvaluate(
+    ctx: CallContext,
+    scopes: {affected_scopes: string[]},
+    estimate: Amount,
+    idemKey: string,
+    hash: string,
+    facts: RecordFacts,
+    lookUpReplay: boolean,
+  ): Promise<{replay: ServiceResponse} | {tenant: Tenant | undefined; real: BookView; realEval: ReserveEvaluation; shadowEval: ReserveEvaluation}> {
+    const [replay, tenant, real, shadow] = await Promise.all([
+      lookUpReplay ? this.replay(idemKey, hash, facts) : undefined,
+      this.store.getTenant(ctx.tenant),
+      this.view('real', scopes.affected_scopes, estimate),
+      this.view('shadow', scopes.affected_scopes, estimate),
+    ])
+    if (replay) return {replay}
+    const realEval = this.finish(real, tenant)
+    const shadowEval = this.finish(shadow, tenant)
+    Object.assign(facts, wouldOf(shadow, shadowEval))
+    return {tenant, real, realEval, shadowEval}
+  }
+
   private async view(book: Book, scopes: string[], estimate: Amount): Promise<BookView> {
     const ledgers = await this.store.getLedgers(book, scopes, estimate.unit)
     const view: BookView = {book, scopes, estimate, ledgers}
@@ -796,6 +796,29 @@ export class RuntimeService {
 
   private async checkTenantOpen(tenantId: string, facts: RecordFacts): Promise<void> {
     assertTenantOpen(await this.store.getTenant(tenantId), tenantId, facts)
+  }
+
+  /**
+   * The checks commit and release start with, in the protocol's order: the reservation exists and is
+   * the caller's; a finished one answers its replay (or a mismatch / finalized / expired error); the
+   * grace window; the tenant is open. Returns the reservation, its record facts and any held ledgers.
+   */
+  private async openToFinalize(
+    endpoint: 'commit' | 'release',
+    ctx: CallContext,
+    id: string,
+    key: string,
+    hash: string,
+    addFacts?: (facts: RecordFacts) => void,
+  ): Promise<{replay: ServiceResponse} | {r: Reservation; facts: RecordFacts; held?: [Ledger[], Ledger[]]}> {
+    const {r, tenant, held} = await this.reservationToFinalize(ctx, id)
+    const facts = this.reservationFacts(endpoint, r)
+    addFacts?.(facts)
+    const replay = this.finalized(r, endpoint, key, hash, facts)
+    if (replay) return {replay}
+    this.checkWindow(r, endpoint, facts)
+    assertTenantOpen(tenant, r.tenant, facts)
+    return {r, facts, held}
   }
 
   /**
