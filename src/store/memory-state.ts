@@ -270,16 +270,20 @@ export class MemoryState {
     for (const [key, [, expires]] of this.idempotency) {
       if (expires <= nowMs) this.dropIdempotency(key)
     }
-    // Rebuild the eviction orders from the survivors (Map order is insertion order), so keys dropped
-    // here do not pile up in them.
-    this.idempotencyOrder = new InsertionOrder()
-    for (const [key, entry] of this.idempotency) this.idempotencyOrder.push(key, entry[2])
     const horizon = nowMs - this.limits.terminalRetentionMs
-    this.terminalOrder = new InsertionOrder()
     for (const [id, r] of this.reservations) {
-      if (r.status === 'ACTIVE') continue
-      if ((r.finalized_at_ms ?? r.created_at_ms) < horizon) this.reservations.delete(id)
-      else this.terminalOrder.push(id, 0)
+      if (r.status !== 'ACTIVE' && (r.finalized_at_ms ?? r.created_at_ms) < horizon) this.reservations.delete(id)
+    }
+    // Keys dropped here stay in the eviction orders until an eviction passes them; once they are
+    // most of an order, rebuild it from the survivors (Map order is insertion order).
+    if (this.idempotencyOrder.length > 2 * this.idempotency.size + 1024) {
+      this.idempotencyOrder = new InsertionOrder()
+      for (const [key, entry] of this.idempotency) this.idempotencyOrder.push(key, entry[2])
+    }
+    const terminal = this.reservations.size - this.active.size
+    if (this.terminalOrder.length > 2 * terminal + 1024) {
+      this.terminalOrder = new InsertionOrder()
+      for (const [id, r] of this.reservations) if (r.status !== 'ACTIVE') this.terminalOrder.push(id, 0)
     }
   }
 
@@ -334,6 +338,11 @@ class InsertionOrder {
   private head = 0
   key = ''
   seq = 0
+
+  /** Entries not taken yet. */
+  get length(): number {
+    return this.keys.length - this.head
+  }
 
   push(key: string, seq: number): void {
     this.keys.push(key)
