@@ -74,6 +74,28 @@ describe('embedded store journal compaction', () => {
     await recovered.close()
   })
 
+  it('a failed compaction keeps its segments and waits for the next seal instead of retrying at once', async () => {
+    const dir = tempDir()
+    const store = await EmbeddedStore.open({stateDir: dir, fsyncIntervalMs: 0, journalSegmentBytes: 8 * 1024})
+    await store.apply({createLedgers: [{...LEDGER, allocated: 1_000_000, remaining: 1_000_000}]})
+    fs.writeFileSync(path.join(dir, 'snapshot.jsonl'), 'not a snapshot\n') // the worker cannot read it
+    for (let i = 0; i < 80; i++) {
+      await spend(store, i)
+      if (i % 10 === 9) await store.flushed() // ~12 KiB in batches: the first 8 KiB segment is sealed
+    }
+    const deadline = Date.now() + 20_000
+    while (store.journalStats.failedCompactions === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    await new Promise((r) => setTimeout(r, 300))
+    expect(store.journalStats).toMatchObject({compactions: 0, failedCompactions: 1})
+    expect(store.journalStats.lastCompactionError).toMatch(/JSON/)
+    expect(listSegments(dir).length).toBeGreaterThanOrEqual(2) // nothing was removed
+    await store.close() // a clean close still writes a whole snapshot from memory
+    const reopened = await EmbeddedStore.open({stateDir: dir, fsyncIntervalMs: 0})
+    const [ledger] = await reopened.getLedgers('real', ['tenant:a'], 'TOKENS')
+    expect(ledger).toMatchObject({spent: 80})
+    await reopened.close()
+  })
+
   it('never replays a segment the snapshot already holds (crash between snapshot and segment removal)', async () => {
     const dir = tempDir()
     const store = await EmbeddedStore.open({stateDir: dir, fsyncIntervalMs: 0})

@@ -70,7 +70,10 @@ export class EmbeddedStore implements Store {
   private compactedThrough = 0
   private compaction: Worker | undefined
   private closing = false
-  readonly journalStats: {compactions: number; lastCompactionMs?: number; lastCompactionError?: string} = {compactions: 0}
+  readonly journalStats: {compactions: number; failedCompactions: number; lastCompactionMs?: number; lastCompactionError?: string} = {
+    compactions: 0,
+    failedCompactions: 0,
+  }
 
   private constructor(private readonly options: EmbeddedStoreOptions) {
     this.now = options.now ?? Date.now
@@ -127,18 +130,22 @@ export class EmbeddedStore implements Store {
     const job: CompactionJob = {dir: this.options.stateDir, upTo: this.sealedThrough, nowMs: this.now(), limits: this.state.limits}
     const worker = new Worker(compactionWorkerUrl(), {workerData: job})
     this.compaction = worker
+    let done = false
     worker.on('message', (result: CompactionResult) => {
+      done = true
       this.compactedThrough = result.upTo
       this.journalStats.compactions++
       this.journalStats.lastCompactionMs = Math.round(result.ms)
     })
     worker.on('error', (error) => {
       // The segments stay; the next seal retries, and recovery replays them whatever happens.
+      this.journalStats.failedCompactions++
       this.journalStats.lastCompactionError = error.message
     })
     worker.on('exit', () => {
       this.compaction = undefined
-      this.compactSoon()
+      // Segments sealed while it ran go next; after a failure, wait for the next seal (no busy retry loop).
+      if (done) this.compactSoon()
     })
   }
 
