@@ -86,6 +86,9 @@ export interface RuntimeDeps {
   onStoreError?: (tier: Tier) => 'deny' | 'allow'
 }
 
+/** What a reservation holds, and where. */
+type Holds = Pick<Reservation, 'real_scopes' | 'shadow_scopes' | 'reserved'>
+
 /** The parts of a reserve or decide request that evaluation reads. */
 type ReserveLike = Pick<ReservationCreateRequest, 'idempotency_key' | 'subject' | 'action' | 'metadata' | 'estimate'>
 
@@ -106,7 +109,7 @@ export class RuntimeService {
   private readonly newId: () => string
   private readonly outage: StoreOutageFallback
   /** Scopes held by open reservations this daemon created (see reservationToFinalize). */
-  private readonly openHolds = new Map<string, {real: string[]; shadow: string[]; unit: Unit}>()
+  private readonly openHolds = new Map<string, Holds>()
 
   constructor(deps: RuntimeDeps) {
     this.store = deps.store
@@ -831,21 +834,21 @@ export class RuntimeService {
     const [r, tenant, held] = await Promise.all([
       this.ownedReservation(ctx, id),
       this.store.getTenant(ctx.tenant),
-      known ? this.heldBy({real_scopes: known.real, shadow_scopes: known.shadow, reserved: {unit: known.unit, amount: 0}}) : undefined,
+      known ? this.heldBy(known) : undefined,
     ])
-    const usable = held && r.status === 'ACTIVE' && sameList(known!.real, r.real_scopes) && sameList(known!.shadow, r.shadow_scopes) && known!.unit === r.reserved.unit
+    const usable = held && r.status === 'ACTIVE' && sameHolds(known!, r)
     return {r, tenant, held: usable ? held : undefined}
   }
 
   /** The real and the shadow ledgers a reservation holds. */
-  private heldBy(r: Pick<Reservation, 'real_scopes' | 'shadow_scopes' | 'reserved'>): Promise<[Ledger[], Ledger[]]> {
+  private heldBy(r: Holds): Promise<[Ledger[], Ledger[]]> {
     return Promise.all([this.heldLedgers('real', r.real_scopes, r.reserved.unit), this.heldLedgers('shadow', r.shadow_scopes, r.reserved.unit)])
   }
 
   private rememberHolds(r: Reservation): void {
     // Bounded: reservations that another instance finalizes, or that expire elsewhere, are dropped in bulk.
     if (this.openHolds.size >= MAX_OPEN_HOLDS) this.openHolds.clear()
-    this.openHolds.set(r.reservation_id, {real: r.real_scopes, shadow: r.shadow_scopes, unit: r.reserved.unit})
+    this.openHolds.set(r.reservation_id, {real_scopes: r.real_scopes, shadow_scopes: r.shadow_scopes, reserved: r.reserved})
   }
 
   private async heldLedgers(book: Book, scopes: string[], unit: Unit): Promise<Ledger[]> {
@@ -859,6 +862,10 @@ function assertTenantOpen(tenant: Tenant | undefined, tenantId: string, facts: R
   if (tenant?.status === 'CLOSED') {
     throw withContext(new ProtocolError('TENANT_CLOSED', `Tenant ${tenantId} is closed`), {...facts, decision: 'DENY', reason_code: 'TENANT_CLOSED'})
   }
+}
+
+function sameHolds(a: Holds, b: Holds): boolean {
+  return a.reserved.unit === b.reserved.unit && sameList(a.real_scopes, b.real_scopes) && sameList(a.shadow_scopes, b.shadow_scopes)
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

@@ -287,14 +287,6 @@ export class MemoryState {
     }
   }
 
-  snapshot(): StateSnapshot {
-    return {
-      ...this.snapshotHead(),
-      reservations: [...this.reservations.values()],
-      idempotency: [...this.idempotencyEntries()],
-    }
-  }
-
   /** The snapshot without its two large collections, which snapshot files stream line by line. */
   snapshotHead(): SnapshotHead {
     return {
@@ -311,6 +303,7 @@ export class MemoryState {
     for (const [k, [r, e]] of this.idempotency) yield [k, r, e]
   }
 
+  /** A whole snapshot in one document (the form earlier versions wrote). */
   restore(s: StateSnapshot): void {
     this.restoreHead(s)
     for (const r of s.reservations) this.putReservation(r)

@@ -18,6 +18,8 @@ export interface ClusterConfig {
   low?: string
   medium?: string
   high?: string
+  /** on_store_error of the high tier (default: unset, i.e. deny). */
+  highOnStoreError?: 'allow' | 'deny'
 }
 
 /** A config with one tenant, one budget and tiers: low = search.*, medium = llm.*, high = everything else. */
@@ -36,7 +38,7 @@ budgets:
 tiers:
   low:    { mode: ${o.low ?? 'enforce'}, match: ["search.*"] }
   medium: { mode: ${o.medium ?? 'enforce'}, match: ["llm.*"] }
-  high:   { mode: ${o.high ?? 'enforce'}, match: ["email.*", "payment.*"] }
+  high:   { mode: ${o.high ?? 'enforce'}, match: ["email.*", "payment.*"]${o.highOnStoreError ? `, on_store_error: ${o.highOnStoreError}` : ''} }
 `
 }
 

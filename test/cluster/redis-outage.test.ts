@@ -5,23 +5,9 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type RedisServer, destroyRedis, startRedis} from '../support/redis.js'
-import {KEY, client, newPrefix, redisDaemon, reserveBody, until} from './helpers.js'
+import {client, clusterConfig, newPrefix, redisDaemon, reserveBody, until} from './helpers.js'
 
-const CONFIG = `
-tenants:
-  - id: acme
-api_keys:
-  - tenant: acme
-    secret: ${KEY}
-budgets:
-  - scope: tenant:acme
-    unit: USD_MICROCENTS
-    allocated: 1000000000
-tiers:
-  low:    { mode: shadow,  match: ["search.*"] }
-  medium: { mode: enforce, match: ["llm.*"] }
-  high:   { mode: enforce, match: ["email.*", "payment.*"], on_store_error: allow }
-`
+const CONFIG = clusterConfig({allocated: 1_000_000_000, low: 'shadow', highOnStoreError: 'allow'})
 
 describe('Redis stopped mid-traffic, then restarted', () => {
   let redis: RedisServer
