@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
+import {CliError, EXIT} from '../../src/cli/errors.js'
 import {drainOnSignals, startDaemon} from '../../src/daemon/start.js'
 import {EmbeddedStore} from '../../src/store/embedded/embedded-store.js'
 import {describeQuarantine} from '../../src/store/embedded/quarantine.js'
@@ -25,12 +26,14 @@ export default class DaemonStart extends BaseCommand {
     recover: Flags.boolean({
       description: 'Start on a damaged --state-dir: set the damaged lines aside in a quarantine directory there, apply the rest, and report what was lost',
       default: false,
-      exclusive: ['redis'],
     }),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(DaemonStart)
+    if (flags.recover && flags.redis) {
+      throw new CliError('USAGE', '--recover repairs the embedded store\'s --state-dir; it cannot be used with --redis (or CYCLES_REDIS_URL)', {exit: EXIT.USAGE})
+    }
     const log = (line: string) => this.note(line)
     const daemon = await startDaemon({
       configPath: flags.config,

@@ -7,13 +7,14 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
 import zlib from 'node:zlib'
-import {describe, expect, it} from 'vitest'
+import {afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {EmbeddedStore} from '../../src/store/embedded/embedded-store.js'
 import {crc32Table} from '../../src/store/embedded/line-checksum.js'
 import {journalLine, listSegments, segmentPath} from '../../src/store/embedded/state-files.js'
 import type {Tx} from '../../src/store/types.js'
-import {tempDir} from '../support/daemon.js'
+import {ACME_KEY, FIXTURE_CONFIG, tempDir} from '../support/daemon.js'
+import {type SpawnedDaemon, runCli, spawnDaemon} from '../support/process.js'
 
 const LEDGER = {book: 'real' as const, scope: 'tenant:a', unit: 'TOKENS' as const, allocated: 1000, remaining: 1000, reserved: 0, spent: 0, debt: 0, overdraft_limit: 0, is_over_limit: false, status: 'ACTIVE' as const}
 const T0 = Date.UTC(2026, 10, 27, 12)
@@ -482,5 +483,82 @@ describe('line checksum', () => {
       expect(crc32Table(text)).toBe(zlib.crc32(text))
       expect(crc32Table(text.slice(3), crc32Table(text.slice(0, 3)))).toBe(zlib.crc32(text))
     }
+  })
+})
+
+describe('cycles daemon start on a damaged state directory (the built CLI)', () => {
+  let running: SpawnedDaemon | undefined
+  afterEach(() => {
+    running?.child.kill('SIGKILL')
+    running = undefined
+  })
+  const dir = tempDir()
+  const config = path.join(dir, 'cycles.yaml')
+  const args = ['--config', config, '--state-dir', path.join(dir, 's'), '--log-dir', path.join(dir, 'l'), '--admin-port', '0']
+  let id = ''
+  let damagedAt = {file: '', line: 0}
+
+  // A real daemon takes a reserve and its commit, is killed with -9, and 30 bytes of the reserve's line are overwritten.
+  beforeAll(async () => {
+    fs.writeFileSync(config, FIXTURE_CONFIG.replaceAll('mode: shadow', 'mode: enforce'))
+    const daemon = await spawnDaemon(args)
+    try {
+      const post = async (route: string, body: unknown) => {
+        const res = await fetch(`${daemon.url}${route}`, {method: 'POST', headers: {'Content-Type': 'application/json', 'X-Cycles-API-Key': ACME_KEY}, body: JSON.stringify(body)})
+        expect(res.status).toBe(200)
+        return (await res.json()) as Record<string, unknown>
+      }
+      const reserved = await post('/v1/reservations', {
+        idempotency_key: 'e2e-r1',
+        subject: {tenant: 'acme', workspace: 'prod'},
+        action: {kind: 'llm.completion', name: 'gpt'},
+        estimate: {unit: 'USD_MICROCENTS', amount: 1000},
+      })
+      id = reserved.reservation_id as string
+      await post(`/v1/reservations/${id}/commit`, {idempotency_key: 'e2e-c1', actual: {unit: 'USD_MICROCENTS', amount: 600}})
+    } finally {
+      daemon.child.kill('SIGKILL')
+      await daemon.exited
+    }
+    const [segment] = listSegments(path.join(dir, 's')).slice(-1)
+    const index = lines(segment.path).findIndex((l) => l.includes(`"reservation_id":"${id}"`) && l.includes('"status":"ACTIVE"'))
+    expect(index).toBeGreaterThan(0)
+    overwrite(segment.path, index + 1, lines(segment.path)[index].indexOf('"decision"'), 'X'.repeat(30))
+    damagedAt = {file: segment.path, line: index + 1}
+  })
+
+  it('refuses to start: exit 12, file, line, problem and what to do, no stack', () => {
+    const where = `${path.basename(damagedAt.file)} line ${damagedAt.line}`
+    const refused = runCli(['daemon', 'start', '--port', '0', ...args])
+    expect(refused.status).toBe(12)
+    expect(refused.stdout).not.toMatch(/listening/)
+    expect(refused.stderr).toContain(`Error [STATE_CORRUPT]: state directory ${path.join(dir, 's')} is damaged: ${where}: checksum mismatch`)
+    expect(refused.stderr).toContain('→ run `cycles daemon start --recover` with the same --state-dir')
+    expect(refused.stderr).toContain('→ or restore the state directory from a backup')
+    expect(refused.stderr).not.toMatch(/^\s+at /m) // no stack trace
+  })
+
+  it('refuses the same way with --json, and --recover with --redis is a usage error', () => {
+    const asJson = runCli(['daemon', 'start', '--port', '0', ...args, '--json'])
+    expect(asJson.status).toBe(12)
+    expect(JSON.parse(asJson.stdout).error).toMatchObject({code: 'STATE_CORRUPT', exit_code: 12, details: {recoverable: true, damaged: [damagedAt]}})
+    const withRedis = runCli(['daemon', 'start', '--port', '0', ...args, '--recover', '--redis', 'redis://127.0.0.1:1'])
+    expect([withRedis.status, withRedis.stderr]).toEqual([2, expect.stringContaining('Error [USAGE]: --recover repairs the embedded store')])
+  })
+
+  it('--recover starts, reporting the reservation, its idempotency key and the ledgers left at reserved −1000', async () => {
+    const where = `${path.basename(damagedAt.file)} line ${damagedAt.line}`
+    running = await spawnDaemon([...args, '--recover'])
+    const stderr = running.stderr()
+    expect(stderr).toMatch(/recovery: 1 damaged line\(s\) set aside in .*quarantine-\d{8}T\d{6}Z/)
+    expect(stderr).toContain(`${where} (transaction): checksum mismatch`)
+    expect(stderr).toContain(`  reservations: ${id}\n`)
+    expect(stderr).toContain('  idempotency keys: acme:reserve:e2e-r1') // the store's key for the client's e2e-r1
+    // the commit was applied without its reserve
+    expect(stderr).toMatch(/ledger real tenant:acme USD_MICROCENTS: now allocated 100000000, reserved -1000, spent 600/)
+    expect((await fetch(`${running.url}/actuator/health/readiness`)).status).toBe(200)
+    running.child.kill('SIGTERM')
+    expect(await running.exited).toBe(0)
+    running = undefined
   })
 })
