@@ -501,7 +501,7 @@ describe('cycles daemon start on a damaged state directory (the built CLI)', () 
   // A real daemon takes a reserve and its commit, is killed with -9, and 30 bytes of the reserve's line are overwritten.
   beforeAll(async () => {
     fs.writeFileSync(config, FIXTURE_CONFIG.replaceAll('mode: shadow', 'mode: enforce'))
-    const daemon = await spawnDaemon(args)
+    const daemon = await spawnDaemon(args, {}, 90_000) // generous: the machine may be busy
     try {
       const post = async (route: string, body: unknown) => {
         const res = await fetch(`${daemon.url}${route}`, {method: 'POST', headers: {'Content-Type': 'application/json', 'X-Cycles-API-Key': ACME_KEY}, body: JSON.stringify(body)})
@@ -548,7 +548,7 @@ describe('cycles daemon start on a damaged state directory (the built CLI)', () 
 
   it('--recover starts, reporting the reservation, its idempotency key and the ledgers left at reserved −1000', async () => {
     const where = `${path.basename(damagedAt.file)} line ${damagedAt.line}`
-    running = await spawnDaemon([...args, '--recover'])
+    running = await spawnDaemon([...args, '--recover'], {}, 50_000)
     const stderr = running.stderr()
     expect(stderr).toMatch(/recovery: 1 damaged line\(s\) set aside in .*quarantine-\d{8}T\d{6}Z/)
     expect(stderr).toContain(`${where} (transaction): checksum mismatch`)
