@@ -57,7 +57,12 @@ export function listSegments(dir: string): Segment[] {
 /** Create the state directory private to this user (an existing one is made private too). */
 export function ensureStateDir(dir: string): void {
   fs.mkdirSync(dir, {recursive: true, mode: DIR_MODE})
-  if ((fs.statSync(dir).mode & 0o777) !== DIR_MODE) fs.chmodSync(dir, DIR_MODE)
+  try {
+    if ((fs.statSync(dir).mode & 0o777) !== DIR_MODE) fs.chmodSync(dir, DIR_MODE)
+  } catch (error) {
+    // A directory owned by someone else (but writable to us) keeps its mode; the files are still 0600.
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error
+  }
 }
 
 /** Create a new journal segment (0600) durably before the writer appends to it. */
