@@ -50,14 +50,7 @@ export default class DaemonStart extends BaseCommand {
     })
     const recovery = daemon.store instanceof EmbeddedStore ? daemon.store.recovery : undefined
     if (this.jsonMode) {
-      this.printJson({
-        url: daemon.url,
-        ...(daemon.adminUrl ? {admin_url: daemon.adminUrl} : {}),
-        pid: process.pid,
-        store: daemon.store.kind,
-        tiers: daemon.control.tiers,
-        ...(flags.recover && recovery ? {recovery} : {}),
-      })
+      this.printJson({url: daemon.url, ...(daemon.adminUrl ? {admin_url: daemon.adminUrl} : {}), pid: process.pid, store: daemon.store.kind, tiers: daemon.control.tiers, ...(flags.recover && recovery ? {recovery} : {})})
     } else {
       if (recovery?.quarantine) for (const line of describeQuarantine(recovery.quarantine)) log(line)
       else if (flags.recover) log('recovery: no damaged lines found; nothing was set aside')
