@@ -1,7 +1,8 @@
 // `cycles daemon start`: load config, start the daemon, print where it listens, drain on signals.
 import {loadConfig} from '../config/load.js'
 import {CliError, EXIT} from '../cli/errors.js'
-import {StateDirLockedError} from '../store/embedded/embedded-store.js'
+import {EmbeddedStore, StateDirLockedError} from '../store/embedded/embedded-store.js'
+import {StateCorruptError} from '../store/embedded/state-damage.js'
 import {StoreUnavailableError} from '../store/errors.js'
 import {RedisStore} from '../store/redis/redis-store.js'
 import type {Store} from '../store/types.js'
@@ -20,6 +21,8 @@ export interface StartOptions {
   adminPort?: number
   /** Admin key (flag/env); overrides config `admin_key`. */
   adminKey?: string
+  /** `--recover`: start on a damaged state directory, setting the damaged lines aside (embedded store only). */
+  recover?: boolean
 }
 
 export async function startDaemon(options: StartOptions): Promise<Daemon> {
@@ -37,6 +40,7 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
     }
   }
   try {
+    store ??= await EmbeddedStore.open({stateDir: options.stateDir, recover: options.recover, log: options.log})
     return await Daemon.start({
       config,
       ...(store ? {store} : {}),
@@ -49,6 +53,10 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
       ...(options.adminKey ? {adminKey: options.adminKey} : {}),
     })
   } catch (error) {
+    if (error instanceof StateCorruptError) {
+      const damaged = error.damage.map((d) => ({file: d.file, line: d.line, problem: d.problem}))
+      throw new CliError('STATE_CORRUPT', error.summary, {exit: EXIT.STATE_CORRUPT, suggestions: error.remedies, details: {state_dir: error.dir, recoverable: error.recoverable, damaged}})
+    }
     if (error instanceof StateDirLockedError) {
       throw new CliError('STATE_LOCKED', error.message, {exit: EXIT.STATE_LOCKED, suggestions: ['stop the other daemon, or pass a different --state-dir']})
     }
