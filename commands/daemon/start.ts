@@ -20,6 +20,9 @@ export default class DaemonStart extends BaseCommand {
     'state-dir': Flags.string({description: 'Embedded store directory', env: 'CYCLES_STATE_DIR', default: '.cycles/state'}),
     redis: Flags.string({description: 'Redis URL: keep state in Redis, shared by every daemon instance using it (instead of --state-dir)', env: 'CYCLES_REDIS_URL'}),
     'admin-port': Flags.integer({description: 'Admin plane port (0 picks a free port); served only with an admin key', env: 'CYCLES_ADMIN_PORT', default: 7979, min: 0, max: 65535}),
+    'log-retention': Flags.string({description: 'Delete closed decision-log segments older than an age and/or beyond a total size, e.g. 7d, 20GiB or 7d,20GiB (default: keep all)', env: 'CYCLES_LOG_RETENTION'}),
+    'max-queue-ms': Flags.integer({description: 'Shed (429) requests that waited longer than this before evaluation; 0 = off', env: 'CYCLES_MAX_QUEUE_MS', default: 1000, min: 0}),
+    'max-rss': Flags.string({description: 'Shed (429) new requests while resident memory is above this size, e.g. 2GiB (default: off)', env: 'CYCLES_MAX_RSS'}),
   }
 
   async run(): Promise<void> {
@@ -34,6 +37,9 @@ export default class DaemonStart extends BaseCommand {
       redisUrl: flags.redis,
       log,
       adminPort: flags['admin-port'],
+      logRetention: flags['log-retention'],
+      maxQueueMs: flags['max-queue-ms'],
+      maxRss: flags['max-rss'],
       // The admin key is read from the environment only (never a flag: it would show in `ps`).
       adminKey: process.env.CYCLES_ADMIN_API_KEY || undefined,
     })

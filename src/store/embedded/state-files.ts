@@ -136,6 +136,7 @@ export function writeSnapshot(dir: string, state: MemoryState, journalThrough: n
   const file = path.join(dir, SNAPSHOT_FILE)
   const tmp = `${file}.tmp`
   const fd = fs.openSync(tmp, 'w')
+  let done = false
   try {
     const head: SnapshotHeadLine = {
       ...state.snapshotHead(),
@@ -149,8 +150,11 @@ export function writeSnapshot(dir: string, state: MemoryState, journalThrough: n
     for (const entry of state.idempotencyEntries()) out.line(JSON.stringify(entry))
     out.end()
     fs.fsyncSync(fd)
+    done = true
   } finally {
     fs.closeSync(fd)
+    // A failed write (a full disk) must not leave a half snapshot behind taking the space.
+    if (!done) fs.rmSync(tmp, {force: true})
   }
   fs.renameSync(tmp, file)
   fs.rmSync(path.join(dir, LEGACY_SNAPSHOT), {force: true})
