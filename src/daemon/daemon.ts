@@ -279,7 +279,7 @@ function needsDurableWrite(req: HttpRequest): boolean {
 
 function stateUnwritable(failure: WriteFailure): ProtocolError {
   const why = failure.code === 'DISK_FULL' ? 'the state disk is full' : `the state journal cannot be written (${failure.errno})`
-  return new ProtocolError('INTERNAL_ERROR', `Not applied: ${why}; retry with the same idempotency_key once space is freed`, undefined, 503)
+  return new ProtocolError('INTERNAL_ERROR', `Not persisted: ${why}; retry with the same idempotency_key once space is freed`, undefined, 503)
 }
 
 function decisionLogStatus(decisions: DecisionLogWriter) {
