@@ -97,6 +97,10 @@ describe('daemon status reports shed counts', () => {
     rss = 0
     d.daemon.runtime.sampleLoad()
     expect((await call(d.url, 'POST', '/v1/decide', body, {'X-Cycles-API-Key': ACME_KEY})).status).toBe(200)
+    // Probes are answered even while shedding.
+    rss = 2_000_000
+    d.daemon.runtime.sampleLoad()
+    expect((await call(d.url, 'GET', '/actuator/health/readiness')).status).toBe(200)
     const status = (await call(d.url, 'GET', '/actuator/cycles/status')).body
     expect(status.shed).toBe(1)
     expect(status.shed_by_reason).toEqual({in_flight: 0, queue_time: 0, memory: 1})

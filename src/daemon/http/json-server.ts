@@ -240,7 +240,9 @@ export class JsonServer {
       this.shedNow(req, res, request, 'in_flight')
       return
     }
-    if (this.load.rss > this.maxRss || this.load.heapUsed > this.maxHeapUsed) {
+    // Health and status probes are never shed: an overloaded daemon must still say so.
+    const probe = path.startsWith('/actuator/')
+    if (!probe && (this.load.rss > this.maxRss || this.load.heapUsed > this.maxHeapUsed)) {
       this.shedNow(req, res, request, 'memory')
       return
     }
@@ -256,7 +258,7 @@ export class JsonServer {
       }
       if (request.method !== 'GET' && request.method !== 'DELETE') request.body = await readJsonBody(req, route.bodyOptional)
       else req.resume()
-      if (this.maxQueueMs > 0 && this.clock() - receivedMs + this.load.lagMs > this.maxQueueMs) {
+      if (this.maxQueueMs > 0 && !probe && this.clock() - receivedMs + this.load.lagMs > this.maxQueueMs) {
         this.inFlight--
         this.shedNow(req, res, request, 'queue_time')
         return
