@@ -27,6 +27,9 @@ export default class DaemonStart extends BaseCommand {
       description: 'Start on a damaged --state-dir: set the damaged lines aside in a quarantine directory there, apply the rest, and report what was lost',
       default: false,
     }),
+    'log-retention': Flags.string({description: 'Delete closed decision-log segments older than an age and/or beyond a total size, e.g. 7d, 20GiB or 7d,20GiB (default: keep all)', env: 'CYCLES_LOG_RETENTION'}),
+    'max-queue-ms': Flags.integer({description: 'Shed (429) requests that waited longer than this before evaluation; 0 = off', env: 'CYCLES_MAX_QUEUE_MS', default: 1000, min: 0}),
+    'max-rss': Flags.string({description: 'Shed (429) new requests while resident memory is above this size, e.g. 2GiB (default: off)', env: 'CYCLES_MAX_RSS'}),
   }
 
   async run(): Promise<void> {
@@ -44,6 +47,9 @@ export default class DaemonStart extends BaseCommand {
       redisUrl: flags.redis,
       log,
       adminPort: flags['admin-port'],
+      logRetention: flags['log-retention'],
+      maxQueueMs: flags['max-queue-ms'],
+      maxRss: flags['max-rss'],
       // The admin key is read from the environment only (never a flag: it would show in `ps`).
       adminKey: process.env.CYCLES_ADMIN_API_KEY || undefined,
       recover: flags.recover,

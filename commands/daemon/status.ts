@@ -17,15 +17,29 @@ export default class DaemonStatus extends BaseCommand {
     const s = result.status as {
       version?: string; store?: string; uptime_s?: number; requests?: number; would_denials?: number; shed?: number
       decisions?: Record<string, number>; by_endpoint?: Record<string, number>; tiers?: Record<string, string>; killswitch?: {engaged: boolean; reason?: string}
+      shed_by_reason?: Record<string, number>
+      storage?: {
+        state?: {writable: boolean; message?: string}
+        decision_log?: {writable: boolean; message?: string; records_dropped?: number; files_deleted_by_retention?: number}
+      }
     }
+    const shedReasons = Object.entries(s.shed_by_reason ?? {}).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')
+    const state = s.storage?.state
+    const log = s.storage?.decision_log
     const lines = [
       `${result.url}: ${result.ready ? 'READY' : 'NOT READY'} (cycles ${s.version ?? '?'}, ${s.store ?? '?'} store, up ${s.uptime_s ?? 0}s)`,
-      `requests:   ${s.requests ?? 0}${s.shed ? ` (shed ${s.shed})` : ''}`,
+      `requests:   ${s.requests ?? 0}${s.shed ? ` (shed ${s.shed}${shedReasons ? `: ${shedReasons}` : ''})` : ''}`,
       `decisions:  ${Object.entries(s.decisions ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       `would-deny: ${s.would_denials ?? 0}`,
       `endpoints:  ${Object.entries(s.by_endpoint ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || '-'}`,
       `tiers:      ${Object.entries(s.tiers ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')}${s.killswitch?.engaged ? `  KILL SWITCH ENGAGED (${s.killswitch.reason ?? 'no reason'})` : ''}`,
     ]
+    if (state && !state.writable) lines.push(`state:      NOT WRITABLE: ${state.message ?? '?'} (changes get 503 until space is freed)`)
+    if (log) {
+      const dropped = log.records_dropped ? `, ${log.records_dropped} record(s) dropped` : ''
+      const deleted = log.files_deleted_by_retention ? `, ${log.files_deleted_by_retention} file(s) deleted by retention` : ''
+      lines.push(`decision log: ${log.writable ? 'writable' : `NOT WRITABLE: ${log.message ?? '?'}`}${dropped}${deleted}`)
+    }
     process.stdout.write(lines.join('\n') + '\n')
     if (!result.ready) this.exit(7)
   }

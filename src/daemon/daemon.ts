@@ -6,13 +6,16 @@ import {sha256Hex} from '../protocol/canonical-json.js'
 import {adminKeyMatcher} from '../admin/auth.js'
 import {DenialRing} from '../admin/overview.js'
 import {createAdminPlane} from '../admin/plane.js'
-import {DecisionLogWriter, type DecisionSink} from '../decision-log/writer.js'
+import type {RetentionPolicy} from '../decision-log/retention.js'
+import {DecisionLogWriter} from '../decision-log/writer.js'
+import {WriteFailedError, type WriteFailure} from '../io/group-commit-writer.js'
+import {ProtocolError} from '../protocol/errors.js'
 import {TierClassifier} from '../evaluator/tiers.js'
 import type {Book, Ledger} from '../protocol/types.js'
 import {EmbeddedStore} from '../store/embedded/embedded-store.js'
 import type {Store, TierControl, Tx} from '../store/types.js'
 import {DaemonCounters} from './counters.js'
-import {JsonServer} from './http/json-server.js'
+import {type HttpRequest, JsonServer, type SheddingOptions} from './http/json-server.js'
 import {decisionRecordFor, registerRuntimeRoutes} from './runtime-plane.js'
 import {RuntimeService} from './runtime-service.js'
 
@@ -36,7 +39,18 @@ export interface DaemonOptions {
   adminPort?: number
   /** Admin key; default: config `admin_key`. Without one the admin plane stays off. */
   adminKey?: string
+  /** Decision-log retention (`--log-retention`); default: keep everything. */
+  logRetention?: RetentionPolicy
+  /** Queueing-time and memory bounds of the runtime plane (`--max-queue-ms`, `--max-rss`). */
+  shedding?: SheddingOptions
+  /** How often the decision log tries a failed disk again (default 1000 ms). */
+  logRetryIntervalMs?: number
 }
+
+/** Most reservations one expiry batch releases; a tick runs as many batches as are due. */
+const EXPIRY_BATCH = 1000
+/** Upper bound of batches per tick, so a sweep always ends (1,000 × 1,000 reservations). */
+const MAX_EXPIRY_BATCHES = 1000
 
 export class Daemon {
   url = ''
@@ -45,13 +59,14 @@ export class Daemon {
   admin: JsonServer | undefined
   ready = false
   private sweepTimer: NodeJS.Timeout | undefined
+  private sweeping = false
   private stopping: Promise<void> | undefined
 
   private constructor(
     readonly store: Store,
     readonly service: RuntimeService,
     readonly runtime: JsonServer,
-    readonly decisions: DecisionSink & {currentPath?: string; recordsWritten?: number},
+    readonly decisions: DecisionLogWriter,
     readonly counters: DaemonCounters,
     private readonly controlRef: {current: TierControl},
     private readonly options: DaemonOptions,
@@ -79,11 +94,25 @@ export class Daemon {
       })
       const counters = new DaemonCounters(now())
       const denials = new DenialRing()
-      const decisions = new DecisionLogWriter({dir: options.logDir, fsyncIntervalMs: options.fsyncIntervalMs, now})
+      const decisions = new DecisionLogWriter({
+        dir: options.logDir,
+        fsyncIntervalMs: options.fsyncIntervalMs,
+        now,
+        retention: options.logRetention,
+        retryIntervalMs: options.logRetryIntervalMs,
+        log: options.log,
+      })
       let daemon: Daemon | undefined
       const runtime = new JsonServer({
         maxInFlight: options.maxInFlight,
+        shedding: options.shedding,
         onError: (error) => options.log?.(`internal error: ${(error as Error).stack ?? String(error)}`),
+        // While the state journal cannot be written, a request that would change state is refused
+        // before it touches anything; reads, dry-runs and decides go on from memory.
+        admit: (req) => {
+          const failure = stateWriteFailure(store)
+          if (failure && needsDurableWrite(req)) throw stateUnwritable(failure)
+        },
         beforeSend: async (req, res) => {
           counters.requests++
           if (res.status >= 500) counters.errors5xx++
@@ -107,7 +136,13 @@ export class Daemon {
             }
           }
           // Group commit: the response leaves only after its journal line and decision are written.
-          await store.flushed()
+          // Only a change the client is told happened must be on disk; a dry-run, decide or read is
+          // answered from memory when the state disk is full (the decision log never blocks).
+          try {
+            await store.flushed()
+          } catch (error) {
+            if (!(error instanceof WriteFailedError) || needsDurableWrite(req)) throw error instanceof WriteFailedError ? stateUnwritable(error.failure) : error
+          }
           await decisions.flushed()
         },
       })
@@ -141,8 +176,14 @@ export class Daemon {
           throw error
         }
       }
+      let reportedFailure: WriteFailure | undefined
       daemon.sweepTimer = setInterval(() => {
-        service.expireDue().catch((error) => options.log?.(`expiry sweep failed: ${(error as Error).message}`))
+        daemon!.sweepExpired().catch((error) => options.log?.(`expiry sweep failed: ${(error as Error).message}`))
+        // Say once when the state disk fails and once when it works again.
+        const failure = stateWriteFailure(store)
+        if (failure && !reportedFailure) options.log?.(`state journal: ${failure.message}; changes are refused with 503 until it can be written`)
+        if (!failure && reportedFailure) options.log?.('state journal: writing again; changes are accepted')
+        reportedFailure = failure
       }, options.sweepIntervalMs ?? 1000)
       daemon.sweepTimer.unref()
       daemon.ready = true
@@ -153,8 +194,34 @@ export class Daemon {
     }
   }
 
+  /**
+   * Expire everything that is due, in batches of EXPIRY_BATCH with a turn of the event loop between
+   * them (requests keep being served), so a backlog of abandoned reservations is released in one
+   * tick instead of a thousand per tick. One sweep at a time.
+   */
+  async sweepExpired(): Promise<{expired: number; batches: number}> {
+    if (this.sweeping) return {expired: 0, batches: 0}
+    this.sweeping = true
+    try {
+      let expired = 0
+      let batches = 0
+      while (batches < MAX_EXPIRY_BATCHES) {
+        const n = await this.service.expireDue(EXPIRY_BATCH)
+        batches++
+        expired += n
+        if (n < EXPIRY_BATCH || this.stopping) break
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      return {expired, batches}
+    } finally {
+      this.sweeping = false
+    }
+  }
+
   status() {
     const c = this.counters
+    const stateFailure = stateWriteFailure(this.store)
+    const journal = this.store instanceof EmbeddedStore ? this.store : undefined
     return {
       status: this.ready ? 'UP' : 'DOWN',
       version: DAEMON_VERSION,
@@ -166,6 +233,15 @@ export class Daemon {
       by_endpoint: c.byEndpoint,
       errors_5xx: c.errors5xx,
       shed: this.runtime.shed,
+      shed_by_reason: this.runtime.shedByReason,
+      storage: {
+        state: {
+          writable: stateFailure === undefined,
+          ...(stateFailure ? {error: stateFailure.errno, message: stateFailure.message, since: new Date(stateFailure.sinceMs).toISOString()} : {}),
+          ...(journal ? {unwritten_bytes: journal.journalBacklogBytes, lines_dropped: journal.journalLinesDropped} : {}),
+        },
+        decision_log: decisionLogStatus(this.decisions),
+      },
       tiers: this.control.tiers,
       killswitch: this.control.killswitch,
       decision_log: this.decisions.currentPath,
@@ -182,6 +258,39 @@ export class Daemon {
       await this.store.close()
     })()
     return this.stopping
+  }
+}
+
+/** The state journal's failure, when the store is the embedded one and its disk cannot be written. */
+function stateWriteFailure(store: Store): WriteFailure | undefined {
+  return store instanceof EmbeddedStore ? store.journalFailure : undefined
+}
+
+/**
+ * Requests whose answer tells the client a change happened: live reserve, commit, release, extend,
+ * events. Dry-runs and decides change only the shadow ledger and idempotency records, which a
+ * restart may lose without anyone having been told otherwise.
+ */
+function needsDurableWrite(req: HttpRequest): boolean {
+  if (req.method !== 'POST') return false
+  if (req.path === '/v1/reservations') return (req.body as {dry_run?: unknown} | undefined)?.dry_run !== true
+  return req.path === '/v1/events' || (req.path.startsWith('/v1/reservations/') && /\/(commit|release|extend)$/.test(req.path))
+}
+
+function stateUnwritable(failure: WriteFailure): ProtocolError {
+  const why = failure.code === 'DISK_FULL' ? 'the state disk is full' : `the state journal cannot be written (${failure.errno})`
+  return new ProtocolError('INTERNAL_ERROR', `Not persisted: ${why}; retry with the same idempotency_key once space is freed`, undefined, 503)
+}
+
+function decisionLogStatus(decisions: DecisionLogWriter) {
+  const health = decisions.health()
+  const failure = health.failure
+  return {
+    writable: health.writable,
+    ...(failure ? {error: failure.errno, message: failure.message, since: new Date(failure.sinceMs).toISOString()} : {}),
+    records_written: health.records_written,
+    records_dropped: health.records_dropped,
+    files_deleted_by_retention: health.files_deleted,
   }
 }
 
@@ -253,7 +362,14 @@ export async function seedFromConfig(store: Store, config: CyclesConfig, nowMs: 
     }
   }
   if (!(await store.getControl())) tx.control = controlFromConfig(config)
+  // Nothing new (every restart after the first): no journal line, so a full state disk is no reason not to start.
+  if (tx.tenants!.length === 0 && tx.apiKeys!.length === 0 && tx.createLedgers!.length === 0 && !tx.control) return
   const result = await store.apply(tx)
   if (!result.ok) throw new Error(`seeding state from config failed: ${result.failed} ${result.detail ?? ''}`)
-  await store.flushed()
+  try {
+    await store.flushed()
+  } catch (error) {
+    // A full state disk: the seed stays in memory and is written with the journal once space returns.
+    if (!(error instanceof WriteFailedError)) throw error
+  }
 }

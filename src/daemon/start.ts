@@ -1,5 +1,6 @@
 // `cycles daemon start`: load config, start the daemon, print where it listens, drain on signals.
 import {loadConfig} from '../config/load.js'
+import {RetentionSyntaxError, parseRetention, parseSize} from '../decision-log/retention.js'
 import {CliError, EXIT} from '../cli/errors.js'
 import {EmbeddedStore, StateDirLockedError} from '../store/embedded/embedded-store.js'
 import {StateCorruptError} from '../store/embedded/state-damage.js'
@@ -23,6 +24,12 @@ export interface StartOptions {
   adminKey?: string
   /** `--recover`: start on a damaged state directory, setting the damaged lines aside (embedded store only). */
   recover?: boolean
+  /** `--log-retention`: an age, a total size or both (`7d,10GiB`). */
+  logRetention?: string
+  /** `--max-queue-ms`: shed requests that waited longer (0 = off). */
+  maxQueueMs?: number
+  /** `--max-rss`: shed while resident memory is above this size (`2GiB`). */
+  maxRss?: string
 }
 
 export async function startDaemon(options: StartOptions): Promise<Daemon> {
@@ -30,6 +37,7 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
   if (options.adminKey !== undefined && options.adminKey.length < 16) {
     throw new CliError('CONFIG', 'CYCLES_ADMIN_API_KEY must be at least 16 characters', {exit: EXIT.CONFIG})
   }
+  const bounds = parseBounds(options)
   let store: Store | undefined
   if (options.redisUrl) {
     try {
@@ -51,6 +59,7 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
       log: options.log,
       ...(options.adminPort === undefined ? {} : {adminPort: options.adminPort}),
       ...(options.adminKey ? {adminKey: options.adminKey} : {}),
+      ...bounds,
     })
   } catch (error) {
     if (error instanceof StateCorruptError) {
@@ -67,6 +76,22 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
     if (code === 'EACCES') throw new CliError('PORT_DENIED', `not allowed to listen on ${options.host}:${options.port}`, {exit: EXIT.ERROR})
     throw error
   }
+}
+
+/** `--log-retention`, `--max-queue-ms` and `--max-rss`, checked before anything starts. */
+function parseBounds(options: StartOptions): {logRetention?: ReturnType<typeof parseRetention>; shedding: {maxQueueMs?: number; maxRssBytes?: number}} {
+  let logRetention: ReturnType<typeof parseRetention> | undefined
+  try {
+    if (options.logRetention) logRetention = parseRetention(options.logRetention)
+  } catch (error) {
+    if (!(error instanceof RetentionSyntaxError)) throw error
+    throw new CliError('USAGE', error.message, {exit: EXIT.USAGE})
+  }
+  const maxRssBytes = options.maxRss ? parseSize(options.maxRss) : undefined
+  if (options.maxRss && maxRssBytes === undefined) {
+    throw new CliError('USAGE', `--max-rss expects a size such as 1536MB or 2GiB; got '${options.maxRss}'`, {exit: EXIT.USAGE})
+  }
+  return {...(logRetention ? {logRetention} : {}), shedding: {maxQueueMs: options.maxQueueMs, maxRssBytes}}
 }
 
 /** Resolve when the process is asked to stop (SIGINT/SIGTERM), after draining the daemon. */

@@ -1,11 +1,15 @@
 // Decision log writer: JSONL segments under --log-dir, rotated by hour and by size, group-committed
-// (written before the responses of the batch leave) and fsynced about once a second.
+// (written before the responses of the batch leave) and fsynced about once a second. A log disk
+// that cannot be written never stops decisions: the records are dropped and counted, and the count
+// is reported (status, the daemon's log) once records are written again. Retention deletes old
+// closed segments. The directory is created 0700 and the segments 0600.
 import {randomBytes} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import {GroupCommitWriter} from '../io/group-commit-writer.js'
+import {GroupCommitWriter, type WriteFailure} from '../io/group-commit-writer.js'
 import type {DecisionRecord} from './record.js'
+import {type RetentionPolicy, type RetentionResult, applyRetention} from './retention.js'
 
 export interface DecisionSink {
   write(record: DecisionRecord): void
@@ -20,6 +24,22 @@ export interface DecisionLogOptions {
   now?: () => number
   /** Distinguishes several daemons writing into one directory. */
   instanceId?: string
+  retention?: RetentionPolicy
+  /** How often retention runs besides at every rotation (default 60 s; 0 = only at rotations). */
+  retentionIntervalMs?: number
+  /** How often writing is tried again after a failure (default 1000 ms). */
+  retryIntervalMs?: number
+  /** The daemon's log: failures, recoveries with the number of records dropped, retention errors. */
+  log?: (line: string) => void
+}
+
+export interface DecisionLogHealth {
+  writable: boolean
+  failure?: WriteFailure
+  records_written: number
+  records_dropped: number
+  /** Segments deleted by retention since start. */
+  files_deleted: number
 }
 
 const hourOf = (ms: number) => new Date(ms).toISOString().slice(0, 13).replace(/[-:T]/g, '')
@@ -27,24 +47,48 @@ const hourOf = (ms: number) => new Date(ms).toISOString().slice(0, 13).replace(/
 export class DecisionLogWriter implements DecisionSink {
   private readonly writer: GroupCommitWriter
   private sequence = 0
+  private readonly retentionTimer: NodeJS.Timeout | undefined
+  private readonly now: () => number
+  filesDeleted = 0
   readonly instanceId: string
 
-  constructor(options: DecisionLogOptions) {
-    fs.mkdirSync(options.dir, {recursive: true})
+  constructor(private readonly options: DecisionLogOptions) {
+    fs.mkdirSync(options.dir, {recursive: true, mode: 0o700})
     const maxBytes = options.maxSegmentBytes ?? 128 * 1024 * 1024
+    this.now = options.now ?? Date.now
     this.instanceId = options.instanceId ?? randomBytes(3).toString('hex')
+    const log = options.log ?? (() => {})
     this.writer = new GroupCommitWriter({
       fsyncIntervalMs: options.fsyncIntervalMs,
       now: options.now,
+      whenUnwritable: 'drop',
+      retryIntervalMs: options.retryIntervalMs,
+      fileMode: 0o600,
       segments: {
         nextPath: (now) => {
           this.sequence++
           const name = `decisions-${hourOf(now)}-${this.instanceId}-${String(this.sequence).padStart(4, '0')}.jsonl`
+          // A segment was just closed: the moment retention may have something new to delete.
+          if (this.sequence > 1) this.applyRetention(now)
           return path.join(options.dir, name)
         },
         shouldRotate: (bytes, openedAt, now) => bytes > maxBytes || hourOf(openedAt) !== hourOf(now),
       },
+      onFailure: (failure) => {
+        log(`decision log: ${failure.message}; decisions go on, their records are dropped and counted until writing works again`)
+        // Free what retention allows: the next attempt may then succeed.
+        this.applyRetention(this.now())
+      },
+      onRecovery: ({failure, recoveredAtMs, droppedLines}) => {
+        const from = new Date(failure.sinceMs).toISOString()
+        log(`decision log: writing again; ${droppedLines} record(s) dropped from ${from} to ${new Date(recoveredAtMs).toISOString()} (${failure.errno})`)
+      },
     })
+    const interval = options.retentionIntervalMs ?? 60_000
+    if (options.retention && interval > 0) {
+      this.retentionTimer = setInterval(() => this.applyRetention(this.now()), interval)
+      this.retentionTimer.unref()
+    }
   }
 
   get currentPath(): string {
@@ -53,6 +97,40 @@ export class DecisionLogWriter implements DecisionSink {
 
   get recordsWritten(): number {
     return this.writer.linesWritten
+  }
+
+  get recordsDropped(): number {
+    return this.writer.linesDropped
+  }
+
+  health(): DecisionLogHealth {
+    const failure = this.writer.failure
+    return {
+      writable: failure === undefined,
+      ...(failure ? {failure} : {}),
+      records_written: this.writer.linesWritten,
+      records_dropped: this.writer.linesDropped,
+      files_deleted: this.filesDeleted,
+    }
+  }
+
+  /** Delete closed segments the retention policy no longer keeps (nothing without a policy). */
+  applyRetention(nowMs = this.now()): RetentionResult {
+    const empty = {deleted: [], deletedBytes: 0, keptBytes: 0}
+    if (!this.options.retention) return empty
+    try {
+      const result = applyRetention(this.options.dir, this.options.retention, {nowMs, instanceId: this.instanceId, currentPath: this.writer.currentPath})
+      this.filesDeleted += result.deleted.length
+      return result
+    } catch (error) {
+      this.options.log?.(`decision log retention failed: ${(error as Error).message}`)
+      return empty
+    }
+  }
+
+  /** Try writing again now (also happens by itself with the next record once the retry interval has passed). */
+  retry(): boolean {
+    return this.writer.retry()
   }
 
   write(record: DecisionRecord): void {
@@ -64,6 +142,7 @@ export class DecisionLogWriter implements DecisionSink {
   }
 
   close(): void {
+    if (this.retentionTimer) clearInterval(this.retentionTimer)
     this.writer.close()
   }
 }

@@ -135,3 +135,37 @@ describe('hostile input', () => {
     expect(health.status).toBe(200)
   })
 })
+
+describe('expiry sweep', () => {
+  it('releases 6,000 abandoned reservations in one tick (in batches), not 1,000 per tick', async () => {
+    let now = Date.parse('2026-11-27T10:00:00.000Z')
+    const config = FIXTURE_CONFIG.replace('medium: { mode: shadow', 'medium: { mode: enforce')
+    const sweep = await startTestDaemon(config, {now: () => now, sweepIntervalMs: 3_600_000})
+    try {
+      const {daemon} = sweep
+      const n = 6000
+      for (let i = 0; i < n; i++) {
+        const res = await daemon.service.reserve({request_id: `r${i}`, trace_id: 'a'.repeat(32), tenant: 'acme'}, {
+          idempotency_key: `abandoned-${i}`,
+          subject: {tenant: 'acme', workspace: 'prod'},
+          action: {kind: 'llm.chat', name: 'x'},
+          estimate: {unit: 'USD_MICROCENTS', amount: 1000},
+          ttl_ms: 1000,
+        })
+        expect(res.status).toBe(200)
+      }
+      const [held] = await daemon.store.getLedgers('real', ['tenant:acme/workspace:prod'], 'USD_MICROCENTS')
+      expect(held!.reserved).toBe(n * 1000)
+
+      now += 3_600_000 // long past every TTL and grace period
+      const tick = await daemon.sweepExpired()
+      expect(tick).toEqual({expired: n, batches: 7})
+      const [released] = await daemon.store.getLedgers('real', ['tenant:acme/workspace:prod'], 'USD_MICROCENTS')
+      expect(released!.reserved).toBe(0)
+      expect(await daemon.store.dueForExpiry(now, 10)).toEqual([])
+      expect(await daemon.sweepExpired()).toEqual({expired: 0, batches: 1})
+    } finally {
+      await sweep.stop()
+    }
+  }, 60_000)
+})

@@ -7,6 +7,9 @@ import {randomUUID} from 'node:crypto'
 import http from 'node:http'
 import type {AddressInfo} from 'node:net'
 
+import v8 from 'node:v8'
+
+import {WriteFailedError} from '../../io/group-commit-writer.js'
 import {ProtocolError, invalid} from '../../protocol/errors.js'
 import {resolveTraceId} from '../../protocol/trace.js'
 
@@ -50,10 +53,38 @@ interface Route {
 export interface JsonServerOptions {
   /** Called for every finished request: response sent or error, with timing; may delay the send (await durability). */
   beforeSend?: (req: HttpRequest, res: HttpResponse, error?: unknown) => Promise<void> | void
+  /** Called with the parsed request just before its handler; throw a ProtocolError to refuse it unevaluated. */
+  admit?: (req: HttpRequest) => void
   /** Most requests evaluated at once; beyond it requests are shed with 429 LIMIT_EXCEEDED. */
   maxInFlight?: number
+  shedding?: SheddingOptions
   onError?: (error: unknown) => void
 }
+
+/**
+ * Shedding by queueing time and memory, besides the in-flight count. A count alone never trips when
+ * thousands of connections each wait in the kernel for the event loop: the wait is the loop's lag.
+ */
+export interface SheddingOptions {
+  /** Shed a request whose wait before its handler (its own, plus the event loop's lag) is longer (ms); 0 = off. Default 1000. */
+  maxQueueMs?: number
+  /** Shed while the process's resident memory is above this (bytes); default off. */
+  maxRssBytes?: number
+  /** Shed while the V8 heap in use is above this (bytes); default 90 % of the heap limit (past it, the process dies out of memory). */
+  maxHeapUsedBytes?: number
+  /** Milliseconds on a monotonic clock (tests inject one). */
+  clock?: () => number
+  /** Memory figures (tests inject them). */
+  memory?: () => {rss: number; heapUsed: number}
+  /** How late the event loop runs timers now (ms); default: measured by a 20 ms timer. */
+  loopLagMs?: () => number
+  /** How often memory and lag are sampled (ms); 0 = only when sampleLoad() is called. Default 100. */
+  sampleIntervalMs?: number
+}
+
+export type ShedReason = 'in_flight' | 'queue_time' | 'memory'
+
+const LAG_TICK_MS = 20
 
 
 export class JsonServer {
@@ -64,12 +95,58 @@ export class JsonServer {
   private inFlight = 0
   requests = 0
   shed = 0
+  readonly shedByReason: Record<ShedReason, number> = {in_flight: 0, queue_time: 0, memory: 0}
+  /** The latest sample of what shedding looks at. */
+  readonly load = {lagMs: 0, rss: 0, heapUsed: 0}
+  private readonly clock: () => number
+  private readonly maxQueueMs: number
+  private readonly maxRss: number
+  private readonly maxHeapUsed: number
+  private readonly loadTimers: NodeJS.Timeout[] = []
+  private measuredLagMs = 0
 
   constructor(private readonly options: JsonServerOptions = {}) {
     this.server = http.createServer({keepAliveTimeout: 65_000, requestTimeout: 30_000, headersTimeout: 20_000}, (req, res) => {
       void this.handle(req, res)
     })
     this.server.maxHeadersCount = 100
+    const shedding = options.shedding ?? {}
+    this.clock = shedding.clock ?? (() => performance.now())
+    this.maxQueueMs = shedding.maxQueueMs ?? 1000
+    this.maxRss = shedding.maxRssBytes ?? Infinity
+    this.maxHeapUsed = shedding.maxHeapUsedBytes ?? 0.9 * v8.getHeapStatistics().heap_size_limit
+    if (!shedding.loopLagMs) {
+      // How late a 20 ms timer fires is how long the loop was busy: as long as a socket with a
+      // request waits in the kernel before the server reads it.
+      let expected = performance.now() + LAG_TICK_MS
+      const tick = setInterval(() => {
+        const now = performance.now()
+        this.measuredLagMs = Math.max(0, now - expected)
+        expected = now + LAG_TICK_MS
+      }, LAG_TICK_MS)
+      tick.unref()
+      this.loadTimers.push(tick)
+    }
+    const sampleEvery = shedding.sampleIntervalMs ?? 100
+    if (sampleEvery > 0) {
+      const sampler = setInterval(() => this.sampleLoad(), sampleEvery)
+      sampler.unref()
+      this.loadTimers.push(sampler)
+    }
+  }
+
+  /** Take a fresh sample of memory and loop lag (also done every sampleIntervalMs). */
+  sampleLoad(): void {
+    const shedding = this.options.shedding ?? {}
+    this.load.lagMs = shedding.loopLagMs ? shedding.loopLagMs() : this.measuredLagMs
+    if (shedding.memory) {
+      const m = shedding.memory()
+      this.load.rss = m.rss
+      this.load.heapUsed = m.heapUsed
+    } else {
+      this.load.rss = this.maxRss === Infinity ? 0 : process.memoryUsage.rss()
+      this.load.heapUsed = v8.getHeapStatistics().used_heap_size
+    }
   }
 
   route(method: string, pattern: string, handler: Handler, options: {bodyOptional?: boolean} = {}): this {
@@ -98,6 +175,7 @@ export class JsonServer {
 
   /** Stop accepting, let in-flight requests finish (up to `timeoutMs`), then close idle sockets. */
   async close(timeoutMs = 10_000): Promise<void> {
+    for (const timer of this.loadTimers) clearInterval(timer)
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     this.server.closeIdleConnections()
     const deadline = Date.now() + timeoutMs
@@ -139,6 +217,7 @@ export class JsonServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     this.requests++
     const received = process.hrtime.bigint()
+    const receivedMs = this.clock()
     const rawUrl = req.url ?? '/'
     const q = rawUrl.indexOf('?')
     const path = q < 0 ? rawUrl : rawUrl.slice(0, q)
@@ -158,11 +237,13 @@ export class JsonServer {
     let failure: unknown
     const limit = this.options.maxInFlight ?? 8192
     if (this.inFlight >= limit) {
-      this.shed++
-      req.resume()
-      failure = new ProtocolError('LIMIT_EXCEEDED', 'Daemon is at capacity; retry shortly')
-      response = {...this.envelope(request, failure as ProtocolError), headers: {'Retry-After': '1'}}
-      this.send(res, request, response, true)
+      this.shedNow(req, res, request, 'in_flight')
+      return
+    }
+    // Health and status probes are never shed: an overloaded daemon must still say so.
+    const probe = path.startsWith('/actuator/')
+    if (!probe && (this.load.rss > this.maxRss || this.load.heapUsed > this.maxHeapUsed)) {
+      this.shedNow(req, res, request, 'memory')
       return
     }
     this.inFlight++
@@ -177,6 +258,12 @@ export class JsonServer {
       }
       if (request.method !== 'GET' && request.method !== 'DELETE') request.body = await readJsonBody(req, route.bodyOptional)
       else req.resume()
+      if (this.maxQueueMs > 0 && !probe && this.clock() - receivedMs + this.load.lagMs > this.maxQueueMs) {
+        this.inFlight--
+        this.shedNow(req, res, request, 'queue_time')
+        return
+      }
+      this.options.admit?.(request)
       response = await route.handler(request)
     } catch (error) {
       failure = error
@@ -189,12 +276,31 @@ export class JsonServer {
     try {
       await this.options.beforeSend?.(request, response, failure)
     } catch (error) {
-      this.options.onError?.(error)
-      response = this.envelope(request, new ProtocolError('INTERNAL_ERROR', 'Could not record the decision durably'))
+      if (error instanceof ProtocolError) response = this.envelope(request, error)
+      else if (error instanceof WriteFailedError) {
+        // Not written, so not acknowledged: the client may retry with the same idempotency key.
+        response = this.envelope(request, new ProtocolError('INTERNAL_ERROR', `Could not persist the change (${error.failure.errno}); retry shortly with the same idempotency key`, undefined, 503))
+      } else {
+        this.options.onError?.(error)
+        response = this.envelope(request, new ProtocolError('INTERNAL_ERROR', 'Could not record the decision durably'))
+      }
     }
     this.inFlight--
     const oversize = failure instanceof BodyTooLargeError
     this.send(res, request, response, oversize)
+  }
+
+  /**
+   * 429 LIMIT_EXCEEDED with Retry-After, before any evaluation. Shed for count or memory, the
+   * connection is closed (its body is not read, and an idle socket costs memory); shed for queueing
+   * time, the body was read and the connection stays usable.
+   */
+  private shedNow(req: http.IncomingMessage, res: http.ServerResponse, request: HttpRequest, reason: ShedReason): void {
+    this.shed++
+    this.shedByReason[reason]++
+    req.resume()
+    const response = {...this.envelope(request, new ProtocolError('LIMIT_EXCEEDED', 'Daemon is at capacity; retry shortly')), headers: {'Retry-After': '1'}}
+    this.send(res, request, response, reason !== 'queue_time')
   }
 
   private envelope(request: HttpRequest, error: ProtocolError): HttpResponse {

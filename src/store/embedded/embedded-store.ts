@@ -10,7 +10,7 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {Worker} from 'node:worker_threads'
 
-import {GroupCommitWriter} from '../../io/group-commit-writer.js'
+import {GroupCommitWriter, type WriteFailure} from '../../io/group-commit-writer.js'
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../../protocol/types.js'
 import {DEFAULT_LIMITS, type MemoryLimits, MemoryState} from '../memory-state.js'
 import type {CompactionJob, CompactionResult} from './compaction-worker.js'
@@ -71,6 +71,8 @@ export interface RecoveryReport {
   tornLines: number
   /** Only after `recover` found damage: what was set aside and lost. */
   quarantine?: QuarantineReport
+  /** Set when the fresh snapshot after recovery could not be written (e.g. a full disk). */
+  snapshotError?: string
 }
 
 export class StateDirLockedError extends Error {
@@ -144,9 +146,14 @@ export class EmbeddedStore implements Store {
       this.recovery.quarantine = quarantine(dir, damage, this.state, this.now())
     }
     this.state.prune(this.now())
-    // Start from a fresh snapshot and an empty journal.
-    writeSnapshot(dir, this.state, last)
-    removeSegmentsThrough(dir, last)
+    // Start from a fresh snapshot and an empty journal. On a full disk, start without it: the old
+    // snapshot and the segments stay valid, and new segments follow them.
+    try {
+      writeSnapshot(dir, this.state, last)
+      removeSegmentsThrough(dir, last)
+    } catch (error) {
+      this.recovery.snapshotError = (error as Error).message
+    }
     this.activeSeq = last
     const segmentBytes = this.options.journalSegmentBytes ?? DEFAULT_SEGMENT_BYTES
     this.journal = new GroupCommitWriter({
@@ -285,7 +292,21 @@ export class EmbeddedStore implements Store {
   }
 
   async health(): Promise<StoreHealth> {
-    return {ok: true}
+    const failure = this.journalFailure
+    return failure ? {ok: false, detail: `state journal: ${failure.message}`} : {ok: true}
+  }
+
+  /** Set while the journal cannot be written (a full state disk): changes are not durable. */
+  get journalFailure(): WriteFailure | undefined {
+    return this.journal?.failure
+  }
+
+  get journalBacklogBytes(): number {
+    return this.journal?.backlogBytes ?? 0
+  }
+
+  get journalLinesDropped(): number {
+    return this.journal?.linesDropped ?? 0
   }
 
   async close(): Promise<void> {

@@ -296,6 +296,7 @@ export function writeSnapshot(dir: string, state: MemoryState, journalThrough: n
   const tmp = `${file}.tmp`
   fs.rmSync(tmp, {force: true}) // a leftover from a crash may have another mode
   const fd = fs.openSync(tmp, 'wx', FILE_MODE)
+  let done = false
   try {
     const head: SnapshotHeadLine = {
       ...state.snapshotHead(),
@@ -310,8 +311,11 @@ export function writeSnapshot(dir: string, state: MemoryState, journalThrough: n
     out.line(withChecksum([`{"end":${1 + head.reservations + head.idempotency}}`]))
     out.end()
     fs.fsyncSync(fd)
+    done = true
   } finally {
     fs.closeSync(fd)
+    // A failed write (a full disk) must not leave a half snapshot behind taking the space.
+    if (!done) fs.rmSync(tmp, {force: true})
   }
   fs.renameSync(tmp, file)
   syncDir(dir)
