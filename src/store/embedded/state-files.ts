@@ -294,8 +294,10 @@ function readSnapshotLines(dir: string, file: string, lines: Generator<RawLine>,
 export function writeSnapshot(dir: string, state: MemoryState, journalThrough: number): void {
   const file = path.join(dir, SNAPSHOT_FILE)
   const tmp = `${file}.tmp`
-  fs.rmSync(tmp, {force: true}) // a leftover from a crash may have another mode
-  const fd = fs.openSync(tmp, 'wx', FILE_MODE)
+  const fd = fs.openSync(tmp, 'w', FILE_MODE)
+  // A leftover from a crash keeps the mode it was created with (earlier versions: world-readable).
+  const stat = fs.fstatSync(fd)
+  if (stat.isFile() && (stat.mode & 0o777) !== FILE_MODE) fs.fchmodSync(fd, FILE_MODE)
   let done = false
   try {
     const head: SnapshotHeadLine = {
