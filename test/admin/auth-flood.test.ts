@@ -8,10 +8,10 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {RedisStore} from '../../src/store/redis/redis-store.js'
 import type {Store} from '../../src/store/types.js'
-import {type TestDaemon, call, startTestDaemon} from '../support/daemon.js'
+import {type TestDaemon, startTestDaemon} from '../support/daemon.js'
 import {type RedisServer, destroyRedis, startRedis} from '../support/redis.js'
 import {specErrors} from '../support/spec.js'
-import {ADMIN_CONFIG, ADMIN_KEY, admin} from './support.js'
+import {ADMIN_CONFIG, admin} from './support.js'
 
 const FLOOD = 20_000
 const LIMIT = 300

@@ -2,6 +2,8 @@ import {describe, expect, it} from 'vitest'
 
 import {RUNTIME_PERMISSIONS, buildScopeFilter, compileScopeFilter, permits, scopeFilterProblem} from '../../src/admin/permissions.js'
 import {DEFAULT_PERMISSIONS} from '../../src/admin/requests.js'
+import {CliError, EXIT} from '../../src/cli/errors.js'
+import {parseConfig} from '../../src/config/load.js'
 
 describe('permissions', () => {
   it('maps every runtime operation to one permission of the spec', () => {
@@ -113,5 +115,26 @@ describe('scope filters', () => {
   it('a stored filter that no longer parses admits nothing (fail closed)', () => {
     const f = compileScopeFilter(['bogus'])
     expect(f?.allows('tenant:acme')).toBe(false)
+  })
+})
+
+describe('config keys', () => {
+  const base = 'tenants:\n  - {id: acme}\napi_keys:\n'
+  const parse = (key: string) => {
+    try {
+      return {config: parseConfig(`${base}  - {tenant: acme, secret: cyc_test_abcdefgh, ${key}}\n`, 'keys.yaml')}
+    } catch (error) {
+      return {error: error as CliError}
+    }
+  }
+
+  it('accepts spec permissions and scope filters, and names a bad one', () => {
+    const ok = parse('permissions: [balances:read, admin:read], scope_filter: ["workspace:eng", "tenant:acme/*"]')
+    expect(ok.config?.api_keys[0]).toMatchObject({permissions: ['balances:read', 'admin:read'], scope_filter: ['workspace:eng', 'tenant:acme/*']})
+    const badPermission = parse('permissions: [reservations:delete]')
+    expect(badPermission.error?.exit).toBe(EXIT.CONFIG)
+    expect(badPermission.error?.message).toMatch(/api_keys\[0\]\.permissions\[0\]: expected a permission of the admin spec/)
+    const badFilter = parse('scope_filter: ["agents:bot"]')
+    expect(badFilter.error?.message).toMatch(/api_keys\[0\]\.scope_filter: scope_filter entry 'agents:bot'/)
   })
 })
