@@ -248,3 +248,9 @@ export function valuesToLedger(v: unknown, scope: string, unit: Unit): Ledger | 
   if (s[13] !== null && s[13] !== undefined) ledger.updated_at_ms = Number(s[13])
   return ledger
 }
+
+/** A JSON value stored as a string; undefined when absent or empty. */
+export function parseJson<T>(value: string | null | undefined): T | undefined {
+  if (value === null || value === undefined || value === '') return undefined
+  return JSON.parse(value) as T
+}

@@ -1,0 +1,225 @@
+// What the runtime-plane paths share: the dependencies, the reservations this daemon holds, and the
+// reads and checks more than one endpoint makes (replays, ledger views, ownership, tenant state).
+import {randomUUID} from 'node:crypto'
+
+import {type RecordFacts} from '../decision-log/record.js'
+import {settle} from '../evaluator/settle.js'
+import {TierClassifier, modeFor} from '../evaluator/tiers.js'
+import {ProtocolError, invalid} from '../protocol/errors.js'
+import {type ReservationCreateRequest} from '../protocol/requests.js'
+import {
+  type Action,
+  type Amount,
+  type Book,
+  type Ledger,
+  type Mode,
+  type Reservation,
+  type Tenant,
+  type Tier,
+  type Unit,
+} from '../protocol/types.js'
+import {applyDelta} from '../store/ledger-math.js'
+import type {Condition, IdempotencyRecord, LedgerDelta, Store, TierControl, Tx} from '../store/types.js'
+import {withContext} from './request-facts.js'
+
+export const DEFAULT_TTL_MS = 60_000
+export const DEFAULT_MAX_TTL_MS = 3_600_000
+export const DEFAULT_MAX_EXTENSIONS = 10
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
+export const EVENT_IDEMPOTENCY_TTL_MS = 7 * 24 * 3_600_000
+/** Attempts when the ledger moved between evaluation and write (optimistic retry). */
+export const MAX_ATTEMPTS = 16
+export const MAX_OPEN_HOLDS = 100_000
+
+export interface CallContext {
+  request_id: string
+  trace_id: string
+  /** Effective tenant (from the API key, or the `tenant` parameter for admin-on-behalf-of). */
+  tenant: string
+  /** X-Idempotency-Key header, when sent. */
+  headerIdempotencyKey?: string
+  /** Authenticated with the admin key (release, list, get). */
+  admin?: boolean
+}
+
+export type {RecordFacts} from '../decision-log/record.js'
+
+export interface ServiceResponse {
+  status: number
+  /** Serialized JSON body, exactly as sent (and as replayed for idempotent retries). */
+  body: string
+  headers?: Record<string, string>
+  record?: RecordFacts
+}
+
+export interface RuntimeDeps {
+  store: Store
+  classifier: TierClassifier
+  /** Current tier modes and kill switch. */
+  control: () => TierControl
+  now?: () => number
+  newId?: () => string
+  /** What an enforce-mode tier answers while the store is unreachable (config `on_store_error`); default deny. */
+  onStoreError?: (tier: Tier) => 'deny' | 'allow'
+}
+
+/** What a reservation holds, and where. */
+export type Holds = Pick<Reservation, 'real_scopes' | 'shadow_scopes' | 'reserved'>
+
+/** The parts of a reserve or decide request that evaluation reads. */
+export type ReserveLike = Pick<ReservationCreateRequest, 'idempotency_key' | 'subject' | 'action' | 'metadata' | 'estimate'>
+
+export interface BookView {
+  book: Book
+  scopes: string[]
+  estimate: Amount
+  ledgers: Array<Ledger | undefined>
+  /** Set when no scope is budgeted in the unit but another unit exists there. */
+  unitMismatch?: {scope: string; expected_units: Unit[]}
+}
+export class RuntimeCore {
+  readonly store: Store
+  readonly classifier: TierClassifier
+  readonly control: () => TierControl
+  readonly now: () => number
+  readonly newId: () => string
+  /** Scopes held by open reservations this daemon created (see FinalizePath.reservationToFinalize). */
+  readonly openHolds = new Map<string, Holds>()
+
+  constructor(deps: RuntimeDeps) {
+    this.store = deps.store
+    this.classifier = deps.classifier
+    this.control = deps.control
+    this.now = deps.now ?? Date.now
+    this.newId = deps.newId ?? randomUUID
+  }
+
+  tierOf(action: Action): {tier: Tier; mode: Mode} {
+    const tier = this.classifier.classify(action.kind)
+    return {tier, mode: modeFor(this.control(), tier)}
+  }
+
+  reservationFacts(endpoint: RecordFacts['endpoint'], r: Reservation): RecordFacts {
+    return {
+      endpoint,
+      dry_run: false,
+      mode: r.mode,
+      tier: r.tier,
+      subject: r.subject,
+      scope_path: r.scope_path,
+      affected_scopes: r.affected_scopes,
+      ...(r.run_id ? {run_id: r.run_id} : {}),
+      ...(r.parent_run_id ? {parent_run_id: r.parent_run_id} : {}),
+      action: {kind: r.action.kind, name: r.action.name},
+      unit: r.reserved.unit,
+      estimate: r.reserved.amount,
+      reservation_id: r.reservation_id,
+      decision: 'DENY',
+      would_decision: r.shadow_scopes.length > 0 ? 'ALLOW' : 'DENY',
+      ...(r.shadow_scopes.length === 0 && r.would_reason_code ? {would_reason_code: r.would_reason_code} : {}),
+    }
+  }
+
+  async view(book: Book, scopes: string[], estimate: Amount): Promise<BookView> {
+    const ledgers = await this.store.getLedgers(book, scopes, estimate.unit)
+    const view: BookView = {book, scopes, estimate, ledgers}
+    if (ledgers.every((l) => l === undefined)) {
+      const units = await this.store.unitsAt(book, scopes)
+      const other = units.find((u) => u.units.some((x) => x !== estimate.unit))
+      if (other) view.unitMismatch = {scope: other.scope, expected_units: other.units.filter((x) => x !== estimate.unit)}
+    }
+    return view
+  }
+
+  unitMismatch(view: BookView, unit: Unit, facts: RecordFacts): ProtocolError {
+    const m = view.unitMismatch!
+    facts.decision = 'DENY'
+    facts.reason_code = 'UNIT_MISMATCH'
+    return withContext(
+      new ProtocolError('UNIT_MISMATCH', `No budget in ${unit} for scope ${m.scope}; budgets exist in ${m.expected_units.join(', ')}`, {
+        scope: m.scope,
+        requested_unit: unit,
+        expected_units: m.expected_units,
+      }),
+      facts,
+    )
+  }
+
+  async replay(key: string, hash: string, facts: RecordFacts, forceRemainingTtl?: number): Promise<ServiceResponse | undefined> {
+    const record = await this.store.getIdempotency(key)
+    if (!record) return undefined
+    if (record.hash !== hash) {
+      throw withContext(new ProtocolError('IDEMPOTENCY_MISMATCH', 'idempotency_key was already used with a different request payload'), {
+        ...facts,
+        decision: 'DENY',
+        reason_code: 'IDEMPOTENCY_MISMATCH',
+      })
+    }
+    return {status: record.status, body: this.refreshTtl(record, forceRemainingTtl)}
+  }
+
+  /** remaining_ttl_ms is recomputed on replays of create and extend; everything else is verbatim. */
+  refreshTtl(record: IdempotencyRecord, force?: number): string {
+    if (record.expires_at_ms === undefined) return record.body
+    const body = JSON.parse(record.body) as Record<string, unknown>
+    if (!('remaining_ttl_ms' in body)) return record.body
+    body.remaining_ttl_ms = force ?? Math.max(0, record.expires_at_ms - this.now())
+    return JSON.stringify(body)
+  }
+
+  async ownedReservation(ctx: CallContext, id: string): Promise<Reservation> {
+    if (id.length === 0 || id.length > 128) throw invalid('Validation failed: reservation_id: 1 to 128 characters')
+    const r = await this.store.getReservation(id)
+    if (!r) throw new ProtocolError('NOT_FOUND', `Reservation ${id} not found`)
+    if (r.tenant !== ctx.tenant) throw new ProtocolError('FORBIDDEN', 'Reservation belongs to another tenant')
+    return r
+  }
+
+  async checkTenantOpen(tenantId: string, facts: RecordFacts): Promise<void> {
+    assertTenantOpen(await this.store.getTenant(tenantId), tenantId, facts)
+  }
+
+  /** The real and the shadow ledgers a reservation holds. */
+  heldBy(r: Holds): Promise<[Ledger[], Ledger[]]> {
+    return Promise.all([this.heldLedgers('real', r.real_scopes, r.reserved.unit), this.heldLedgers('shadow', r.shadow_scopes, r.reserved.unit)])
+  }
+
+  rememberHolds(r: Reservation): void {
+    // Bounded: reservations that another instance finalizes, or that expire elsewhere, are dropped in bulk.
+    if (this.openHolds.size >= MAX_OPEN_HOLDS) this.openHolds.clear()
+    this.openHolds.set(r.reservation_id, {real_scopes: r.real_scopes, shadow_scopes: r.shadow_scopes, reserved: r.reserved})
+  }
+
+  async heldLedgers(book: Book, scopes: string[], unit: Unit): Promise<Ledger[]> {
+    if (scopes.length === 0) return []
+    const ledgers = await this.store.getLedgers(book, scopes, unit)
+    return ledgers.filter((l): l is Ledger => l !== undefined)
+  }
+}
+
+export function assertTenantOpen(tenant: Tenant | undefined, tenantId: string, facts: RecordFacts): void {
+  if (tenant?.status === 'CLOSED') {
+    throw withContext(new ProtocolError('TENANT_CLOSED', `Tenant ${tenantId} is closed`), {...facts, decision: 'DENY', reason_code: 'TENANT_CLOSED'})
+  }
+}
+
+export function withBook(book: Book, conditions: Condition[]): Condition[] {
+  return conditions.map((c) => ({...c, book}))
+}
+
+export function releaseHold(book: Book, scopes: string[], amount: Amount): LedgerDelta[] {
+  return scopes.map((scope) => ({book, scope, unit: amount.unit, add: {reserved: -amount.amount}}))
+}
+
+export function addSettlement(tx: Tx, book: Book, s: Extract<ReturnType<typeof settle>, {ok: true}>): void {
+  tx.conditions!.push(...withBook(book, s.conditions))
+  tx.deltas!.push(...s.deltas.map((d) => ({...d, book})))
+}
+
+/** The ledgers as they will be after `deltas` (for post-mutation balances in the response). */
+export function projectLedgers(ledgers: Ledger[], deltas: Array<Omit<LedgerDelta, 'book'>>): Ledger[] {
+  return ledgers.map((l) => {
+    const d = deltas.find((x) => x.scope === l.scope && x.unit === l.unit)
+    return d ? (applyDelta(l, {...d, book: 'real'}, l.updated_at_ms ?? 0) ?? l) : l
+  })
+}

@@ -1,0 +1,247 @@
+// Finalizing paths of the runtime plane: commit, release, extend and the expiry sweep, each one
+// guarded transaction on an ACTIVE reservation.
+import {type RecordFacts} from '../decision-log/record.js'
+import {settle} from '../evaluator/settle.js'
+import {requestHash} from '../protocol/canonical-json.js'
+import {ProtocolError} from '../protocol/errors.js'
+import {
+  type CommitRequest,
+  type ExtendRequest,
+  type ReleaseRequest,
+  commitRequest,
+  extendRequest,
+  parseRequest,
+  releaseRequest,
+} from '../protocol/requests.js'
+import {type Ledger, type Reservation, type Tenant} from '../protocol/types.js'
+import type {Tx} from '../store/types.js'
+import {checkHeaderKey, withContext} from './request-facts.js'
+import {
+  MAX_ATTEMPTS,
+  type CallContext,
+  type ServiceResponse,
+  type Holds,
+  type RuntimeCore,
+  assertTenantOpen,
+  releaseHold,
+  addSettlement,
+  projectLedgers,
+} from './runtime-core.js'
+import {balancesOf, denyHeaders} from './wire.js'
+
+export class FinalizePath {
+  constructor(private readonly core: RuntimeCore) {}
+
+  async commitStored(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
+    const req: CommitRequest = parseRequest(commitRequest, raw)
+    checkHeaderKey(ctx, req.idempotency_key)
+    const hash = requestHash(req)
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const open = await this.openToFinalize('commit', ctx, id, req.idempotency_key, hash, (facts) => (facts.actual = req.actual.amount))
+      if ('replay' in open) return open.replay
+      const {r, facts, held} = open
+      if (req.actual.unit !== r.reserved.unit) {
+        throw withContext(new ProtocolError('UNIT_MISMATCH', `actual.unit ${req.actual.unit} does not match reservation unit ${r.reserved.unit}`), facts)
+      }
+      const policy = r.overage_policy
+      const [realLedgers, shadowLedgers] = held ?? (await this.core.heldBy(r))
+      const args = {estimate: r.reserved.amount, actual: req.actual.amount, policy, kind: 'commit' as const}
+      const realSettle = r.real_scopes.length > 0 ? settle({...args, ledgers: realLedgers}) : undefined
+      if (realSettle && !realSettle.ok) {
+        facts.decision = 'DENY'
+        facts.reason_code = realSettle.code
+        throw withContext(new ProtocolError(realSettle.code, `Commit rejected: ${realSettle.code} on scope ${realSettle.scope}`), facts)
+      }
+      const shadowSettle = r.shadow_scopes.length > 0 ? settle({...args, ledgers: shadowLedgers}) : undefined
+      const tx: Tx = {conditions: [], deltas: []}
+      if (realSettle?.ok) addSettlement(tx, 'real', realSettle)
+      if (shadowSettle?.ok) addSettlement(tx, 'shadow', shadowSettle)
+      else if (shadowSettle && !shadowSettle.ok) {
+        // Under full enforcement this commit would have failed; the hold would have expired.
+        tx.deltas!.push(...releaseHold('shadow', r.shadow_scopes, r.reserved))
+        facts.would_decision = 'DENY'
+        facts.would_reason_code = shadowSettle.code
+        facts.denied_scope = shadowSettle.scope
+      }
+      const charged = realSettle?.ok ? realSettle.charged : req.actual.amount
+      const body: Record<string, unknown> = {status: 'COMMITTED', charged: {unit: r.reserved.unit, amount: charged}}
+      if (charged < r.reserved.amount) body.released = {unit: r.reserved.unit, amount: r.reserved.amount - charged}
+      const realPost = realSettle?.ok ? projectLedgers(realLedgers, realSettle.deltas) : []
+      if (realPost.length > 0) body.balances = balancesOf(realPost)
+      const text = JSON.stringify(body)
+      const now = this.core.now()
+      tx.reservation = {
+        expectStatus: 'ACTIVE',
+        value: {
+          ...r,
+          status: 'COMMITTED',
+          finalized_at_ms: now,
+          committed: {unit: r.reserved.unit, amount: charged},
+          committed_actual: req.actual.amount,
+          ...(req.metadata ? {committed_metadata: req.metadata} : {}),
+          finalize: {endpoint: 'commit', key: req.idempotency_key, hash, status: 200, body: text},
+        },
+      }
+      const applied = await this.core.store.apply(tx)
+      if (!applied.ok) continue
+      this.core.openHolds.delete(id)
+      facts.decision = 'ALLOW'
+      return {status: 200, body: text, record: facts, headers: facts.would_decision === 'DENY' ? denyHeaders(facts.would_reason_code) : undefined}
+    }
+    throw new ProtocolError('INTERNAL_ERROR', 'Reservation changed too often during commit; retry with the same idempotency_key')
+  }
+
+  async releaseStored(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
+    const req: ReleaseRequest = parseRequest(releaseRequest, raw)
+    checkHeaderKey(ctx, req.idempotency_key)
+    const hash = requestHash(req)
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const open = await this.openToFinalize('release', ctx, id, req.idempotency_key, hash)
+      if ('replay' in open) return open.replay
+      const {r, facts, held} = open
+      const [realLedgers] = held ?? (await this.core.heldBy(r))
+      const deltas = [...releaseHold('real', r.real_scopes, r.reserved), ...releaseHold('shadow', r.shadow_scopes, r.reserved)]
+      const body: Record<string, unknown> = {status: 'RELEASED', released: r.reserved}
+      const realPost = projectLedgers(realLedgers, releaseHold('real', r.real_scopes, r.reserved))
+      if (realPost.length > 0) body.balances = balancesOf(realPost)
+      const text = JSON.stringify(body)
+      const applied = await this.core.store.apply({
+        deltas,
+        reservation: {
+          expectStatus: 'ACTIVE',
+          value: {
+            ...r,
+            status: 'RELEASED',
+            finalized_at_ms: this.core.now(),
+            finalize: {endpoint: 'release', key: req.idempotency_key, hash, status: 200, body: text},
+          },
+        },
+      })
+      if (!applied.ok) continue
+      this.core.openHolds.delete(id)
+      facts.decision = 'ALLOW'
+      return {status: 200, body: text, record: facts}
+    }
+    throw new ProtocolError('INTERNAL_ERROR', 'Reservation changed too often during release; retry with the same idempotency_key')
+  }
+
+  async extendStored(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {
+    const req: ExtendRequest = parseRequest(extendRequest, raw)
+    checkHeaderKey(ctx, req.idempotency_key)
+    const hash = requestHash(req)
+    const idemKey = `${ctx.tenant}:extend:${id}:${req.idempotency_key}`
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const r = await this.core.ownedReservation(ctx, id)
+      const facts = this.core.reservationFacts('extend', r)
+      const replay = await this.core.replay(idemKey, hash, facts, r.status === 'ACTIVE' ? undefined : 0)
+      if (replay) return replay
+      await this.core.checkTenantOpen(ctx.tenant, facts)
+      if (r.status === 'EXPIRED') throw withContext(new ProtocolError('RESERVATION_EXPIRED', `Reservation ${id} has expired`), facts)
+      if (r.status !== 'ACTIVE') throw withContext(new ProtocolError('RESERVATION_FINALIZED', `Reservation ${id} is ${r.status}`), facts)
+      const now = this.core.now()
+      if (now > r.expires_at_ms) throw withContext(new ProtocolError('RESERVATION_EXPIRED', `Reservation ${id} expired at ${r.expires_at_ms}; extend is not allowed in the grace period`), facts)
+      if (r.extension_count >= r.max_extensions) {
+        throw withContext(new ProtocolError('MAX_EXTENSIONS_EXCEEDED', `Reservation ${id} was already extended ${r.extension_count} times`), facts)
+      }
+      const expires = r.expires_at_ms + req.extend_by_ms
+      const realLedgers = await this.core.heldLedgers('real', r.real_scopes, r.reserved.unit)
+      const body: Record<string, unknown> = {status: 'ACTIVE', expires_at_ms: expires, remaining_ttl_ms: Math.max(0, expires - now)}
+      if (realLedgers.length > 0) body.balances = balancesOf(realLedgers)
+      const text = JSON.stringify(body)
+      const applied = await this.core.store.apply({
+        reservation: {expectStatus: 'ACTIVE', value: {...r, expires_at_ms: expires, extension_count: r.extension_count + 1}},
+        idempotency: {key: idemKey, record: {hash, status: 200, body: text, expires_at_ms: expires}, ttl_ms: Math.max(expires - now + r.grace_period_ms, 60_000)},
+      })
+      if (!applied.ok) continue
+      facts.decision = 'ALLOW'
+      return {status: 200, body: text, record: facts}
+    }
+    throw new ProtocolError('INTERNAL_ERROR', 'Reservation changed too often during extend; retry with the same idempotency_key')
+  }
+
+  /** Expire ACTIVE reservations past expires_at + grace, returning their holds. Returns how many. */
+  async expireDue(limit = 1000): Promise<number> {
+    const now = this.core.now()
+    const due = await this.core.store.dueForExpiry(now, limit)
+    let expired = 0
+    for (const r of due) {
+      const applied = await this.core.store.apply({
+        deltas: [...releaseHold('real', r.real_scopes, r.reserved), ...releaseHold('shadow', r.shadow_scopes, r.reserved)],
+        reservation: {expectStatus: 'ACTIVE', value: {...r, status: 'EXPIRED', finalized_at_ms: now}},
+      })
+      if (applied.ok) {
+        expired++
+        this.core.openHolds.delete(r.reservation_id)
+      }
+    }
+    return expired
+  }
+
+  /**
+   * The checks commit and release start with, in the protocol's order: the reservation exists and is
+   * the caller's; a finished one answers its replay (or a mismatch / finalized / expired error); the
+   * grace window; the tenant is open. Returns the reservation, its record facts and any held ledgers.
+   */
+  private async openToFinalize(
+    endpoint: 'commit' | 'release',
+    ctx: CallContext,
+    id: string,
+    key: string,
+    hash: string,
+    addFacts?: (facts: RecordFacts) => void,
+  ): Promise<{replay: ServiceResponse} | {r: Reservation; facts: RecordFacts; held?: [Ledger[], Ledger[]]}> {
+    const {r, tenant, held} = await this.reservationToFinalize(ctx, id)
+    const facts = this.core.reservationFacts(endpoint, r)
+    addFacts?.(facts)
+    const replay = this.finalized(r, endpoint, key, hash, facts)
+    if (replay) return {replay}
+    this.checkWindow(r, endpoint, facts)
+    assertTenantOpen(tenant, r.tenant, facts)
+    return {r, facts, held}
+  }
+
+  /**
+   * The reservation to commit or release, its tenant, and — when this daemon created it — the
+   * ledgers it holds, all read in one round trip to the store instead of three. `held` is set only
+   * when the remembered scopes are the reservation's (they never change once it exists).
+   */
+  private async reservationToFinalize(ctx: CallContext, id: string): Promise<{r: Reservation; tenant: Tenant | undefined; held?: [Ledger[], Ledger[]]}> {
+    const known = this.core.openHolds.get(id)
+    const [r, tenant, held] = await Promise.all([
+      this.core.ownedReservation(ctx, id),
+      this.core.store.getTenant(ctx.tenant),
+      known ? this.core.heldBy(known) : undefined,
+    ])
+    const usable = held && r.status === 'ACTIVE' && sameHolds(known!, r)
+    return {r, tenant, held: usable ? held : undefined}
+  }
+
+  /** A reservation already committed or released: replay, mismatch or finalized. */
+  private finalized(r: Reservation, endpoint: 'commit' | 'release', key: string, hash: string, facts: RecordFacts): ServiceResponse | undefined {
+    if (r.status === 'ACTIVE') return undefined
+    if (r.finalize && r.finalize.endpoint === endpoint && r.finalize.key === key) {
+      if (r.finalize.hash !== hash) {
+        throw withContext(new ProtocolError('IDEMPOTENCY_MISMATCH', 'idempotency_key was already used with a different request payload'), facts)
+      }
+      return {status: r.finalize.status, body: r.finalize.body}
+    }
+    if (r.status === 'EXPIRED') throw withContext(new ProtocolError('RESERVATION_EXPIRED', `Reservation ${r.reservation_id} has expired`), facts)
+    throw withContext(new ProtocolError('RESERVATION_FINALIZED', `Reservation ${r.reservation_id} is already ${r.status}`), facts)
+  }
+
+  private checkWindow(r: Reservation, what: string, facts: RecordFacts): void {
+    if (this.core.now() > r.expires_at_ms + r.grace_period_ms) {
+      throw withContext(new ProtocolError('RESERVATION_EXPIRED', `Reservation ${r.reservation_id} expired; ${what} is past expires_at_ms + grace_period_ms`), facts)
+    }
+  }
+}
+
+function sameHolds(a: Holds, b: Holds): boolean {
+  return a.reserved.unit === b.reserved.unit && sameList(a.real_scopes, b.real_scopes) && sameList(a.shadow_scopes, b.shadow_scopes)
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}

@@ -1,0 +1,363 @@
+// Admission paths of the runtime plane: reserve (live and dry-run), decide and events (direct
+// debit). Each evaluates with the one evaluator against the real and the shadow book and applies one
+// atomic transaction, retrying when the ledgers moved in between.
+import {type RecordFacts, runIds} from '../decision-log/record.js'
+import {type ReserveEvaluation, admissionConditions, evaluateReserve, liveErrorFor} from '../evaluator/evaluate.js'
+import {settle} from '../evaluator/settle.js'
+import {requestHash} from '../protocol/canonical-json.js'
+import {ProtocolError} from '../protocol/errors.js'
+import {
+  type EventCreateRequest,
+  type ReservationCreateRequest,
+  decisionRequest,
+  eventCreateRequest,
+  parseRequest,
+  reservationCreateRequest,
+} from '../protocol/requests.js'
+import {type Amount, type Book, type Decision, type Ledger, type Mode, type Reservation, type Tenant, type Tier} from '../protocol/types.js'
+import type {Condition, LedgerDelta, Tx} from '../store/types.js'
+import {baseFacts, checkHeaderKey, scopesFor, withContext} from './request-facts.js'
+import {
+  DEFAULT_TTL_MS,
+  DEFAULT_MAX_TTL_MS,
+  DEFAULT_MAX_EXTENSIONS,
+  IDEMPOTENCY_TTL_MS,
+  EVENT_IDEMPOTENCY_TTL_MS,
+  MAX_ATTEMPTS,
+  type CallContext,
+  type ServiceResponse,
+  type ReserveLike,
+  type BookView,
+  type RuntimeCore,
+  addSettlement,
+  projectLedgers,
+} from './runtime-core.js'
+import {balancesOf, denyHeaders, jsonWithBalances} from './wire.js'
+
+export class ReservePath {
+  constructor(private readonly core: RuntimeCore) {}
+
+  async reserveStored(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
+    const req = parseRequest(reservationCreateRequest, raw)
+    checkHeaderKey(ctx, req.idempotency_key)
+    const dryRun = req.dry_run ?? false
+    const {tier, mode, facts, scopes, idemKey, hash} = this.begin('reserve', ctx, req, dryRun)
+
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const read = await this.readAndEvaluate(ctx, scopes, req.estimate, idemKey, hash, facts, attempt === 0)
+      if ('replay' in read) return read.replay
+      const {tenant, real, realEval, shadowEval} = read
+      const shadowHeaders = facts.would_decision === 'DENY' ? denyHeaders(facts.would_reason_code) : undefined
+
+      const result = dryRun
+        ? await this.dryRunResponse(req, real, realEval, shadowEval, scopes, idemKey, hash, facts)
+        : await this.liveReserve(ctx, req, {tier, mode}, tenant, real, realEval, shadowEval, scopes, idemKey, hash, facts)
+      if (result === 'retry') continue
+      if (result === 'replay') return (await this.core.replay(idemKey, hash, facts))!
+      if (shadowHeaders) result.headers = {...result.headers, ...shadowHeaders}
+      return result
+    }
+    throw new ProtocolError('INTERNAL_ERROR', 'Budget state changed too often during evaluation; retry with the same idempotency_key')
+  }
+
+  private async dryRunResponse(
+    req: ReservationCreateRequest,
+    real: BookView,
+    realEval: ReserveEvaluation,
+    shadowEval: ReserveEvaluation,
+    scopes: {affected_scopes: string[]; scope_path: string},
+    idemKey: string,
+    hash: string,
+    facts: RecordFacts,
+  ): Promise<ServiceResponse | 'retry' | 'replay'> {
+    if (real.unitMismatch) throw this.core.unitMismatch(real, req.estimate.unit, facts)
+    const body: Record<string, unknown> = {decision: realEval.decision}
+    if (realEval.decision === 'DENY') {
+      body.reason_code = realEval.reason_code
+      body.affected_scopes = scopes.affected_scopes
+      body.scope_path = scopes.scope_path
+    } else {
+      if (realEval.caps) body.caps = realEval.caps
+      body.affected_scopes = scopes.affected_scopes
+      body.scope_path = scopes.scope_path
+      body.reserved = req.estimate
+    }
+    facts.decision = realEval.decision
+    if (realEval.reason_code) facts.reason_code = realEval.reason_code
+    if (realEval.denied_scope && !facts.denied_scope) facts.denied_scope = realEval.denied_scope
+    const text = realEval.decision === 'DENY' ? JSON.stringify(body) : jsonWithBalances(body, real.ledgers)
+    const tx: Tx = {
+      ...this.shadowCharge(shadowEval, req.estimate),
+      idempotency: {key: idemKey, record: {hash, status: 200, body: text}, ttl_ms: IDEMPOTENCY_TTL_MS},
+    }
+    const applied = await this.core.store.apply(tx)
+    if (!applied.ok) return applied.failed === 'idempotency' ? 'replay' : 'retry'
+    return {status: 200, body: text, record: facts}
+  }
+
+  private async liveReserve(
+    ctx: CallContext,
+    req: ReservationCreateRequest,
+    {tier, mode}: {tier: Tier; mode: Mode},
+    tenant: Tenant | undefined,
+    real: BookView,
+    realEval: ReserveEvaluation,
+    shadowEval: ReserveEvaluation,
+    scopes: {affected_scopes: string[]; scope_path: string},
+    idemKey: string,
+    hash: string,
+    facts: RecordFacts,
+  ): Promise<ServiceResponse | 'retry' | 'replay'> {
+    const enforce = mode === 'enforce'
+    if (enforce) {
+      if (real.unitMismatch) throw this.core.unitMismatch(real, req.estimate.unit, facts)
+      if (realEval.decision === 'DENY') {
+        const {code} = liveErrorFor(realEval.reason_code!)
+        facts.decision = 'DENY'
+        facts.reason_code = code
+        const message =
+          code === 'NOT_FOUND'
+            ? `Budget not found for provided scope: ${scopes.scope_path}`
+            : `Reservation denied: ${realEval.reason_code} on scope ${realEval.denied_scope ?? scopes.scope_path}`
+        const error = new ProtocolError(code as ProtocolError['code'], message)
+        error.context = facts
+        throw error
+      }
+    }
+    const now = this.core.now()
+    const ttl = Math.min(req.ttl_ms ?? tenant?.default_reservation_ttl_ms ?? DEFAULT_TTL_MS, tenant?.max_reservation_ttl_ms ?? DEFAULT_MAX_TTL_MS)
+    const reservation: Reservation = {
+      reservation_id: this.core.newId(),
+      tenant: ctx.tenant,
+      status: 'ACTIVE',
+      subject: req.subject,
+      action: req.action,
+      reserved: req.estimate,
+      scope_path: scopes.scope_path,
+      affected_scopes: scopes.affected_scopes,
+      real_scopes: enforce ? realEval.budgeted : [],
+      shadow_scopes: shadowEval.decision === 'DENY' ? [] : shadowEval.budgeted,
+      mode,
+      tier,
+      idempotency_key: req.idempotency_key,
+      overage_policy: req.overage_policy ?? tenant?.default_commit_overage_policy ?? 'ALLOW_IF_AVAILABLE',
+      created_at_ms: now,
+      expires_at_ms: now + ttl,
+      ttl_ms: ttl,
+      grace_period_ms: req.grace_period_ms,
+      extension_count: 0,
+      max_extensions: tenant?.max_reservation_extensions ?? DEFAULT_MAX_EXTENSIONS,
+      ...(req.metadata ? {metadata: req.metadata} : {}),
+      ...runIds(req.subject, req.metadata),
+      would_decision: facts.would_decision,
+      ...(facts.would_reason_code ? {would_reason_code: facts.would_reason_code} : {}),
+    }
+    const hold = (book: Book, scopesHeld: string[]): LedgerDelta[] =>
+      scopesHeld.map((scope) => ({book, scope, unit: req.estimate.unit, add: {reserved: req.estimate.amount}}))
+    const conditions: Condition[] = [
+      ...(enforce ? admissionConditions(realEval) : []),
+      ...(shadowEval.decision === 'DENY' ? [] : admissionConditions(shadowEval)),
+    ]
+    // The response is known before the write except for post-mutation balances; build it after.
+    const decision: Decision = enforce ? realEval.decision : realEval.decision === 'ALLOW_WITH_CAPS' ? 'ALLOW_WITH_CAPS' : 'ALLOW'
+    const tx: Tx = {
+      conditions,
+      deltas: [...hold('real', reservation.real_scopes), ...hold('shadow', reservation.shadow_scopes)],
+      reservation: {value: reservation, expectStatus: 'absent'},
+    }
+    // Idempotency and the response body are written in the same transaction below; compute balances
+    // from the pre-state plus our own hold, which is what the post-mutation snapshot shows.
+    const budgetedReal = real.ledgers.filter((l): l is Ledger => l !== undefined)
+    const postLedgers = projectLedgers(budgetedReal, hold('real', reservation.real_scopes))
+    const body: Record<string, unknown> = {
+      decision,
+      reservation_id: reservation.reservation_id,
+      affected_scopes: scopes.affected_scopes,
+      expires_at_ms: reservation.expires_at_ms,
+      remaining_ttl_ms: ttl,
+      scope_path: scopes.scope_path,
+      reserved: req.estimate,
+    }
+    if (decision === 'ALLOW_WITH_CAPS' && realEval.caps) body.caps = realEval.caps
+    const text = jsonWithBalances(body, postLedgers)
+    tx.idempotency = {
+      key: idemKey,
+      record: {hash, status: 200, body: text, reservation_id: reservation.reservation_id, expires_at_ms: reservation.expires_at_ms},
+      ttl_ms: Math.max(ttl + reservation.grace_period_ms, IDEMPOTENCY_TTL_MS),
+    }
+    const applied = await this.core.store.apply(tx)
+    if (!applied.ok) return applied.failed === 'idempotency' ? 'replay' : 'retry'
+    this.core.rememberHolds(reservation)
+    facts.decision = decision
+    facts.reservation_id = reservation.reservation_id
+    return {status: 200, body: text, record: facts}
+  }
+
+  async decideStored(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
+    const req = parseRequest(decisionRequest, raw)
+    checkHeaderKey(ctx, req.idempotency_key)
+    const {facts, scopes, idemKey, hash} = this.begin('decide', ctx, req, false)
+
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const read = await this.readAndEvaluate(ctx, scopes, req.estimate, idemKey, hash, facts, attempt === 0)
+      if ('replay' in read) return read.replay
+      const {real, realEval, shadowEval} = read
+      if (real.unitMismatch) throw this.core.unitMismatch(real, req.estimate.unit, facts)
+      const body: Record<string, unknown> = {decision: realEval.decision}
+      if (realEval.decision === 'ALLOW_WITH_CAPS') body.caps = realEval.caps
+      if (realEval.reason_code) body.reason_code = realEval.reason_code
+      body.affected_scopes = scopes.affected_scopes
+      facts.decision = realEval.decision
+      if (realEval.reason_code) facts.reason_code = realEval.reason_code
+      const text = JSON.stringify(body)
+      const applied = await this.core.store.apply({
+        ...this.shadowCharge(shadowEval, req.estimate),
+        idempotency: {key: idemKey, record: {hash, status: 200, body: text}, ttl_ms: IDEMPOTENCY_TTL_MS},
+      })
+      if (!applied.ok) {
+        if (applied.failed === 'idempotency') return (await this.core.replay(idemKey, hash, facts))!
+        continue
+      }
+      const response: ServiceResponse = {status: 200, body: text, record: facts}
+      if (facts.would_decision === 'DENY') response.headers = denyHeaders(facts.would_reason_code)
+      return response
+    }
+    throw new ProtocolError('INTERNAL_ERROR', 'Budget state changed too often during evaluation; retry with the same idempotency_key')
+  }
+
+  async eventStored(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
+    const req: EventCreateRequest = parseRequest(eventCreateRequest, raw)
+    checkHeaderKey(ctx, req.idempotency_key)
+    const {tier, mode} = this.core.tierOf(req.action)
+    const facts = baseFacts('event', req.subject, req.action, req.metadata, {tier, mode, dry_run: false})
+    facts.unit = req.actual.unit
+    facts.actual = req.actual.amount
+    const scopes = scopesFor(ctx, req.subject, facts)
+    Object.assign(facts, scopes)
+    const idemKey = `${ctx.tenant}:event:${req.idempotency_key}`
+    const hash = requestHash(req)
+    const replay = await this.core.replay(idemKey, hash, facts)
+    if (replay) return replay
+    const policy = req.overage_policy
+    const enforce = mode === 'enforce'
+
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      await this.core.checkTenantOpen(ctx.tenant, facts)
+      const zero = {unit: req.actual.unit, amount: 0}
+      const [real, shadow] = await Promise.all([
+        this.core.view('real', scopes.affected_scopes, zero),
+        this.core.view('shadow', scopes.affected_scopes, zero),
+      ])
+      const present = (v: BookView) => v.ledgers.filter((l): l is Ledger => l !== undefined)
+      const args = {estimate: 0, actual: req.actual.amount, policy, kind: 'event' as const}
+      const shadowSettle = present(shadow).length > 0 ? settle({...args, ledgers: present(shadow)}) : undefined
+      if (!shadowSettle) {
+        facts.would_decision = 'DENY'
+        facts.would_reason_code = shadow.unitMismatch ? 'UNIT_MISMATCH' : 'BUDGET_NOT_FOUND'
+      } else if (!shadowSettle.ok) {
+        facts.would_decision = 'DENY'
+        facts.would_reason_code = shadowSettle.code
+        facts.denied_scope = shadowSettle.scope
+      } else facts.would_decision = 'ALLOW'
+
+      const tx: Tx = {conditions: [], deltas: []}
+      let charged = req.actual.amount
+      let realPost: Ledger[] = []
+      if (enforce) {
+        if (real.unitMismatch) throw this.core.unitMismatch(real, req.actual.unit, facts)
+        if (present(real).length === 0) {
+          throw withContext(new ProtocolError('NOT_FOUND', `Budget not found for provided scope: ${scopes.scope_path}`), {...facts, decision: 'DENY', reason_code: 'NOT_FOUND'})
+        }
+        const realSettle = settle({...args, ledgers: present(real)})
+        if (!realSettle.ok) {
+          throw withContext(new ProtocolError(realSettle.code, `Event rejected: ${realSettle.code} on scope ${realSettle.scope}`), {...facts, decision: 'DENY', reason_code: realSettle.code})
+        }
+        addSettlement(tx, 'real', realSettle)
+        charged = realSettle.charged
+        realPost = projectLedgers(present(real), realSettle.deltas)
+      }
+      if (shadowSettle?.ok) addSettlement(tx, 'shadow', shadowSettle)
+      const body: Record<string, unknown> = {status: 'APPLIED', event_id: this.core.newId()}
+      if (charged !== req.actual.amount) body.charged = {unit: req.actual.unit, amount: charged}
+      if (realPost.length > 0) body.balances = balancesOf(realPost)
+      const text = JSON.stringify(body)
+      tx.idempotency = {key: idemKey, record: {hash, status: 201, body: text}, ttl_ms: EVENT_IDEMPOTENCY_TTL_MS}
+      const applied = await this.core.store.apply(tx)
+      if (!applied.ok) {
+        if (applied.failed === 'idempotency') return (await this.core.replay(idemKey, hash, facts))!
+        continue
+      }
+      facts.decision = 'ALLOW'
+      const response: ServiceResponse = {status: 201, body: text, record: facts}
+      if (facts.would_decision === 'DENY') response.headers = denyHeaders(facts.would_reason_code)
+      return response
+    }
+    throw new ProtocolError('INTERNAL_ERROR', 'Budget state changed too often during the event; retry with the same idempotency_key')
+  }
+
+  /** What reserve and decide establish first: tier and mode, the record's facts, the scopes, the idempotency key and payload hash. */
+  private begin(endpoint: 'reserve' | 'decide', ctx: CallContext, req: ReserveLike, dryRun: boolean) {
+    const {tier, mode} = this.core.tierOf(req.action)
+    const facts = baseFacts(endpoint, req.subject, req.action, req.metadata, {tier, mode, dry_run: dryRun})
+    facts.unit = req.estimate.unit
+    facts.estimate = req.estimate.amount
+    const scopes = scopesFor(ctx, req.subject, facts)
+    Object.assign(facts, scopes)
+    return {tier, mode, facts, scopes, idemKey: `${ctx.tenant}:${endpoint}:${req.idempotency_key}`, hash: requestHash(req)}
+  }
+
+  /**
+   * Read the tenant and both books and evaluate the estimate against each; the would-be decision
+   * goes into `facts`. On a first attempt the idempotency lookup goes out with the reads (one round
+   * trip with a remote store), and a replay simply discards them.
+   */
+  private async readAndEvaluate(
+    ctx: CallContext,
+    scopes: {affected_scopes: string[]},
+    estimate: Amount,
+    idemKey: string,
+    hash: string,
+    facts: RecordFacts,
+    lookUpReplay: boolean,
+  ): Promise<{replay: ServiceResponse} | {tenant: Tenant | undefined; real: BookView; realEval: ReserveEvaluation; shadowEval: ReserveEvaluation}> {
+    const [replay, tenant, real, shadow] = await Promise.all([
+      lookUpReplay ? this.core.replay(idemKey, hash, facts) : undefined,
+      this.core.store.getTenant(ctx.tenant),
+      this.core.view('real', scopes.affected_scopes, estimate),
+      this.core.view('shadow', scopes.affected_scopes, estimate),
+    ])
+    if (replay) return {replay}
+    const realEval = this.finish(real, tenant)
+    const shadowEval = this.finish(shadow, tenant)
+    Object.assign(facts, wouldOf(shadow, shadowEval))
+    return {tenant, real, realEval, shadowEval}
+  }
+
+  private finish(view: BookView, tenant: Tenant | undefined): ReserveEvaluation {
+    return evaluateReserve({
+      tenant,
+      affected_scopes: view.scopes,
+      unit: view.estimate.unit,
+      estimate: view.estimate.amount,
+      ledgers: view.ledgers,
+      book: view.book,
+    })
+  }
+
+  /** Debit the shadow ledger with the estimate of a would-be-allowed dry-run or decide. */
+  private shadowCharge(shadowEval: ReserveEvaluation, estimate: Amount): Pick<Tx, 'conditions' | 'deltas'> {
+    if (shadowEval.decision === 'DENY' || estimate.amount === 0) return {}
+    return {
+      conditions: admissionConditions(shadowEval),
+      deltas: shadowEval.budgeted.map((scope) => ({book: 'shadow' as const, scope, unit: estimate.unit, add: {spent: estimate.amount}})),
+    }
+  }
+}
+
+function wouldOf(view: BookView, evaluation: ReserveEvaluation): Pick<RecordFacts, 'would_decision' | 'would_reason_code' | 'denied_scope'> {
+  if (view.unitMismatch) return {would_decision: 'DENY', would_reason_code: 'UNIT_MISMATCH'}
+  const out: Pick<RecordFacts, 'would_decision' | 'would_reason_code' | 'denied_scope'> = {would_decision: evaluation.decision}
+  if (evaluation.reason_code) out.would_reason_code = evaluation.reason_code
+  if (evaluation.denied_scope) out.denied_scope = evaluation.denied_scope
+  return out
+}
