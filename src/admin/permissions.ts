@@ -161,10 +161,17 @@ export function buildScopeFilter(entries: readonly string[]): ScopeFilter {
  */
 export function compileScopeFilter(entries: readonly string[] | undefined): ScopeFilter | undefined {
   if (!entries || entries.length === 0) return undefined
+  // Stores hand out the same key object while it is unchanged, so its filter is parsed once.
+  let filter = compiled.get(entries)
+  if (filter) return filter
   try {
-    return buildScopeFilter(entries)
+    filter = buildScopeFilter(entries)
   } catch (error) {
     if (!(error instanceof ScopeFilterError)) throw error
-    return {entries, allows: () => false}
+    filter = {entries, allows: () => false}
   }
+  compiled.set(entries, filter)
+  return filter
 }
+
+const compiled = new WeakMap<readonly string[], ScopeFilter>()
