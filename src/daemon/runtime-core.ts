@@ -3,6 +3,7 @@
 import {randomUUID} from 'node:crypto'
 
 import {type RecordFacts} from '../decision-log/record.js'
+import type {ScopeFilter} from '../admin/permissions.js'
 import {settle} from '../evaluator/settle.js'
 import {TierClassifier, modeFor} from '../evaluator/tiers.js'
 import {ProtocolError, invalid} from '../protocol/errors.js'
@@ -40,6 +41,8 @@ export interface CallContext {
   headerIdempotencyKey?: string
   /** Authenticated with the admin key (release, list, get). */
   admin?: boolean
+  /** The tenant key's scope filter, when it has one: scopes outside it are 403 or left out of lists. */
+  scopeFilter?: ScopeFilter
 }
 
 export type {RecordFacts} from '../decision-log/record.js'
@@ -170,8 +173,11 @@ export class RuntimeCore {
   async ownedReservation(ctx: CallContext, id: string): Promise<Reservation> {
     if (id.length === 0 || id.length > 128) throw invalid('Validation failed: reservation_id: 1 to 128 characters')
     const r = await this.store.getReservation(id)
-    if (!r) throw new ProtocolError('NOT_FOUND', `Reservation ${id} not found`)
-    if (r.tenant !== ctx.tenant) throw new ProtocolError('FORBIDDEN', 'Reservation belongs to another tenant')
+    // Another tenant's reservation is answered exactly as an unknown id: a 403 would confirm it exists.
+    if (!r || r.tenant !== ctx.tenant) throw new ProtocolError('NOT_FOUND', `Reservation ${id} not found`)
+    if (ctx.scopeFilter && !ctx.scopeFilter.allows(r.scope_path)) {
+      throw new ProtocolError('FORBIDDEN', `Reservation ${id} is at ${r.scope_path}, outside the API key's scope_filter [${ctx.scopeFilter.entries.join(', ')}]`)
+    }
     return r
   }
 

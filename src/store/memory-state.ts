@@ -1,7 +1,7 @@
 // The embedded store's in-memory state and its all-or-nothing transaction semantics. Pure data
 // structure: no I/O, no clock of its own (callers pass `nowMs`), so recovery can replay a journal.
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../protocol/types.js'
-import {auditMatches, compareLedgers, ledgerMatches, paginate, reservationMatches} from './filters.js'
+import {AUDIT_RETENTION, type AuditRetention, auditMatches, compareLedgers, isFailureRow, ledgerMatches, newestFirst, paginate, reservationMatches} from './filters.js'
 import {applyDelta, conditionHolds} from './ledger-math.js'
 import {
   type AuditEntry,
@@ -37,7 +37,8 @@ export interface MemoryLimits {
   terminalRetentionMs: number
   /** Most finished reservations kept; the oldest go first. */
   maxTerminalReservations: number
-  maxAudit: number
+  /** Audit classes kept apart, each by age and count (filters.ts AUDIT_RETENTION). */
+  audit: AuditRetention
 }
 
 export const DEFAULT_LIMITS: MemoryLimits = {
@@ -45,7 +46,7 @@ export const DEFAULT_LIMITS: MemoryLimits = {
   maxIdempotencyBytes: 256 * 1024 * 1024,
   terminalRetentionMs: 24 * 3_600_000,
   maxTerminalReservations: 500_000,
-  maxAudit: 200_000,
+  audit: AUDIT_RETENTION,
 }
 
 type BookLedger = Ledger & {book: Book}
@@ -69,7 +70,10 @@ export class MemoryState {
   private sequence = 0
   /** Finished reservations, oldest first, for the count cap (a key already pruned is skipped). */
   private terminalOrder = new InsertionOrder()
+  /** Rows of successful writes, oldest first. */
   audit: AuditEntry[] = []
+  /** Rows of failed requests, oldest first: a separate class so a flood of them evicts only its own. */
+  auditFailures: AuditEntry[] = []
   control: TierControl | undefined
 
   constructor(readonly limits: MemoryLimits = DEFAULT_LIMITS) {}
@@ -147,11 +151,16 @@ export class MemoryState {
     if (tx.idempotency) this.putIdempotency(tx.idempotency.key, tx.idempotency.record, nowMs + tx.idempotency.ttl_ms)
     for (const t of tx.tenants ?? []) this.tenants.set(t.tenant_id, t)
     for (const k of tx.apiKeys ?? []) this.putApiKey(k)
-    if (tx.audit?.length) {
-      this.audit.push(...tx.audit)
-      if (this.audit.length > this.limits.maxAudit * 1.1) this.audit = this.audit.slice(-this.limits.maxAudit)
-    }
+    if (tx.audit?.length) this.appendAudit(tx.audit)
     if (tx.control) this.control = tx.control
+  }
+
+  private appendAudit(rows: AuditEntry[]): void {
+    for (const e of rows) (isFailureRow(e) ? this.auditFailures : this.audit).push(e)
+    // Trim in steps of 10 % so the cap costs one copy per many appends.
+    const {writes, failures} = this.limits.audit
+    if (this.audit.length > writes.maxRows * 1.1) this.audit = this.audit.slice(-writes.maxRows)
+    if (this.auditFailures.length > failures.maxRows * 1.1) this.auditFailures = this.auditFailures.slice(-failures.maxRows)
   }
 
   putLedger(l: BookLedger): void {
@@ -260,7 +269,10 @@ export class MemoryState {
   }
 
   listAudit(filter: AuditFilter): {entries: AuditEntry[]; next_cursor?: string} {
-    const matching = this.audit.filter((e) => auditMatches(e, filter)).reverse()
+    const matching = newestFirst(
+      this.audit.filter((e) => auditMatches(e, filter)),
+      this.auditFailures.filter((e) => auditMatches(e, filter)),
+    )
     const {page, next_cursor} = paginate(matching, filter.limit ?? 50, filter.cursor)
     return {entries: page, next_cursor}
   }
@@ -270,6 +282,8 @@ export class MemoryState {
     for (const [key, [, expires]] of this.idempotency) {
       if (expires <= nowMs) this.dropIdempotency(key)
     }
+    this.audit = dropOlderThan(this.audit, nowMs - this.limits.audit.writes.maxAgeMs)
+    this.auditFailures = dropOlderThan(this.auditFailures, nowMs - this.limits.audit.failures.maxAgeMs)
     const horizon = nowMs - this.limits.terminalRetentionMs
     for (const [id, r] of this.reservations) {
       if (r.status !== 'ACTIVE' && (r.finalized_at_ms ?? r.created_at_ms) < horizon) this.reservations.delete(id)
@@ -294,7 +308,7 @@ export class MemoryState {
       ledgers: [...this.allLedgers()],
       tenants: [...this.tenants.values()],
       apiKeys: [...this.apiKeys.values()],
-      audit: this.audit,
+      audit: [...this.audit, ...this.auditFailures],
       control: this.control,
     }
   }
@@ -314,7 +328,9 @@ export class MemoryState {
     for (const l of s.ledgers) this.putLedger(l)
     for (const t of s.tenants) this.tenants.set(t.tenant_id, t)
     for (const k of s.apiKeys) this.putApiKey(k)
-    this.audit = s.audit ?? []
+    this.audit = []
+    this.auditFailures = []
+    this.appendAudit(s.audit ?? [])
     this.control = s.control
   }
 }
@@ -354,4 +370,11 @@ class InsertionOrder {
     }
     return true
   }
+}
+
+/** Rows are appended in time order (near enough: an aggregated row carries its window's last time), so age pruning cuts a prefix. */
+function dropOlderThan(rows: AuditEntry[], horizonMs: number): AuditEntry[] {
+  let cut = 0
+  while (cut < rows.length && rows[cut].timestamp_ms < horizonMs) cut++
+  return cut === 0 ? rows : rows.slice(cut)
 }

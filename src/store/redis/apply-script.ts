@@ -32,7 +32,7 @@
 //                  active 1/0, expiry deadline, tenant index key or 0, all-tenants index key or 0,
 //                  created_at, full write 1/0}
 //   idempotency = {key, ARGV index of the record, ttl ms}
-//   rare parts  = {f = flag writes, n = new ledgers, t = tenants, a = API keys, au = audit,
+//   rare parts  = {f = flag writes, n = new ledgers, t = tenants, a = API keys, au / af = audit rows of writes / failures,
 //                  ctl = control, ret = 1 to return the post-state of the touched ledgers}.
 // Check order per transaction matches the embedded store (memory-state.ts): conditions,
 // idempotency, reservation status, ledger creation, then ledger deltas (missing / overflow). Nothing
@@ -353,6 +353,10 @@ local function run(plan)
   if rare.au then
     call('RPUSH', KEYS[rare.au.k], unpack(rare.au.e))
     call('LTRIM', KEYS[rare.au.k], -rare.au.max, -1)
+  end
+  if rare.af then
+    call('RPUSH', KEYS[rare.af.k], unpack(rare.af.e))
+    call('LTRIM', KEYS[rare.af.k], -rare.af.max, -1)
   end
 
   if rare.ctl then

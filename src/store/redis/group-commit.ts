@@ -8,6 +8,7 @@ import {ReplyError} from 'ioredis'
 import type {Book, Ledger, Unit} from '../../protocol/types.js'
 import type {Tx, TxFailure, TxResult} from '../types.js'
 import {ledgerKey} from '../types.js'
+import {type AuditRetention, isFailureRow} from '../filters.js'
 import {APPLY_SCRIPT} from './apply-script.js'
 import {encodeIdempotency, encodeSet, flatToObject, hashToLedger, ledgerToHash, reservationToHash} from './codec.js'
 import {toStoreError} from './connection.js'
@@ -36,6 +37,7 @@ interface RarePlan {
   t?: Array<[number, string, number, string]>
   a?: Array<[number, string, number, string, string, number]>
   au?: {k: number; e: string[]; max: number}
+  af?: {k: number; e: string[]; max: number}
   ctl?: {k: number; v: string; ch: string}
   /** Return the post-state of the touched ledgers. */
   ret?: 1
@@ -87,7 +89,7 @@ const MAX_GROUP = 128
 export interface GroupCommitOptions {
   /** Finished reservations are kept this long. */
   terminalRetentionMs: number
-  maxAudit: number
+  audit: AuditRetention
   /** Called after a transaction's writes succeeded, before its caller hears of it (local cache effects). */
   onApplied: (tx: Tx) => void
 }
@@ -363,7 +365,11 @@ export class GroupCommit {
     }
     if (tx.audit?.length) {
       touched = true
-      ;(rare ??= {}).au = {k: k(L.audit()), e: tx.audit.map((e) => JSON.stringify(e)), max: this.opts.maxAudit}
+      // Two lists, each trimmed to its own cap: failed requests never trim the writes' rows.
+      const writes = tx.audit.filter((e) => !isFailureRow(e))
+      const failures = tx.audit.filter(isFailureRow)
+      if (writes.length) (rare ??= {}).au = {k: k(L.audit()), e: writes.map((e) => JSON.stringify(e)), max: this.opts.audit.writes.maxRows}
+      if (failures.length) (rare ??= {}).af = {k: k(L.auditFailures()), e: failures.map((e) => JSON.stringify(e)), max: this.opts.audit.failures.maxRows}
     }
     if (tx.control) {
       touched = true

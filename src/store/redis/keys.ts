@@ -96,8 +96,14 @@ export class KeyLayout {
     return `${this.prefix}idem:${key}`
   }
 
+  /** Rows of successful writes. */
   audit(): string {
     return `${this.prefix}cycles:audit`
+  }
+
+  /** Rows of failed requests: their own list, so they never trim the writes' rows. */
+  auditFailures(): string {
+    return `${this.prefix}cycles:audit:failed`
   }
 
   control(): string {

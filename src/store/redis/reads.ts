@@ -4,7 +4,7 @@ import type {Redis} from 'ioredis'
 
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../../protocol/types.js'
 import {UNITS} from '../../protocol/types.js'
-import {auditMatches, compareLedgers, decodeCursor, ledgerMatches, paginate, reservationMatches} from '../filters.js'
+import {auditMatches, compareLedgers, decodeCursor, ledgerMatches, newestFirst, paginate, reservationMatches} from '../filters.js'
 import type {AuditEntry, AuditFilter, LedgerFilter, ReservationFilter} from '../types.js'
 import {RESERVATION_UPDATE_FIELD} from './apply-script.js'
 import {hashToLedger, parseJson, reservationFromHash} from './codec.js'
@@ -113,11 +113,17 @@ export async function listAudit(redis: Redis, keys: KeyLayout, filter: AuditFilt
   const limit = filter.limit ?? 50
   const start = filter.cursor ? (decodeCursor(filter.cursor) ?? 0) : 0
   const need = start + limit + 1
-  const key = keys.audit()
+  // The first `need` matches of each class, newest first, merged: the merged first `need` are among them.
+  const [writes, failures] = await Promise.all([newestMatches(redis, keys.audit(), filter, need), newestMatches(redis, keys.auditFailures(), filter, need)])
+  const {page, next_cursor} = paginate(newestFirst(writes, failures), limit, filter.cursor)
+  return {entries: page, next_cursor}
+}
+
+/** Up to `need` rows of one audit list that match, newest first (walking from the tail in chunks). */
+async function newestMatches(redis: Redis, key: string, filter: AuditFilter, need: number): Promise<AuditEntry[]> {
   const total = await redis.llen(key)
   const matches: AuditEntry[] = []
   const CHUNK = 500
-  // Newest first: walk from the tail.
   for (let end = total - 1; end >= 0 && matches.length < need; end -= CHUNK) {
     const from = Math.max(0, end - CHUNK + 1)
     const chunk = await redis.lrange(key, from, end)
@@ -126,6 +132,5 @@ export async function listAudit(redis: Redis, keys: KeyLayout, filter: AuditFilt
       if (e && auditMatches(e, filter)) matches.push(e)
     }
   }
-  const {page, next_cursor} = paginate(matches, limit, filter.cursor)
-  return {entries: page, next_cursor}
+  return matches
 }

@@ -7,6 +7,7 @@ import {Redis} from 'ioredis'
 
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../../protocol/types.js'
 import {StoreUnavailableError} from '../errors.js'
+import {AUDIT_RETENTION, type AuditRetention} from '../filters.js'
 import type {
   AuditEntry,
   AuditFilter,
@@ -39,7 +40,8 @@ export interface RedisStoreOptions {
   controlPollMs?: number
   /** Finished reservations are kept this long (the embedded store prunes them after the same time). */
   terminalRetentionMs?: number
-  maxAudit?: number
+  /** Audit retention per class (default filters.ts AUDIT_RETENTION); age is enforced by an hourly prune. */
+  audit?: AuditRetention
   connectTimeoutMs?: number
   commandTimeoutMs?: number
   /** How long open() waits for the first connection before failing. */
@@ -53,6 +55,19 @@ interface CacheEntry<T> {
 }
 
 const CACHE_MAX = 50_000
+const AUDIT_PRUNE_INTERVAL_MS = 3_600_000
+/** Pop rows from the oldest end of one audit list while they are older than ARGV[1] (ms); at most 10,000 per call. */
+const PRUNE_AUDIT_SCRIPT = `
+local dropped = 0
+while dropped < 10000 do
+  local head = redis.call('LINDEX', KEYS[1], 0)
+  if not head then break end
+  local ok, row = pcall(cjson.decode, head)
+  if ok and type(row) == 'table' and tonumber(row.timestamp_ms) and tonumber(row.timestamp_ms) >= tonumber(ARGV[1]) then break end
+  redis.call('LPOP', KEYS[1])
+  dropped = dropped + 1
+end
+return dropped`
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const
@@ -67,6 +82,7 @@ export class RedisStore implements Store {
   private readonly controlListeners: Array<(c: TierControl) => void> = []
   private lastControlVersion = -1
   private controlTimer: NodeJS.Timeout | undefined
+  private auditPruneTimer: NodeJS.Timeout | undefined
   private closed = false
   /** Transactions and hot-path reads, batched per turn of the event loop. */
   private readonly batch: GroupCommit
@@ -79,7 +95,7 @@ export class RedisStore implements Store {
       staleIfErrorMs: options.staleIfErrorMs ?? 600_000,
       controlPollMs: options.controlPollMs ?? 500,
       terminalRetentionMs: options.terminalRetentionMs ?? 24 * 3_600_000,
-      maxAudit: options.maxAudit ?? 200_000,
+      audit: options.audit ?? AUDIT_RETENTION,
       connectTimeoutMs: options.connectTimeoutMs ?? 500,
       commandTimeoutMs: options.commandTimeoutMs ?? 1000,
       openTimeoutMs: options.openTimeoutMs ?? 5000,
@@ -101,7 +117,7 @@ export class RedisStore implements Store {
     this.sub.on('error', () => {})
     this.batch = new GroupCommit(this.redis, this.keys, {
       terminalRetentionMs: this.opts.terminalRetentionMs,
-      maxAudit: this.opts.maxAudit,
+      audit: this.opts.audit,
       onApplied: (tx) => this.onApplied(tx),
     })
   }
@@ -126,6 +142,8 @@ export class RedisStore implements Store {
     await store.sub.subscribe(store.keys.invalidationChannel(), store.keys.controlChannel())
     store.controlTimer = setInterval(() => void store.pollControl(), store.opts.controlPollMs)
     store.controlTimer.unref()
+    store.auditPruneTimer = setInterval(() => void store.pruneAudit().catch(() => {}), AUDIT_PRUNE_INTERVAL_MS)
+    store.auditPruneTimer.unref()
     return store
   }
 
@@ -278,6 +296,19 @@ export class RedisStore implements Store {
     return this.call(() => reads.listAudit(this.redis, this.keys, filter))
   }
 
+  /**
+   * Drop audit rows past their class's age (the count caps are kept by every write). Atomic per list,
+   * so instances pruning at once never drop a row that is still young. Returns the rows dropped.
+   */
+  async pruneAudit(nowMs: number = Date.now()): Promise<number> {
+    const {writes, failures} = this.opts.audit
+    const dropped = await Promise.all([
+      this.redis.eval(PRUNE_AUDIT_SCRIPT, 1, this.keys.audit(), String(nowMs - writes.maxAgeMs)),
+      this.redis.eval(PRUNE_AUDIT_SCRIPT, 1, this.keys.auditFailures(), String(nowMs - failures.maxAgeMs)),
+    ])
+    return dropped.reduce((sum: number, n) => sum + Number(n), 0)
+  }
+
   // ------------------------------------------------------------------ health and lifecycle
 
   async health(): Promise<StoreHealth> {
@@ -300,6 +331,7 @@ export class RedisStore implements Store {
     if (this.closed) return
     this.closed = true
     if (this.controlTimer) clearInterval(this.controlTimer)
+    if (this.auditPruneTimer) clearInterval(this.auditPruneTimer)
     await Promise.all([quit(this.redis), quit(this.sub)])
   }
 
