@@ -51,10 +51,9 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
       }
     }
     if (!presented) throw new ProtocolError('UNAUTHORIZED', 'Missing X-Cycles-API-Key header')
-    // The key itself is looked up on every request, so a revocation applies at once.
-    const key = await store.findApiKeyByHash(hashOfSecret(presented))
+    // Key and tenant as they are now (store.findApiKeyWithTenant), so a revocation applies at once.
+    const {key, tenant} = await store.findApiKeyWithTenant(hashOfSecret(presented))
     if (!key || !keyUsable(key, (deps.now ?? Date.now)())) throw new ProtocolError('UNAUTHORIZED', 'Invalid or revoked API key')
-    const tenant = await store.getTenant(key.tenant_id)
     if (tenant && tenant.status === 'SUSPENDED') throw new ProtocolError('UNAUTHORIZED', `Tenant ${key.tenant_id} is suspended`)
     return {...base, tenant: key.tenant_id}
   }

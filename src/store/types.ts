@@ -191,6 +191,11 @@ export interface Store {
   listTenants(): Promise<Tenant[]>
   getApiKey(keyId: string): Promise<ApiKey | undefined>
   findApiKeyByHash(keyHash: string): Promise<ApiKey | undefined>
+  /**
+   * The API key with this hash and its tenant, as they are now: a revocation or suspension
+   * acknowledged by any instance before this call is seen (request authentication).
+   */
+  findApiKeyWithTenant(keyHash: string): Promise<{key?: ApiKey; tenant?: Tenant}>
   listApiKeys(tenantId?: string): Promise<ApiKey[]>
 
   /** One entry per scope, in order; undefined where no ledger exists in `unit`. */

@@ -285,6 +285,8 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(await store.getApiKey('key_1')).toEqual(key)
       expect(await store.findApiKeyByHash('h1')).toEqual(key)
       expect(await store.findApiKeyByHash('nope')).toBeUndefined()
+      expect(await store.findApiKeyWithTenant('h2')).toEqual({key: key2, tenant: globex})
+      expect(await store.findApiKeyWithTenant('nope')).toEqual({})
       expect(await store.listApiKeys('globex')).toEqual([key2])
       expect((await store.listApiKeys()).map((k) => k.key_id).sort()).toEqual(['key_1', 'key_2'])
       // Revocation and a rotated hash are visible at once.
@@ -292,6 +294,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       await store.apply({apiKeys: [revoked], tenants: [{...acme, status: 'SUSPENDED'}]})
       expect(await store.findApiKeyByHash('h1')).toEqual(revoked)
       expect((await store.getTenant('acme'))!.status).toBe('SUSPENDED')
+      expect(await store.findApiKeyWithTenant('h1')).toEqual({key: revoked, tenant: {...acme, status: 'SUSPENDED'}})
       await store.apply({apiKeys: [{...revoked, key_hash: 'h1b'}]})
       expect(await store.findApiKeyByHash('h1')).toBeUndefined()
       expect((await store.findApiKeyByHash('h1b'))!.key_id).toBe('key_1')

@@ -18,7 +18,8 @@
 //   p  plans, one per transaction (layout below);
 //   x  [ttl zset key index, retention of finished reservations in ms, length of the reservation key
 //      prefix before the id] (when a plan writes a reservation);
-//   inv, hp  the invalidation channel and the API-key hash prefix (when a plan writes tenants or keys);
+//   inv, hp, ep  the invalidation channel, the API-key hash prefix and the auth epoch key index (when
+//            a plan writes tenants or keys);
 //   rk, rs   the read key indexes and one kind letter per read (when there are reads).
 // Numbers the script only hands on to Redis (now as updated_at_ms, scores, TTLs) come as decimal
 // strings: no number parsing in cjson, no formatting when passed to redis.call (which would also
@@ -400,6 +401,10 @@ local function run(plan)
   end
 
   if not rare then return 1 end
+
+  -- Tenants and API keys: the auth epoch moves with the write, so an instance that checks it before
+  -- serving from its cache sees every change acknowledged before (redis-store.ts, cached()).
+  if rare.t or rare.a then call('INCR', KEYS[batch.ep]) end
 
   if rare.t then
     for _, t in ipairs(rare.t) do

@@ -200,7 +200,7 @@ export class GroupCommit {
     if (dLists.texts.length > 0) batch += `,"d":[${dLists.texts.join(',')}]`
     if (hLists.texts.length > 0) batch += `,"h":[${hLists.texts.join(',')}]`
     if (reservations) batch += `,"x":[${k(L.reservationTtl())},"${Math.max(1, Math.round(this.opts.terminalRetentionMs))}",${L.reservationIdAt()}]`
-    if (invalidates) batch += `,"inv":${JSON.stringify(L.invalidationChannel())},"hp":${JSON.stringify(L.apiKeyHashPrefix())}`
+    if (invalidates) batch += `,"inv":${JSON.stringify(L.invalidationChannel())},"hp":${JSON.stringify(L.apiKeyHashPrefix())},"ep":${k(L.authEpoch())}`
     if (reads.length > 0) {
       // Read keys share KEYS with the transactions' (a ledger both written and read is sent once).
       let kinds = ''
