@@ -217,8 +217,16 @@ export function releaseHold(book: Book, scopes: string[], amount: Amount): Ledge
  */
 export function addSettlement(tx: Tx, book: Book, s: Extract<PlannedSettlement, {ok: true}>): void {
   tx.conditions!.push(...withBook(book, s.conditions))
-  if (s.overage) (tx.overage ??= []).push({...s.overage, book, onLimit: book === 'real' ? 'fail' : 'release'})
-  else tx.deltas!.push(...s.deltas.map((d) => ({...d, book})))
+  if (!s.overage) {
+    tx.deltas!.push(...s.deltas.map((d) => ({...d, book})))
+    return
+  }
+  if (book === 'real') (tx.overage ??= []).push({...s.overage, book, onLimit: 'fail'})
+  else {
+    // Only the real book's charge is stated in the response: the shadow book's need not match a prediction.
+    const {expectExtra: _unstated, ...charge} = s.overage
+    ;(tx.overage ??= []).push({...charge, book, onLimit: 'release'})
+  }
 }
 
 /** The scope where the shadow book's overage went over an overdraft limit (its hold was released), if it did. */
