@@ -4,7 +4,7 @@ import {randomUUID} from 'node:crypto'
 
 import {type RecordFacts} from '../decision-log/record.js'
 import type {ScopeFilter} from '../admin/permissions.js'
-import {settle} from '../evaluator/settle.js'
+import type {PlannedSettlement} from '../evaluator/settle.js'
 import {TierClassifier, modeFor} from '../evaluator/tiers.js'
 import {ProtocolError, invalid} from '../protocol/errors.js'
 import {type ReservationCreateRequest} from '../protocol/requests.js'
@@ -20,7 +20,7 @@ import {
   type Unit,
 } from '../protocol/types.js'
 import {applyDelta} from '../store/ledger-math.js'
-import type {Condition, IdempotencyRecord, LedgerDelta, Store, TierControl, Tx} from '../store/types.js'
+import type {Condition, IdempotencyRecord, LedgerDelta, Store, TierControl, Tx, TxResult} from '../store/types.js'
 import {withContext} from './request-facts.js'
 
 export const DEFAULT_TTL_MS = 60_000
@@ -217,9 +217,38 @@ export function releaseHold(book: Book, scopes: string[], amount: Amount): Ledge
   return scopes.map((scope) => ({book, scope, unit: amount.unit, add: {reserved: -amount.amount}}))
 }
 
-export function addSettlement(tx: Tx, book: Book, s: Extract<ReturnType<typeof settle>, {ok: true}>): void {
+/**
+ * Add a settlement's conditions, deltas and overage charge for `book` to the transaction. Over an
+ * overdraft limit the real book fails the write; the shadow book only releases its hold.
+ */
+export function addSettlement(tx: Tx, book: Book, s: Extract<PlannedSettlement, {ok: true}>): void {
   tx.conditions!.push(...withBook(book, s.conditions))
-  tx.deltas!.push(...s.deltas.map((d) => ({...d, book})))
+  if (!s.overage) {
+    tx.deltas!.push(...s.deltas.map((d) => ({...d, book})))
+    return
+  }
+  if (book === 'real') (tx.overage ??= []).push({...s.overage, book, onLimit: 'fail'})
+  else {
+    // Only the real book's charge is stated in the response: the shadow book's need not match a prediction.
+    const {expectExtra: _unstated, ...charge} = s.overage
+    ;(tx.overage ??= []).push({...charge, book, onLimit: 'release'})
+  }
+}
+
+/** The scope where the shadow book's overage went over an overdraft limit (its hold was released), if it did. */
+export function shadowLimitScope(tx: Tx, applied: TxResult): string | undefined {
+  const at = tx.overage?.findIndex((o) => o.book === 'shadow') ?? -1
+  return at >= 0 && applied.ok ? applied.overage?.[at]?.limitScope : undefined
+}
+
+/** A write refused because the real book's overage would pass an overdraft limit (checked at the write). */
+export function overdraftError(applied: TxResult, facts: RecordFacts, what: string): ProtocolError | undefined {
+  if (applied.ok || applied.failed !== 'overdraft') return undefined
+  return withContext(new ProtocolError('OVERDRAFT_LIMIT_EXCEEDED', `${what} rejected: OVERDRAFT_LIMIT_EXCEEDED on scope ${applied.detail}`), {
+    ...facts,
+    decision: 'DENY',
+    reason_code: 'OVERDRAFT_LIMIT_EXCEEDED',
+  })
 }
 
 /** The ledgers as they will be after `deltas` (for post-mutation balances in the response). */

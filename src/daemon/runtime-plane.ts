@@ -44,15 +44,14 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
       }
     }
     if (!presented) throw new ProtocolError('UNAUTHORIZED', 'Missing X-Cycles-API-Key header')
-    // The key itself is looked up on every request, so a revocation applies at once. The secret is
-    // hashed per request and never kept: sha256 of a 41-character key costs about a microsecond.
-    const key = await store.findApiKeyByHash(sha256Hex(presented))
+    // Key and tenant as they are now (store.findApiKeyWithTenant), so a revocation applies at once.
+    // The secret is hashed per request and never kept: sha256 of a 41-character key costs about a microsecond.
+    const {key, tenant} = await store.findApiKeyWithTenant(sha256Hex(presented))
     if (!key || !keyUsable(key, (deps.now ?? Date.now)())) throw new ProtocolError('UNAUTHORIZED', 'Invalid or revoked API key')
     const required = RUNTIME_PERMISSIONS[operation]
     if (!permits(key.permissions, required)) {
       throw new ProtocolError('FORBIDDEN', `API key ${key.key_id} lacks the ${required} permission; grant it with PATCH /v1/admin/api-keys/${key.key_id} or use another key`)
     }
-    const tenant = await store.getTenant(key.tenant_id)
     if (tenant && tenant.status === 'SUSPENDED') throw new ProtocolError('UNAUTHORIZED', `Tenant ${key.tenant_id} is suspended`)
     const filter = compileScopeFilter(key.scope_filter)
     return {...base, tenant: key.tenant_id, ...(filter ? {scopeFilter: filter} : {})}

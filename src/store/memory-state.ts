@@ -2,12 +2,13 @@
 // structure: no I/O, no clock of its own (callers pass `nowMs`), so recovery can replay a journal.
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../protocol/types.js'
 import {AUDIT_RETENTION, type AuditRetention, auditMatches, compareLedgers, isFailureRow, ledgerMatches, newestFirst, paginate, reservationMatches} from './filters.js'
-import {applyDelta, conditionHolds} from './ledger-math.js'
+import {applyDelta, conditionHolds, overageOutcome} from './ledger-math.js'
 import {
   type AuditEntry,
   type AuditFilter,
   type IdempotencyRecord,
   type LedgerFilter,
+  type OverageResult,
   type ReservationFilter,
   type TierControl,
   type Tx,
@@ -107,27 +108,43 @@ export class MemoryState {
     for (const l of tx.createLedgers ?? []) {
       if (this.getLedger(l.book, l.scope, l.unit)) return {ok: false, failed: 'exists', detail: `${l.scope} ${l.unit}`}
     }
-    const updated = this.nextLedgers(tx, nowMs, true)
-    if (!Array.isArray(updated)) return updated
+    const next = this.nextLedgers(tx, nowMs, true)
+    if (!('updated' in next)) return next
+    const {updated, overage} = next
     this.commit(tx, updated, nowMs)
-    if (!tx.returnLedgers) return NOTHING_RETURNED
+    if (!tx.returnLedgers && !overage) return NOTHING_RETURNED
     const touched = new Map<string, Ledger>()
-    for (const l of updated) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
-    for (const l of tx.createLedgers ?? []) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
-    return {ok: true, ledgers: touched}
+    if (tx.returnLedgers) {
+      for (const l of updated) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
+      for (const l of tx.createLedgers ?? []) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
+    }
+    return overage ? {ok: true, ledgers: touched, overage} : {ok: true, ledgers: touched}
   }
 
   /** Apply without checks: journal replay of a transaction that was already accepted once. */
   replay(tx: Tx, nowMs: number): void {
-    this.commit(tx, this.nextLedgers(tx, nowMs, false) as BookLedger[], nowMs)
+    const next = this.nextLedgers(tx, nowMs, false)
+    if ('updated' in next) this.commit(tx, next.updated, nowMs)
   }
 
-  /** The ledgers after the transaction's deltas (several deltas may hit one ledger). */
-  private nextLedgers(tx: Tx, nowMs: number, strict: boolean): BookLedger[] | Extract<TxResult, {ok: false}> {
+  /**
+   * The ledgers after the transaction's deltas (several deltas may hit one ledger), then after its
+   * overage charges (against the ledgers as the deltas left them). A replay (not strict) applies
+   * what it can and checks nothing.
+   */
+  private nextLedgers(tx: Tx, nowMs: number, strict: boolean): {updated: BookLedger[]; overage?: OverageResult[]} | Extract<TxResult, {ok: false}> {
     const updated: BookLedger[] = []
+    const current = (book: Book, scope: string, unit: Unit) => {
+      const i = updated.findIndex((l) => l.book === book && l.scope === scope && l.unit === unit)
+      return {i, base: i >= 0 ? updated[i] : this.getLedger(book, scope, unit)}
+    }
+    const put = (i: number, next: Ledger, book: Book) => {
+      ;(next as BookLedger).book = book
+      if (i >= 0) updated[i] = next as BookLedger
+      else updated.push(next as BookLedger)
+    }
     for (const d of tx.deltas ?? []) {
-      const i = updated.findIndex((l) => l.book === d.book && l.scope === d.scope && l.unit === d.unit)
-      const base = i >= 0 ? updated[i] : this.getLedger(d.book, d.scope, d.unit)
+      const {i, base} = current(d.book, d.scope, d.unit)
       if (!base) {
         if (strict) return {ok: false, failed: 'missing', detail: `${d.book} ${d.scope} ${d.unit}`}
         continue
@@ -137,11 +154,32 @@ export class MemoryState {
         if (strict) return {ok: false, failed: 'overflow', detail: `${d.scope} ${d.unit}`}
         continue
       }
-      ;(next as BookLedger).book = d.book
-      if (i >= 0) updated[i] = next as BookLedger
-      else updated.push(next as BookLedger)
+      put(i, next, d.book)
     }
-    return updated
+    if (!tx.overage) return {updated}
+    const overage: OverageResult[] = []
+    for (const charge of tx.overage) {
+      const found = charge.ledgers.map((l) => current(charge.book, l.scope, charge.unit))
+      const missing = found.findIndex((f) => !f.base)
+      if (missing >= 0) {
+        if (strict) return {ok: false, failed: 'missing', detail: `${charge.book} ${charge.ledgers[missing].scope} ${charge.unit}`}
+        continue
+      }
+      const outcome = overageOutcome(found.map((f) => f.base!), charge)
+      if (strict && charge.expectExtra !== undefined && outcome.extra !== charge.expectExtra) return {ok: false, failed: 'settlement', detail: String(outcome.extra)}
+      if (strict && outcome.limitScope && charge.onLimit === 'fail') return {ok: false, failed: 'overdraft', detail: outcome.limitScope}
+      for (const d of outcome.deltas) {
+        const {i, base} = current(charge.book, d.scope, d.unit)
+        const next = applyDelta(base!, {...d, book: charge.book}, nowMs)
+        if (!next) {
+          if (strict) return {ok: false, failed: 'overflow', detail: `${d.scope} ${d.unit}`}
+          continue
+        }
+        put(i, next, charge.book)
+      }
+      overage.push(outcome.limitScope ? {extra: outcome.extra, limitScope: outcome.limitScope} : {extra: outcome.extra})
+    }
+    return {updated, overage}
   }
 
   private commit(tx: Tx, updated: Array<Ledger & {book: Book}>, nowMs: number): void {

@@ -247,6 +247,11 @@ export class EmbeddedStore implements Store {
     return this.state.findApiKeyByHash(keyHash)
   }
 
+  async findApiKeyWithTenant(keyHash: string): Promise<{key?: ApiKey; tenant?: Tenant}> {
+    const key = this.state.findApiKeyByHash(keyHash)
+    return {key, tenant: key && this.state.tenants.get(key.tenant_id)}
+  }
+
   async listApiKeys(tenantId?: string): Promise<ApiKey[]> {
     return [...this.state.apiKeys.values()].filter((k) => !tenantId || k.tenant_id === tenantId)
   }

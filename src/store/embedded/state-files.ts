@@ -92,6 +92,7 @@ export function journalLine(t: number, tx: Tx): string[] {
   // Every effect field of Tx, spelled out (the type makes a new one a compile error here).
   const effects: {[K in keyof Required<JournaledEffects>]: JournaledEffects[K] | undefined} = {
     deltas: tx.deltas,
+    overage: tx.overage,
     createLedgers: tx.createLedgers,
     reservation: tx.reservation,
     idempotency: idem && (embedBody ? {key: idem.key, record: {...idem.record, body: ''}, ttl_ms: idem.ttl_ms} : idem),

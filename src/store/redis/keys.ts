@@ -114,6 +114,11 @@ export class KeyLayout {
     return `${this.prefix}cycles:control:changed`
   }
 
+  /** Counter bumped by every write of tenants or API keys, in the same script call as the write. */
+  authEpoch(): string {
+    return `${this.prefix}cycles:auth:epoch`
+  }
+
   /** Pub/sub: `t:{tenant}` / `k:{key hash}` when a tenant or API key changes (cache invalidation). */
   invalidationChannel(): string {
     return `${this.prefix}cycles:invalidate`

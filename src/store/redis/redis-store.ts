@@ -1,8 +1,9 @@
 // The Redis store: the same Store contract as the embedded store, shared by every daemon instance
 // that points at the same Redis. apply() is one generic Lua transaction (apply-script.ts) loaded once
 // and run with EVALSHA. Transactions and the hot-path reads are batched (group-commit.ts); listings
-// are plain commands (reads.ts). Tenants and API keys are cached briefly and invalidated over
-// pub/sub, so a revocation made through any instance applies at once everywhere.
+// are plain commands (reads.ts). Tenants and API keys are cached briefly, and every cached lookup
+// is checked against an auth epoch read in the same batch as the request's other reads, so a
+// revocation made through any instance applies from the moment it is acknowledged.
 import {Redis} from 'ioredis'
 
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../../protocol/types.js'
@@ -52,6 +53,8 @@ export interface RedisStoreOptions {
 interface CacheEntry<T> {
   value: T | undefined
   at: number
+  /** The auth epoch read before the value was loaded. */
+  epoch: string
 }
 
 const CACHE_MAX = 50_000
@@ -177,7 +180,11 @@ export class RedisStore implements Store {
   // ------------------------------------------------------------------ tenants and keys
 
   async getTenant(id: string): Promise<Tenant | undefined> {
-    return this.cached(this.tenants, id, async () => parseJson<Tenant>(await this.redis.get(this.keys.tenant(id))))
+    return this.cached(this.tenants, id, () => this.loadTenant(id))
+  }
+
+  private async loadTenant(id: string): Promise<Tenant | undefined> {
+    return parseJson<Tenant>(await this.redis.get(this.keys.tenant(id)))
   }
 
   async listTenants(): Promise<Tenant[]> {
@@ -189,12 +196,22 @@ export class RedisStore implements Store {
   }
 
   async findApiKeyByHash(keyHash: string): Promise<ApiKey | undefined> {
-    return this.cached(this.keysByHash, keyHash, async () => {
-      const id = await this.redis.get(this.keys.apiKeyHashPrefix() + keyHash)
-      if (!id) return undefined
-      const key = parseJson<ApiKey>(await this.redis.get(this.keys.apiKey(id)))
-      return key && key.key_hash === keyHash ? key : undefined
-    })
+    return this.cached(this.keysByHash, keyHash, () => this.loadApiKeyByHash(keyHash))
+  }
+
+  /** Both lookups checked against one read of the auth epoch (one round trip when both are cached). */
+  async findApiKeyWithTenant(keyHash: string): Promise<{key?: ApiKey; tenant?: Tenant}> {
+    const epoch = this.authEpoch()
+    const key = await this.cached(this.keysByHash, keyHash, () => this.loadApiKeyByHash(keyHash), epoch)
+    if (!key) return {}
+    return {key, tenant: await this.cached(this.tenants, key.tenant_id, () => this.loadTenant(key.tenant_id), epoch)}
+  }
+
+  private async loadApiKeyByHash(keyHash: string): Promise<ApiKey | undefined> {
+    const id = await this.redis.get(this.keys.apiKeyHashPrefix() + keyHash)
+    if (!id) return undefined
+    const key = parseJson<ApiKey>(await this.redis.get(this.keys.apiKey(id)))
+    return key && key.key_hash === keyHash ? key : undefined
   }
 
   async listApiKeys(tenantId?: string): Promise<ApiKey[]> {
@@ -346,17 +363,31 @@ export class RedisStore implements Store {
     }
   }
 
-  /** Cached lookup: fresh for cacheTtlMs, invalidated by pub/sub, served stale while Redis is down. */
-  private async cached<T>(cache: Map<string, CacheEntry<T>>, id: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+  /**
+   * Cached lookup, served only when the auth epoch — bumped by the apply script with every write of
+   * tenants or API keys — still has the value the entry was loaded under. The epoch is read in the
+   * turn's batch (shared by every lookup of that turn, and by the request's other reads when issued
+   * together), from a call that leaves after the lookup was asked for: a change acknowledged by any
+   * instance before is always seen. Entries also age out after cacheTtlMs; pub/sub invalidation
+   * drops them sooner. While Redis is unreachable, entries are served stale up to staleIfErrorMs.
+   */
+  private async cached<T>(
+    cache: Map<string, CacheEntry<T>>,
+    id: string,
+    load: () => Promise<T | undefined>,
+    epochRead: Promise<string> = this.authEpoch(),
+  ): Promise<T | undefined> {
     const now = Date.now()
     const hit = cache.get(id)
-    if (hit && now - hit.at < this.opts.cacheTtlMs) return hit.value
     const generation = this.generation
     try {
+      const epoch = await epochRead
+      if (hit && hit.epoch === epoch && now - hit.at < this.opts.cacheTtlMs) return hit.value
+      // Loaded after the epoch was read: a change in between only makes the entry look older than it is.
       const value = await load()
       if (generation === this.generation) {
         if (cache.size >= CACHE_MAX) cache.clear()
-        cache.set(id, {value, at: Date.now()})
+        cache.set(id, {value, at: Date.now(), epoch})
       }
       return value
     } catch (error) {
@@ -364,6 +395,11 @@ export class RedisStore implements Store {
       if (storeError instanceof StoreUnavailableError && hit && now - hit.at < this.opts.staleIfErrorMs) return hit.value
       throw storeError
     }
+  }
+
+  /** The auth epoch, read in the next batch ('0' before the first change). */
+  private async authEpoch(): Promise<string> {
+    return ((await this.batch.read('G', this.keys.authEpoch())) as string | null) ?? '0'
   }
 }
 
