@@ -223,14 +223,22 @@ function readSnapshotLines(dir: string, file: string, lines: Generator<RawLine>,
   if (!first) throw new StateCorruptError(dir, [{file, line: 1, problem: 'the snapshot is empty', held: 'snapshot head'}], false)
   const format: StateFormat = looksChecksummed(first.bytes) ? 'checked' : 'legacy'
   const parsedHead = parseLine(first.bytes, format)
-  let headProblem = 'problem' in parsedHead ? parsedHead.problem : snapshotHeadProblem(parsedHead.value)
-  if (!headProblem && format === 'checked' && fieldOf((parsedHead as {value: unknown}).value, 'snapshot') !== SNAPSHOT_FORMAT) {
-    headProblem = `not a snapshot head of format ${SNAPSHOT_FORMAT}`
+  let headValue: unknown
+  let headProblem = 'problem' in parsedHead ? parsedHead.problem : undefined
+  if (!headProblem) {
+    const value = (parsedHead as {value: unknown}).value
+    if (format === 'legacy') headValue = value
+    else if (fieldOf(value, 'snapshot') !== SNAPSHOT_FORMAT || typeof fieldOf(value, 'state') !== 'object') headProblem = `not a snapshot head of format ${SNAPSHOT_FORMAT}`
+    else {
+      const {state, ...counts} = value as {state: object}
+      headValue = {...state, ...counts}
+    }
+    headProblem ??= snapshotHeadProblem(headValue)
   }
   if (headProblem) {
     throw new StateCorruptError(dir, [{file, line: 1, problem: `the snapshot's head line: ${headProblem}`, held: 'snapshot head', raw: Buffer.from(first.bytes)}], false)
   }
-  const head = (parsedHead as {value: SnapshotHeadLine}).value
+  const head = headValue as SnapshotHeadLine
   state.restoreHead(head)
 
   // Records by their place: the head's counts say which lines hold reservations and which idempotency records.
@@ -308,7 +316,10 @@ export function writeSnapshot(dir: string, state: MemoryState, journalThrough: n
       idempotency: state.idempotency.size,
     }
     const out = new ChunkedWriter(fd)
-    out.line(withChecksum([JSON.stringify({snapshot: SNAPSHOT_FORMAT, ...head})]))
+    // The state sits under "state", not at the top as in the legacy head: a version before checksums
+    // then fails to read this file (no "ledgers" to iterate) instead of misreading its records.
+    const {journal_through, reservations, idempotency, ...rest} = head
+    out.line(withChecksum([JSON.stringify({snapshot: SNAPSHOT_FORMAT, journal_through, reservations, idempotency, state: rest})]))
     for (const r of state.reservations.values()) out.line(withChecksum([`{"r":${JSON.stringify(r)}}`]))
     for (const entry of state.idempotencyEntries()) out.line(withChecksum([`{"i":${JSON.stringify(entry)}}`]))
     out.line(withChecksum([`{"end":${1 + head.reservations + head.idempotency}}`]))
