@@ -35,6 +35,28 @@ describe('embedded store recovery', () => {
   })
 })
 
+describe('embedded store recovery of overage settlements', () => {
+  // Tx.overage (a commit above its estimate, settled at the write) is journaled like any effect; a
+  // recovery that did not know the field refused every state directory holding one as damaged.
+  it('replays a crash-left journal with an over-estimate commit exactly', async () => {
+    const dir = tempDir()
+    const store = await EmbeddedStore.open({stateDir: dir, fsyncIntervalMs: 0})
+    await store.apply({createLedgers: [LEDGER]})
+    await store.apply({deltas: [{book: 'real', scope: 'tenant:a', unit: 'TOKENS', add: {reserved: 30}}]})
+    const result = await store.apply({overage: [{book: 'real', unit: 'TOKENS', ledgers: [{scope: 'tenant:a', debt: false}], estimate: 30, over: 20, onLimit: 'fail'}]})
+    expect(result.ok).toBe(true)
+    await store.flushed()
+    fs.rmSync(path.join(dir, 'daemon.lock')) // crash: no close()
+
+    const recovered = await EmbeddedStore.open({stateDir: dir, fsyncIntervalMs: 0})
+    expect(recovered.recovery).toMatchObject({snapshotLoaded: true, journalLines: 3, tornLines: 0})
+    const [ledger] = await recovered.getLedgers('real', ['tenant:a'], 'TOKENS')
+    expect(ledger).toMatchObject({reserved: 0, spent: 50, remaining: 50, debt: 0})
+    await recovered.close()
+    await store.close().catch(() => {})
+  })
+})
+
 describe('embedded store journal compaction', () => {
   const spend = (store: EmbeddedStore, i: number) =>
     store.apply({

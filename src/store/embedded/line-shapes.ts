@@ -10,7 +10,7 @@ const isStr = (v: unknown): v is string => typeof v === 'string'
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
 const BOOKS = new Set(['real', 'shadow'])
 const LEDGER_NUMBERS = ['allocated', 'remaining', 'reserved', 'spent', 'debt', 'overdraft_limit'] as const
-const TX_FIELDS = new Set(['deltas', 'createLedgers', 'reservation', 'idempotency', 'tenants', 'apiKeys', 'audit', 'control'])
+const TX_FIELDS = new Set(['deltas', 'createLedgers', 'reservation', 'idempotency', 'tenants', 'apiKeys', 'audit', 'control', 'overage'])
 
 /** The first problem of a list, naming the element: `tx.deltas[3]: "scope" is not a string`. */
 function eachProblem(value: unknown, where: string, check: (item: unknown) => string | undefined): string | undefined {
@@ -28,6 +28,16 @@ function ledgerRefProblem(l: unknown): string | undefined {
   if (!isStr(l.scope)) return '"scope" is not a string'
   if (!isStr(l.unit)) return '"unit" is not a string'
   return undefined
+}
+
+function overageProblem(o: unknown): string | undefined {
+  if (!isObj(o)) return 'not an object'
+  if (!BOOKS.has(o.book as string)) return '"book" is not real or shadow'
+  if (!isStr(o.unit)) return '"unit" is not a string'
+  if (!isNum(o.estimate) || !isNum(o.over)) return '"estimate" or "over" is not a number'
+  if (o.expectExtra !== undefined && !isNum(o.expectExtra)) return '"expectExtra" is not a number'
+  if (o.onLimit !== 'fail' && o.onLimit !== 'release') return '"onLimit" is not fail or release'
+  return eachProblem(o.ledgers, 'ledgers', (l) => (isObj(l) && isStr(l.scope) && typeof l.debt === 'boolean' ? undefined : 'not {scope, debt}'))
 }
 
 function deltaProblem(d: unknown): string | undefined {
@@ -91,7 +101,8 @@ export function journalEntryProblem(entry: unknown): string | undefined {
     (tx.tenants !== undefined && eachProblem(tx.tenants, 'tx.tenants', tenantProblem)) ||
     (tx.apiKeys !== undefined && eachProblem(tx.apiKeys, 'tx.apiKeys', apiKeyProblem)) ||
     (tx.audit !== undefined && eachProblem(tx.audit, 'tx.audit', auditProblem)) ||
-    (tx.control !== undefined && controlProblem(tx.control, 'tx.control'))
+    (tx.control !== undefined && controlProblem(tx.control, 'tx.control')) ||
+    (tx.overage !== undefined && eachProblem(tx.overage, 'tx.overage', overageProblem))
   if (problem) return problem
   if (entry.b !== undefined && tx.idempotency === undefined) return '"b" (a stored response body) without tx.idempotency'
   return undefined
