@@ -1,7 +1,10 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
+import {CliError, EXIT} from '../../src/cli/errors.js'
 import {drainOnSignals, startDaemon} from '../../src/daemon/start.js'
+import {EmbeddedStore} from '../../src/store/embedded/embedded-store.js'
+import {describeQuarantine} from '../../src/store/embedded/quarantine.js'
 
 export default class DaemonStart extends BaseCommand {
   static override description = 'Start the Cycles-protocol daemon (runtime plane) on the embedded store, or on Redis with --redis'
@@ -20,6 +23,10 @@ export default class DaemonStart extends BaseCommand {
     'state-dir': Flags.string({description: 'Embedded store directory', env: 'CYCLES_STATE_DIR', default: '.cycles/state'}),
     redis: Flags.string({description: 'Redis URL: keep state in Redis, shared by every daemon instance using it (instead of --state-dir)', env: 'CYCLES_REDIS_URL'}),
     'admin-port': Flags.integer({description: 'Admin plane port (0 picks a free port); served only with an admin key', env: 'CYCLES_ADMIN_PORT', default: 7979, min: 0, max: 65535}),
+    recover: Flags.boolean({
+      description: 'Start on a damaged --state-dir: set the damaged lines aside in a quarantine directory there, apply the rest, and report what was lost',
+      default: false,
+    }),
     'log-retention': Flags.string({description: 'Delete closed decision-log segments older than an age and/or beyond a total size, e.g. 7d, 20GiB or 7d,20GiB (default: keep all)', env: 'CYCLES_LOG_RETENTION'}),
     'max-queue-ms': Flags.integer({description: 'Shed (429) requests that waited longer than this before evaluation; 0 = off', env: 'CYCLES_MAX_QUEUE_MS', default: 1000, min: 0}),
     'max-rss': Flags.string({description: 'Shed (429) new requests while resident memory is above this size, e.g. 2GiB (default: off)', env: 'CYCLES_MAX_RSS'}),
@@ -27,6 +34,9 @@ export default class DaemonStart extends BaseCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(DaemonStart)
+    if (flags.recover && flags.redis) {
+      throw new CliError('USAGE', '--recover repairs the embedded store\'s --state-dir; it cannot be used with --redis (or CYCLES_REDIS_URL)', {exit: EXIT.USAGE})
+    }
     const log = (line: string) => this.note(line)
     const daemon = await startDaemon({
       configPath: flags.config,
@@ -42,10 +52,14 @@ export default class DaemonStart extends BaseCommand {
       maxRss: flags['max-rss'],
       // The admin key is read from the environment only (never a flag: it would show in `ps`).
       adminKey: process.env.CYCLES_ADMIN_API_KEY || undefined,
+      recover: flags.recover,
     })
+    const recovery = daemon.store instanceof EmbeddedStore ? daemon.store.recovery : undefined
     if (this.jsonMode) {
-      this.printJson({url: daemon.url, ...(daemon.adminUrl ? {admin_url: daemon.adminUrl} : {}), pid: process.pid, store: daemon.store.kind, tiers: daemon.control.tiers})
+      this.printJson({url: daemon.url, ...(daemon.adminUrl ? {admin_url: daemon.adminUrl} : {}), pid: process.pid, store: daemon.store.kind, tiers: daemon.control.tiers, ...(flags.recover && recovery ? {recovery} : {})})
     } else {
+      if (recovery?.quarantine) for (const line of describeQuarantine(recovery.quarantine)) log(line)
+      else if (flags.recover) log('recovery: no damaged lines found; nothing was set aside')
       process.stdout.write(`cycles daemon listening on ${daemon.url}\n`)
       if (daemon.adminUrl) process.stdout.write(`cycles admin plane listening on ${daemon.adminUrl}\n`)
       else log('admin plane: off (no admin key: set admin_key in the config or CYCLES_ADMIN_API_KEY); runtime plane only')

@@ -19,3 +19,12 @@ export function adminKeyMatcher(configured: string): KeyMatcher {
 export function keyUsable(key: ApiKey, now: number): boolean {
   return key.status === 'ACTIVE' && (key.expires_at_ms === undefined || key.expires_at_ms > now)
 }
+
+/**
+ * The visible key_prefix: the secret's scheme (`cyc_live_` / `cyc_test_`) and nothing of its random
+ * part. It used to be the first 14 characters, i.e. 5 characters of every secret; keys stored that
+ * way are trimmed on output too. key_id is what identifies a key.
+ */
+export function publicKeyPrefix(secretOrStoredPrefix: string): string {
+  return /^cyc_(live|test)_/.exec(secretOrStoredPrefix)?.[0] ?? ''
+}

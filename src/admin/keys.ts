@@ -1,6 +1,7 @@
 // API keys: create (secret returned once, stored only as its sha256), list, patch, revoke.
 // The runtime plane looks keys up by hash on every request, so a revocation is effective at once.
 import {sha256Hex} from '../protocol/canonical-json.js'
+import {publicKeyPrefix} from './auth.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {API_KEY_STATUSES, type ApiKey} from '../protocol/types.js'
 import {type AdminCore, type AdminCtx, type AdminResult, paginate, sortBy} from './context.js'
@@ -26,7 +27,7 @@ export class ApiKeyOps {
       key_id: `key_${this.core.random(8).toString('hex')}`,
       tenant_id: tenant.tenant_id,
       key_hash: sha256Hex(secret),
-      key_prefix: secret.slice(0, 14),
+      key_prefix: publicKeyPrefix(secret),
       name: req.name,
       ...(req.description !== undefined ? {description: req.description} : {}),
       status: 'ACTIVE',
@@ -109,7 +110,7 @@ export class ApiKeyOps {
     const next: ApiKey = {...key, status: 'REVOKED', revoked_at_ms: now, ...(reason ? {revoked_reason: reason} : {})}
     const result = await this.core.store.apply({
       apiKeys: [next],
-      audit: [this.core.audit(ctx, {tenant_id: key.tenant_id, operation: 'revokeApiKey', resource_type: 'api_key', resource_id: keyId, status: 200, metadata: {key_prefix: key.key_prefix, ...(reason ? {reason} : {})}})],
+      audit: [this.core.audit(ctx, {tenant_id: key.tenant_id, operation: 'revokeApiKey', resource_type: 'api_key', resource_id: keyId, status: 200, metadata: {key_prefix: publicKeyPrefix(key.key_prefix), ...(reason ? {reason} : {})}})],
     })
     if (!result.ok) throw new ProtocolError('INTERNAL_ERROR', `Store rejected the change (${result.failed})`)
     await this.core.store.flushed()

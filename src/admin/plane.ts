@@ -1,11 +1,14 @@
 // The admin plane (/v1/admin/..., /v1/auth/introspect) as a second JsonServer over the same store
-// as the runtime plane. X-Admin-API-Key on every route (introspect also takes a tenant key); every
-// successful write and every failed request leaves exactly one audit row, never with a secret.
+// as the runtime plane. X-Admin-API-Key on every route (introspect also takes a tenant key). Every
+// successful write and every authenticated failed request leaves exactly one audit row, never with a
+// secret; unauthenticated failures are rate-limited per source and aggregated into one row per
+// source and window (auth-failures.ts).
 import {sha256Hex} from '../protocol/canonical-json.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {type HttpRequest, type HttpResponse, JsonServer, headerOf} from '../daemon/http/json-server.js'
 import {type KeyMatcher, keyUsable} from './auth.js'
 import {AuditOps} from './audit.js'
+import {type AuthFailureOptions, AuthFailureLimiter, type FailureWindow} from './auth-failures.js'
 import {BudgetOps} from './budgets.js'
 import {AdminCore, type AdminCtx, type AdminDeps, type AdminResult} from './context.js'
 import {type ControlHooks, registerControlRoutes} from './control-routes.js'
@@ -13,11 +16,14 @@ import {ApiKeyOps} from './keys.js'
 import {OverviewOps} from './overview.js'
 import {TenantOps} from './tenants.js'
 import {ADMIN_TENANT, UNAUTH_TENANT} from './wire.js'
+import type {AuditEntry} from '../store/types.js'
 
 export interface AdminPlaneOptions extends AdminDeps, ControlHooks {
   adminKeyMatches: KeyMatcher
   maxInFlight?: number
   log?: (line: string) => void
+  /** Failed-authentication limit and aggregation window (defaults: 300 per source per 60 s). */
+  authFailures?: Omit<AuthFailureOptions, 'now'>
 }
 
 const AUTH = Symbol('admin-auth')
@@ -27,6 +33,10 @@ export interface AdminPlane {
   server: JsonServer
   core: AdminCore
   tenants: TenantOps
+  /** Write the aggregated rows of closed failure windows (all windows with `all`). */
+  flushFailureRows(all?: boolean): Promise<void>
+  /** Stop the flush timer and write every open failure window. Call after the server has closed. */
+  close(): Promise<void>
 }
 
 export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
@@ -37,12 +47,42 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
   const audit = new AuditOps(core)
   const overview = new OverviewOps(core)
   const {store} = core
+  const failures = new AuthFailureLimiter({...options.authFailures, now: core.now})
+
+  const flushFailureRows = async (all = false): Promise<void> => {
+    const windows = failures.drain(all)
+    if (windows.length === 0) return
+    const result = await store.apply({audit: windows.map((w) => failureRow(core, w))})
+    if (!result.ok) options.log?.(`could not write ${windows.length} aggregated failed-request audit row(s): ${result.failed}`)
+  }
+  const flushTimer = setInterval(() => {
+    flushFailureRows().catch((error) => options.log?.(`could not write aggregated failed-request audit rows: ${(error as Error).message}`))
+  }, failures.windowMs)
+  flushTimer.unref()
+
+  /** 429 for a source over its failed-authentication limit, before any key is looked at. */
+  const refuseIfLimited = (req: HttpRequest): HttpResponse | undefined => {
+    const retryAfter = failures.retryAfterS(req.remote_address)
+    if (retryAfter === undefined) return undefined
+    const body = {
+      error: 'LIMIT_EXCEEDED',
+      message: `Too many failed authentications from this source; retry after ${retryAfter} s with a valid key`,
+      request_id: req.request_id,
+      trace_id: req.trace_id,
+    }
+    return {status: 429, body: JSON.stringify(body), headers: {'Retry-After': String(retryAfter)}}
+  }
 
   const server = new JsonServer({
     maxInFlight: options.maxInFlight,
     onError: (error) => options.log?.(`admin plane internal error: ${(error as Error).stack ?? String(error)}`),
     beforeSend: async (req, res) => {
-      if (res.status >= 400) {
+      const authed = (req as WithAuth)[AUTH]
+      if (res.status >= 400 && !authed) {
+        // Unauthenticated: counted into the source's window; its one row is written when the window closes.
+        failures.record(req.remote_address, {operation: `${req.method}:${req.path}`, status: res.status, error_code: errorCodeOf(res.body), user_agent: headerOf(req, 'user-agent')})
+        await flushFailureRows()
+      } else if (res.status >= 400) {
         // One row per failed request. Method and path only: no headers, query string or body, so no secret.
         let code: string | undefined
         let message: string | undefined
@@ -53,17 +93,16 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
         } catch {
           // not JSON: leave code and message out
         }
-        const authed = (req as WithAuth)[AUTH]
         const entry = {
           ...core.audit(ctxOf(req), {
-            tenant_id: authed ? ADMIN_TENANT : UNAUTH_TENANT,
+            tenant_id: ADMIN_TENANT,
             operation: `${req.method}:${req.path}`,
             resource_type: resourceTypeOf(req.path),
             resource_id: req.path,
             status: res.status,
             metadata: {method: req.method, path: req.path, ...(message ? {error_message: message.slice(0, 512)} : {})},
           }),
-          actor_type: authed ? 'admin' : 'unauthenticated',
+          actor_type: authed === 'tenant' ? 'api_key' : 'admin',
           ...(code ? {error_code: code} : {}),
         }
         const result = await store.apply({audit: [entry]})
@@ -75,6 +114,8 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
 
   const adminOnly = (handler: (req: HttpRequest, ctx: AdminCtx) => Promise<AdminResult> | AdminResult) => {
     return async (req: HttpRequest): Promise<HttpResponse> => {
+      const limited = refuseIfLimited(req)
+      if (limited) return limited
       const presented = headerOf(req, 'x-admin-api-key')
       if (presented === undefined || presented === '') throw new ProtocolError('UNAUTHORIZED', 'Missing X-Admin-API-Key header')
       if (!options.adminKeyMatches(presented)) throw new ProtocolError('UNAUTHORIZED', 'Invalid admin API key')
@@ -99,9 +140,18 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
     .route('GET', '/v1/admin/api-keys', adminOnly((req) => keys.list(req.query)))
     .route('PATCH', '/v1/admin/api-keys/:key_id', adminOnly((req, ctx) => keys.update(ctx, req.params.key_id, req.body)))
     .route('DELETE', '/v1/admin/api-keys/:key_id', adminOnly((req, ctx) => keys.revoke(ctx, req.params.key_id, req.query)))
-    .route('GET', '/v1/admin/audit/logs', adminOnly((req) => audit.list(req.query)))
+    .route(
+      'GET',
+      '/v1/admin/audit/logs',
+      adminOnly(async (req) => {
+        await flushFailureRows() // windows closed so far are part of the answer
+        return audit.list(req.query)
+      }),
+    )
     .route('GET', '/v1/admin/overview', adminOnly(() => overview.overview()))
     .route('GET', '/v1/auth/introspect', async (req) => {
+      const limited = refuseIfLimited(req)
+      if (limited) return limited
       const admin = headerOf(req, 'x-admin-api-key')
       if (admin !== undefined && admin !== '') {
         if (!options.adminKeyMatches(admin)) throw new ProtocolError('UNAUTHORIZED', 'Invalid admin API key')
@@ -122,7 +172,57 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
     })
 
   registerControlRoutes(server, adminOnly, core, options) // tier modes and the kill switch (a cycles extension)
-  return {server, core, tenants}
+  const close = async (): Promise<void> => {
+    clearInterval(flushTimer)
+    await flushFailureRows(true)
+    await store.flushed()
+  }
+  return {server, core, tenants, flushFailureRows, close}
+}
+
+/** The one audit row of a source's unauthenticated failures in one window. */
+function failureRow(core: AdminCore, w: FailureWindow): AuditEntry {
+  const top = (counts: Record<string, number>) => Object.entries(counts).sort((a, b) => b[1] - a[1])[0]?.[0]
+  const status = w.auth_failures > 0 ? 401 : Number(top(w.by_status) ?? 400)
+  const operation = top(w.operations) ?? ''
+  const colon = operation.indexOf(':')
+  return {
+    log_id: `log_${core.newId().replaceAll('-', '')}`,
+    timestamp_ms: w.last_at_ms,
+    tenant_id: UNAUTH_TENANT,
+    actor_type: 'unauthenticated',
+    operation: 'unauthenticatedRequests',
+    resource_type: 'admin',
+    resource_id: operation,
+    status,
+    ...(top(w.by_error_code) ? {error_code: top(w.by_error_code)} : {}),
+    ...(w.source !== 'unknown' ? {source_ip: w.source} : {}),
+    ...(w.user_agent ? {user_agent: w.user_agent} : {}),
+    metadata: {
+      // method and path of the most frequent request, as single failure rows carry them
+      method: operation.slice(0, colon),
+      path: operation.slice(colon + 1),
+      aggregated: true,
+      count: w.count,
+      auth_failures: w.auth_failures,
+      rate_limited: w.rate_limited,
+      window_start: new Date(w.window_start_ms).toISOString(),
+      window_end: new Date(w.window_end_ms).toISOString(),
+      first_at: new Date(w.first_at_ms).toISOString(),
+      last_at: new Date(w.last_at_ms).toISOString(),
+      by_status: w.by_status,
+      by_error_code: w.by_error_code,
+      operations: w.operations,
+    },
+  }
+}
+
+function errorCodeOf(body: string): string | undefined {
+  try {
+    return (JSON.parse(body) as {error?: string}).error
+  } catch {
+    return undefined
+  }
 }
 
 function send(result: AdminResult): HttpResponse {

@@ -4,6 +4,7 @@ import {z} from 'zod'
 
 import {ProtocolError, invalid} from '../protocol/errors.js'
 import {OVERAGE_POLICIES, UNITS} from '../protocol/types.js'
+import {scopeFilterProblem} from './permissions.js'
 
 const amountValue = z.int().min(0).max(Number.MAX_SAFE_INTEGER)
 export const amountSchema = z.strictObject({unit: z.enum(UNITS), amount: amountValue})
@@ -96,12 +97,21 @@ const permissions = z.array(z.string()).superRefine((list, ctx) => {
   }
 })
 
+/** Scope filter entries must parse (permissions.ts documents the forms), so a typo is a 400, not a key that matches nothing. */
+const scopeFilter = z
+  .array(z.string().min(1).max(256))
+  .max(64)
+  .superRefine((list, ctx) => {
+    const problem = scopeFilterProblem(list)
+    if (problem) ctx.addIssue({code: 'custom', message: problem})
+  })
+
 export const apiKeyCreate = z.strictObject({
   tenant_id: z.string().min(1),
   name: z.string().min(1).max(256),
   description: z.string().max(1024).optional(),
   permissions: permissions.optional(),
-  scope_filter: z.array(z.string().min(1).max(256)).max(64).optional(),
+  scope_filter: scopeFilter.optional(),
   expires_at: dateTime.optional(),
   metadata: freeMap.optional(),
 })
@@ -111,7 +121,7 @@ export const apiKeyUpdate = z.strictObject({
   name: z.string().min(1).max(256).optional(),
   description: z.string().max(1024).optional(),
   permissions: permissions.optional(),
-  scope_filter: z.array(z.string().min(1).max(256)).max(64).optional(),
+  scope_filter: scopeFilter.optional(),
   metadata: freeMap.optional(),
 })
 export type ApiKeyUpdate = z.infer<typeof apiKeyUpdate>

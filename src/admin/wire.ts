@@ -4,6 +4,7 @@ import {sha256Hex} from '../protocol/canonical-json.js'
 import {scopeTenant} from '../protocol/scope.js'
 import type {ApiKey, Ledger, Tenant} from '../protocol/types.js'
 import type {AuditEntry} from '../store/types.js'
+import {publicKeyPrefix} from './auth.js'
 
 /** Keys without an expiry are reported with this far-future instant (the spec requires expires_at). */
 export const NEVER_EXPIRES = '9999-12-31T23:59:59.999Z'
@@ -80,7 +81,7 @@ export function apiKeyWire(k: ApiKey, nowMs: number): Record<string, unknown> {
   const out: Record<string, unknown> = {
     key_id: k.key_id,
     tenant_id: k.tenant_id,
-    key_prefix: k.key_prefix,
+    key_prefix: publicKeyPrefix(k.key_prefix),
   }
   if (k.name !== undefined) out.name = k.name
   if (k.description !== undefined) out.description = k.description

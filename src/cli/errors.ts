@@ -15,6 +15,7 @@ export const EXIT = {
   DB_LOCKED: 9,
   STATE_LOCKED: 10,
   SERVER_ERROR: 11,
+  STATE_CORRUPT: 12,
 } as const
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT]
 

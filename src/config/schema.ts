@@ -1,6 +1,8 @@
 // The config file contract (README "Config file"). Strict: a typo is an error, not a silent default.
 import {z} from 'zod'
 
+import {scopeFilterProblem} from '../admin/permissions.js'
+import {PERMISSIONS} from '../admin/requests.js'
 import {ScopeSyntaxError, parseScope} from '../protocol/scope.js'
 import {BUDGET_STATUSES, OVERAGE_POLICIES, TENANT_STATUSES, TIERS, type Tier, UNITS} from '../protocol/types.js'
 
@@ -44,7 +46,17 @@ const apiKey = z
     name: z.string().max(256).optional(),
     secret: z.string().min(8, 'expected at least 8 characters').max(256).optional(),
     secret_sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters').optional(),
-    permissions: z.array(z.string()).optional(),
+    /** Default: the spec's default set for new tenant keys (DEFAULT_PERMISSIONS). */
+    permissions: z.array(z.enum(PERMISSIONS, {message: `expected a permission of the admin spec, e.g. ${PERMISSIONS.slice(0, 3).join(', ')}`})).optional(),
+    /** Scope filter entries (README "API keys: permissions and scope filters"). */
+    scope_filter: z
+      .array(z.string().min(1).max(256))
+      .max(64)
+      .superRefine((list, ctx) => {
+        const problem = scopeFilterProblem(list)
+        if (problem) ctx.addIssue({code: 'custom', message: problem})
+      })
+      .optional(),
   })
   .refine((k) => (k.secret === undefined) !== (k.secret_sha256 === undefined), {
     message: 'give exactly one of secret or secret_sha256',

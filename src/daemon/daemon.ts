@@ -3,9 +3,10 @@
 
 import type {CyclesConfig} from '../config/schema.js'
 import {sha256Hex} from '../protocol/canonical-json.js'
-import {adminKeyMatcher} from '../admin/auth.js'
+import {adminKeyMatcher, publicKeyPrefix} from '../admin/auth.js'
 import {DenialRing} from '../admin/overview.js'
-import {createAdminPlane} from '../admin/plane.js'
+import {type AdminPlane, createAdminPlane} from '../admin/plane.js'
+import {DEFAULT_PERMISSIONS} from '../admin/requests.js'
 import type {RetentionPolicy} from '../decision-log/retention.js'
 import {DecisionLogWriter} from '../decision-log/writer.js'
 import {WriteFailedError, type WriteFailure} from '../io/group-commit-writer.js'
@@ -45,6 +46,8 @@ export interface DaemonOptions {
   shedding?: SheddingOptions
   /** How often the decision log tries a failed disk again (default 1000 ms). */
   logRetryIntervalMs?: number
+  /** Admin-plane failed-authentication limit and aggregation window (default 300 per source per 60 s). */
+  adminAuthFailures?: {maxFailures?: number; windowMs?: number; maxSources?: number}
 }
 
 /** Most reservations one expiry batch releases; a tick runs as many batches as are due. */
@@ -57,6 +60,8 @@ export class Daemon {
   /** The admin plane's base URL; empty when it is off (no admin key). */
   adminUrl = ''
   admin: JsonServer | undefined
+  /** The admin plane's handlers (undefined when it is off). */
+  adminPlane: AdminPlane | undefined
   ready = false
   private sweepTimer: NodeJS.Timeout | undefined
   private sweeping = false
@@ -163,12 +168,14 @@ export class Daemon {
         // The admin plane: same store, its own port; never started without a key.
         const plane = createAdminPlane({
           store, now, adminKeyMatches, recentDenials: () => denials.snapshot(), maxInFlight: options.maxInFlight, log: options.log,
+          authFailures: options.adminAuthFailures,
           control: () => controlRef.current,
           onControl: (c) => {
             if (c.version >= controlRef.current.version) controlRef.current = c
           },
         })
         daemon.admin = plane.server
+        daemon.adminPlane = plane
         try {
           daemon.adminUrl = await plane.server.listen(options.adminPort ?? 7979, options.host ?? '127.0.0.1')
         } catch (error) {
@@ -254,6 +261,7 @@ export class Daemon {
       this.ready = false
       if (this.sweepTimer) clearInterval(this.sweepTimer)
       await Promise.all([this.runtime.close(), this.admin?.close()])
+      await this.adminPlane?.close().catch((error) => this.options.log?.(`admin plane close: ${(error as Error).message}`))
       this.decisions.close()
       await this.store.close()
     })()
@@ -330,10 +338,11 @@ export async function seedFromConfig(store: Store, config: CyclesConfig, nowMs: 
       key_id: keyId,
       tenant_id: k.tenant,
       key_hash: hash,
-      key_prefix: k.secret ? k.secret.slice(0, 14) : 'sha256',
+      key_prefix: k.secret ? publicKeyPrefix(k.secret) : '',
       name: k.name ?? 'from config',
       status: 'ACTIVE',
-      permissions: k.permissions ?? ['reservations:create', 'reservations:commit', 'reservations:release', 'reservations:extend', 'balances:read'],
+      permissions: k.permissions ?? [...DEFAULT_PERMISSIONS],
+      ...(k.scope_filter?.length ? {scope_filter: k.scope_filter} : {}),
       created_at_ms: nowMs,
     })
   }

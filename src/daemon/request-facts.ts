@@ -26,16 +26,21 @@ export function baseFacts(
   }
 }
 
-/** Derived scopes of a subject; 403 when subject.tenant is not the key's tenant, 400 on bad values. */
+/** Derived scopes of a subject; 403 when subject.tenant is not the key's tenant or the scope is outside its scope filter, 400 on bad values. */
 export function scopesFor(ctx: CallContext, subject: Subject, facts: RecordFacts) {
   if (subject.tenant !== undefined && subject.tenant !== ctx.tenant) {
     throw withContext(new ProtocolError('FORBIDDEN', 'subject.tenant does not match the API key'), facts)
   }
+  let scopes: ReturnType<typeof deriveScopes>
   try {
-    return deriveScopes(subject)
+    scopes = deriveScopes(subject)
   } catch (error) {
     throw withContext(error as ProtocolError, facts)
   }
+  if (ctx.scopeFilter && !ctx.scopeFilter.allows(scopes.scope_path)) {
+    throw withContext(new ProtocolError('FORBIDDEN', `Scope ${scopes.scope_path} is outside the API key's scope_filter [${ctx.scopeFilter.entries.join(', ')}]`), facts)
+  }
+  return scopes
 }
 
 export function checkHeaderKey(ctx: CallContext, bodyKey: string): void {

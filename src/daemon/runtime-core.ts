@@ -3,7 +3,8 @@
 import {randomUUID} from 'node:crypto'
 
 import {type RecordFacts} from '../decision-log/record.js'
-import {settle} from '../evaluator/settle.js'
+import type {ScopeFilter} from '../admin/permissions.js'
+import type {PlannedSettlement} from '../evaluator/settle.js'
 import {TierClassifier, modeFor} from '../evaluator/tiers.js'
 import {ProtocolError, invalid} from '../protocol/errors.js'
 import {type ReservationCreateRequest} from '../protocol/requests.js'
@@ -19,7 +20,7 @@ import {
   type Unit,
 } from '../protocol/types.js'
 import {applyDelta} from '../store/ledger-math.js'
-import type {Condition, IdempotencyRecord, LedgerDelta, Store, TierControl, Tx} from '../store/types.js'
+import type {Condition, IdempotencyRecord, LedgerDelta, Store, TierControl, Tx, TxResult} from '../store/types.js'
 import {withContext} from './request-facts.js'
 
 export const DEFAULT_TTL_MS = 60_000
@@ -40,6 +41,8 @@ export interface CallContext {
   headerIdempotencyKey?: string
   /** Authenticated with the admin key (release, list, get). */
   admin?: boolean
+  /** The tenant key's scope filter, when it has one: scopes outside it are 403 or left out of lists. */
+  scopeFilter?: ScopeFilter
 }
 
 export type {RecordFacts} from '../decision-log/record.js'
@@ -170,8 +173,11 @@ export class RuntimeCore {
   async ownedReservation(ctx: CallContext, id: string): Promise<Reservation> {
     if (id.length === 0 || id.length > 128) throw invalid('Validation failed: reservation_id: 1 to 128 characters')
     const r = await this.store.getReservation(id)
-    if (!r) throw new ProtocolError('NOT_FOUND', `Reservation ${id} not found`)
-    if (r.tenant !== ctx.tenant) throw new ProtocolError('FORBIDDEN', 'Reservation belongs to another tenant')
+    // Another tenant's reservation is answered exactly as an unknown id: a 403 would confirm it exists.
+    if (!r || r.tenant !== ctx.tenant) throw new ProtocolError('NOT_FOUND', `Reservation ${id} not found`)
+    if (ctx.scopeFilter && !ctx.scopeFilter.allows(r.scope_path)) {
+      throw new ProtocolError('FORBIDDEN', `Reservation ${id} is at ${r.scope_path}, outside the API key's scope_filter [${ctx.scopeFilter.entries.join(', ')}]`)
+    }
     return r
   }
 
@@ -211,9 +217,38 @@ export function releaseHold(book: Book, scopes: string[], amount: Amount): Ledge
   return scopes.map((scope) => ({book, scope, unit: amount.unit, add: {reserved: -amount.amount}}))
 }
 
-export function addSettlement(tx: Tx, book: Book, s: Extract<ReturnType<typeof settle>, {ok: true}>): void {
+/**
+ * Add a settlement's conditions, deltas and overage charge for `book` to the transaction. Over an
+ * overdraft limit the real book fails the write; the shadow book only releases its hold.
+ */
+export function addSettlement(tx: Tx, book: Book, s: Extract<PlannedSettlement, {ok: true}>): void {
   tx.conditions!.push(...withBook(book, s.conditions))
-  tx.deltas!.push(...s.deltas.map((d) => ({...d, book})))
+  if (!s.overage) {
+    tx.deltas!.push(...s.deltas.map((d) => ({...d, book})))
+    return
+  }
+  if (book === 'real') (tx.overage ??= []).push({...s.overage, book, onLimit: 'fail'})
+  else {
+    // Only the real book's charge is stated in the response: the shadow book's need not match a prediction.
+    const {expectExtra: _unstated, ...charge} = s.overage
+    ;(tx.overage ??= []).push({...charge, book, onLimit: 'release'})
+  }
+}
+
+/** The scope where the shadow book's overage went over an overdraft limit (its hold was released), if it did. */
+export function shadowLimitScope(tx: Tx, applied: TxResult): string | undefined {
+  const at = tx.overage?.findIndex((o) => o.book === 'shadow') ?? -1
+  return at >= 0 && applied.ok ? applied.overage?.[at]?.limitScope : undefined
+}
+
+/** A write refused because the real book's overage would pass an overdraft limit (checked at the write). */
+export function overdraftError(applied: TxResult, facts: RecordFacts, what: string): ProtocolError | undefined {
+  if (applied.ok || applied.failed !== 'overdraft') return undefined
+  return withContext(new ProtocolError('OVERDRAFT_LIMIT_EXCEEDED', `${what} rejected: OVERDRAFT_LIMIT_EXCEEDED on scope ${applied.detail}`), {
+    ...facts,
+    decision: 'DENY',
+    reason_code: 'OVERDRAFT_LIMIT_EXCEEDED',
+  })
 }
 
 /** The ledgers as they will be after `deltas` (for post-mutation balances in the response). */

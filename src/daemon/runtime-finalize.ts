@@ -1,7 +1,7 @@
 // Finalizing paths of the runtime plane: commit, release, extend and the expiry sweep, each one
 // guarded transaction on an ACTIVE reservation.
 import {type RecordFacts} from '../decision-log/record.js'
-import {settle} from '../evaluator/settle.js'
+import {planSettlement} from '../evaluator/settle.js'
 import {requestHash} from '../protocol/canonical-json.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {
@@ -25,6 +25,8 @@ import {
   assertTenantOpen,
   releaseHold,
   addSettlement,
+  overdraftError,
+  shadowLimitScope,
   projectLedgers,
 } from './runtime-core.js'
 import {balancesOf, denyHeaders} from './wire.js'
@@ -46,13 +48,13 @@ export class FinalizePath {
       const policy = r.overage_policy
       const [realLedgers, shadowLedgers] = held ?? (await this.core.heldBy(r))
       const args = {estimate: r.reserved.amount, actual: req.actual.amount, policy, kind: 'commit' as const}
-      const realSettle = r.real_scopes.length > 0 ? settle({...args, ledgers: realLedgers}) : undefined
+      const realSettle = r.real_scopes.length > 0 ? planSettlement({...args, ledgers: realLedgers}) : undefined
       if (realSettle && !realSettle.ok) {
         facts.decision = 'DENY'
         facts.reason_code = realSettle.code
         throw withContext(new ProtocolError(realSettle.code, `Commit rejected: ${realSettle.code} on scope ${realSettle.scope}`), facts)
       }
-      const shadowSettle = r.shadow_scopes.length > 0 ? settle({...args, ledgers: shadowLedgers}) : undefined
+      const shadowSettle = r.shadow_scopes.length > 0 ? planSettlement({...args, ledgers: shadowLedgers}) : undefined
       const tx: Tx = {conditions: [], deltas: []}
       if (realSettle?.ok) addSettlement(tx, 'real', realSettle)
       if (shadowSettle?.ok) addSettlement(tx, 'shadow', shadowSettle)
@@ -83,7 +85,12 @@ export class FinalizePath {
         },
       }
       const applied = await this.core.store.apply(tx)
+      const overLimit = overdraftError(applied, facts, 'Commit')
+      if (overLimit) throw overLimit
+      // 'settlement': the capped extra is no longer the one this response states; read again.
       if (!applied.ok) continue
+      const shadowLimit = shadowLimitScope(tx, applied)
+      if (shadowLimit) Object.assign(facts, {would_decision: 'DENY', would_reason_code: 'OVERDRAFT_LIMIT_EXCEEDED', denied_scope: shadowLimit})
       this.core.openHolds.delete(id)
       facts.decision = 'ALLOW'
       return {status: 200, body: text, record: facts, headers: facts.would_decision === 'DENY' ? denyHeaders(facts.would_reason_code) : undefined}

@@ -6,6 +6,7 @@ import {type DecisionRecord, type RecordFacts, buildDecisionRecord} from '../dec
 import {sha256Hex} from '../protocol/canonical-json.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {keyUsable} from '../admin/auth.js'
+import {RUNTIME_PERMISSIONS, type RuntimeOperation, compileScopeFilter, permits} from '../admin/permissions.js'
 import {isStoreUnavailable} from '../store/errors.js'
 import type {Store} from '../store/types.js'
 import type {DaemonCounters} from './counters.js'
@@ -25,22 +26,14 @@ export interface RuntimePlaneDeps {
 export const RECORD = Symbol('decision-record')
 type WithRecord = HttpRequest & {[RECORD]?: {facts: RecordFacts; tenant: string}}
 
-/** sha256 of recently presented secrets: hashing is the costly part of a lookup, and it never changes. */
-const secretHashes = new Map<string, string>()
-function hashOfSecret(secret: string): string {
-  let hash = secretHashes.get(secret)
-  if (hash === undefined) {
-    hash = sha256Hex(secret)
-    if (secretHashes.size >= 4096) secretHashes.clear()
-    secretHashes.set(secret, hash)
-  }
-  return hash
-}
-
 export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps): void {
   const {service, store} = deps
 
-  const authenticate = async (req: HttpRequest, allowAdmin = false): Promise<CallContext> => {
+  /**
+   * The caller and what it may do. Tenant keys need the operation's permission (403 FORBIDDEN
+   * otherwise, before anything is read); their scope filter travels in the context for the service.
+   */
+  const authenticate = async (req: HttpRequest, operation: RuntimeOperation, allowAdmin = false): Promise<CallContext> => {
     const presented = headerOf(req, 'x-cycles-api-key')
     const idem = headerOf(req, 'x-idempotency-key')
     const base = {request_id: req.request_id, trace_id: req.trace_id, ...(idem === undefined ? {} : {headerIdempotencyKey: idem})}
@@ -51,12 +44,17 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
       }
     }
     if (!presented) throw new ProtocolError('UNAUTHORIZED', 'Missing X-Cycles-API-Key header')
-    // The key itself is looked up on every request, so a revocation applies at once.
-    const key = await store.findApiKeyByHash(hashOfSecret(presented))
+    // Key and tenant as they are now (store.findApiKeyWithTenant), so a revocation applies at once.
+    // The secret is hashed per request and never kept: sha256 of a 41-character key costs about a microsecond.
+    const {key, tenant} = await store.findApiKeyWithTenant(sha256Hex(presented))
     if (!key || !keyUsable(key, (deps.now ?? Date.now)())) throw new ProtocolError('UNAUTHORIZED', 'Invalid or revoked API key')
-    const tenant = await store.getTenant(key.tenant_id)
+    const required = RUNTIME_PERMISSIONS[operation]
+    if (!permits(key.permissions, required)) {
+      throw new ProtocolError('FORBIDDEN', `API key ${key.key_id} lacks the ${required} permission; grant it with PATCH /v1/admin/api-keys/${key.key_id} or use another key`)
+    }
     if (tenant && tenant.status === 'SUSPENDED') throw new ProtocolError('UNAUTHORIZED', `Tenant ${key.tenant_id} is suspended`)
-    return {...base, tenant: key.tenant_id}
+    const filter = compileScopeFilter(key.scope_filter)
+    return {...base, tenant: key.tenant_id, ...(filter ? {scopeFilter: filter} : {})}
   }
 
   /** Admin-on-behalf-of needs an explicit tenant. */
@@ -66,9 +64,9 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
     return {...ctx, tenant}
   }
 
-  const evaluated = (call: (ctx: CallContext, req: HttpRequest) => Promise<ServiceResponse>, allowAdmin = false) => {
+  const evaluated = (operation: RuntimeOperation, call: (ctx: CallContext, req: HttpRequest) => Promise<ServiceResponse>, allowAdmin = false) => {
     return async (req: HttpRequest): Promise<HttpResponse> => {
-      const ctx = await authenticate(req, allowAdmin).catch(storeDown)
+      const ctx = await authenticate(req, operation, allowAdmin).catch(storeDown)
       try {
         const result = await call(ctx, req)
         if (result.record) (req as WithRecord)[RECORD] = {facts: result.record, tenant: ctx.tenant}
@@ -83,13 +81,13 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
   }
 
   server
-    .route('POST', '/v1/reservations', evaluated((ctx, req) => service.reserve(ctx, req.body)))
-    .route('POST', '/v1/decide', evaluated((ctx, req) => service.decide(ctx, req.body)))
-    .route('POST', '/v1/reservations/:id/commit', evaluated((ctx, req) => service.commit(ctx, req.params.id, req.body)))
+    .route('POST', '/v1/reservations', evaluated('reserve', (ctx, req) => service.reserve(ctx, req.body)))
+    .route('POST', '/v1/decide', evaluated('decide', (ctx, req) => service.decide(ctx, req.body)))
+    .route('POST', '/v1/reservations/:id/commit', evaluated('commit', (ctx, req) => service.commit(ctx, req.params.id, req.body)))
     .route(
       'POST',
       '/v1/reservations/:id/release',
-      evaluated(async (ctx, req) => {
+      evaluated('release', async (ctx, req) => {
         if (ctx.admin) {
           const r = await store.getReservation(req.params.id)
           if (!r) throw new ProtocolError('NOT_FOUND', `Reservation ${req.params.id} not found`)
@@ -98,18 +96,18 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
         return service.release(ctx, req.params.id, req.body)
       }, true),
     )
-    .route('POST', '/v1/reservations/:id/extend', evaluated((ctx, req) => service.extend(ctx, req.params.id, req.body)))
-    .route('POST', '/v1/events', evaluated((ctx, req) => service.event(ctx, req.body)))
-    .route('GET', '/v1/balances', evaluated((ctx, req) => service.balances(ctx, req.query)))
+    .route('POST', '/v1/reservations/:id/extend', evaluated('extend', (ctx, req) => service.extend(ctx, req.params.id, req.body)))
+    .route('POST', '/v1/events', evaluated('event', (ctx, req) => service.event(ctx, req.body)))
+    .route('GET', '/v1/balances', evaluated('balances', (ctx, req) => service.balances(ctx, req.query)))
     .route(
       'GET',
       '/v1/reservations',
-      evaluated(async (ctx, req) => service.listReservations(await resolveAdminTenant(ctx, req.query.get('tenant') ?? undefined), req.query), true),
+      evaluated('listReservations', async (ctx, req) => service.listReservations(await resolveAdminTenant(ctx, req.query.get('tenant') ?? undefined), req.query), true),
     )
     .route(
       'GET',
       '/v1/reservations/:id',
-      evaluated(async (ctx, req) => {
+      evaluated('getReservation', async (ctx, req) => {
         if (ctx.admin) {
           const r = await store.getReservation(req.params.id)
           if (!r) throw new ProtocolError('NOT_FOUND', `Reservation ${req.params.id} not found`)

@@ -21,7 +21,8 @@ export class ReadPath {
     }
     if (!any) throw invalid('At least one subject filter (tenant, workspace, app, workflow, agent, toolset) is required')
     const limit = parseLimit(query.get('limit'))
-    const ledgers = await this.core.store.listLedgers('real', {tenant: ctx.tenant, segments})
+    let ledgers = await this.core.store.listLedgers('real', {tenant: ctx.tenant, segments})
+    if (ctx.scopeFilter) ledgers = ledgers.filter((l) => ctx.scopeFilter!.allows(l.scope))
     const start = cursorOffset(query.get('cursor'))
     const page = ledgers.slice(start, start + limit)
     const body: Record<string, unknown> = {balances: balancesOf(page)}
@@ -52,7 +53,9 @@ export class ReadPath {
       limit: parseLimit(query.get('limit')),
       cursor: query.get('cursor') || undefined,
     })
-    const body: Record<string, unknown> = {reservations: result.reservations.map((r) => summaryOf(r))}
+    // A scope-filtered key sees only its scopes; a page may then hold fewer than `limit` (follow next_cursor).
+    const visible = ctx.scopeFilter ? result.reservations.filter((r) => ctx.scopeFilter!.allows(r.scope_path)) : result.reservations
+    const body: Record<string, unknown> = {reservations: visible.map((r) => summaryOf(r))}
     if (result.next_cursor) body.next_cursor = result.next_cursor
     body.has_more = result.next_cursor !== undefined
     return {status: 200, body: JSON.stringify(body)}

@@ -3,7 +3,7 @@
 // atomic transaction, retrying when the ledgers moved in between.
 import {type RecordFacts, runIds} from '../decision-log/record.js'
 import {type ReserveEvaluation, admissionConditions, evaluateReserve, liveErrorFor} from '../evaluator/evaluate.js'
-import {settle} from '../evaluator/settle.js'
+import {planSettlement} from '../evaluator/settle.js'
 import {requestHash} from '../protocol/canonical-json.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {
@@ -30,6 +30,8 @@ import {
   type BookView,
   type RuntimeCore,
   addSettlement,
+  overdraftError,
+  shadowLimitScope,
   projectLedgers,
 } from './runtime-core.js'
 import {balancesOf, denyHeaders, jsonWithBalances} from './wire.js'
@@ -250,7 +252,7 @@ export class ReservePath {
       ])
       const present = (v: BookView) => v.ledgers.filter((l): l is Ledger => l !== undefined)
       const args = {estimate: 0, actual: req.actual.amount, policy, kind: 'event' as const}
-      const shadowSettle = present(shadow).length > 0 ? settle({...args, ledgers: present(shadow)}) : undefined
+      const shadowSettle = present(shadow).length > 0 ? planSettlement({...args, ledgers: present(shadow)}) : undefined
       if (!shadowSettle) {
         facts.would_decision = 'DENY'
         facts.would_reason_code = shadow.unitMismatch ? 'UNIT_MISMATCH' : 'BUDGET_NOT_FOUND'
@@ -268,7 +270,7 @@ export class ReservePath {
         if (present(real).length === 0) {
           throw withContext(new ProtocolError('NOT_FOUND', `Budget not found for provided scope: ${scopes.scope_path}`), {...facts, decision: 'DENY', reason_code: 'NOT_FOUND'})
         }
-        const realSettle = settle({...args, ledgers: present(real)})
+        const realSettle = planSettlement({...args, ledgers: present(real)})
         if (!realSettle.ok) {
           throw withContext(new ProtocolError(realSettle.code, `Event rejected: ${realSettle.code} on scope ${realSettle.scope}`), {...facts, decision: 'DENY', reason_code: realSettle.code})
         }
@@ -283,10 +285,14 @@ export class ReservePath {
       const text = JSON.stringify(body)
       tx.idempotency = {key: idemKey, record: {hash, status: 201, body: text}, ttl_ms: EVENT_IDEMPOTENCY_TTL_MS}
       const applied = await this.core.store.apply(tx)
+      const overLimit = overdraftError(applied, facts, 'Event')
+      if (overLimit) throw overLimit
       if (!applied.ok) {
         if (applied.failed === 'idempotency') return (await this.core.replay(idemKey, hash, facts))!
         continue
       }
+      const shadowLimit = shadowLimitScope(tx, applied)
+      if (shadowLimit) Object.assign(facts, {would_decision: 'DENY', would_reason_code: 'OVERDRAFT_LIMIT_EXCEEDED', denied_scope: shadowLimit})
       facts.decision = 'ALLOW'
       const response: ServiceResponse = {status: 201, body: text, record: facts}
       if (facts.would_decision === 'DENY') response.headers = denyHeaders(facts.would_reason_code)

@@ -2,7 +2,8 @@
 import {loadConfig} from '../config/load.js'
 import {RetentionSyntaxError, parseRetention, parseSize} from '../decision-log/retention.js'
 import {CliError, EXIT} from '../cli/errors.js'
-import {StateDirLockedError} from '../store/embedded/embedded-store.js'
+import {EmbeddedStore, StateDirLockedError} from '../store/embedded/embedded-store.js'
+import {StateCorruptError} from '../store/embedded/state-damage.js'
 import {StoreUnavailableError} from '../store/errors.js'
 import {RedisStore} from '../store/redis/redis-store.js'
 import type {Store} from '../store/types.js'
@@ -21,6 +22,8 @@ export interface StartOptions {
   adminPort?: number
   /** Admin key (flag/env); overrides config `admin_key`. */
   adminKey?: string
+  /** `--recover`: start on a damaged state directory, setting the damaged lines aside (embedded store only). */
+  recover?: boolean
   /** `--log-retention`: an age, a total size or both (`7d,10GiB`). */
   logRetention?: string
   /** `--max-queue-ms`: shed requests that waited longer (0 = off). */
@@ -45,6 +48,7 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
     }
   }
   try {
+    store ??= await EmbeddedStore.open({stateDir: options.stateDir, recover: options.recover, log: options.log})
     return await Daemon.start({
       config,
       ...(store ? {store} : {}),
@@ -58,6 +62,10 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
       ...bounds,
     })
   } catch (error) {
+    if (error instanceof StateCorruptError) {
+      const damaged = error.damage.map((d) => ({file: d.file, line: d.line, problem: d.problem}))
+      throw new CliError('STATE_CORRUPT', error.summary, {exit: EXIT.STATE_CORRUPT, suggestions: error.remedies, details: {state_dir: error.dir, recoverable: error.recoverable, damaged}})
+    }
     if (error instanceof StateDirLockedError) {
       throw new CliError('STATE_LOCKED', error.message, {exit: EXIT.STATE_LOCKED, suggestions: ['stop the other daemon, or pass a different --state-dir']})
     }

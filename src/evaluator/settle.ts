@@ -1,7 +1,10 @@
-// Settlement math for commits and direct-debit events (cycles-protocol.md §2.3, §2.9): pure,
-// returns the ledger deltas to apply and the conditions under which they are still right.
+// Settlement math for commits and direct-debit events (cycles-protocol.md §2.3, §2.9): pure.
+// settle() returns the ledger deltas to apply and the conditions under which they are still right;
+// planSettlement() is what the runtime writes: the same rule, with an overage handed to the store as
+// an OverageCharge so that the capping is decided against the ledgers as they are at the write.
 import type {Ledger, OveragePolicy} from '../protocol/types.js'
-import type {Condition, LedgerDelta} from '../store/types.js'
+import {overageOutcome} from '../store/ledger-math.js'
+import type {Condition, LedgerDelta, OverageCharge} from '../store/types.js'
 
 export type SettleFailure = 'BUDGET_EXCEEDED' | 'OVERDRAFT_LIMIT_EXCEEDED' | 'BUDGET_FROZEN' | 'BUDGET_CLOSED'
 
@@ -40,31 +43,60 @@ export function settle({ledgers, estimate, actual, policy, kind}: SettleInput): 
     return {ok: true, charged: actual, released: 0, deltas, conditions}
   }
 
-  // Capping: the extra is limited to the smallest non-negative remaining across capping scopes.
-  const capping = policy === 'ALLOW_IF_AVAILABLE' ? ledgers : ledgers.filter((l) => l.overdraft_limit === 0)
-  const cap = capping.length > 0 ? Math.max(0, Math.min(...capping.map((l) => l.remaining))) : over
-  const cappedExtra = Math.min(over, cap)
-  const deltas: Omit<LedgerDelta, 'book'>[] = []
-  for (const l of ledgers) {
-    const available = Math.max(0, l.remaining)
-    if (policy === 'ALLOW_WITH_OVERDRAFT' && l.overdraft_limit > 0) {
-      const covered = Math.min(over, available)
-      const deficit = over - covered
-      if (l.debt + deficit > l.overdraft_limit) return {ok: false, code: 'OVERDRAFT_LIMIT_EXCEEDED', scope: l.scope}
-      const set = l.debt + deficit > l.overdraft_limit ? {is_over_limit: true} : undefined
-      deltas.push({scope: l.scope, unit: l.unit, add: {reserved: -estimate, spent: estimate + covered, debt: deficit}, set})
-    } else {
-      deltas.push({
-        scope: l.scope,
-        unit: l.unit,
-        add: {reserved: -estimate, spent: estimate + cappedExtra},
-        set: available < over ? {is_over_limit: true} : undefined,
-      })
+  const charge = overageCharge(ledgers, policy, estimate, over)
+  const outcome = overageOutcome(ledgers, charge)
+  if (outcome.limitScope) return {ok: false, code: 'OVERDRAFT_LIMIT_EXCEEDED', scope: outcome.limitScope}
+  // The capped amounts were computed from this exact balance.
+  for (const l of ledgers) conditions.push({scope: l.scope, unit: l.unit, field: 'remaining', op: 'eq', value: l.remaining})
+  return {ok: true, charged: chargedOf(charge, outcome.extra, actual), released: 0, deltas: outcome.deltas, conditions}
+}
+
+/** Which ledgers cap the extra and which take the shortfall as debt (ALLOW_WITH_OVERDRAFT, limit > 0). */
+function overageCharge(ledgers: Ledger[], policy: OveragePolicy, estimate: number, over: number): Pick<OverageCharge, 'ledgers' | 'estimate' | 'over'> {
+  const debt = (l: Ledger) => policy === 'ALLOW_WITH_OVERDRAFT' && l.overdraft_limit > 0
+  return {ledgers: ledgers.map((l) => ({scope: l.scope, debt: debt(l)})), estimate, over}
+}
+
+/** With a debt ledger the whole actual is charged; otherwise the estimate plus the capped extra. */
+function chargedOf(charge: Pick<OverageCharge, 'ledgers' | 'estimate'>, extra: number, actual: number): number {
+  return charge.ledgers.some((l) => l.debt) ? actual : charge.estimate + extra
+}
+
+export type PlannedSettlement =
+  | {
+      ok: true
+      /** As the response states it; with an overage, the store checks it (OverageCharge.expectExtra) or it does not depend on the ledgers. */
+      charged: number
+      released: number
+      /** Predicted from the ledgers read (for the response's balances); with an overage the store computes its own. */
+      deltas: Omit<LedgerDelta, 'book'>[]
+      conditions: Condition[]
+      /** Set for an actual above the estimate under a capping policy. */
+      overage?: Omit<OverageCharge, 'book' | 'onLimit'>
     }
-    // The capped amounts were computed from this exact balance.
-    conditions.push({scope: l.scope, unit: l.unit, field: 'remaining', op: 'eq', value: l.remaining})
+  | {ok: false; code: SettleFailure; scope: string}
+
+/**
+ * settle() for the write: an actual within the estimate and REJECT are exactly settle(); under
+ * ALLOW_IF_AVAILABLE and ALLOW_WITH_OVERDRAFT the overage goes to the store as an OverageCharge,
+ * conditioned only on the ledgers' status. `charged` and `deltas` are predicted from `ledgers`;
+ * when the charged amount depends on the cap, expectExtra makes the store refuse a different one.
+ * An overdraft limit is left to the store to judge (at the write).
+ */
+export function planSettlement(input: SettleInput): PlannedSettlement {
+  const {ledgers, estimate, actual, policy} = input
+  const over = actual - estimate
+  if (over <= 0 || policy === 'REJECT' || ledgers.length === 0 || ledgers.some((l) => l.status !== 'ACTIVE')) return settle(input)
+  const conditions: Condition[] = ledgers.map((l) => ({scope: l.scope, unit: l.unit, field: 'status', op: 'eq', value: 'ACTIVE'}))
+  const charge = overageCharge(ledgers, policy, estimate, over)
+  const predicted = overageOutcome(ledgers, charge)
+  const fixed = charge.ledgers.some((l) => l.debt)
+  return {
+    ok: true,
+    charged: chargedOf(charge, predicted.extra, actual),
+    released: 0,
+    deltas: predicted.deltas,
+    conditions,
+    overage: {...charge, unit: ledgers[0].unit, ...(fixed ? {} : {expectExtra: predicted.extra})},
   }
-  const anyOverdraft = policy === 'ALLOW_WITH_OVERDRAFT' && ledgers.some((l) => l.overdraft_limit > 0)
-  const charged = anyOverdraft ? actual : estimate + cappedExtra
-  return {ok: true, charged, released: 0, deltas, conditions}
 }

@@ -37,6 +37,26 @@ export function auditMatches(e: AuditEntry, f: AuditFilter): boolean {
   return true
 }
 
+/**
+ * Audit retention (README "Audit"): two classes kept apart, so failed requests — however many —
+ * never push a successful write's row out. Each class is kept for an age and capped at a count,
+ * whichever bound is hit first; rows are about 0.5 KB, so the caps bound the store at ~100 MB of
+ * write rows and ~25 MB of failure rows.
+ */
+export const AUDIT_RETENTION = {
+  writes: {maxAgeMs: 400 * 86_400_000, maxRows: 200_000},
+  failures: {maxAgeMs: 30 * 86_400_000, maxRows: 50_000},
+}
+export type AuditRetention = typeof AUDIT_RETENTION
+
+/** A failed request's row (status ≥ 400, authenticated or aggregated unauthenticated) rather than a write's. */
+export const isFailureRow = (e: AuditEntry): boolean => e.status >= 400
+
+/** Newest first across both classes (stable: rows with one timestamp keep their order). */
+export function newestFirst(writes: AuditEntry[], failures: AuditEntry[]): AuditEntry[] {
+  return [...writes, ...failures].sort((a, b) => b.timestamp_ms - a.timestamp_ms)
+}
+
 /** Offset cursors: opaque base64url of the next offset. */
 export function encodeCursor(offset: number): string {
   return Buffer.from(String(offset)).toString('base64url')

@@ -1,7 +1,7 @@
 // Ledger arithmetic shared by every store and the runtime's response projection: one place that
 // derives `remaining` (allocated - spent - reserved - debt) and evaluates write conditions.
 import type {Ledger} from '../protocol/types.js'
-import type {Condition, LedgerDelta} from './types.js'
+import type {Condition, LedgerDelta, OverageCharge} from './types.js'
 
 export function conditionHolds(ledger: Ledger | undefined, c: Condition): boolean {
   if (!ledger) return false
@@ -33,4 +33,32 @@ export function applyDelta(ledger: Ledger, d: LedgerDelta, nowMs: number): Ledge
   }
   next.updated_at_ms = nowMs
   return next
+}
+
+/**
+ * An OverageCharge against these ledgers (one per charge.ledgers entry, in order): the extra charged
+ * to the capping ledgers, the deltas, and the first debt ledger that would pass its overdraft limit
+ * (then `deltas` only release the hold). The rule is documented on OverageCharge.
+ */
+export function overageOutcome(
+  ledgers: readonly Ledger[],
+  charge: Pick<OverageCharge, 'ledgers' | 'estimate' | 'over'>,
+): {extra: number; deltas: Array<Omit<LedgerDelta, 'book'>>; limitScope?: string} {
+  const {estimate, over} = charge
+  let extra = over
+  for (let i = 0; i < ledgers.length; i++) if (!charge.ledgers[i].debt) extra = Math.min(extra, Math.max(0, ledgers[i].remaining))
+  const limited = ledgers.find((l, i) => charge.ledgers[i].debt && l.debt + (over - Math.min(over, Math.max(0, l.remaining))) > l.overdraft_limit)
+  if (limited) {
+    const deltas = ledgers.map((l) => ({scope: l.scope, unit: l.unit, add: {reserved: -estimate}}))
+    return {extra, deltas, limitScope: limited.scope}
+  }
+  const deltas = ledgers.map((l, i): Omit<LedgerDelta, 'book'> => {
+    const available = Math.max(0, l.remaining)
+    if (charge.ledgers[i].debt) {
+      const covered = Math.min(over, available)
+      return {scope: l.scope, unit: l.unit, add: {reserved: -estimate, spent: estimate + covered, debt: over - covered}}
+    }
+    return {scope: l.scope, unit: l.unit, add: {reserved: -estimate, spent: estimate + extra}, set: available < over ? {is_over_limit: true} : undefined}
+  })
+  return {extra, deltas}
 }

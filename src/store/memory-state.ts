@@ -1,13 +1,14 @@
 // The embedded store's in-memory state and its all-or-nothing transaction semantics. Pure data
 // structure: no I/O, no clock of its own (callers pass `nowMs`), so recovery can replay a journal.
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../protocol/types.js'
-import {auditMatches, compareLedgers, ledgerMatches, paginate, reservationMatches} from './filters.js'
-import {applyDelta, conditionHolds} from './ledger-math.js'
+import {AUDIT_RETENTION, type AuditRetention, auditMatches, compareLedgers, isFailureRow, ledgerMatches, newestFirst, paginate, reservationMatches} from './filters.js'
+import {applyDelta, conditionHolds, overageOutcome} from './ledger-math.js'
 import {
   type AuditEntry,
   type AuditFilter,
   type IdempotencyRecord,
   type LedgerFilter,
+  type OverageResult,
   type ReservationFilter,
   type TierControl,
   type Tx,
@@ -37,7 +38,8 @@ export interface MemoryLimits {
   terminalRetentionMs: number
   /** Most finished reservations kept; the oldest go first. */
   maxTerminalReservations: number
-  maxAudit: number
+  /** Audit classes kept apart, each by age and count (filters.ts AUDIT_RETENTION). */
+  audit: AuditRetention
 }
 
 export const DEFAULT_LIMITS: MemoryLimits = {
@@ -45,7 +47,7 @@ export const DEFAULT_LIMITS: MemoryLimits = {
   maxIdempotencyBytes: 256 * 1024 * 1024,
   terminalRetentionMs: 24 * 3_600_000,
   maxTerminalReservations: 500_000,
-  maxAudit: 200_000,
+  audit: AUDIT_RETENTION,
 }
 
 type BookLedger = Ledger & {book: Book}
@@ -69,7 +71,10 @@ export class MemoryState {
   private sequence = 0
   /** Finished reservations, oldest first, for the count cap (a key already pruned is skipped). */
   private terminalOrder = new InsertionOrder()
+  /** Rows of successful writes, oldest first. */
   audit: AuditEntry[] = []
+  /** Rows of failed requests, oldest first: a separate class so a flood of them evicts only its own. */
+  auditFailures: AuditEntry[] = []
   control: TierControl | undefined
 
   constructor(readonly limits: MemoryLimits = DEFAULT_LIMITS) {}
@@ -103,27 +108,43 @@ export class MemoryState {
     for (const l of tx.createLedgers ?? []) {
       if (this.getLedger(l.book, l.scope, l.unit)) return {ok: false, failed: 'exists', detail: `${l.scope} ${l.unit}`}
     }
-    const updated = this.nextLedgers(tx, nowMs, true)
-    if (!Array.isArray(updated)) return updated
+    const next = this.nextLedgers(tx, nowMs, true)
+    if (!('updated' in next)) return next
+    const {updated, overage} = next
     this.commit(tx, updated, nowMs)
-    if (!tx.returnLedgers) return NOTHING_RETURNED
+    if (!tx.returnLedgers && !overage) return NOTHING_RETURNED
     const touched = new Map<string, Ledger>()
-    for (const l of updated) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
-    for (const l of tx.createLedgers ?? []) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
-    return {ok: true, ledgers: touched}
+    if (tx.returnLedgers) {
+      for (const l of updated) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
+      for (const l of tx.createLedgers ?? []) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
+    }
+    return overage ? {ok: true, ledgers: touched, overage} : {ok: true, ledgers: touched}
   }
 
   /** Apply without checks: journal replay of a transaction that was already accepted once. */
   replay(tx: Tx, nowMs: number): void {
-    this.commit(tx, this.nextLedgers(tx, nowMs, false) as BookLedger[], nowMs)
+    const next = this.nextLedgers(tx, nowMs, false)
+    if ('updated' in next) this.commit(tx, next.updated, nowMs)
   }
 
-  /** The ledgers after the transaction's deltas (several deltas may hit one ledger). */
-  private nextLedgers(tx: Tx, nowMs: number, strict: boolean): BookLedger[] | Extract<TxResult, {ok: false}> {
+  /**
+   * The ledgers after the transaction's deltas (several deltas may hit one ledger), then after its
+   * overage charges (against the ledgers as the deltas left them). A replay (not strict) applies
+   * what it can and checks nothing.
+   */
+  private nextLedgers(tx: Tx, nowMs: number, strict: boolean): {updated: BookLedger[]; overage?: OverageResult[]} | Extract<TxResult, {ok: false}> {
     const updated: BookLedger[] = []
+    const current = (book: Book, scope: string, unit: Unit) => {
+      const i = updated.findIndex((l) => l.book === book && l.scope === scope && l.unit === unit)
+      return {i, base: i >= 0 ? updated[i] : this.getLedger(book, scope, unit)}
+    }
+    const put = (i: number, next: Ledger, book: Book) => {
+      ;(next as BookLedger).book = book
+      if (i >= 0) updated[i] = next as BookLedger
+      else updated.push(next as BookLedger)
+    }
     for (const d of tx.deltas ?? []) {
-      const i = updated.findIndex((l) => l.book === d.book && l.scope === d.scope && l.unit === d.unit)
-      const base = i >= 0 ? updated[i] : this.getLedger(d.book, d.scope, d.unit)
+      const {i, base} = current(d.book, d.scope, d.unit)
       if (!base) {
         if (strict) return {ok: false, failed: 'missing', detail: `${d.book} ${d.scope} ${d.unit}`}
         continue
@@ -133,11 +154,32 @@ export class MemoryState {
         if (strict) return {ok: false, failed: 'overflow', detail: `${d.scope} ${d.unit}`}
         continue
       }
-      ;(next as BookLedger).book = d.book
-      if (i >= 0) updated[i] = next as BookLedger
-      else updated.push(next as BookLedger)
+      put(i, next, d.book)
     }
-    return updated
+    if (!tx.overage) return {updated}
+    const overage: OverageResult[] = []
+    for (const charge of tx.overage) {
+      const found = charge.ledgers.map((l) => current(charge.book, l.scope, charge.unit))
+      const missing = found.findIndex((f) => !f.base)
+      if (missing >= 0) {
+        if (strict) return {ok: false, failed: 'missing', detail: `${charge.book} ${charge.ledgers[missing].scope} ${charge.unit}`}
+        continue
+      }
+      const outcome = overageOutcome(found.map((f) => f.base!), charge)
+      if (strict && charge.expectExtra !== undefined && outcome.extra !== charge.expectExtra) return {ok: false, failed: 'settlement', detail: String(outcome.extra)}
+      if (strict && outcome.limitScope && charge.onLimit === 'fail') return {ok: false, failed: 'overdraft', detail: outcome.limitScope}
+      for (const d of outcome.deltas) {
+        const {i, base} = current(charge.book, d.scope, d.unit)
+        const next = applyDelta(base!, {...d, book: charge.book}, nowMs)
+        if (!next) {
+          if (strict) return {ok: false, failed: 'overflow', detail: `${d.scope} ${d.unit}`}
+          continue
+        }
+        put(i, next, charge.book)
+      }
+      overage.push(outcome.limitScope ? {extra: outcome.extra, limitScope: outcome.limitScope} : {extra: outcome.extra})
+    }
+    return {updated, overage}
   }
 
   private commit(tx: Tx, updated: Array<Ledger & {book: Book}>, nowMs: number): void {
@@ -147,11 +189,16 @@ export class MemoryState {
     if (tx.idempotency) this.putIdempotency(tx.idempotency.key, tx.idempotency.record, nowMs + tx.idempotency.ttl_ms)
     for (const t of tx.tenants ?? []) this.tenants.set(t.tenant_id, t)
     for (const k of tx.apiKeys ?? []) this.putApiKey(k)
-    if (tx.audit?.length) {
-      this.audit.push(...tx.audit)
-      if (this.audit.length > this.limits.maxAudit * 1.1) this.audit = this.audit.slice(-this.limits.maxAudit)
-    }
+    if (tx.audit?.length) this.appendAudit(tx.audit)
     if (tx.control) this.control = tx.control
+  }
+
+  private appendAudit(rows: AuditEntry[]): void {
+    for (const e of rows) (isFailureRow(e) ? this.auditFailures : this.audit).push(e)
+    // Trim in steps of 10 % so the cap costs one copy per many appends.
+    const {writes, failures} = this.limits.audit
+    if (this.audit.length > writes.maxRows * 1.1) this.audit = this.audit.slice(-writes.maxRows)
+    if (this.auditFailures.length > failures.maxRows * 1.1) this.auditFailures = this.auditFailures.slice(-failures.maxRows)
   }
 
   putLedger(l: BookLedger): void {
@@ -260,7 +307,10 @@ export class MemoryState {
   }
 
   listAudit(filter: AuditFilter): {entries: AuditEntry[]; next_cursor?: string} {
-    const matching = this.audit.filter((e) => auditMatches(e, filter)).reverse()
+    const matching = newestFirst(
+      this.audit.filter((e) => auditMatches(e, filter)),
+      this.auditFailures.filter((e) => auditMatches(e, filter)),
+    )
     const {page, next_cursor} = paginate(matching, filter.limit ?? 50, filter.cursor)
     return {entries: page, next_cursor}
   }
@@ -270,6 +320,8 @@ export class MemoryState {
     for (const [key, [, expires]] of this.idempotency) {
       if (expires <= nowMs) this.dropIdempotency(key)
     }
+    this.audit = dropOlderThan(this.audit, nowMs - this.limits.audit.writes.maxAgeMs)
+    this.auditFailures = dropOlderThan(this.auditFailures, nowMs - this.limits.audit.failures.maxAgeMs)
     const horizon = nowMs - this.limits.terminalRetentionMs
     for (const [id, r] of this.reservations) {
       if (r.status !== 'ACTIVE' && (r.finalized_at_ms ?? r.created_at_ms) < horizon) this.reservations.delete(id)
@@ -294,7 +346,7 @@ export class MemoryState {
       ledgers: [...this.allLedgers()],
       tenants: [...this.tenants.values()],
       apiKeys: [...this.apiKeys.values()],
-      audit: this.audit,
+      audit: [...this.audit, ...this.auditFailures],
       control: this.control,
     }
   }
@@ -314,7 +366,9 @@ export class MemoryState {
     for (const l of s.ledgers) this.putLedger(l)
     for (const t of s.tenants) this.tenants.set(t.tenant_id, t)
     for (const k of s.apiKeys) this.putApiKey(k)
-    this.audit = s.audit ?? []
+    this.audit = []
+    this.auditFailures = []
+    this.appendAudit(s.audit ?? [])
     this.control = s.control
   }
 }
@@ -354,4 +408,11 @@ class InsertionOrder {
     }
     return true
   }
+}
+
+/** Rows are appended in time order (near enough: an aggregated row carries its window's last time), so age pruning cuts a prefix. */
+function dropOlderThan(rows: AuditEntry[], horizonMs: number): AuditEntry[] {
+  let cut = 0
+  while (cut < rows.length && rows[cut].timestamp_ms < horizonMs) cut++
+  return cut === 0 ? rows : rows.slice(cut)
 }

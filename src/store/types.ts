@@ -33,6 +33,39 @@ export interface LedgerDelta {
   set?: Partial<Pick<Ledger, 'is_over_limit' | 'status' | 'overdraft_limit' | 'caps' | 'commit_overage_policy' | 'allocated' | 'spent' | 'debt'>>
 }
 
+/**
+ * The part of a commit or event above its estimate, settled against the ledgers as they are when the
+ * transaction runs, so it needs no condition on their earlier values (concurrent commits do not make
+ * it fail). settle.ts decides the parameters; both stores apply them with ledger-math.overageOutcome
+ * (mirrored in the Redis apply script):
+ * - extra = min(over, max(0, smallest remaining of the capping ledgers)), or `over` when none caps;
+ * - every ledger: reserved -= estimate;
+ * - a capping ledger: spent += estimate + extra, and is_over_limit = true when max(0, remaining) < over;
+ * - a debt ledger: covered = min(over, max(0, remaining)); spent += estimate + covered, debt += over - covered;
+ *   when its debt would then pass overdraft_limit the settlement is over the limit (see onLimit).
+ */
+export interface OverageCharge {
+  book: Book
+  unit: Unit
+  /** In settle order (root first); debt: the shortfall becomes debt instead of being capped. */
+  ledgers: Array<{scope: string; debt: boolean}>
+  /** The held estimate. */
+  estimate: number
+  /** actual - estimate, > 0. */
+  over: number
+  /** The extra the caller's response states: the transaction fails with 'settlement' (detail: the extra as it is now) when it differs. */
+  expectExtra?: number
+  /** Over an overdraft limit: 'fail' the transaction ('overdraft', detail: the scope), or 'release' only the hold and report the scope. */
+  onLimit: 'fail' | 'release'
+}
+
+/** What the store did with one OverageCharge. */
+export interface OverageResult {
+  extra: number
+  /** Set when a debt ledger would have passed its overdraft limit (onLimit 'release': only the hold was released). */
+  limitScope?: string
+}
+
 export interface IdempotencyRecord {
   /** sha256 of the canonical request payload. */
   hash: string
@@ -73,6 +106,8 @@ export interface Tx {
   /** Every condition must hold, else nothing at all is applied. */
   conditions?: Condition[]
   deltas?: LedgerDelta[]
+  /** Applied after `deltas`, against the ledgers as they are then. */
+  overage?: OverageCharge[]
   /** New ledgers; the transaction fails with 'exists' if one is already there. */
   createLedgers?: Array<Ledger & {book: Book}>
   /** Upsert a reservation, optionally only if its current status is `expectStatus` ('absent' = new). */
@@ -90,13 +125,15 @@ export interface Tx {
   returnLedgers?: boolean
 }
 
-export type TxFailure = 'condition' | 'idempotency' | 'reservation' | 'exists' | 'missing' | 'overflow'
+export type TxFailure = 'condition' | 'idempotency' | 'reservation' | 'exists' | 'missing' | 'overflow' | 'settlement' | 'overdraft'
 
 export type TxResult =
   | {
       ok: true
       /** Post-state of every ledger the transaction touched, keyed `${book}|${scope}|${unit}` (see Tx.returnLedgers). */
       ledgers: Map<string, Ledger>
+      /** One per Tx.overage entry, in order. */
+      overage?: OverageResult[]
     }
   | {ok: false; failed: TxFailure; detail?: string}
 
@@ -154,6 +191,11 @@ export interface Store {
   listTenants(): Promise<Tenant[]>
   getApiKey(keyId: string): Promise<ApiKey | undefined>
   findApiKeyByHash(keyHash: string): Promise<ApiKey | undefined>
+  /**
+   * The API key with this hash and its tenant, as they are now: a revocation or suspension
+   * acknowledged by any instance before this call is seen (request authentication).
+   */
+  findApiKeyWithTenant(keyHash: string): Promise<{key?: ApiKey; tenant?: Tenant}>
   listApiKeys(tenantId?: string): Promise<ApiKey[]>
 
   /** One entry per scope, in order; undefined where no ledger exists in `unit`. */

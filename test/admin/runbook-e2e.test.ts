@@ -195,6 +195,28 @@ describe('runbook commands against a real daemon (built CLI as a child process)'
     expect((await dryRun(d.url, rotate.json.key_secret, {tenant: 'acme'}, 'RISK_POINTS', 1)).status).toBe(200)
   })
 
+  it('api-key rotate keeps the old key\'s permissions and scope filter, and the new key is held to them', async () => {
+    const permissions = ['reservations:create', 'balances:read']
+    const scope_filter = ['agent:helper']
+    const old = await admin(d.daemon.adminUrl, 'POST', '/v1/admin/api-keys', {tenant_id: 'acme', name: 'narrow', permissions, scope_filter})
+    expect(old.status).toBe(201)
+    const rotate = await run('api-key', 'rotate', old.body.key_id, '--yes', '--json')
+    expect(rotate.code, rotate.stderr).toBe(0)
+    expect(rotate.json).toMatchObject({replaced_key_id: old.body.key_id, old_key_revoked: true, permissions})
+    const listed = (await admin(d.daemon.adminUrl, 'GET', '/v1/admin/api-keys?tenant_id=acme&status=ACTIVE&limit=100')).body.keys
+    const fresh = listed.find((k: {key_id: string}) => k.key_id === rotate.json.key_id)
+    expect(fresh.permissions).toEqual(permissions)
+    expect(fresh.scope_filter).toEqual(scope_filter)
+    // held to them on the runtime plane: no commit permission, and only agent:helper scopes
+    const inside = await dryRun(d.url, rotate.json.key_secret, {tenant: 'acme', agent: 'helper'}, 'USD_MICROCENTS', 1, 'llm.chat')
+    expect(inside.status).toBe(200)
+    const outside = await dryRun(d.url, rotate.json.key_secret, {tenant: 'acme', agent: 'primary'}, 'RISK_POINTS', 1)
+    expect(outside.status).toBe(403)
+    const events = await call(d.url, 'POST', '/v1/events', {idempotency_key: 'rot-ev', subject: {tenant: 'acme', agent: 'helper'}, action: {kind: 'llm.chat', name: 'x'}, actual: {unit: 'USD_MICROCENTS', amount: 1}}, {'X-Cycles-API-Key': rotate.json.key_secret})
+    expect(events.status).toBe(403)
+    expect(events.body.error).toBe('FORBIDDEN')
+  })
+
   it('checks scope, unit and amount before calling, and maps server errors to exit codes', async () => {
     const t0 = new Date().toISOString()
     const typo = await run('budget', 'credit', '--scope', 'tenant:acme/agents:primary', '--unit', 'RISK_POINTS', '--amount', '1')

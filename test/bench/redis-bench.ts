@@ -29,6 +29,9 @@ interface Row {
   reqP50?: number
   reqP99?: number
   errors: number
+  /** Commits sent (with a reservation to commit) and how many of them failed. */
+  commits?: number
+  commitFailures?: number
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -82,10 +85,18 @@ async function spawnDaemon(args: string[], dir: string): Promise<Child> {
  * taken from when a request is set up (sent at once: one request in flight per connection) to its
  * response.
  */
-async function lifecycles(label: string, urls: string[], connections: number, seconds: number): Promise<Row> {
+async function lifecycles(
+  label: string,
+  urls: string[],
+  connections: number,
+  seconds: number,
+  {actual = 800, policy}: {actual?: number; policy?: string} = {},
+): Promise<Row> {
   const lifeLat: number[] = []
   const reqLat: number[] = []
   let errors = 0
+  let commits = 0
+  let commitFailures = 0
   const failures = new Map<string, number>()
   const fail = (what: string, status: number, body: string) => {
     errors++
@@ -95,7 +106,8 @@ async function lifecycles(label: string, urls: string[], connections: number, se
   // Keys unique across runs too: a daemon replays a reused key's first answer (a finished reservation).
   const run = randomBytes(6).toString('hex')
   let seq = 0
-  const rest = `,"subject":{"tenant":"bench","workspace":"prod","agent":"a"},"action":{"kind":"llm.chat","name":"gpt"},"estimate":{"unit":"USD_MICROCENTS","amount":1000}}`
+  const policyField = policy ? `,"overage_policy":"${policy}"` : ''
+  const rest = `,"subject":{"tenant":"bench","workspace":"prod","agent":"a"},"action":{"kind":"llm.chat","name":"gpt"},"estimate":{"unit":"USD_MICROCENTS","amount":1000}${policyField}}`
   const headers = {'content-type': 'application/json', 'X-Cycles-API-Key': KEY}
   interface Context {
     id?: string
@@ -131,13 +143,17 @@ async function lifecycles(label: string, urls: string[], connections: number, se
             headers,
             setupRequest: (req: Record<string, unknown>, context: Context) => {
               context.sent = performance.now()
-              return {...req, path: `/v1/reservations/${context.id ?? 'none'}/commit`, body: `{"idempotency_key":"c-${run}-${++seq}","actual":{"unit":"USD_MICROCENTS","amount":800}}`}
+              return {...req, path: `/v1/reservations/${context.id ?? 'none'}/commit`, body: `{"idempotency_key":"c-${run}-${++seq}","actual":{"unit":"USD_MICROCENTS","amount":${actual}}}`}
             },
             onResponse: (status: number, body: string, context: Context) => {
               const now = performance.now()
               reqLat.push(now - context.sent)
+              if (context.id) commits++
               if (status === 200 && context.id) lifeLat.push(now - context.lifeStart)
-              else if (context.id) fail('commit', status, body)
+              else if (context.id) {
+                commitFailures++
+                fail('commit', status, body)
+              }
             },
           },
         ],
@@ -157,6 +173,8 @@ async function lifecycles(label: string, urls: string[], connections: number, se
     reqP50: quantile(reqLat, 0.5),
     reqP99: quantile(reqLat, 0.99),
     errors,
+    commits,
+    commitFailures,
   }
 }
 
@@ -204,7 +222,57 @@ function userSysMs(pid: number | undefined): {user: number; sys: number} | undef
 
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', {maximumFractionDigits: d, minimumFractionDigits: d}) : '-')
 
+/**
+ * `npm run bench -- redis --overage [--clients 16,32,128] [--policy ALLOW_WITH_OVERDRAFT] [--quick]`:
+ * lifecycles whose commit is above the estimate (actual 1,200 on an estimate of 1,000) next to the
+ * same lifecycles with actual ≤ estimate (800), at each client count, on one daemon and on two
+ * sharing one Redis; prints the share of commits that failed and the throughput of each.
+ */
+async function overage(args: string[]): Promise<void> {
+  const quick = args.includes('--quick')
+  const seconds = quick ? 3 : 8
+  const option = (name: string) => {
+    const i = args.indexOf(name)
+    return i >= 0 ? args[i + 1] : undefined
+  }
+  const clients = (option('--clients') ?? '16,32,128').split(',').map(Number)
+  const policy = option('--policy') ?? 'ALLOW_IF_AVAILABLE'
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cycles-redis-bench-'))
+  const configPath = path.join(dir, 'cycles.yaml')
+  fs.writeFileSync(configPath, CONFIG)
+  const redis = await startRedis()
+  const children: Child[] = []
+  const lines: string[] = []
+  try {
+    const daemonArgs = (name: string) => ['--config', configPath, '--port', '0', '--admin-port', '0', '--log-dir', path.join(dir, `log-${name}`), '--redis', redis.url, '--state-dir', path.join(dir, `unused-${name}`)]
+    const one = await spawnDaemon(daemonArgs('o1'), dir)
+    const two = await spawnDaemon(daemonArgs('o2'), dir)
+    children.push(one, two)
+    await lifecycles('warmup', [one.url, two.url], 32, 2)
+    for (const n of clients) {
+      for (const urls of [[one.url], [one.url, two.url]]) {
+        const where = urls.length === 1 ? '1 daemon' : '2 daemons'
+        const within = await lifecycles(`${n} clients, ${where}, actual ≤ estimate`, urls, n, seconds, {policy})
+        const above = await lifecycles(`${n} clients, ${where}, actual > estimate`, urls, n, seconds, {actual: 1200, policy})
+        const share = (r: Row) => (r.commits ? (100 * (r.commitFailures ?? 0)) / r.commits : Number.NaN)
+        lines.push(
+          `${String(n).padStart(4)} clients, ${where.padEnd(9)}: over-estimate commits failed ${f(share(above), 2).padStart(6)} % (${above.commitFailures} of ${above.commits}); ` +
+            `lifecycles/s ${f(above.perSecond).padStart(6)} above vs ${f(within.perSecond).padStart(6)} within estimate (failed ${within.commitFailures} of ${within.commits}); ` +
+            `p99 ${f(above.p99, 1)} vs ${f(within.p99, 1)} ms`,
+        )
+      }
+    }
+    console.log(`policy ${policy}; ${seconds}s per run; estimate 1,000, actual 1,200 (above) or 800 (within)`)
+    for (const line of lines) console.log(line)
+  } finally {
+    for (const c of children) await c.stop().catch(() => {})
+    await destroyRedis(redis)
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+}
+
 export async function run(args: string[]): Promise<void> {
+  if (args.includes('--overage')) return overage(args)
   const quick = args.includes('--quick')
   const seconds = quick ? 3 : 8
   const connections = 32

@@ -3,7 +3,7 @@
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import type {ApiKey, Book, Ledger, Reservation, Tenant} from '../../src/protocol/types.js'
-import type {AuditEntry, Store, TierControl, Tx} from '../../src/store/types.js'
+import type {AuditEntry, OverageCharge, Store, TierControl, Tx} from '../../src/store/types.js'
 import {ledgerKey} from '../../src/store/types.js'
 
 export type StoreFactory = () => Promise<Store>
@@ -285,6 +285,8 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(await store.getApiKey('key_1')).toEqual(key)
       expect(await store.findApiKeyByHash('h1')).toEqual(key)
       expect(await store.findApiKeyByHash('nope')).toBeUndefined()
+      expect(await store.findApiKeyWithTenant('h2')).toEqual({key: key2, tenant: globex})
+      expect(await store.findApiKeyWithTenant('nope')).toEqual({})
       expect(await store.listApiKeys('globex')).toEqual([key2])
       expect((await store.listApiKeys()).map((k) => k.key_id).sort()).toEqual(['key_1', 'key_2'])
       // Revocation and a rotated hash are visible at once.
@@ -292,6 +294,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       await store.apply({apiKeys: [revoked], tenants: [{...acme, status: 'SUSPENDED'}]})
       expect(await store.findApiKeyByHash('h1')).toEqual(revoked)
       expect((await store.getTenant('acme'))!.status).toBe('SUSPENDED')
+      expect(await store.findApiKeyWithTenant('h1')).toEqual({key: revoked, tenant: {...acme, status: 'SUSPENDED'}})
       await store.apply({apiKeys: [{...revoked, key_hash: 'h1b'}]})
       expect(await store.findApiKeyByHash('h1')).toBeUndefined()
       expect((await store.findApiKeyByHash('h1b'))!.key_id).toBe('key_1')
@@ -519,6 +522,122 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect(await store.getIdempotency('acme:reserve:g5')).toBeUndefined()
       expect(await store.getReservation('g5')).toBeUndefined()
       expect((await store.listAudit({})).entries).toEqual([])
+    })
+
+    describe('overage charges (settled at the write)', () => {
+      const U = 'USD_MICROCENTS' as const
+      const charge = (over: number, extra: Partial<OverageCharge> = {}): OverageCharge => ({
+        book: 'real',
+        unit: U,
+        ledgers: [
+          {scope: T, debt: false},
+          {scope: A, debt: false},
+        ],
+        estimate: 100,
+        over,
+        onLimit: 'fail',
+        ...extra,
+      })
+      /** T: 10,000 with 100 held; A: as given, with 100 held. */
+      const seedHeld = async (a: Partial<Ledger>) => {
+        const leaf = {...ledger(A, 1000), reserved: 100, ...a}
+        leaf.remaining = leaf.allocated - leaf.spent - leaf.reserved - leaf.debt
+        const r = await store.apply({createLedgers: [{...ledger(T, 10_000), reserved: 100, remaining: 9900, book: 'real'}, {...leaf, book: 'real'}]})
+        expect(r.ok).toBe(true)
+      }
+
+      it('charges an overage exactly equal to remaining in full, without the over-limit flag', async () => {
+        await seedHeld({spent: 800}) // A remaining 100
+        const r = await store.apply({overage: [charge(100)]})
+        expect(r).toMatchObject({ok: true, overage: [{extra: 100}]})
+        expect(await get(A)).toMatchObject({reserved: 0, spent: 1000, remaining: 0, debt: 0, is_over_limit: false})
+        expect(await get(T)).toMatchObject({reserved: 0, spent: 200, remaining: 9800, is_over_limit: false})
+      })
+
+      it('caps the extra at the smallest remaining and flags only the short ledger', async () => {
+        await seedHeld({spent: 800})
+        const r = await store.apply({overage: [charge(101)]})
+        expect(r).toMatchObject({ok: true, overage: [{extra: 100}]})
+        expect(await get(A)).toMatchObject({reserved: 0, spent: 1000, remaining: 0, is_over_limit: true})
+        expect(await get(T)).toMatchObject({reserved: 0, spent: 200, remaining: 9800, is_over_limit: false})
+      })
+
+      it('refuses a different extra than the one expected, writing nothing', async () => {
+        await seedHeld({spent: 800})
+        const r = await store.apply({
+          overage: [charge(150, {expectExtra: 150})],
+          reservation: {value: reservation('x1'), expectStatus: 'absent'},
+        })
+        expect(r).toEqual({ok: false, failed: 'settlement', detail: '100'})
+        expect(await get(A)).toMatchObject({reserved: 100, spent: 800, remaining: 100})
+        expect(await store.getReservation('x1')).toBeUndefined()
+        expect(await store.apply({overage: [charge(150, {expectExtra: 100})]})).toMatchObject({ok: true, overage: [{extra: 100}]})
+      })
+
+      it('turns the shortfall into debt landing exactly on the overdraft limit', async () => {
+        await seedHeld({spent: 850, overdraft_limit: 70}) // A remaining 50
+        const debtCharge = charge(120, {ledgers: [{scope: T, debt: false}, {scope: A, debt: true}]})
+        const r = await store.apply({overage: [debtCharge]})
+        expect(r).toMatchObject({ok: true, overage: [{extra: 120}]})
+        expect(await get(A)).toMatchObject({reserved: 0, spent: 1000, debt: 70, remaining: -70, is_over_limit: false})
+        expect(await get(T)).toMatchObject({reserved: 0, spent: 220, remaining: 9780})
+      })
+
+      it('one unit past the overdraft limit fails the write, or with onLimit release only releases the hold', async () => {
+        await seedHeld({spent: 850, overdraft_limit: 70})
+        const debtCharge = charge(121, {ledgers: [{scope: T, debt: false}, {scope: A, debt: true}]})
+        expect(await store.apply({overage: [debtCharge]})).toEqual({ok: false, failed: 'overdraft', detail: A})
+        expect(await get(A)).toMatchObject({reserved: 100, spent: 850, debt: 0})
+        const released = await store.apply({overage: [{...debtCharge, onLimit: 'release'}]})
+        expect(released).toMatchObject({ok: true, overage: [{extra: 121, limitScope: A}]})
+        expect(await get(A)).toMatchObject({reserved: 0, spent: 850, debt: 0, remaining: 150})
+        expect(await get(T)).toMatchObject({reserved: 0, spent: 0, remaining: 10_000})
+      })
+
+      it('settles on a ledger already in debt: capping charges no extra, a debt ledger adds to its debt', async () => {
+        await seedHeld({spent: 950, debt: 30, overdraft_limit: 100}) // A remaining -80
+        expect(await store.apply({overage: [charge(50)]})).toMatchObject({ok: true, overage: [{extra: 0}]})
+        expect(await get(A)).toMatchObject({reserved: 0, spent: 1050, debt: 30, remaining: -80, is_over_limit: true})
+        await store.apply({deltas: [{book: 'real', scope: A, unit: U, add: {reserved: 100}}, {book: 'real', scope: T, unit: U, add: {reserved: 100}}]})
+        const debtCharge = charge(50, {ledgers: [{scope: T, debt: false}, {scope: A, debt: true}]})
+        expect(await store.apply({overage: [debtCharge]})).toMatchObject({ok: true, overage: [{extra: 50}]})
+        expect(await get(A)).toMatchObject({reserved: 0, spent: 1150, debt: 80, remaining: -230})
+      })
+
+      it('gives every concurrent overage commit the protocol settlement, with no failure from concurrency', async () => {
+        const n = 40
+        // A: 4,500 allocated, 40 holds of 100 → 500 left for 40 overages of 30 (1,200 asked).
+        await store.apply({createLedgers: [{...ledger(A, 4500), reserved: n * 100, remaining: 500, book: 'real'}]})
+        for (let i = 0; i < n; i++) expect((await store.apply({reservation: {value: reservation(`o${i}`), expectStatus: 'absent'}})).ok).toBe(true)
+        const commit = (i: number, debt: boolean) =>
+          store.apply({
+            conditions: [{scope: A, unit: U, field: 'status', op: 'eq', value: 'ACTIVE'}],
+            overage: [{book: 'real', unit: U, ledgers: [{scope: A, debt}], estimate: 100, over: 30, onLimit: 'fail'}],
+            reservation: {value: reservation(`o${i}`, {status: 'COMMITTED'}), expectStatus: 'ACTIVE'},
+          })
+        const results = await Promise.all(Array.from({length: n}, (_, i) => commit(i, false)))
+        expect(results.filter((r) => !r.ok)).toEqual([])
+        // Independently: the extras drain the 500 left, whatever the order.
+        const extras = results.map((r) => (r.ok ? r.overage![0].extra : -1))
+        expect(extras.reduce((a, b) => a + b, 0)).toBe(500)
+        expect(extras.filter((e) => e === 30)).toHaveLength(16)
+        expect(await get(A)).toMatchObject({reserved: 0, spent: n * 100 + 500, remaining: 0, debt: 0, is_over_limit: true})
+      })
+
+      it('concurrent overage commits into debt stop exactly at the overdraft limit', async () => {
+        const n = 40
+        await store.apply({createLedgers: [{...ledger(A, 4500, {overdraft_limit: 600}), reserved: n * 100, remaining: 500, book: 'real'}]})
+        const results = await Promise.all(
+          Array.from({length: n}, () =>
+            store.apply({overage: [{book: 'real', unit: U, ledgers: [{scope: A, debt: true}], estimate: 100, over: 30, onLimit: 'fail'}]}),
+          ),
+        )
+        // 500 covers 16 overages and 20 of the 17th; its 10 and 19 more of 30 reach a debt of 580;
+        // each later one would pass 600.
+        expect(results.filter((r) => r.ok)).toHaveLength(36)
+        expect(results.filter((r) => !r.ok)).toEqual(Array.from({length: 4}, () => ({ok: false, failed: 'overdraft', detail: A})))
+        expect(await get(A)).toMatchObject({reserved: 400, spent: 3600 + 500, debt: 580, remaining: -580, is_over_limit: false})
+      })
     })
 
     it('reports health', async () => {

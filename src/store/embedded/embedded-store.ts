@@ -2,7 +2,9 @@
 // snapshot under --state-dir (file formats in state-files.ts). The journal is written in segments;
 // each sealed segment is folded into the snapshot by a worker thread, so the journal stays bounded
 // while the daemon runs. Recovery loads the snapshot, replays the segments it does not contain yet
-// (a torn last line from a kill -9 was never acknowledged and is skipped), then writes a fresh one.
+// (a torn last line of the last segment, from a kill -9 or a host crash, was never acknowledged and
+// is skipped), then writes a fresh one. Any other damage stops the start (StateCorruptError) with
+// every file left as it was, unless `recover` sets the damaged lines aside (quarantine.ts).
 import fs from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -12,7 +14,20 @@ import {GroupCommitWriter, type WriteFailure} from '../../io/group-commit-writer
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../../protocol/types.js'
 import {DEFAULT_LIMITS, type MemoryLimits, MemoryState} from '../memory-state.js'
 import type {CompactionJob, CompactionResult} from './compaction-worker.js'
-import {journalLine, listSegments, readSnapshot, removeSegmentsThrough, replaySegment, segmentPath, writeSnapshot} from './state-files.js'
+import {type QuarantineReport, quarantine} from './quarantine.js'
+import {type Damage, StateCorruptError} from './state-damage.js'
+import {
+  FILE_MODE,
+  createSegment,
+  ensureStateDir,
+  journalLine,
+  listSegments,
+  readSnapshot,
+  removeSegmentsThrough,
+  replaySegment,
+  segmentPath,
+  writeSnapshot,
+} from './state-files.js'
 import type {
   AuditFilter,
   IdempotencyRecord,
@@ -33,6 +48,14 @@ export interface EmbeddedStoreOptions {
   fsyncIntervalMs?: number
   /** A journal segment is sealed and folded into the snapshot (in a worker thread) past this size. */
   journalSegmentBytes?: number
+  /**
+   * `--recover`: start even though lines of the state directory are damaged, setting them aside in a
+   * quarantine directory and reporting what they held (`recovery.quarantine`). Without it, damage
+   * throws StateCorruptError and nothing is changed.
+   */
+  recover?: boolean
+  /** Where the store reports trouble while running (a failed compaction). */
+  log?: (line: string) => void
 }
 
 /**
@@ -46,6 +69,8 @@ export interface RecoveryReport {
   snapshotLoaded: boolean
   journalLines: number
   tornLines: number
+  /** Only after `recover` found damage: what was set aside and lost. */
+  quarantine?: QuarantineReport
   /** Set when the fresh snapshot after recovery could not be written (e.g. a full disk). */
   snapshotError?: string
 }
@@ -84,22 +109,41 @@ export class EmbeddedStore implements Store {
 
   static async open(options: EmbeddedStoreOptions = {}): Promise<EmbeddedStore> {
     const store = new EmbeddedStore(options)
-    if (options.stateDir) store.recover(options.stateDir)
+    if (options.stateDir) {
+      try {
+        store.recover(options.stateDir)
+      } catch (error) {
+        store.unlock() // a refused start leaves the directory as it found it
+        throw error
+      }
+    }
     store.pruneTimer = setInterval(() => store.state.prune(store.now()), 60_000)
     store.pruneTimer.unref()
     return store
   }
 
   private recover(dir: string): void {
-    fs.mkdirSync(dir, {recursive: true})
+    ensureStateDir(dir)
     this.lock(dir)
-    const {loaded, journalThrough} = readSnapshot(dir, this.state)
+    const damage: Damage[] = []
+    const {loaded, journalThrough, format} = readSnapshot(dir, this.state, damage)
     this.recovery.snapshotLoaded = loaded
+    const segments = listSegments(dir)
+    if (!loaded && segments.length > 0) {
+      // Every version writes its snapshot before its first journal line: the state before them is gone.
+      const problem = 'journal segments but no snapshot: the state they apply to is missing'
+      throw new StateCorruptError(dir, [{file: segments[0].path, line: 1, problem, held: 'snapshot head'}], false)
+    }
     let last = Math.max(0, journalThrough)
-    for (const segment of listSegments(dir)) {
+    const lastSeq = segments.at(-1)?.seq
+    for (const segment of segments) {
       if (segment.seq <= journalThrough) continue // already in the snapshot (a compaction ended just before a crash)
-      replaySegment(segment.path, this.state, this.recovery)
+      replaySegment(segment.path, this.state, this.recovery, {format, lastSegment: segment.seq === lastSeq, damage})
       last = Math.max(last, segment.seq)
+    }
+    if (damage.length > 0) {
+      if (!this.options.recover) throw new StateCorruptError(dir, damage, true)
+      this.recovery.quarantine = quarantine(dir, damage, this.state, this.now())
     }
     this.state.prune(this.now())
     // Start from a fresh snapshot and an empty journal. On a full disk, start without it: the old
@@ -122,6 +166,7 @@ export class EmbeddedStore implements Store {
           }
           this.activeSeq++
           this.journalPath = segmentPath(dir, this.activeSeq)
+          createSegment(this.journalPath) // private (0600), and its name durable
           return this.journalPath
         },
         shouldRotate: (bytes) => bytes > segmentBytes,
@@ -145,9 +190,11 @@ export class EmbeddedStore implements Store {
       this.journalStats.lastCompactionMs = Math.round(result.ms)
     })
     worker.on('error', (error) => {
-      // The segments stay; the next seal retries, and recovery replays them whatever happens.
+      // The segments stay; the next seal retries, and recovery replays them (or names the damage).
       this.journalStats.failedCompactions++
       this.journalStats.lastCompactionError = error.message
+      // The state in memory is whole: a clean stop writes all of it to a fresh snapshot.
+      this.options.log?.(`journal compaction failed (its journal segments are kept; a clean stop writes a whole snapshot from memory): ${error.message}`)
     })
     worker.on('exit', () => {
       this.compaction = undefined
@@ -160,7 +207,7 @@ export class EmbeddedStore implements Store {
     const lockPath = path.join(dir, 'daemon.lock')
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        fs.writeFileSync(lockPath, String(process.pid), {flag: 'wx'})
+        fs.writeFileSync(lockPath, String(process.pid), {flag: 'wx', mode: FILE_MODE})
         this.lockPath = lockPath
         return
       } catch (error) {
@@ -198,6 +245,11 @@ export class EmbeddedStore implements Store {
 
   async findApiKeyByHash(keyHash: string): Promise<ApiKey | undefined> {
     return this.state.findApiKeyByHash(keyHash)
+  }
+
+  async findApiKeyWithTenant(keyHash: string): Promise<{key?: ApiKey; tenant?: Tenant}> {
+    const key = this.state.findApiKeyByHash(keyHash)
+    return {key, tenant: key && this.state.tenants.get(key.tenant_id)}
   }
 
   async listApiKeys(tenantId?: string): Promise<ApiKey[]> {
@@ -274,7 +326,12 @@ export class EmbeddedStore implements Store {
       removeSegmentsThrough(this.options.stateDir, this.activeSeq)
       this.journal = undefined
     }
+    this.unlock()
+  }
+
+  private unlock(): void {
     if (this.lockPath) fs.rmSync(this.lockPath, {force: true})
+    this.lockPath = undefined
   }
 
 }

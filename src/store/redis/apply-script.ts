@@ -18,7 +18,8 @@
 //   p  plans, one per transaction (layout below);
 //   x  [ttl zset key index, retention of finished reservations in ms, length of the reservation key
 //      prefix before the id] (when a plan writes a reservation);
-//   inv, hp  the invalidation channel and the API-key hash prefix (when a plan writes tenants or keys);
+//   inv, hp, ep  the invalidation channel, the API-key hash prefix and the auth epoch key index (when
+//            a plan writes tenants or keys);
 //   rk, rs   the read key indexes and one kind letter per read (when there are reads).
 // Numbers the script only hands on to Redis (now as updated_at_ms, scores, TTLs) come as decimal
 // strings: no number parsing in cjson, no formatting when passed to redis.call (which would also
@@ -32,10 +33,12 @@
 //                  active 1/0, expiry deadline, tenant index key or 0, all-tenants index key or 0,
 //                  created_at, full write 1/0}
 //   idempotency = {key, ARGV index of the record, ttl ms}
-//   rare parts  = {f = flag writes, n = new ledgers, t = tenants, a = API keys, au = audit,
-//                  ctl = control, ret = 1 to return the post-state of the touched ledgers}.
+//   rare parts  = {f = flag writes, n = new ledgers, t = tenants, a = API keys, au / af = audit rows of writes / failures,
+//                  ctl = control, ov = overage charges, ret = 1 to return the post-state of the
+//                  touched ledgers}.
 // Check order per transaction matches the embedded store (memory-state.ts): conditions,
-// idempotency, reservation status, ledger creation, then ledger deltas (missing / overflow). Nothing
+// idempotency, reservation status, ledger creation, ledger deltas (missing / overflow), then overage
+// charges (missing / settlement / overdraft / overflow). Nothing
 // of a transaction is written until every one of its checks passed.
 //
 // Ledgers are read once per call (one HMGET of every field in LEDGER_FIELDS) and kept in a table;
@@ -47,9 +50,10 @@
 // WRONGTYPE on a key) becomes that transaction's own error reply, and the counter changes of the
 // transactions before it are still written at the end.
 //
-// Output: {results, values}. results: one entry per plan: 1 (applied) — or, when the plan asks for
-// it (ret), {'ok', keyIndex, {hash fields...}, keyIndex, {...}, ...} with the post-state of every
-// ledger touched — or {'fail', kind, detail}, or {'err', message}. values: one per read: for 'L'
+// Output: {results, values}. results: one entry per plan: 1 (applied) — or, when the plan has
+// overage charges or asks for the post-state of the touched ledgers (ret), {'ok', {extra, limit
+// position, ...per charge}, keyIndex, {hash fields...}, keyIndex, {...}, ...} — or {'fail', kind,
+// detail}, or {'err', message}. values: one per read: for 'L'
 // the LEDGER_FIELDS values, for 'G' the string, for 'R' {cycles_json, cycles_update_json}.
 //
 // Numbers: Lua numbers are doubles, exact for every safe integer; a counter that leaves
@@ -250,6 +254,79 @@ local function run(plan)
     end
   end
 
+  -- 6. Overage charges (rare.ov, the rule of ledger-math.overageOutcome, on the working copies as
+  -- the deltas left them), each {ledger key indexes, debt flags (1 = the shortfall becomes debt),
+  -- estimate, over, expected extra or -1, 1 = over an overdraft limit fails the transaction (0 =
+  -- only the hold is released)}. Reports {extra, 1-based position of the ledger over its limit or 0}.
+  local settled
+  if rare and rare.ov then
+    work, order = work or {}, order or {}
+    settled = {}
+    for i, ov in ipairs(rare.ov) do
+      local ks, debts, est, over, expect, strict = ov[1], ov[2], ov[3], ov[4], ov[5], ov[6]
+      local ws, rem = {}, {}
+      local extra = over
+      for j, k in ipairs(ks) do
+        local w = work[k]
+        if w == nil then
+          local h = loaded[k]
+          if h == nil then h = load(k) end
+          if not h then return failAfterIdem('missing', 'o' .. i .. ':' .. j) end
+          w = {h.a, h.p, h.r, h.d, 0, false, false, false, false, false}
+          work[k] = w
+          order[#order + 1] = k
+        end
+        ws[j] = w
+        local m = w[1] - w[2] - w[3] - w[4]
+        rem[j] = m
+        if debts[j] == 0 then
+          local available = m > 0 and m or 0
+          if available < extra then extra = available end
+        end
+      end
+      if expect >= 0 and expect ~= extra then return failAfterIdem('settlement', fmt(extra)) end
+      local limitAt = 0
+      for j, k in ipairs(ks) do
+        if debts[j] == 1 then
+          local available = rem[j] > 0 and rem[j] or 0
+          local covered = over < available and over or available
+          if ws[j][4] + (over - covered) > loaded[k].l then limitAt = j; break end
+        end
+      end
+      if limitAt > 0 and strict == 1 then return failAfterIdem('overdraft', tostring(i) .. ':' .. tostring(limitAt)) end
+      for j, w in ipairs(ws) do
+        w[3] = w[3] - est
+        w[8] = true
+        if limitAt == 0 then
+          local available = rem[j] > 0 and rem[j] or 0
+          if debts[j] == 1 then
+            local covered = over < available and over or available
+            w[2] = w[2] + est + covered
+            w[4] = w[4] + over - covered
+            w[7] = true
+            w[9] = true
+          else
+            w[2] = w[2] + est + extra
+            w[7] = true
+            if available < over then
+              local flags = w[10] or {}
+              w[10] = flags
+              flags[#flags + 1] = {'is_over_limit', 'true'}
+            end
+          end
+        end
+        local a, p, r, dd = w[1], w[2], w[3], w[4]
+        local m = a - p - r - dd
+        w[5] = m
+        if a > MAX or a < -MAX or p > MAX or p < -MAX or r > MAX or r < -MAX or dd > MAX or dd < -MAX or m > MAX or m < -MAX then
+          return failAfterIdem('overflow', 'o' .. i .. ':' .. j)
+        end
+      end
+      settled[#settled + 1] = extra
+      settled[#settled + 1] = limitAt
+    end
+  end
+
   -- Every other check passed: the idempotency key is taken with SET NX (a key that exists fails the
   -- transaction, nothing written), then everything else is applied. Counter changes first (into the
   -- table; written at the end of the call), as the single-transaction script wrote ledgers first.
@@ -325,6 +402,10 @@ local function run(plan)
 
   if not rare then return 1 end
 
+  -- Tenants and API keys: the auth epoch moves with the write, so an instance that checks it before
+  -- serving from its cache sees every change acknowledged before (redis-store.ts, cached()).
+  if rare.t or rare.a then call('INCR', KEYS[batch.ep]) end
+
   if rare.t then
     for _, t in ipairs(rare.t) do
       call('SET', KEYS[t[1]], t[2])
@@ -354,14 +435,21 @@ local function run(plan)
     call('RPUSH', KEYS[rare.au.k], unpack(rare.au.e))
     call('LTRIM', KEYS[rare.au.k], -rare.au.max, -1)
   end
+  if rare.af then
+    call('RPUSH', KEYS[rare.af.k], unpack(rare.af.e))
+    call('LTRIM', KEYS[rare.af.k], -rare.af.max, -1)
+  end
 
   if rare.ctl then
     call('SET', KEYS[rare.ctl.k], rare.ctl.v)
     call('PUBLISH', rare.ctl.ch, rare.ctl.v)
   end
 
-  if not rare.ret then return 1 end
-  local out = {'ok'}
+  if not rare.ret then
+    if settled then return {'ok', settled} end
+    return 1
+  end
+  local out = {'ok', settled or {}}
   flush()
   local seen = {}
   local function post(k)

@@ -6,8 +6,9 @@ import type {Redis} from 'ioredis'
 import {ReplyError} from 'ioredis'
 
 import type {Book, Ledger, Unit} from '../../protocol/types.js'
-import type {Tx, TxFailure, TxResult} from '../types.js'
+import type {OverageResult, Tx, TxFailure, TxResult} from '../types.js'
 import {ledgerKey} from '../types.js'
+import {type AuditRetention, isFailureRow} from '../filters.js'
 import {APPLY_SCRIPT} from './apply-script.js'
 import {encodeIdempotency, encodeSet, flatToObject, hashToLedger, ledgerToHash, reservationToHash} from './codec.js'
 import {toStoreError} from './connection.js'
@@ -36,7 +37,10 @@ interface RarePlan {
   t?: Array<[number, string, number, string]>
   a?: Array<[number, string, number, string, string, number]>
   au?: {k: number; e: string[]; max: number}
+  af?: {k: number; e: string[]; max: number}
   ctl?: {k: number; v: string; ch: string}
+  /** Overage charges: ledger key indexes, debt flags 1/0, estimate, over, expected extra or -1, fail over a limit 1/0. */
+  ov?: Array<[number[], number[], number, number, number, 0 | 1]>
   /** Return the post-state of the touched ledgers. */
   ret?: 1
 }
@@ -87,7 +91,7 @@ const MAX_GROUP = 128
 export interface GroupCommitOptions {
   /** Finished reservations are kept this long. */
   terminalRetentionMs: number
-  maxAudit: number
+  audit: AuditRetention
   /** Called after a transaction's writes succeeded, before its caller hears of it (local cache effects). */
   onApplied: (tx: Tx) => void
 }
@@ -198,7 +202,7 @@ export class GroupCommit {
     if (dLists.texts.length > 0) batch += `,"d":[${dLists.texts.join(',')}]`
     if (hLists.texts.length > 0) batch += `,"h":[${hLists.texts.join(',')}]`
     if (reservations) batch += `,"x":[${k(L.reservationTtl())},"${Math.max(1, Math.round(this.opts.terminalRetentionMs))}",${L.reservationIdAt()}]`
-    if (invalidates) batch += `,"inv":${JSON.stringify(L.invalidationChannel())},"hp":${JSON.stringify(L.apiKeyHashPrefix())}`
+    if (invalidates) batch += `,"inv":${JSON.stringify(L.invalidationChannel())},"hp":${JSON.stringify(L.apiKeyHashPrefix())},"ep":${k(L.authEpoch())}`
     if (reads.length > 0) {
       // Read keys share KEYS with the transactions' (a ledger both written and read is sent once).
       let kinds = ''
@@ -321,6 +325,17 @@ export class GroupCommit {
         )
       }
     }
+    if (tx.overage?.length) {
+      touched = true
+      ;(rare ??= {}).ov = tx.overage.map((o) => [
+        o.ledgers.map((l) => ledgerIdx(o.book, l.scope, o.unit)),
+        o.ledgers.map((l) => (l.debt ? 1 : 0)),
+        o.estimate,
+        o.over,
+        o.expectExtra ?? -1,
+        o.onLimit === 'fail' ? 1 : 0,
+      ])
+    }
     if (tx.reservation) {
       touched = true
       const r = tx.reservation.value
@@ -363,7 +378,11 @@ export class GroupCommit {
     }
     if (tx.audit?.length) {
       touched = true
-      ;(rare ??= {}).au = {k: k(L.audit()), e: tx.audit.map((e) => JSON.stringify(e)), max: this.opts.maxAudit}
+      // Two lists, each trimmed to its own cap: failed requests never trim the writes' rows.
+      const writes = tx.audit.filter((e) => !isFailureRow(e))
+      const failures = tx.audit.filter(isFailureRow)
+      if (writes.length) (rare ??= {}).au = {k: k(L.audit()), e: writes.map((e) => JSON.stringify(e)), max: this.opts.audit.writes.maxRows}
+      if (failures.length) (rare ??= {}).af = {k: k(L.auditFailures()), e: failures.map((e) => JSON.stringify(e)), max: this.opts.audit.failures.maxRows}
     }
     if (tx.control) {
       touched = true
@@ -385,14 +404,16 @@ export class GroupCommit {
     }
     this.opts.onApplied(tx)
     const ledgers = new Map<string, Ledger>()
-    if (reply === 1 || reply.length === 1 || !ledgerOf) return {ok: true, ledgers}
-    for (let i = 1; i + 1 < reply.length; i += 2) {
+    if (reply === 1) return {ok: true, ledgers}
+    const overage = tx.overage?.length ? overageResults(tx, reply[1] as number[]) : undefined
+    if (!ledgerOf) return overage ? {ok: true, ledgers, overage} : {ok: true, ledgers}
+    for (let i = 2; i + 1 < reply.length; i += 2) {
       const where = ledgerOf.get(Number(reply[i]))
       if (!where) continue
       const ledger = hashToLedger(flatToObject(reply[i + 1]), where.scope, where.unit)
       if (ledger) ledgers.set(ledgerKey(where.book, where.scope, where.unit), ledger)
     }
-    return {ok: true, ledgers}
+    return overage ? {ok: true, ledgers, overage} : {ok: true, ledgers}
   }
 
   private failureDetail(tx: Tx, failed: TxFailure, raw: string): string | undefined {
@@ -407,12 +428,20 @@ export class GroupCommit {
         return l ? `${l.scope} ${l.unit}` : undefined
       }
       case 'missing': {
+        const o = overageLedger(tx, raw)
+        if (o) return `${o.book} ${o.scope} ${o.unit}`
         const d = tx.deltas?.[i]
         return d ? `${d.book} ${d.scope} ${d.unit}` : undefined
       }
       case 'overflow': {
-        const d = tx.deltas?.[i]
+        const d = overageLedger(tx, raw) ?? tx.deltas?.[i]
         return d ? `${d.scope} ${d.unit}` : undefined
+      }
+      case 'settlement':
+        return raw
+      case 'overdraft': {
+        const [charge, at] = raw.split(':').map(Number)
+        return tx.overage?.[charge - 1]?.ledgers[at - 1]?.scope
       }
       case 'reservation':
         return raw
@@ -441,6 +470,24 @@ export class GroupCommit {
       this.schedule()
     })
   }
+}
+
+/** The script's overage report (extra, 1-based position of the ledger over its limit or 0; per charge). */
+function overageResults(tx: Tx, flat: number[]): OverageResult[] {
+  return tx.overage!.map((o, i) => {
+    const extra = Number(flat[2 * i])
+    const at = Number(flat[2 * i + 1])
+    return at > 0 ? {extra, limitScope: o.ledgers[at - 1].scope} : {extra}
+  })
+}
+
+/** The overage ledger a failure detail 'o<charge>:<position>' names. */
+function overageLedger(tx: Tx, raw: string): {book: Book; scope: string; unit: Unit} | undefined {
+  const m = /^o(\d+):(\d+)$/.exec(raw)
+  if (!m) return undefined
+  const o = tx.overage?.[Number(m[1]) - 1]
+  const l = o?.ledgers[Number(m[2]) - 1]
+  return o && l ? {book: o.book, scope: l.scope, unit: o.unit} : undefined
 }
 
 /** One-letter codes of condition fields and operators in the apply plan (apply-script.ts). */

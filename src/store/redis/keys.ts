@@ -96,8 +96,14 @@ export class KeyLayout {
     return `${this.prefix}idem:${key}`
   }
 
+  /** Rows of successful writes. */
   audit(): string {
     return `${this.prefix}cycles:audit`
+  }
+
+  /** Rows of failed requests: their own list, so they never trim the writes' rows. */
+  auditFailures(): string {
+    return `${this.prefix}cycles:audit:failed`
   }
 
   control(): string {
@@ -106,6 +112,11 @@ export class KeyLayout {
 
   controlChannel(): string {
     return `${this.prefix}cycles:control:changed`
+  }
+
+  /** Counter bumped by every write of tenants or API keys, in the same script call as the write. */
+  authEpoch(): string {
+    return `${this.prefix}cycles:auth:epoch`
   }
 
   /** Pub/sub: `t:{tenant}` / `k:{key hash}` when a tenant or API key changes (cache invalidation). */

@@ -4,7 +4,7 @@ import type {Redis} from 'ioredis'
 
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../../protocol/types.js'
 import {UNITS} from '../../protocol/types.js'
-import {auditMatches, compareLedgers, decodeCursor, ledgerMatches, paginate, reservationMatches} from '../filters.js'
+import {auditMatches, compareLedgers, decodeCursor, ledgerMatches, newestFirst, paginate, reservationMatches} from '../filters.js'
 import type {AuditEntry, AuditFilter, LedgerFilter, ReservationFilter} from '../types.js'
 import {RESERVATION_UPDATE_FIELD} from './apply-script.js'
 import {hashToLedger, parseJson, reservationFromHash} from './codec.js'
@@ -49,49 +49,100 @@ export async function listLedgers(redis: Redis, keys: KeyLayout, book: Book, fil
   return out.sort(compareLedgers)
 }
 
+/** Where a page of reservations stopped: the last one returned (its created-at score and id). */
+interface ReservationPosition {
+  at: number
+  id: string
+}
+
+/** Keyset cursor: opaque base64url of the position, so the next page resumes there. */
+export function encodeReservationCursor(p: ReservationPosition): string {
+  return Buffer.from(JSON.stringify([p.at, p.id])).toString('base64url')
+}
+
+/** The position in a cursor from encodeReservationCursor; undefined when it is not one (listing starts at the top). */
+export function decodeReservationCursor(cursor: string): ReservationPosition | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown
+    if (Array.isArray(v) && v.length === 2 && Number.isFinite(v[0]) && typeof v[1] === 'string') return {at: v[0] as number, id: v[1] as string}
+  } catch {
+    // not a cursor of this store
+  }
+  return undefined
+}
+
+/** Listing order within one created-at millisecond, the embedded store's. */
+const byId = (a: string, b: string) => a.localeCompare(b)
+
 /**
- * Newest first (ties by id), the same order and offset cursors as the embedded store. Walks the
- * created-at index in chunks, never splitting a group of equal timestamps across chunks.
+ * Newest first (ties by id), the embedded store's order, with keyset cursors: a page resumes right
+ * after the last reservation of the previous one, so its reads do not grow with depth (about one
+ * index read and one record read per reservation looked at). Walks the created-at index in chunks,
+ * never splitting a group of equal timestamps across chunks.
  */
 export async function listReservations(redis: Redis, keys: KeyLayout, filter: ReservationFilter): Promise<{reservations: Reservation[]; next_cursor?: string}> {
   const limit = filter.limit ?? 50
-  const start = filter.cursor ? (decodeCursor(filter.cursor) ?? 0) : 0
-  const need = start + limit + 1
   const indexKey = keys.reservationIndex(filter.tenant)
+  // One more than a page, to know whether there is a next one.
   const matches: Reservation[] = []
-  const CHUNK = 256
+  /** Read the records of `ids` in order until a page and one more matched: as many at a time as are still wanted. */
+  const take = async (ids: string[]) => {
+    const gone: string[] = []
+    for (let from = 0; from < ids.length && matches.length <= limit; ) {
+      const piece = ids.slice(from, from + Math.max(8, limit + 1 - matches.length))
+      from += piece.length
+      const values = await Promise.all(piece.map((id) => redis.hmget(keys.reservation(id), 'cycles_json', RESERVATION_UPDATE_FIELD)))
+      for (let i = 0; i < piece.length && matches.length <= limit; i++) {
+        const r = reservationFromHash(values[i])
+        if (!r) gone.push(piece[i])
+        else if (reservationMatches(r, filter)) matches.push(r)
+      }
+    }
+    if (gone.length > 0) void redis.zrem(indexKey, ...gone).catch(() => {})
+  }
+  const after = filter.cursor ? decodeReservationCursor(filter.cursor) : undefined
+  // Exclusive upper bound of what is left to walk.
   let max = '+inf'
-  while (matches.length < need) {
-    const flat = await redis.zrevrangebyscore(indexKey, max, '-inf', 'WITHSCORES', 'LIMIT', 0, CHUNK)
+  if (after) {
+    // The rest of the cursor's own group of equal timestamps, then everything older.
+    const group = (await redis.zrangebyscore(indexKey, after.at, after.at)).sort(byId)
+    await take(group.filter((id) => byId(id, after.id) > 0))
+    max = `(${after.at}`
+  }
+  let chunk = Math.max(16, limit + 1)
+  while (matches.length <= limit) {
+    const flat = await redis.zrevrangebyscore(indexKey, max, '-inf', 'WITHSCORES', 'LIMIT', 0, chunk)
     if (flat.length === 0) break
-    let pairs: Array<{id: string; score: number}> = []
-    for (let i = 0; i < flat.length; i += 2) pairs.push({id: flat[i], score: Number(flat[i + 1])})
-    let done = false
-    if (pairs.length < CHUNK) done = true
+    const pairs: Array<{id: string; at: number}> = []
+    for (let i = 0; i < flat.length; i += 2) pairs.push({id: flat[i], at: Number(flat[i + 1])})
+    const last = pairs.length < chunk
+    let ids: string[]
+    if (last) ids = ordered(pairs)
     else {
-      const lowest = pairs[pairs.length - 1].score
-      if (pairs[0].score === lowest) {
-        const all = await redis.zrangebyscore(indexKey, lowest, lowest)
-        pairs = all.map((id) => ({id, score: lowest}))
+      const lowest = pairs[pairs.length - 1].at
+      if (pairs[0].at === lowest) {
+        // One group fills the chunk: read the whole group.
+        ids = (await redis.zrangebyscore(indexKey, lowest, lowest)).sort(byId)
         max = `(${lowest}`
       } else {
-        pairs = pairs.filter((p) => p.score > lowest)
+        // The lowest group may go on past the chunk: leave it to the next read.
+        ids = ordered(pairs.filter((p) => p.at > lowest))
         max = String(lowest)
       }
     }
-    pairs.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id))
-    const values = await Promise.all(pairs.map((p) => redis.hmget(keys.reservation(p.id), 'cycles_json', RESERVATION_UPDATE_FIELD)))
-    const gone: string[] = []
-    values.forEach((v, i) => {
-      const r = reservationFromHash(v)
-      if (!r) gone.push(pairs[i].id)
-      else if (reservationMatches(r, filter)) matches.push(r)
-    })
-    if (gone.length > 0) void redis.zrem(indexKey, ...gone).catch(() => {})
-    if (done) break
+    await take(ids)
+    if (last) break
+    // Filters that match little: look further per read.
+    chunk = Math.min(chunk * 2, 1024)
   }
-  const {page, next_cursor} = paginate(matches, limit, filter.cursor)
+  const page = matches.slice(0, limit)
+  const end = page[page.length - 1]
+  const next_cursor = matches.length > limit && end ? encodeReservationCursor({at: end.created_at_ms, id: end.reservation_id}) : undefined
   return {reservations: page, next_cursor}
+}
+
+function ordered(pairs: Array<{id: string; at: number}>): string[] {
+  return pairs.sort((a, b) => b.at - a.at || byId(a.id, b.id)).map((p) => p.id)
 }
 
 export async function dueForExpiry(redis: Redis, keys: KeyLayout, nowMs: number, limit: number): Promise<Reservation[]> {
@@ -113,11 +164,17 @@ export async function listAudit(redis: Redis, keys: KeyLayout, filter: AuditFilt
   const limit = filter.limit ?? 50
   const start = filter.cursor ? (decodeCursor(filter.cursor) ?? 0) : 0
   const need = start + limit + 1
-  const key = keys.audit()
+  // The first `need` matches of each class, newest first, merged: the merged first `need` are among them.
+  const [writes, failures] = await Promise.all([newestMatches(redis, keys.audit(), filter, need), newestMatches(redis, keys.auditFailures(), filter, need)])
+  const {page, next_cursor} = paginate(newestFirst(writes, failures), limit, filter.cursor)
+  return {entries: page, next_cursor}
+}
+
+/** Up to `need` rows of one audit list that match, newest first (walking from the tail in chunks). */
+async function newestMatches(redis: Redis, key: string, filter: AuditFilter, need: number): Promise<AuditEntry[]> {
   const total = await redis.llen(key)
   const matches: AuditEntry[] = []
   const CHUNK = 500
-  // Newest first: walk from the tail.
   for (let end = total - 1; end >= 0 && matches.length < need; end -= CHUNK) {
     const from = Math.max(0, end - CHUNK + 1)
     const chunk = await redis.lrange(key, from, end)
@@ -126,6 +183,5 @@ export async function listAudit(redis: Redis, keys: KeyLayout, filter: AuditFilt
       if (e && auditMatches(e, filter)) matches.push(e)
     }
   }
-  const {page, next_cursor} = paginate(matches, limit, filter.cursor)
-  return {entries: page, next_cursor}
+  return matches
 }

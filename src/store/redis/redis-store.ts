@@ -1,12 +1,14 @@
 // The Redis store: the same Store contract as the embedded store, shared by every daemon instance
 // that points at the same Redis. apply() is one generic Lua transaction (apply-script.ts) loaded once
 // and run with EVALSHA. Transactions and the hot-path reads are batched (group-commit.ts); listings
-// are plain commands (reads.ts). Tenants and API keys are cached briefly and invalidated over
-// pub/sub, so a revocation made through any instance applies at once everywhere.
+// are plain commands (reads.ts). Tenants and API keys are cached briefly, and every cached lookup
+// is checked against an auth epoch read in the same batch as the request's other reads, so a
+// revocation made through any instance applies from the moment it is acknowledged.
 import {Redis} from 'ioredis'
 
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../../protocol/types.js'
 import {StoreUnavailableError} from '../errors.js'
+import {AUDIT_RETENTION, type AuditRetention} from '../filters.js'
 import type {
   AuditEntry,
   AuditFilter,
@@ -39,7 +41,8 @@ export interface RedisStoreOptions {
   controlPollMs?: number
   /** Finished reservations are kept this long (the embedded store prunes them after the same time). */
   terminalRetentionMs?: number
-  maxAudit?: number
+  /** Audit retention per class (default filters.ts AUDIT_RETENTION); age is enforced by an hourly prune. */
+  audit?: AuditRetention
   connectTimeoutMs?: number
   commandTimeoutMs?: number
   /** How long open() waits for the first connection before failing. */
@@ -50,9 +53,24 @@ export interface RedisStoreOptions {
 interface CacheEntry<T> {
   value: T | undefined
   at: number
+  /** The auth epoch read before the value was loaded. */
+  epoch: string
 }
 
 const CACHE_MAX = 50_000
+const AUDIT_PRUNE_INTERVAL_MS = 3_600_000
+/** Pop rows from the oldest end of one audit list while they are older than ARGV[1] (ms); at most 10,000 per call. */
+const PRUNE_AUDIT_SCRIPT = `
+local dropped = 0
+while dropped < 10000 do
+  local head = redis.call('LINDEX', KEYS[1], 0)
+  if not head then break end
+  local ok, row = pcall(cjson.decode, head)
+  if ok and type(row) == 'table' and tonumber(row.timestamp_ms) and tonumber(row.timestamp_ms) >= tonumber(ARGV[1]) then break end
+  redis.call('LPOP', KEYS[1])
+  dropped = dropped + 1
+end
+return dropped`
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const
@@ -67,6 +85,7 @@ export class RedisStore implements Store {
   private readonly controlListeners: Array<(c: TierControl) => void> = []
   private lastControlVersion = -1
   private controlTimer: NodeJS.Timeout | undefined
+  private auditPruneTimer: NodeJS.Timeout | undefined
   private closed = false
   /** Transactions and hot-path reads, batched per turn of the event loop. */
   private readonly batch: GroupCommit
@@ -79,7 +98,7 @@ export class RedisStore implements Store {
       staleIfErrorMs: options.staleIfErrorMs ?? 600_000,
       controlPollMs: options.controlPollMs ?? 500,
       terminalRetentionMs: options.terminalRetentionMs ?? 24 * 3_600_000,
-      maxAudit: options.maxAudit ?? 200_000,
+      audit: options.audit ?? AUDIT_RETENTION,
       connectTimeoutMs: options.connectTimeoutMs ?? 500,
       commandTimeoutMs: options.commandTimeoutMs ?? 1000,
       openTimeoutMs: options.openTimeoutMs ?? 5000,
@@ -101,7 +120,7 @@ export class RedisStore implements Store {
     this.sub.on('error', () => {})
     this.batch = new GroupCommit(this.redis, this.keys, {
       terminalRetentionMs: this.opts.terminalRetentionMs,
-      maxAudit: this.opts.maxAudit,
+      audit: this.opts.audit,
       onApplied: (tx) => this.onApplied(tx),
     })
   }
@@ -126,6 +145,8 @@ export class RedisStore implements Store {
     await store.sub.subscribe(store.keys.invalidationChannel(), store.keys.controlChannel())
     store.controlTimer = setInterval(() => void store.pollControl(), store.opts.controlPollMs)
     store.controlTimer.unref()
+    store.auditPruneTimer = setInterval(() => void store.pruneAudit().catch(() => {}), AUDIT_PRUNE_INTERVAL_MS)
+    store.auditPruneTimer.unref()
     return store
   }
 
@@ -159,7 +180,11 @@ export class RedisStore implements Store {
   // ------------------------------------------------------------------ tenants and keys
 
   async getTenant(id: string): Promise<Tenant | undefined> {
-    return this.cached(this.tenants, id, async () => parseJson<Tenant>(await this.redis.get(this.keys.tenant(id))))
+    return this.cached(this.tenants, id, () => this.loadTenant(id))
+  }
+
+  private async loadTenant(id: string): Promise<Tenant | undefined> {
+    return parseJson<Tenant>(await this.redis.get(this.keys.tenant(id)))
   }
 
   async listTenants(): Promise<Tenant[]> {
@@ -171,12 +196,22 @@ export class RedisStore implements Store {
   }
 
   async findApiKeyByHash(keyHash: string): Promise<ApiKey | undefined> {
-    return this.cached(this.keysByHash, keyHash, async () => {
-      const id = await this.redis.get(this.keys.apiKeyHashPrefix() + keyHash)
-      if (!id) return undefined
-      const key = parseJson<ApiKey>(await this.redis.get(this.keys.apiKey(id)))
-      return key && key.key_hash === keyHash ? key : undefined
-    })
+    return this.cached(this.keysByHash, keyHash, () => this.loadApiKeyByHash(keyHash))
+  }
+
+  /** Both lookups checked against one read of the auth epoch (one round trip when both are cached). */
+  async findApiKeyWithTenant(keyHash: string): Promise<{key?: ApiKey; tenant?: Tenant}> {
+    const epoch = this.authEpoch()
+    const key = await this.cached(this.keysByHash, keyHash, () => this.loadApiKeyByHash(keyHash), epoch)
+    if (!key) return {}
+    return {key, tenant: await this.cached(this.tenants, key.tenant_id, () => this.loadTenant(key.tenant_id), epoch)}
+  }
+
+  private async loadApiKeyByHash(keyHash: string): Promise<ApiKey | undefined> {
+    const id = await this.redis.get(this.keys.apiKeyHashPrefix() + keyHash)
+    if (!id) return undefined
+    const key = parseJson<ApiKey>(await this.redis.get(this.keys.apiKey(id)))
+    return key && key.key_hash === keyHash ? key : undefined
   }
 
   async listApiKeys(tenantId?: string): Promise<ApiKey[]> {
@@ -278,6 +313,19 @@ export class RedisStore implements Store {
     return this.call(() => reads.listAudit(this.redis, this.keys, filter))
   }
 
+  /**
+   * Drop audit rows past their class's age (the count caps are kept by every write). Atomic per list,
+   * so instances pruning at once never drop a row that is still young. Returns the rows dropped.
+   */
+  async pruneAudit(nowMs: number = Date.now()): Promise<number> {
+    const {writes, failures} = this.opts.audit
+    const dropped = await Promise.all([
+      this.redis.eval(PRUNE_AUDIT_SCRIPT, 1, this.keys.audit(), String(nowMs - writes.maxAgeMs)),
+      this.redis.eval(PRUNE_AUDIT_SCRIPT, 1, this.keys.auditFailures(), String(nowMs - failures.maxAgeMs)),
+    ])
+    return dropped.reduce((sum: number, n) => sum + Number(n), 0)
+  }
+
   // ------------------------------------------------------------------ health and lifecycle
 
   async health(): Promise<StoreHealth> {
@@ -300,6 +348,7 @@ export class RedisStore implements Store {
     if (this.closed) return
     this.closed = true
     if (this.controlTimer) clearInterval(this.controlTimer)
+    if (this.auditPruneTimer) clearInterval(this.auditPruneTimer)
     await Promise.all([quit(this.redis), quit(this.sub)])
   }
 
@@ -314,17 +363,31 @@ export class RedisStore implements Store {
     }
   }
 
-  /** Cached lookup: fresh for cacheTtlMs, invalidated by pub/sub, served stale while Redis is down. */
-  private async cached<T>(cache: Map<string, CacheEntry<T>>, id: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
+  /**
+   * Cached lookup, served only when the auth epoch — bumped by the apply script with every write of
+   * tenants or API keys — still has the value the entry was loaded under. The epoch is read in the
+   * turn's batch (shared by every lookup of that turn, and by the request's other reads when issued
+   * together), from a call that leaves after the lookup was asked for: a change acknowledged by any
+   * instance before is always seen. Entries also age out after cacheTtlMs; pub/sub invalidation
+   * drops them sooner. While Redis is unreachable, entries are served stale up to staleIfErrorMs.
+   */
+  private async cached<T>(
+    cache: Map<string, CacheEntry<T>>,
+    id: string,
+    load: () => Promise<T | undefined>,
+    epochRead: Promise<string> = this.authEpoch(),
+  ): Promise<T | undefined> {
     const now = Date.now()
     const hit = cache.get(id)
-    if (hit && now - hit.at < this.opts.cacheTtlMs) return hit.value
     const generation = this.generation
     try {
+      const epoch = await epochRead
+      if (hit && hit.epoch === epoch && now - hit.at < this.opts.cacheTtlMs) return hit.value
+      // Loaded after the epoch was read: a change in between only makes the entry look older than it is.
       const value = await load()
       if (generation === this.generation) {
         if (cache.size >= CACHE_MAX) cache.clear()
-        cache.set(id, {value, at: Date.now()})
+        cache.set(id, {value, at: Date.now(), epoch})
       }
       return value
     } catch (error) {
@@ -332,6 +395,11 @@ export class RedisStore implements Store {
       if (storeError instanceof StoreUnavailableError && hit && now - hit.at < this.opts.staleIfErrorMs) return hit.value
       throw storeError
     }
+  }
+
+  /** The auth epoch, read in the next batch ('0' before the first change). */
+  private async authEpoch(): Promise<string> {
+    return ((await this.batch.read('G', this.keys.authEpoch())) as string | null) ?? '0'
   }
 }
 
