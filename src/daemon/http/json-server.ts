@@ -76,7 +76,7 @@ export interface SheddingOptions {
   clock?: () => number
   /** Memory figures (tests inject them). */
   memory?: () => {rss: number; heapUsed: number}
-  /** How late the event loop runs timers now (ms); default: measured by a 20 ms timer. */
+  /** How late the event loop runs timers, persistently (ms); default: measured by a 20 ms timer. */
   loopLagMs?: () => number
   /** How often memory and lag are sampled (ms); 0 = only when sampleLoad() is called. Default 100. */
   sampleIntervalMs?: number
@@ -85,6 +85,8 @@ export interface SheddingOptions {
 export type ShedReason = 'in_flight' | 'queue_time' | 'memory'
 
 const LAG_TICK_MS = 20
+/** The lag that counts is the smallest seen over this window: a queue that stays, not one GC pause. */
+const LAG_WINDOW_MS = 500
 
 
 export class JsonServer {
@@ -117,12 +119,20 @@ export class JsonServer {
     this.maxHeapUsed = shedding.maxHeapUsedBytes ?? 0.9 * v8.getHeapStatistics().heap_size_limit
     if (!shedding.loopLagMs) {
       // How late a 20 ms timer fires is how long the loop was busy: as long as a socket with a
-      // request waits in the kernel before the server reads it.
+      // request waits in the kernel before the server reads it. Only a lag that lasts a whole
+      // window counts (its minimum, as CoDel does), so a single long pause sheds nothing.
       let expected = performance.now() + LAG_TICK_MS
+      let windowStart = performance.now()
+      let windowMin = Infinity
       const tick = setInterval(() => {
         const now = performance.now()
-        this.measuredLagMs = Math.max(0, now - expected)
+        windowMin = Math.min(windowMin, Math.max(0, now - expected))
         expected = now + LAG_TICK_MS
+        if (now - windowStart >= LAG_WINDOW_MS) {
+          this.measuredLagMs = windowMin
+          windowMin = Infinity
+          windowStart = now
+        }
       }, LAG_TICK_MS)
       tick.unref()
       this.loadTimers.push(tick)
