@@ -278,7 +278,8 @@ async function prepareSources(batch: Plan[], tmp: string): Promise<void> {
         else plan.torn = {line: d.lines + 1, raw: lineText(d.tail), reason: `torn tail (no newline at end of file; ${recordProblems(lineText(d.tail))[0]})`}
       }
       if (fs.statSync(scratch).size === 0) plan.source = undefined
-    } else if (plan.readEnd === plan.file.size) {
+    } else if (plan.readEnd === plan.file.size && !/[*?[\]{}]/.test(plan.file.path)) {
+      // (DuckDB expands glob characters in a path: such a file is read from a copy)
       plan.source = plan.file.path
       plan.direct = true
     } else {

@@ -230,6 +230,20 @@ describe('shadow ingest on damaged logs', () => {
     }
   })
 
+  it('a file whose name has glob characters is read as itself, not as a pattern', async () => {
+    const dir = tempDir('cycles-damage-')
+    fs.writeFileSync(path.join(dir, 'decisions [1] *.jsonl'), `${lines.slice(0, 5).join('\n')}\n`)
+    fs.writeFileSync(path.join(dir, 'decisions 1 a.jsonl'), `${lines.slice(5, 8).join('\n')}\n`)
+    const db = await open(dir)
+    try {
+      const result = await ingest(db, [dir])
+      expect(result.per_file.map((f) => [path.basename(f.path), f.ingested])).toEqual([['decisions 1 a.jsonl', 3], ['decisions [1] *.jsonl', 5]])
+      expect(result).toMatchObject({ingested: 8, failed_files: 0, total_records: 8})
+    } finally {
+      db.close()
+    }
+  })
+
   it('many small files are ingested in batches: per-file counts and quarantine line numbers stay exact; re-ingest adds nothing', async () => {
     const dir = tempDir('cycles-damage-')
     const logs = path.join(dir, 'logs')
