@@ -94,6 +94,12 @@ export function resolveInputs(inputs: string[]): InputFile[] {
   })
 }
 
+/** fingerprint() of a file no larger than 64 KiB whose first `size` bytes are `bytes` (read once by the caller). */
+export function fingerprintBytes(bytes: Buffer): string {
+  if (bytes.length > 65_536) throw new Error('fingerprintBytes: more than 64 KiB')
+  return createHash('sha256').update(String(bytes.length)).update(bytes).digest('hex').slice(0, 32)
+}
+
 /** Cheap identity of the first `size` bytes of a file: size plus hashes of their first and last 64 KiB. */
 export function fingerprint(file: string, size: number): string {
   const hash = createHash('sha256')

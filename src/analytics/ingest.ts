@@ -13,7 +13,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {SELECT_COLUMNS, VALID_SQL, readJsonSql, recordProblems} from './schema.js'
-import {type InputFile, completeLinesEnd, copyPrefix, countNewlines, fingerprint, gunzipLines, lineText, locateLines, readRange, resolveInputs} from './files.js'
+import {type InputFile, completeLinesEnd, copyPrefix, countNewlines, fingerprint, fingerprintBytes, gunzipLines, lineText, locateLines, readRange, resolveInputs} from './files.js'
 import type {ShadowDb} from './db.js'
 
 /** An incomplete last line in a file changed more recently than this may still be being written. */
@@ -23,6 +23,8 @@ const BATCH_MAX_FILES = 1000
 const BATCH_MAX_BYTES = 256 * 2 ** 20
 /** How much of a torn tail is read to judge it and keep it. */
 const TAIL_READ_BYTES = 65_536
+/** Files up to this size are read whole once while planning (fingerprintBytes covers up to 64 KiB). */
+const SMALL_FILE_BYTES = 65_536
 
 export interface IngestOptions {
   /** How many quarantined lines to return for display. */
@@ -214,10 +216,13 @@ async function knownFiles(db: ShadowDb): Promise<Map<string, Array<{size: number
  */
 function planFile(index: number, file: InputFile, nowMs: number): Plan {
   const plan: Plan = {index, file, gz: /\.gz$/i.test(file.path), consumed: file.size, readEnd: file.size, fingerprint: '', pending_bytes: 0, fileId: 0, direct: false}
+  // a small file is read once here (its end and fingerprint from the same bytes): with thousands of
+  // small files, opening each twice was a good part of the time
+  const whole = !plan.gz && file.size <= SMALL_FILE_BYTES ? readRange(file.path, 0, file.size) : undefined
   if (!plan.gz) {
-    const end = completeLinesEnd(file.path, file.size)
+    const end = whole ? whole.lastIndexOf(10) + 1 : completeLinesEnd(file.path, file.size)
     if (end < file.size) {
-      const tail = readRange(file.path, end, file.size, TAIL_READ_BYTES)
+      const tail = whole ? whole.subarray(end) : readRange(file.path, end, file.size, TAIL_READ_BYTES)
       const nul = tail.includes(0)
       if (!nul && nowMs - file.mtime_ms < LIVE_WINDOW_MS) {
         plan.consumed = plan.readEnd = end
@@ -233,7 +238,7 @@ function planFile(index: number, file: InputFile, nowMs: number): Plan {
       }
     }
   }
-  plan.fingerprint = fingerprint(file.path, plan.consumed)
+  plan.fingerprint = whole ? fingerprintBytes(whole.subarray(0, plan.consumed)) : fingerprint(file.path, plan.consumed)
   return plan
 }
 
@@ -411,11 +416,7 @@ async function loadBatch(db: ShadowDb, batch: Plan[]): Promise<{results: Array<{
       }
     }
     // 4. A file DuckDB read in place must not have changed meanwhile (a live segment growing).
-    const changed = batch.filter((p) => {
-      if (!p.direct) return false
-      const now = fs.statSync(p.file.path)
-      return now.size !== p.file.size || now.mtimeMs !== p.file.mtime_ms
-    })
+    const changed = changedInPlace(batch)
     if (changed.length > 0) throw new SourceChanged(changed)
     const results = batch.map((plan) => {
       const c = counts.get(plan.fileId) ?? {rows: 0, bad: 0}
@@ -437,8 +438,18 @@ async function loadBatch(db: ShadowDb, batch: Plan[]): Promise<{results: Array<{
     return {results, quarantined}
   } catch (error) {
     await db.run('ROLLBACK').catch(() => {})
-    throw error
+    // whatever failed, a file that changed under the reader explains it first (e.g. the two reads disagree)
+    const changed = error instanceof SourceChanged ? [] : changedInPlace(batch)
+    throw changed.length > 0 ? new SourceChanged(changed) : error
   }
+}
+
+function changedInPlace(batch: Plan[]): Plan[] {
+  return batch.filter((p) => {
+    if (!p.direct) return false
+    const now = fs.statSync(p.file.path, {throwIfNoEntry: false})
+    return !now || now.size !== p.file.size || now.mtimeMs !== p.file.mtime_ms
+  })
 }
 
 /** Multi-row INSERT with every value a bound parameter (plus constant trailing SQL, e.g. now()). */

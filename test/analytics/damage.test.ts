@@ -158,28 +158,32 @@ describe('shadow ingest on damaged logs', () => {
     // A separate process appends a burst of records on each "go", cut at two random points: the
     // first part at once (so every ingest starts on a half-written last line), the second a few ms
     // later (racing the ingest's reads), the rest with the next go.
-    const burstSize = 30
+    const burstSize = 40
     const writer = spawn(process.execPath, ['-e', `
       const fs = require('node:fs')
       const lines = JSON.parse(fs.readFileSync(process.argv[1] + '/payload.json', 'utf8'))
       const fd = fs.openSync(process.argv[1] + '/live.jsonl', 'a')
       let i = 0
+      let middle = ''
       let rest = ''
       let seed = 7
       const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647)
+      // bytes go out in order whatever the timers do: a late middle part is written before the rest
+      const writeMiddle = () => { if (middle !== '') fs.writeSync(fd, middle); middle = '' }
       process.stdin.on('data', (chunk) => {
         for (const _ of chunk.toString().split('\\n').filter(Boolean)) {
+          writeMiddle()
           const burst = lines.slice(i, i + ${burstSize}).map((l) => l + '\\n').join('')
           i += ${burstSize}
           const c1 = 1 + Math.floor(random() * (burst.length - 2))
           const c2 = c1 + Math.floor(random() * (burst.length - c1))
           fs.writeSync(fd, rest + burst.slice(0, c1))
+          middle = burst.slice(c1, c2)
           rest = burst.slice(c2)
-          const middle = burst.slice(c1, c2)
-          setTimeout(() => fs.writeSync(fd, middle), Math.floor(random() * 20))
+          setTimeout(writeMiddle, Math.floor(random() * 20))
         }
       })
-      process.stdin.on('end', () => setTimeout(() => { fs.writeSync(fd, rest); fs.closeSync(fd) }, 25))
+      process.stdin.on('end', () => { writeMiddle(); fs.writeSync(fd, rest); fs.closeSync(fd) })
     `, dir], {stdio: ['pipe', 'inherit', 'inherit']})
     const exited = new Promise<number | null>((resolve) => writer.on('exit', resolve))
     const db = await open(dir)
@@ -200,7 +204,7 @@ describe('shadow ingest on damaged logs', () => {
       db.close()
       writer.kill()
     }
-  })
+  }, 300_000) // ~36 ingest rounds: slow on a loaded machine
 
   it('an incomplete last line is left for the next run while the file is fresh, quarantined as torn once it is old', async () => {
     const dir = tempDir('cycles-damage-')
