@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
+import {EXIT} from '../../src/cli/errors.js'
 import {dbPathFrom, runIngest} from '../../src/analytics/run.js'
 import {progressReporter} from '../../src/output/progress.js'
 
@@ -33,6 +34,8 @@ export default class ShadowIngest extends BaseCommand {
     } finally {
       progress?.stop()
     }
+    // a file that could not be ingested at all (the others were) fails the run after the summary
+    if (result.failed_files > 0) process.exitCode = EXIT.ERROR
     if (this.jsonMode) return this.printJson(result)
     const {files, skipped_files, ingested, duplicates, malformed, total_records, seconds, records_per_second} = result
     process.stdout.write(
@@ -42,5 +45,13 @@ export default class ShadowIngest extends BaseCommand {
     )
     for (const q of result.malformed_sample) this.note(`  quarantined ${q.file}:${q.line}: ${q.reason}`)
     if (malformed > result.malformed_sample.length) this.note(`  … ${malformed - result.malformed_sample.length} more in the quarantine table`)
+    for (const p of result.problems) this.note(`  ${p.file}: ${p.problem}`)
+    if (result.pending_bytes > 0) {
+      const files = result.per_file.filter((f) => f.pending_bytes > 0).length
+      this.note(`  ${result.pending_bytes.toLocaleString('en-US')} byte(s) after the last complete line of ${files} file(s) still being written: left for the next ingest`)
+    }
+    if (result.failed_files > 0) {
+      this.note(`Error: ${result.failed_files} file(s) could not be ingested (named above); the others were. Fix or move them and run the ingest again.`)
+    }
   }
 }

@@ -39,9 +39,10 @@ export function columnsLiteral(): string {
     .join(', ')}}`
 }
 
-/** The read_json call for one file (compression detected from the extension). */
-export function readJsonSql(file: string): string {
-  return `read_json(${sqlString(file)}, format = 'newline_delimited', columns = ${columnsLiteral()}, ignore_errors = true, maximum_object_size = 16777216)`
+/** The read_json call for one file or several (compression detected from the extension); `filename` adds the source path as a column. */
+export function readJsonSql(files: string | string[], options: {filename?: boolean} = {}): string {
+  const list = typeof files === 'string' ? sqlString(files) : `[${files.map((f) => sqlString(f)).join(', ')}]`
+  return `read_json(${list}, format = 'newline_delimited', columns = ${columnsLiteral()}, ignore_errors = true, maximum_object_size = 16777216${options.filename ? ', filename = true' : ''})`
 }
 
 /** Select list mapping read_json's columns to the records table (after file_id, line). */

@@ -271,9 +271,31 @@ export const eventCreateRequest = parser<EventCreateRequest>(
   }),
 )
 
+// A lone UTF-16 surrogate (a JSON escape like "\ud800" with no partner) is not Unicode text: it
+// cannot be written as UTF-8, so the decision record carrying it would be unreadable downstream.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/** Report every string value and object key under `value` that holds a lone surrogate. */
+function findLoneSurrogates(value: unknown, path: string, issues: Issues, depthLeft = MAX_METADATA_DEPTH + 4): void {
+  if (typeof value === 'string') {
+    if (LONE_SURROGATE.test(value)) issues.add(path, 'contains a lone UTF-16 surrogate (not valid Unicode)')
+    return
+  }
+  if (value === null || typeof value !== 'object' || depthLeft <= 0) return
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => findLoneSurrogates(v, path ? `${path}.${i}` : String(i), issues, depthLeft - 1))
+    return
+  }
+  for (const [key, v] of Object.entries(value)) {
+    if (LONE_SURROGATE.test(key)) issues.add(path || '(body)', 'contains a lone UTF-16 surrogate (not valid Unicode) in a key')
+    findLoneSurrogates(v, path ? `${path}.${key}` : key, issues, depthLeft - 1)
+  }
+}
+
 /** Parse `body` with `parser`, or throw 400 INVALID_REQUEST naming each bad field (at most five). */
 export function parseRequest<T>(parser: RequestParser<T>, body: unknown): T {
   const issues = new Issues()
+  findLoneSurrogates(body, '', issues)
   const result = parser.parse(body, issues)
   if (issues.list.length > 0) throw invalid(`Validation failed: ${issues.list.join(', ')}`)
   return result

@@ -2,6 +2,7 @@
 import {spawn, spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import zlib from 'node:zlib'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {tempDir} from '../support/daemon.js'
@@ -116,6 +117,28 @@ describe('cycles shadow ingest / report (built binary)', () => {
     const loopCase = runs.children.find((c) => c.attrs.name === 'loop signatures')!
     expect(loopCase.children[0].name).toBe('failure')
     expect(Number(xml.attrs.failures)).toBe(3)
+  })
+
+  it('a truncated .gz is named in --json problems and on stderr; the run goes on to the next file', () => {
+    const logs = path.join(dir, 'damaged')
+    fs.mkdirSync(logs, {recursive: true})
+    const lines = fs.readFileSync(path.join(dir, 'planted.jsonl'), 'utf8').split('\n').filter(Boolean)
+    const gz = zlib.gzipSync(`${lines.slice(0, 600).join('\n')}\n`)
+    fs.writeFileSync(path.join(logs, 'a.jsonl.gz'), gz.subarray(0, Math.floor(gz.length * 0.6)))
+    fs.writeFileSync(path.join(logs, 'b.jsonl'), `${lines.slice(600, 650).join('\n')}\n`)
+    const damagedDb = path.join(dir, 'damaged.duckdb')
+    const json = cycles(['shadow', 'ingest', logs, '--db', damagedDb, '--json'])
+    expect(json.code, json.stderr).toBe(0)
+    const result = JSON.parse(json.stdout)
+    expect(result.problems).toHaveLength(1)
+    expect(result.problems[0].file).toBe(path.join(logs, 'a.jsonl.gz'))
+    expect(result.problems[0].problem).toMatch(/^truncated or corrupt gzip .*salvaged \d+ complete line/)
+    expect(result.per_file.map((f: {ingested: number}) => f.ingested)).toEqual([expect.any(Number), 50])
+    expect(result.per_file[0].ingested).toBeGreaterThan(0)
+    expect(result.failed_files).toBe(0)
+    const text = cycles(['shadow', 'ingest', logs, '--db', path.join(dir, 'damaged-text.duckdb')])
+    expect(text.code, text.stderr).toBe(0)
+    expect(text.stderr).toContain(`${path.join(logs, 'a.jsonl.gz')}: truncated or corrupt gzip`)
   })
 
   it('a database locked by another process is a clear error with exit 9', async () => {

@@ -3,6 +3,10 @@
 // process (so its peak RSS is its own): raw DuckDB `CREATE TABLE AS SELECT * FROM read_json(...,
 // columns = {...})` on the same file, `cycles shadow ingest`, and the full report.
 // Targets: ingest ≥ 500,000 records/s and within 2× of raw; report ≤ 10 s; peak RSS ≤ 2 GiB.
+//
+// Many small files (`--small-files=N`, default 10,000 files of 10 records; `--case=small|large`
+// runs one case): `cycles shadow ingest` of the folder against raw DuckDB reading the same files in
+// one CTAS, and against ingesting them one file per transaction (as before batching).
 import {spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -44,6 +48,20 @@ async function phase(name: string, file: string, db: string): Promise<PhaseResul
     await shadow.run('CHECKPOINT')
     shadow.close()
     out.rows = n
+  } else if (name === 'small-raw') {
+    const shadow = await openShadowDb(db, {create: true})
+    const files = fs.readdirSync(file).map((f) => path.join(file, f))
+    const [{n}] = await shadow.all<{n: number}>(
+      `CREATE TABLE raw AS SELECT * FROM read_json([${files.map((f) => sqlString(f)).join(', ')}], format = 'newline_delimited', columns = ${columnsLiteral()}); SELECT count(*)::DOUBLE AS n FROM raw`,
+    )
+    await shadow.run('CHECKPOINT')
+    shadow.close()
+    out.rows = n
+  } else if (name === 'small-per-file') {
+    const shadow = await openShadowDb(db, {create: true})
+    const r = await ingest(shadow, [file], {batchFiles: 1})
+    shadow.close()
+    out.rows = r.ingested
   } else if (name === 'ingest') {
     const shadow = await openShadowDb(db, {create: true})
     const r = await ingest(shadow, [file])
@@ -69,9 +87,60 @@ function runPhase(name: string, file: string, db: string): PhaseResult {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const n = Number(arg(args, '--records') ?? 10_000_000)
+  const only = arg(args, '--case')
   const cache = path.join(os.tmpdir(), 'cycles-bench')
   fs.mkdirSync(cache, {recursive: true})
+  if (only !== 'small') await runLarge(args, cache)
+  if (only !== 'large') await runSmallFiles(args, cache)
+}
+
+/** Split a generated log into `count` files of `perFile` records (cached). */
+async function smallFiles(cache: string, count: number, perFile: number): Promise<string> {
+  const dir = path.join(cache, `analyzer-small-${count}x${perFile}`)
+  if (fs.existsSync(path.join(dir, '.done'))) return dir
+  fs.rmSync(dir, {recursive: true, force: true})
+  fs.mkdirSync(dir, {recursive: true})
+  const source = path.join(cache, `analyzer-small-source-${count * perFile}.jsonl`)
+  await writeBenchLog(source, count * perFile)
+  const lines = fs.readFileSync(source, 'utf8').split('\n').filter((l) => l !== '')
+  for (let i = 0; i < count; i++) {
+    fs.writeFileSync(path.join(dir, `decisions-${String(i).padStart(6, '0')}.jsonl`), `${lines.slice(i * perFile, (i + 1) * perFile).join('\n')}\n`)
+  }
+  fs.rmSync(source)
+  fs.writeFileSync(path.join(dir, '.done'), '')
+  return dir
+}
+
+async function runSmallFiles(args: string[], cache: string): Promise<void> {
+  const count = Number(arg(args, '--small-files') ?? 10_000)
+  const perFile = 10
+  const dir = await smallFiles(cache, count, perFile)
+  console.log(`small files: ${count.toLocaleString('en-US')} files of ${perFile} records in ${dir}`)
+  const work = fs.mkdtempSync(path.join(cache, 'run-'))
+  try {
+    const raw = runPhase('small-raw', dir, path.join(work, 'raw.duckdb'))
+    const ing = runPhase('ingest', dir, path.join(work, 'shadow.duckdb'))
+    const again = runPhase('ingest', dir, path.join(work, 'shadow.duckdb'))
+    const perCall = runPhase('small-per-file', dir, path.join(work, 'per-file.duckdb'))
+    const rows = [
+      ['raw DuckDB read_json CTAS, all files (baseline)', raw],
+      ['cycles shadow ingest (batched)', ing],
+      ['cycles shadow ingest again (all unchanged)', again],
+      ['ingest one file per transaction (batchFiles: 1)', perCall],
+    ] as const
+    for (const [label, r] of rows) {
+      console.log(`  ${label.padEnd(50)} ${`${r.seconds.toFixed(2)} s`.padStart(9)}  ${`${Math.round(count / r.seconds).toLocaleString('en-US')} files/s`.padStart(16)}  rows ${r.rows}  peak RSS ${r.max_rss_mb} MiB`)
+    }
+    const expected = count * perFile
+    const check = (ok: boolean) => (ok ? 'ok' : 'MISSED')
+    console.log(`  batched ingest ${(ing.seconds / raw.seconds).toFixed(2)}× raw, ${(perCall.seconds / ing.seconds).toFixed(1)}× faster than one file per transaction; ingested rows ${check(ing.rows === expected && perCall.rows === expected)}; re-ingest added ${again.rows} (${check(again.rows === 0)})`)
+  } finally {
+    fs.rmSync(work, {recursive: true, force: true})
+  }
+}
+
+async function runLarge(args: string[], cache: string): Promise<void> {
+  const n = Number(arg(args, '--records') ?? 10_000_000)
   const file = path.join(cache, `analyzer-${n}.jsonl`)
   const truthFile = `${file}.truth.json`
   let truth: BenchLogTruth
