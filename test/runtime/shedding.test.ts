@@ -4,6 +4,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 
 import {JsonServer, type SheddingOptions} from '../../src/daemon/http/json-server.js'
 import {ACME_KEY, FIXTURE_CONFIG, call, startTestDaemon, type TestDaemon} from '../support/daemon.js'
+import {ADMIN_CONFIG, admin} from '../admin/support.js'
 
 const servers: Array<{close(): Promise<void>}> = []
 afterEach(async () => {
@@ -106,5 +107,15 @@ describe('daemon status reports shed counts', () => {
     expect(status.shed_by_reason).toEqual({in_flight: 0, queue_time: 0, memory: 1})
     expect(status.decisions.ALLOW).toBe(1)
     expect(d.records()).toHaveLength(1)
+  })
+
+  it('never sheds the admin plane by queueing time: the kill switch stays reachable while the runtime plane sheds', async () => {
+    d = await startTestDaemon(ADMIN_CONFIG, {adminPort: 0, shedding: {maxQueueMs: 100, loopLagMs: () => 5_000, sampleIntervalMs: 0}})
+    d.daemon.runtime.sampleLoad()
+    const body = {idempotency_key: 'k2', subject: {tenant: 'acme'}, action: {kind: 'llm.chat', name: 'x'}, estimate: {unit: 'TOKENS', amount: 1}}
+    expectShed(await call(d.url, 'POST', '/v1/decide', body, {'X-Cycles-API-Key': ACME_KEY}))
+    const engaged = await admin(d.daemon.adminUrl, 'POST', '/v1/admin/killswitch/engage', {reason: 'overload drill'})
+    expect(engaged.status, engaged.text).toBe(200)
+    expect((await admin(d.daemon.adminUrl, 'GET', '/v1/admin/tenants')).status).toBe(200)
   })
 })

@@ -57,6 +57,7 @@ export interface JsonServerOptions {
   admit?: (req: HttpRequest) => void
   /** Most requests evaluated at once; beyond it requests are shed with 429 LIMIT_EXCEEDED. */
   maxInFlight?: number
+  /** Shedding by queueing time and memory (the runtime plane; `cycles daemon start` always sets it). Absent: by count only. */
   shedding?: SheddingOptions
   onError?: (error: unknown) => void
 }
@@ -114,8 +115,15 @@ export class JsonServer {
     this.server.maxHeadersCount = 100
     const shedding = options.shedding ?? {}
     this.clock = shedding.clock ?? (() => performance.now())
-    this.maxQueueMs = shedding.maxQueueMs ?? 1000
     this.maxRss = shedding.maxRssBytes ?? Infinity
+    // Without shedding options only the in-flight count sheds: the admin plane is never shed by
+    // queueing time or memory, so an operator can still reach the kill switch of an overloaded daemon.
+    if (options.shedding === undefined) {
+      this.maxQueueMs = 0
+      this.maxHeapUsed = Infinity
+      return
+    }
+    this.maxQueueMs = shedding.maxQueueMs ?? 1000
     this.maxHeapUsed = shedding.maxHeapUsedBytes ?? 0.9 * v8.getHeapStatistics().heap_size_limit
     if (!shedding.loopLagMs) {
       // How late a 20 ms timer fires is how long the loop was busy: as long as a socket with a
