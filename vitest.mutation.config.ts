@@ -21,6 +21,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     maxWorkers: 1,
+    // Reuse loaded modules between Stryker's mutant runs (mutants are switched at run time, not reloaded).
+    isolate: false,
     disableConsoleIntercept: true,
   },
 })
