@@ -16,7 +16,6 @@ export default defineConfig({
       'test/runtime/records-and-audit.test.ts',
       'test/analytics/report.test.ts',
       'test/analytics/boundaries.test.ts',
-      'test/store/guard-conditions.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
