@@ -109,16 +109,23 @@ describe('cycles simulate --out', () => {
     expect(problems.slice(0, 10)).toEqual([])
     expect(new Set(records.map((r) => r.id)).size).toBe(records.length)
     // Timestamps never go backwards, and each commit / release follows its own reserve.
-    for (let i = 1; i < records.length; i++) expect(records[i].ts >= records[i - 1].ts, `record ${i}`).toBe(true)
+    const order: string[] = []
+    for (let i = 1; i < records.length; i++) if (records[i].ts < records[i - 1].ts) order.push(`record ${i} goes back in time`)
+    expect(order.slice(0, 5)).toEqual([])
     const reserved = new Map<string, Record<string, any>>()
+    const orphans: string[] = []
+    let finalized = 0
     for (const r of records) {
       if (r.endpoint === 'reserve' && !r.dry_run && r.reservation_id) reserved.set(r.reservation_id, r)
       if (r.endpoint === 'commit' || r.endpoint === 'release') {
+        finalized++
         const origin = reserved.get(r.reservation_id)
-        expect(origin, `${r.endpoint} of ${r.reservation_id}`).toBeDefined()
-        expect([r.estimate, r.unit, r.scope_path, r.run_id]).toEqual([origin!.estimate, origin!.unit, origin!.scope_path, origin!.run_id])
+        const same = origin && [r.estimate, r.unit, r.scope_path, r.run_id].every((v, k) => v === [origin.estimate, origin.unit, origin.scope_path, origin.run_id][k])
+        if (!same) orphans.push(`${r.endpoint} of ${r.reservation_id}: ${JSON.stringify([r.estimate, r.unit, r.scope_path, r.run_id])}`)
       }
     }
+    expect(finalized).toBeGreaterThan(100)
+    expect(orphans.slice(0, 5)).toEqual([])
     // The analyzer's own checker agrees: none of these lines is a malformed record.
     for (const l of lines.slice(0, 200)) expect(recordProblems(l)).toEqual(['rejected by the JSON reader (a field has the wrong type)'])
     expect(new Set(records.map((r) => r.endpoint))).toEqual(new Set(['reserve', 'decide', 'commit', 'release']))
