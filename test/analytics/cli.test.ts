@@ -68,7 +68,6 @@ describe('cycles shadow ingest / report (built binary)', () => {
       ['fan-wide', 12, 1, 12, 12, true],
       ['fan-small', 2, 2, 4, 2, false],
     ])
-    expect(loops.violations.map((v: any) => v.gate).sort()).toEqual(['fanout', 'fanout', 'loops', 'loops', 'loops'])
     const text = cycles(['shadow', 'loops', '--db', db])
     expect(text.stdout).toMatch(/Loop signatures/)
     expect(text.stdout).not.toMatch(/Verdicts/)
