@@ -153,3 +153,21 @@ describe('settle: events and status', () => {
     ])
   })
 })
+
+describe('settle: which scopes cap the extra (mutation survivors)', () => {
+  it('ALLOW_IF_AVAILABLE caps on every scope, an overdraft scope included, and never creates debt', () => {
+    const l = ledger('tenant:a', {allocated: 110, reserved: 100, overdraft_limit: 100}) // remaining 10
+    const s = commit([l], 100, 150, 'ALLOW_IF_AVAILABLE')
+    expect(s).toMatchObject({ok: true, charged: 110})
+    expect(after(l, s)).toMatchObject({spent: 110, debt: 0, remaining: 0, is_over_limit: true})
+  })
+
+  it('ALLOW_WITH_OVERDRAFT charges the full actual even where a scope without overdraft capped its share', () => {
+    const root = ledger('tenant:a', {allocated: 120, reserved: 100}) // remaining 20, no overdraft
+    const leaf = ledger('tenant:a/agent:b', {allocated: 600, reserved: 100, overdraft_limit: 100}) // remaining 500
+    const s = commit([root, leaf], 100, 150, 'ALLOW_WITH_OVERDRAFT')
+    expect(s).toMatchObject({ok: true, charged: 150})
+    expect(after(root, s)).toMatchObject({spent: 120, debt: 0, remaining: 0, is_over_limit: true})
+    expect(after(leaf, s)).toMatchObject({spent: 150, debt: 0, remaining: 450, is_over_limit: false})
+  })
+})
