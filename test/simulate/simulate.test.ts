@@ -21,6 +21,59 @@ const ROOT = path.resolve(import.meta.dirname, '../..')
 const SMALL = path.join(ROOT, 'fixtures/scenarios/small.yaml')
 const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex')
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+const isString = (x: unknown) => typeof x === 'string' && x !== ''
+const isCount = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0
+/** Field → check, from the README's "Decision log (schema v1)" table. */
+const SCHEMA_V1: Record<string, (x: any) => boolean> = {
+  v: (x) => x === 1,
+  id: (x) => UUID.test(x),
+  ts: (x) => ISO_MS.test(x),
+  endpoint: (x) => ['reserve', 'decide', 'commit', 'release', 'extend', 'event'].includes(x),
+  request_id: isString,
+  trace_id: isString,
+  tenant: isString,
+  dry_run: (x) => typeof x === 'boolean',
+  mode: (x) => x === 'shadow' || x === 'enforce',
+  tier: (x) => ['low', 'medium', 'high'].includes(x),
+  subject: (x) => typeof x === 'object' && x !== null && !Array.isArray(x),
+  scope_path: isString,
+  affected_scopes: (x) => Array.isArray(x) && x.length > 0 && x.every(isString),
+  run_id: isString,
+  parent_run_id: isString,
+  action: (x) => typeof x === 'object' && isString(x?.kind) && isString(x?.name) && Object.keys(x).length === 2,
+  unit: (x) => ['USD_MICROCENTS', 'TOKENS', 'CREDITS', 'RISK_POINTS'].includes(x),
+  estimate: isCount,
+  actual: isCount,
+  reservation_id: isString,
+  decision: (x) => ['ALLOW', 'ALLOW_WITH_CAPS', 'DENY'].includes(x),
+  reason_code: isString,
+  would_decision: (x) => ['ALLOW', 'ALLOW_WITH_CAPS', 'DENY'].includes(x),
+  would_reason_code: isString,
+  denied_scope: isString,
+  http_status: (x) => Number.isSafeInteger(x) && x >= 100 && x <= 599,
+  latency_us: isCount,
+  store_error: isString,
+}
+const REQUIRED = ['v', 'id', 'ts', 'endpoint', 'request_id', 'trace_id', 'tenant', 'dry_run', 'mode', 'tier', 'action', 'unit', 'decision', 'would_decision', 'http_status', 'latency_us']
+
+function schemaV1Problems(r: Record<string, unknown>): string[] {
+  const out: string[] = []
+  for (const k of REQUIRED) if (!(k in r)) out.push(`missing ${k}`)
+  for (const [k, v] of Object.entries(r)) {
+    const check = SCHEMA_V1[k]
+    if (!check) out.push(`unknown field ${k}`)
+    else if (!check(v)) out.push(`bad ${k}: ${JSON.stringify(v)}`)
+  }
+  if (r.endpoint !== 'event' && !('estimate' in r)) out.push(`${String(r.endpoint)} without estimate`)
+  if ((r.endpoint === 'commit' || r.endpoint === 'event') && !('actual' in r)) out.push(`${String(r.endpoint)} without actual`)
+  if (['commit', 'release', 'extend'].includes(r.endpoint as string) && !('reservation_id' in r)) out.push(`${String(r.endpoint)} without reservation_id`)
+  if (r.decision === 'DENY' && !('reason_code' in r)) out.push('DENY without reason_code')
+  if (r.would_decision === 'DENY' && !('would_reason_code' in r)) out.push('would DENY without would_reason_code')
+  return out
+}
+
 describe('prng', () => {
   it('is deterministic per seed and uniform enough', () => {
     const a = new Rng(42)
@@ -51,7 +104,30 @@ describe('cycles simulate --out', () => {
     const lines = fs.readFileSync(path.join(dir, 'a.jsonl'), 'utf8').trim().split('\n')
     expect(lines.length).toBe(a.records)
     const records = lines.map((l) => JSON.parse(l))
-    for (const l of lines.slice(0, 500)) expect(recordProblems(l)).toEqual(['rejected by the JSON reader (a field has the wrong type)'])
+    // Checked against the README's schema-v1 table, written out here (not the analyzer's own checker).
+    const problems = records.flatMap((r, i) => schemaV1Problems(r).map((p) => `record ${i}: ${p}`))
+    expect(problems.slice(0, 10)).toEqual([])
+    expect(new Set(records.map((r) => r.id)).size).toBe(records.length)
+    // Timestamps never go backwards, and each commit / release follows its own reserve.
+    const order: string[] = []
+    for (let i = 1; i < records.length; i++) if (records[i].ts < records[i - 1].ts) order.push(`record ${i} goes back in time`)
+    expect(order.slice(0, 5)).toEqual([])
+    const reserved = new Map<string, Record<string, any>>()
+    const orphans: string[] = []
+    let finalized = 0
+    for (const r of records) {
+      if (r.endpoint === 'reserve' && !r.dry_run && r.reservation_id) reserved.set(r.reservation_id, r)
+      if (r.endpoint === 'commit' || r.endpoint === 'release') {
+        finalized++
+        const origin = reserved.get(r.reservation_id)
+        const same = origin && [r.estimate, r.unit, r.scope_path, r.run_id].every((v, k) => v === [origin.estimate, origin.unit, origin.scope_path, origin.run_id][k])
+        if (!same) orphans.push(`${r.endpoint} of ${r.reservation_id}: ${JSON.stringify([r.estimate, r.unit, r.scope_path, r.run_id])}`)
+      }
+    }
+    expect(finalized).toBeGreaterThan(100)
+    expect(orphans.slice(0, 5)).toEqual([])
+    // The analyzer's own checker agrees: none of these lines is a malformed record.
+    for (const l of lines.slice(0, 200)) expect(recordProblems(l)).toEqual(['rejected by the JSON reader (a field has the wrong type)'])
     expect(new Set(records.map((r) => r.endpoint))).toEqual(new Set(['reserve', 'decide', 'commit', 'release']))
     expect(records.some((r) => r.dry_run === true)).toBe(true)
     expect(records[0].ts >= '2026-11-02T00:00:00.000Z').toBe(true)

@@ -13,7 +13,13 @@ const addFormats = ((addFormatsModule as unknown as {default?: unknown}).default
 const here = path.dirname(fileURLToPath(import.meta.url))
 /** Project root, whether running from test/ (vitest) or dist/test/ (bench). */
 export const PROJECT_ROOT = [path.resolve(here, '../..'), path.resolve(here, '../../..')].find((p) => fs.existsSync(path.join(p, 'package.json')))!
-export const SPEC_DIR = path.resolve(PROJECT_ROOT, '../shared/spec/cycles-protocol')
+/** ../shared next to the project root; from a nested copy (Stryker's sandbox under .stryker-tmp/) the nearest ancestor's. */
+function findSpecDir(): string {
+  const wanted = (dir: string) => path.resolve(dir, '../shared/spec/cycles-protocol')
+  for (let dir = PROJECT_ROOT; dir !== path.dirname(dir); dir = path.dirname(dir)) if (fs.existsSync(wanted(dir))) return wanted(dir)
+  return wanted(PROJECT_ROOT)
+}
+export const SPEC_DIR = findSpecDir()
 
 export type SpecName = 'runtime' | 'admin'
 const FILES: Record<SpecName, string> = {
