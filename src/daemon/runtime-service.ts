@@ -7,6 +7,7 @@ import {randomUUID} from 'node:crypto'
 import {type RecordFacts, runIds} from '../decision-log/record.js'
 import {type ReserveEvaluation, admissionConditions, evaluateReserve, liveErrorFor} from '../evaluator/evaluate.js'
 import {settle} from '../evaluator/settle.js'
+import {chargeDeltas, holdDeltas, releaseHold, wouldOutcome} from '../evaluator/shadow-book.js'
 import {TierClassifier, modeFor} from '../evaluator/tiers.js'
 import {requestHash} from '../protocol/canonical-json.js'
 import {ProtocolError, invalid} from '../protocol/errors.js'
@@ -285,8 +286,8 @@ export class RuntimeService {
       would_decision: facts.would_decision,
       ...(facts.would_reason_code ? {would_reason_code: facts.would_reason_code} : {}),
     }
-    const hold = (book: Book, scopesHeld: string[]): LedgerDelta[] =>
-      scopesHeld.map((scope) => ({book, scope, unit: req.estimate.unit, add: {reserved: req.estimate.amount}}))
+    facts.overage_policy = reservation.overage_policy
+    const hold = (book: Book, scopesHeld: string[]): LedgerDelta[] => holdDeltas(book, scopesHeld, req.estimate)
     const conditions: Condition[] = [
       ...(enforce ? admissionConditions(realEval) : []),
       ...(shadowEval.decision === 'DENY' ? [] : admissionConditions(shadowEval)),
@@ -498,6 +499,7 @@ export class RuntimeService {
     const facts = baseFacts('event', req.subject, req.action, req.metadata, {tier, mode, dry_run: false})
     facts.unit = req.actual.unit
     facts.actual = req.actual.amount
+    facts.overage_policy = req.overage_policy
     const scopes = scopesFor(ctx, req.subject, facts)
     Object.assign(facts, scopes)
     const idemKey = `${ctx.tenant}:event:${req.idempotency_key}`
@@ -659,6 +661,7 @@ export class RuntimeService {
       unit: r.reserved.unit,
       estimate: r.reserved.amount,
       reservation_id: r.reservation_id,
+      overage_policy: r.overage_policy,
       decision: 'DENY',
       would_decision: r.shadow_scopes.length > 0 ? 'ALLOW' : 'DENY',
       ...(r.shadow_scopes.length === 0 && r.would_reason_code ? {would_reason_code: r.would_reason_code} : {}),
@@ -742,10 +745,7 @@ export class RuntimeService {
   /** Debit the shadow ledger with the estimate of a would-be-allowed dry-run or decide. */
   private shadowCharge(shadowEval: ReserveEvaluation, estimate: Amount): Pick<Tx, 'conditions' | 'deltas'> {
     if (shadowEval.decision === 'DENY' || estimate.amount === 0) return {}
-    return {
-      conditions: admissionConditions(shadowEval),
-      deltas: shadowEval.budgeted.map((scope) => ({book: 'shadow' as const, scope, unit: estimate.unit, add: {spent: estimate.amount}})),
-    }
+    return {conditions: admissionConditions(shadowEval), deltas: chargeDeltas(shadowEval, estimate)}
   }
 
   private async replay(key: string, hash: string, facts: RecordFacts, forceRemainingTtl?: number): Promise<ServiceResponse | undefined> {
@@ -879,15 +879,7 @@ function withBook(book: Book, conditions: Condition[]): Condition[] {
 }
 
 function wouldOf(view: BookView, evaluation: ReserveEvaluation): Pick<RecordFacts, 'would_decision' | 'would_reason_code' | 'denied_scope'> {
-  if (view.unitMismatch) return {would_decision: 'DENY', would_reason_code: 'UNIT_MISMATCH'}
-  const out: Pick<RecordFacts, 'would_decision' | 'would_reason_code' | 'denied_scope'> = {would_decision: evaluation.decision}
-  if (evaluation.reason_code) out.would_reason_code = evaluation.reason_code
-  if (evaluation.denied_scope) out.denied_scope = evaluation.denied_scope
-  return out
-}
-
-function releaseHold(book: Book, scopes: string[], amount: Amount): LedgerDelta[] {
-  return scopes.map((scope) => ({book, scope, unit: amount.unit, add: {reserved: -amount.amount}}))
+  return wouldOutcome(view.unitMismatch !== undefined, evaluation)
 }
 
 function addSettlement(tx: Tx, book: Book, s: Extract<ReturnType<typeof settle>, {ok: true}>): void {

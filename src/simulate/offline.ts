@@ -144,6 +144,7 @@ export async function simulateOffline(s: Scenario, out: string, options: Timelin
           tenant: ctx.tenant,
           http_status: status,
           latency_us: 150 + rng.int(0, 900),
+          seq: stats.records + 1,
         }),
       )
     }
