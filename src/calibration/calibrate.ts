@@ -1,7 +1,7 @@
 // Calibration: per-budget accounting, the limit search with joint validation, estimate corrections
 // and one verdict per budget (README "Calibration"). Pure over an in-memory replay log: the same
 // log, budgets and options give the same result.
-import {pct} from '../analytics/bands.js'
+import {type Band, pct} from '../analytics/bands.js'
 import type {Tier} from '../protocol/types.js'
 import {KIND, REASONS, type ReplayLog, TIER_CODES} from './replay-log.js'
 import {type BookLayout, type BudgetSpec, type ReplayOutcome, type TenantSpec, bookLayout, components, replay} from './replay.js'
@@ -41,6 +41,8 @@ export interface BudgetRow {
   /** replay_inversion | replay_best_effort (other budgets deny more than the target) | none. */
   method: string
   status: BudgetStatusKind
+  /** Band of the current denial rate (shadow-analytics.md §1.3). */
+  band: Band
   verdict: Verdict
   message: string
   action: Action
@@ -303,6 +305,7 @@ export function calibrate(input: CalibrationInput, opts: Partial<CalibrationOpti
       suggested_overdraft_limit: overdraft,
       method: method[b],
       status,
+      band: v.band,
       verdict: v.verdict,
       message: v.message,
       action: v.action,
@@ -370,6 +373,7 @@ function unbudgetedRows(log: ReplayLog, layout: BookLayout, outcome: ReplayOutco
       suggested_overdraft_limit: null,
       method: 'none',
       status: 'config_error' as const,
+      band: v.band,
       verdict: v.verdict,
       message: v.message,
       action: v.action,

@@ -28,9 +28,17 @@ export function parseGateList(value: string | undefined, extra: readonly string[
   return [...new Set(gates)]
 }
 
-export function rowViolations(row: {scope: string; unit: string; verdict: Verdict; message: string}, gates: readonly string[]): GateViolation[] {
+const LIMIT_GATES = new Set(['too_tight', 'warm', 'decorative', 'loose'])
+
+/**
+ * A limit gate (too_tight, warm, decorative, loose) fails on the row's denial-rate band — the rate is
+ * a fact even when estimates come first — except for configuration errors, which are never a limit
+ * problem. insufficient_data, estimates and config_error fail on the primary verdict.
+ */
+export function rowViolations(row: {scope: string; unit: string; band: string; verdict: Verdict; message: string}, gates: readonly string[]): GateViolation[] {
   const subject = `${row.scope} (${row.unit})`
-  return gates.filter((g) => g === row.verdict).map((gate) => ({gate, subject, message: `${subject}: ${row.message}`}))
+  const hit = (g: string) => (LIMIT_GATES.has(g) ? row.band === g && row.verdict !== 'config_error' : g === row.verdict)
+  return gates.filter((g) => hit(g)).map((gate) => ({gate, subject, message: `${subject}: ${row.message}`}))
 }
 
 export function tierViolations(tiers: Array<{tier: Tier; ready: boolean; blockers: string[]}>, gates: readonly string[]): GateViolation[] {

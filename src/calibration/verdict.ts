@@ -131,7 +131,7 @@ export function decideVerdict(v: VerdictInput, o: VerdictOptions): VerdictResult
 
   // 3. Estimates first: a limit calibrated on wrong estimates is wrong too.
   if (estimateProblems.length > 0) {
-    findings.push(`limit: ${limitWords} (judge it after estimates are fixed)`)
+    findings.push(band === 'decorative' ? 'no request would be denied at the current limit — judge the limit after estimates are fixed' : `${pct(rate, 2)} would be denied (${band.replace('_', ' ')} band) — judge the limit after estimates are fixed`)
     return {
       verdict: 'estimates',
       band,
