@@ -314,6 +314,33 @@ export function calibrate(input: CalibrationInput, opts: Partial<CalibrationOpti
       top_reasons: [...base.reasons[b]].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, 3).map(([code, count]) => ({reason: REASONS[code] ?? 'OTHER', count})),
     }
   })
+  // Below the sample floor: the small-sample rule of §2.1 (c), as a labelled hint only.
+  rows.forEach((row, b) => {
+    if (b >= nb || row.status !== 'insufficient_data') return
+    const hint = smallSampleHint(log, recordsOf(log, layout, allRecords(log), b))
+    if (hint) row.hint = {rule: `3 × the largest spend of one run over ${hint.runs} run(s) (shadow-analytics.md §2.1 c; small sample, not replayed, not applied)`, allocated: roundReadable(hint.max * 3)}
+  })
+  // Fix estimates, not budgets: where estimates are the problem, the limit once they are corrected.
+  const corrected = correctedLog(log, o.minRequests)
+  rows.forEach((row, b) => {
+    if (b >= nb || row.verdict !== 'estimates' || !corrected || method[b] === 'none') return
+    const records = recordsOf(corrected, layout, allRecords(corrected), b)
+    const alloc = Float64Array.from(current)
+    for (let x = 0; x < nb; x++) if (x !== b) alloc[x] = BIG
+    const found = searchLimit(
+      (L) => {
+        alloc[b] = L
+        stats.replays++
+        stats.records_replayed += records.length
+        return rateOf(corrected, layout, replay(corrected, layout, {allocated: alloc, records}), records, b)
+      },
+      o.target,
+      2 * demandOf(corrected, records) + 1,
+    )
+    const value = factor === 1 ? found.allocated : roundReadable(found.allocated * factor)
+    row.suggested_allocated_after_estimates = value
+    row.findings.push(`once estimates are corrected by the suggested multipliers, the limit would be ${value.toLocaleString('en-US')} (replayed alone: ${pct(found.rate, 1)} denied)`)
+  })
   rows.push(...unbudgetedRows(log, layout, baseline, verdictOptions))
   rows.sort((x, y) => VERDICT_SEVERITY[x.verdict] - VERDICT_SEVERITY[y.verdict] || y.current_denial_rate - x.current_denial_rate || y.requests - x.requests || x.scope.localeCompare(y.scope) || x.unit.localeCompare(y.unit))
 
@@ -329,6 +356,47 @@ export function calibrate(input: CalibrationInput, opts: Partial<CalibrationOpti
     estimates: est.rows,
     tiers: tierReadiness(rows),
   }
+}
+
+function allRecords(log: ReplayLog): Int32Array {
+  return Int32Array.from({length: log.n}, (_, i) => i)
+}
+
+/** Spend per run (commits at actual, dry-runs and decides at estimate, events at actual): the largest, and how many runs. */
+function smallSampleHint(log: ReplayLog, records: Int32Array): {max: number; runs: number} | undefined {
+  const spend = new Map<number, number>()
+  for (const r of records) {
+    const run = log.run[r]
+    if (run < 0) continue
+    const k = log.kind[r]
+    const x = k === KIND.commit && log.ok[r] ? log.actual[r] : k === KIND.dryRun || k === KIND.decide ? log.estimate[r] : k === KIND.event ? log.actual[r] : 0
+    spend.set(run, (spend.get(run) ?? 0) + x)
+  }
+  if (spend.size === 0) return undefined
+  return {max: Math.max(...spend.values()), runs: spend.size}
+}
+
+/** The log with each action's estimates multiplied by its suggested multiplier (§2.2), or undefined when none applies. */
+function correctedLog(log: ReplayLog, minCommits: number): ReplayLog | undefined {
+  const acc = new Map<number, EstAcc>()
+  for (let r = 0; r < log.n; r++) {
+    if (log.kind[r] !== KIND.commit || !log.ok[r]) continue
+    let a = acc.get(log.action[r])
+    if (!a) acc.set(log.action[r], (a = newAcc()))
+    addCommit(a, log.estimate[r], log.actual[r])
+  }
+  const multiplier = new Map<number, number>()
+  for (const [action, a] of acc) {
+    const m = estimateRow('', '', '', '', a, minCommits).suggested_multiplier
+    if (m !== null && m !== 1) multiplier.set(action, m)
+  }
+  if (multiplier.size === 0) return undefined
+  const estimate = Float64Array.from(log.estimate)
+  for (let r = 0; r < log.n; r++) {
+    const m = multiplier.get(log.action[r])
+    if (m !== undefined) estimate[r] = Math.max(1, Math.round(estimate[r] * m))
+  }
+  return {...log, estimate}
 }
 
 /** Traffic no budget covers (BUDGET_NOT_FOUND, UNIT_MISMATCH): one config_error row per tenant scope and unit. */

@@ -61,6 +61,8 @@ export interface ReplayLog {
   /** Per record: index of (action_kind, action_name) in `actions`. */
   action: Int32Array
   actions: Array<{kind: string; name: string}>
+  /** Per record: run index (-1: no run_id), for the small-sample per-run rule. */
+  run: Int32Array
   window: {from: string | null; to: string | null}
 }
 
@@ -100,6 +102,9 @@ export async function loadReplayLog(db: ShadowDb, filter: LogFilter = {}): Promi
   await db.run(`CREATE OR REPLACE TEMP TABLE rp_actions AS
     SELECT (row_number() OVER (ORDER BY k, nm) - 1)::INTEGER AS a, k, nm
     FROM (SELECT DISTINCT coalesce(action_kind, '') AS k, coalesce(action_name, '') AS nm FROM rp_src)`)
+  await db.run(`CREATE OR REPLACE TEMP TABLE rp_runs AS
+    SELECT (row_number() OVER (ORDER BY run_id) - 1)::INTEGER AS u, run_id
+    FROM (SELECT DISTINCT run_id FROM rp_src WHERE run_id IS NOT NULL)`)
   await db.run(`CREATE OR REPLACE TEMP TABLE rp_res AS
     SELECT (row_number() OVER (ORDER BY reservation_id) - 1)::INTEGER AS r, reservation_id
     FROM (SELECT DISTINCT reservation_id FROM rp_src WHERE reservation_id IS NOT NULL)`)
@@ -127,6 +132,7 @@ export async function loadReplayLog(db: ShadowDb, filter: LogFilter = {}): Promi
     groups,
     action: new Int32Array(n),
     actions,
+    run: new Int32Array(n),
     window: {from: iso(lo), to: iso(hi)},
   }
   const result = await db.conn.stream(`
@@ -145,11 +151,13 @@ export async function loadReplayLog(db: ShadowDb, filter: LogFilter = {}): Promi
       (CASE WHEN s.would_reason_code IS NULL THEN 0 ELSE coalesce(list_position(${reasonList}, s.would_reason_code), ${REASONS.length - 1}) END)::INTEGER AS reason,
       (CASE WHEN s.denied_scope IS NULL THEN -1 ELSE len(string_split(s.denied_scope, '/')) - 1 END)::INTEGER AS level,
       (CASE WHEN s.would_decision <> 'DENY' OR s.would_reason_code IS NOT NULL THEN 1 ELSE 0 END)::INTEGER AS evaluated,
-      a.a AS action
+      a.a AS action,
+      coalesce(u.u, -1)::INTEGER AS run
     FROM rp_src s
     JOIN rp_groups g ON g.tenant = s.tenant AND g.scope_path = s.scope_path AND g.unit = s.unit
     JOIN rp_actions a ON a.k = coalesce(s.action_kind, '') AND a.nm = coalesce(s.action_name, '')
     LEFT JOIN rp_res r ON r.reservation_id = s.reservation_id
+    LEFT JOIN rp_runs u ON u.run_id = s.run_id
     ORDER BY s.ts, s.seq NULLS FIRST, s.file_id, s.rowid`)
   let i = 0
   for (;;) {
@@ -172,6 +180,7 @@ export async function loadReplayLog(db: ShadowDb, filter: LogFilter = {}): Promi
       log.loggedDeniedLevel[i] = cols[11][j]
       log.evaluated[i] = cols[12][j]
       log.action[i] = cols[13][j]
+      log.run[i] = cols[14][j]
     }
   }
   if (i !== n) throw new Error(`replay log: expected ${n} records, read ${i}`)

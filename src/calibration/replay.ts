@@ -117,8 +117,13 @@ export function replay(log: ReplayLog, layout: BookLayout, options: {allocated?:
     if (options.overdraft) l.overdraft_limit = options.overdraft[i]
     return l
   })
-  const byScope = new Map<string, number>()
-  budgets.forEach((b, i) => byScope.set(`${b.scope}\u0000${b.unit}`, i))
+  // scope → unit → budget index (no key strings built per delta)
+  const byScope = new Map<string, Map<string, number>>()
+  budgets.forEach((b, i) => {
+    let units = byScope.get(b.scope)
+    if (!units) byScope.set(b.scope, (units = new Map()))
+    units.set(b.unit, i)
+  })
   const holds = new Map<number, Hold>()
   const n = log.n
   const out: ReplayOutcome = {
@@ -131,8 +136,9 @@ export function replay(log: ReplayLog, layout: BookLayout, options: {allocated?:
   }
   const apply = (deltas: Array<Omit<LedgerDelta, 'book'>>) => {
     for (const d of deltas) {
-      const i = byScope.get(`${d.scope}\u0000${d.unit}`)!
-      const next = applyDelta(ledgers[i], {...d, book: 'shadow'}, 0)
+      const i = byScope.get(d.scope)!.get(d.unit)!
+      // applyDelta reads only add/set; the book is the shadow book throughout
+      const next = applyDelta(ledgers[i], d as LedgerDelta, 0)
       if (next) ledgers[i] = next
     }
   }

@@ -27,10 +27,11 @@ export interface SearchResult {
 }
 
 /** Neighbours checked below the bisection's answer. */
-const NEIGHBOURS = [0.99, 0.98, 0.97, 0.95, 0.93, 0.9]
+const NEIGHBOURS = [0.98, 0.95, 0.9]
 
 /**
- * Smallest readable L with rateAt(L) ≤ goal, searched over [0, ceiling]. When even the ceiling
+ * Smallest readable L with rateAt(L) ≤ goal, searched over [0, ceiling] (bisection to 0.2 %, then
+ * the neighbours 2, 5 and 10 % below). When even the ceiling
  * misses the goal, the goal becomes the ceiling's rate: the limit then adds no denials of its own.
  */
 export function searchLimit(rateAt: (allocated: number) => number, goal: number, ceiling: number): SearchResult {

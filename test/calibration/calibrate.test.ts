@@ -84,6 +84,11 @@ describe('calibrate on a hierarchical fleet', () => {
     }
     // a day-one CI job is not green by accident: insufficient_data is a gate
     expect(evaluateCalibrationGates(strict, ['insufficient_data']).passed).toBe(false)
+    // the small-sample rule is offered only as a labelled hint
+    const tenant = strict.budgets.find((x) => x.scope === 'tenant:alpha' && x.unit === 'USD_MICROCENTS')!
+    expect(tenant.hint!.rule).toMatch(/^3 × the largest spend of one run over \d+ run\(s\) \(shadow-analytics\.md §2\.1 c; small sample, not replayed, not applied\)$/)
+    expect(tenant.hint!.allocated).toBeGreaterThan(0)
+    expect(tenant.suggested_allocated).toBeNull()
   })
 
   it('--period scales the window suggestion and says so', () => {
@@ -92,6 +97,16 @@ describe('calibrate on a hierarchical fleet', () => {
     const b = monthly.budgets.find((x) => x.scope === 'tenant:alpha' && x.unit === 'USD_MICROCENTS')!
     expect(b.suggested_allocated).toBe(roundReadable(b.suggested_allocated_window! * monthly.period.factor))
     expect(monthly.period.factor).toBeCloseTo(30 / monthly.window.days, 2)
+  })
+
+  it('fix estimates, not budgets: where estimates are the verdict, the limit once they are corrected is shown too', () => {
+    const estimateRows = result.budgets.filter((b) => b.verdict === 'estimates')
+    expect(estimateRows.length).toBeGreaterThan(0)
+    for (const b of estimateRows) {
+      expect(b.message).toMatch(/^fix estimates before the limit: /)
+      expect(b.suggested_allocated_after_estimates).toBeGreaterThan(0)
+      expect(b.findings.some((f) => f.startsWith('once estimates are corrected by the suggested multipliers, the limit would be '))).toBe(true)
+    }
   })
 
   it('estimate corrections per budget and action: ratio, overage, MAPE and a multiplier when overage > 1 %', () => {
