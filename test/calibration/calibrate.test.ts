@@ -11,7 +11,7 @@ let result: CalibrationResult
 beforeAll(async () => {
   h = await simulated(HIERARCHY, withPolicies)
   result = calibrate({log: h.log, budgets: h.budgets, tenants: h.tenants})
-}, 240_000)
+}, 480_000)
 afterAll(() => cleanup(h?.dir))
 
 const row = (scope: string, unit = 'USD_MICROCENTS') => result.budgets.find((b) => b.scope === scope && b.unit === unit)!
@@ -75,7 +75,7 @@ describe('calibrate on a hierarchical fleet', () => {
     )
     expect(Object.keys(parsed.action ?? parsed.budgets[0].action)).toEqual(['kind', 'command'])
     expect(parsed.gates).toEqual({fail_on: [], violations: [], passed: true})
-  })
+  }, 240_000)
 
   it('below the sample floor: no calibration, labelled insufficient_data, current limit kept', () => {
     const strict = calibrate({log: h.log, budgets: h.budgets, tenants: h.tenants}, {minRequests: 1_000_000})
@@ -89,7 +89,7 @@ describe('calibrate on a hierarchical fleet', () => {
     expect(tenant.hint!.rule).toMatch(/^3 × the largest spend of one run over \d+ run\(s\) \(shadow-analytics\.md §2\.1 c; small sample, not replayed, not applied\)$/)
     expect(tenant.hint!.allocated).toBeGreaterThan(0)
     expect(tenant.suggested_allocated).toBeNull()
-  })
+  }, 240_000)
 
   it('--period scales the window suggestion and says so', () => {
     const monthly = calibrate({log: h.log, budgets: h.budgets, tenants: h.tenants}, {periodDays: 30})
@@ -97,7 +97,7 @@ describe('calibrate on a hierarchical fleet', () => {
     const b = monthly.budgets.find((x) => x.scope === 'tenant:alpha' && x.unit === 'USD_MICROCENTS')!
     expect(b.suggested_allocated).toBe(roundReadable(b.suggested_allocated_window! * monthly.period.factor))
     expect(monthly.period.factor).toBeCloseTo(30 / monthly.window.days, 2)
-  })
+  }, 240_000)
 
   it('fix estimates, not budgets: where estimates are the verdict, the limit once they are corrected is shown too', () => {
     const estimateRows = result.budgets.filter((b) => b.verdict === 'estimates')

@@ -20,7 +20,7 @@ beforeAll(async () => {
   config = path.join(h.dir, 'cycles.yaml')
   const {tiers: _tiers, ...rest} = h.config
   fs.writeFileSync(config, `# calibrated by the CLI test\n${YAML.stringify(rest)}`)
-}, 120_000)
+}, 300_000)
 afterAll(() => cleanup(h?.dir))
 
 describe('cycles calibrate (built binary)', () => {

@@ -81,7 +81,7 @@ describe('calibrate end to end through real daemons', () => {
       await second.stop()
     }
     measured = await measuredRates(second.logDir, path.join(dir, 'second.duckdb'), fs.readFileSync(calibratedFile, 'utf8'))
-  }, 300_000)
+  }, 900_000)
   afterAll(() => fs.rmSync(dir, {recursive: true, force: true}))
 
   it('--write-config replaces only the calibrated allocations; comments and order are kept', () => {

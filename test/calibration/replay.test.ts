@@ -11,7 +11,7 @@ describe('replay faithfulness: the logged would-be decisions, reproduced through
   beforeAll(async () => {
     h = await simulated(HIERARCHY, withPolicies)
     demo = await simulated(loadScenario('fixtures/scenarios/demo-fleet.yaml'))
-  }, 240_000)
+  }, 600_000)
   afterAll(() => {
     cleanup(h?.dir)
     cleanup(demo?.dir)
