@@ -11,8 +11,10 @@ export const DEFAULT_DB = '.cycles/shadow.duckdb'
 
 /**
  * Record columns as stored: the schema-v1 fields the analysis uses, flattened (action → action_kind,
- * action_name). request_id, trace_id and reservation_id stay in the raw logs: they are unique
- * per record, costly to store, and no metric needs them (find a record by its id in the log).
+ * action_name). request_id and trace_id stay in the raw logs: they are unique per record, costly
+ * to store, and no metric needs them (find a record by its id in the log). reservation_id,
+ * overage_policy and seq are kept for the calibration replay (it links commits to their reserve
+ * and orders one millisecond's records).
  */
 export const RECORD_TABLE = `CREATE TABLE IF NOT EXISTS records (
   file_id INTEGER,
@@ -20,10 +22,15 @@ export const RECORD_TABLE = `CREATE TABLE IF NOT EXISTS records (
   dry_run BOOLEAN, mode VARCHAR, tier VARCHAR, scope_path VARCHAR, run_id VARCHAR, parent_run_id VARCHAR,
   action_kind VARCHAR, action_name VARCHAR, unit VARCHAR, estimate BIGINT, actual BIGINT,
   decision VARCHAR, reason_code VARCHAR, would_decision VARCHAR, would_reason_code VARCHAR, denied_scope VARCHAR,
-  http_status INTEGER, latency_us BIGINT)`
+  http_status INTEGER, latency_us BIGINT,
+  reservation_id VARCHAR, overage_policy VARCHAR, seq BIGINT)`
 
 const SCHEMA = [
   RECORD_TABLE,
+  // Databases written before the calibration replay columns existed get them (NULL for old rows).
+  `ALTER TABLE records ADD COLUMN IF NOT EXISTS reservation_id VARCHAR`,
+  `ALTER TABLE records ADD COLUMN IF NOT EXISTS overage_policy VARCHAR`,
+  `ALTER TABLE records ADD COLUMN IF NOT EXISTS seq BIGINT`,
   `CREATE TABLE IF NOT EXISTS quarantine (file_id INTEGER, file VARCHAR, line BIGINT, reason VARCHAR, raw VARCHAR, ingested_at TIMESTAMP)`,
   `CREATE TABLE IF NOT EXISTS ingested_files (file_id INTEGER, path VARCHAR, size BIGINT, mtime_ms DOUBLE, fingerprint VARCHAR,
      rows BIGINT, ingested BIGINT, duplicates BIGINT, malformed BIGINT, ingested_at TIMESTAMP)`,

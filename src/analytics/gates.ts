@@ -1,8 +1,12 @@
-// CI gates (`--fail-on`): which findings make `cycles shadow report` exit EXIT.GATE_FAILED.
+// CI gates (`--fail-on`): which findings make `cycles shadow report` exit EXIT.GATE_FAILED. Verdict
+// gates (too_tight … config_error, not_ready:<tier>) are the ones `cycles calibrate` uses
+// (src/calibration/gates.ts); loops, fanout and overage are the report's own.
+import {VERDICT_GATES, parseGateList, rowViolations} from '../calibration/gates.js'
+import {tierReadiness} from '../calibration/verdict.js'
 import type {Report, ScopeRow} from './report.js'
 
-export const GATES = ['too_tight', 'warm', 'decorative', 'loose', 'loops', 'fanout', 'overage'] as const
-export type Gate = (typeof GATES)[number]
+export const GATES = [...VERDICT_GATES, 'loops', 'fanout', 'overage'] as const
+export type Gate = (typeof GATES)[number] | `not_ready:${'low' | 'medium' | 'high'}`
 
 export interface Violation {
   gate: Gate
@@ -11,24 +15,14 @@ export interface Violation {
 }
 
 export function parseGates(value: string | undefined): Gate[] {
-  if (!value) return []
-  const gates = value
-    .split(',')
-    .map((s) => s.trim().toLowerCase().replace('-', '_'))
-    .filter((s) => s !== '')
-  const bad = gates.filter((g) => !(GATES as readonly string[]).includes(g))
-  if (bad.length > 0) throw new Error(`--fail-on: unknown gate(s) ${bad.join(', ')}; gates are ${GATES.join(', ')}`)
-  return [...new Set(gates)] as Gate[]
+  return parseGateList(value, ['loops', 'fanout', 'overage']) as Gate[]
 }
-
-const BAND_GATES = new Set<Gate>(['too_tight', 'warm', 'decorative', 'loose'])
 
 /** The gates one scope row violates. */
 export function scopeViolations(s: ScopeRow, gates: Gate[], overageThreshold: number): Violation[] {
-  const out: Violation[] = []
+  const out: Violation[] = rowViolations(s, gates) as Violation[]
   const subject = `${s.scope} (${s.unit})`
   for (const g of gates) {
-    if (BAND_GATES.has(g) && s.band === g) out.push({gate: g, subject, message: `${subject}: ${s.verdict}`})
     if (g === 'overage' && s.overage_rate !== null && s.overage_rate > overageThreshold) {
       out.push({gate: g, subject, message: `${subject}: ${(s.overage_rate * 100).toFixed(1)} % of commits exceed their estimate (gate > ${(overageThreshold * 100).toFixed(1)} %)`})
     }
@@ -39,6 +33,14 @@ export function scopeViolations(s: ScopeRow, gates: Gate[], overageThreshold: nu
 export function evaluateGates(report: Report, gates: Gate[]): Violation[] {
   const out: Violation[] = []
   for (const s of report.scopes) out.push(...scopeViolations(s, gates, report.thresholds.overageThreshold))
+  // not_ready:<tier> — judged from the rows' tiers (per scope with --by scope; the tier rows with --by tier)
+  for (const g of gates) {
+    const tier = /^not_ready:(low|medium|high)$/.exec(g)?.[1]
+    if (!tier) continue
+    const t = tierReadiness(report.scopes.filter((s) => report.filters.by !== 'tier' || s.scope === tier)).find((x) => x.tier === tier)
+    const blockers = report.filters.by === 'tier' ? report.scopes.find((s) => s.scope === tier)?.blockers ?? [] : t?.blockers ?? []
+    if (blockers.length > 0) out.push({gate: g, subject: `tier ${tier}`, message: `tier ${tier} is not ready: ${blockers.length} blocker(s): ${blockers.slice(0, 5).join('; ')}`})
+  }
   if (gates.includes('loops')) {
     for (const l of report.loops) {
       out.push({gate: 'loops', subject: l.run_id, message: `run ${l.run_id} on ${l.scope}: ${l.count} reservations (${l.signals.join(' + ')}) ${l.first_ts} → ${l.last_ts}`})

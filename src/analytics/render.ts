@@ -35,6 +35,8 @@ function scopeSpec(report: Report, limit: number): TableSpec<ScopeRow> {
     {header: 'overage', value: (s) => pct(s.overage_rate), align: 'right', tone: (s) => overTone(s.overage_rate, t.overageThreshold)},
     {header: 'MAPE', value: (s) => pct(s.mape), align: 'right'},
     {header: 'top reason', value: (s) => s.top_reasons[0]?.reason ?? null},
+    {header: 'tiers', value: (s) => s.tiers.join(',')},
+    {header: 'verdict', value: (s) => s.verdict.replace('_', ' '), tone: (s) => (s.verdict === 'ready' ? 'good' : s.verdict === 'config_error' || s.verdict === 'too_tight' ? 'bad' : 'warn')},
   ]
   return {columns, rows: report.scopes.slice(0, limit), empty: 'no reservation attempts in the selected data'}
 }
@@ -87,7 +89,10 @@ export function renderReportText(report: Report, options: {color: boolean; limit
   if (report.scopes.length > options.limit) parts.push(paint('muted', `… ${report.scopes.length - options.limit} more (--limit, or --format json for all)\n`))
   parts.push('\nVerdicts\n')
   for (const s of report.scopes.slice(0, options.limit)) {
-    parts.push(`  ${paint('scope', s.scope)} ${paint('muted', `(${s.unit})`)}: ${paint(BAND_TONE[s.band], s.verdict)}\n`)
+    parts.push(`  ${paint('scope', s.scope)} ${paint('muted', `(${s.unit})`)}: ${paint(BAND_TONE[s.band], s.message)}\n`)
+    for (const f of s.findings) parts.push(`      ${paint('muted', `also: ${f}`)}\n`)
+    if (s.blockers && s.blockers.length > 0) parts.push(`      ${paint('muted', `blockers: ${s.blockers.slice(0, 5).join('; ')}${s.blockers.length > 5 ? '; …' : ''}`)}\n`)
+    if (s.action.command) parts.push(`      → ${s.action.command}\n`)
   }
   parts.push(`\n${renderTable(loopSpec(report), options.color)}`)
   parts.push(`\n${renderTable(fanoutSpec(report), options.color)}`)
@@ -115,7 +120,10 @@ export function renderReportMarkdown(report: Report, options: {limit: number; vi
   out.push(renderMarkdownTable(scopeSpec(report, options.limit)))
   if (report.scopes.length > options.limit) out.push(`_… ${report.scopes.length - options.limit} more scopes not shown._`, '')
   out.push('<details><summary>Verdicts</summary>', '')
-  for (const s of report.scopes.slice(0, options.limit)) out.push(`- \`${s.scope}\` (${s.unit}): ${s.verdict}`)
+  for (const s of report.scopes.slice(0, options.limit)) {
+    out.push(`- \`${s.scope}\` (${s.unit}): **${s.verdict}** — ${s.message}${s.action.command ? `  \n  \`${s.action.command}\`` : ''}`)
+    for (const f of s.findings) out.push(`  - also: ${f}`)
+  }
   out.push('', '</details>', '')
   out.push(`<details><summary>Loop signatures (${report.loops.length})</summary>`, '', renderMarkdownTable(loopSpec(report)), '</details>', '')
   out.push(`<details><summary>Delegation fan-out (${report.totals.fanout_flagged} flagged)</summary>`, '', renderMarkdownTable(fanoutSpec(report)), '</details>', '')
@@ -134,7 +142,7 @@ export function renderReportJUnit(report: Report, gates: Gate[]): string {
       name: `${s.scope} (${s.unit})`,
       classname: `cycles.shadow.${report.filters.by}`,
       ...(v.length > 0 ? {failure: {message: v.map((x) => x.gate).join(', '), body: v.map((x) => x.message).join('\n')}} : {}),
-      output: `${s.verdict}; requests=${s.requests} would_denials=${s.would_denials} denial_rate=${s.denial_rate.toFixed(4)}`,
+      output: `${s.verdict}: ${s.message}; requests=${s.requests} would_denials=${s.would_denials} denial_rate=${s.denial_rate.toFixed(4)}`,
     }
   })
   const runCases: JUnitCase[] = []

@@ -7,7 +7,9 @@
 // - dry-run denial rate: among dry-run reserves and decides, the share whose `decision` was DENY
 //   (the stateless answer against the real ledger).
 // - estimate accuracy: over successful commits (2xx) with estimate and actual.
-import {BAND_SEVERITY, type Band, bandOf, verdictOf} from './bands.js'
+import {type Action, type Verdict, VERDICT_SEVERITY, decideVerdict, tierReadiness} from '../calibration/verdict.js'
+import {TIERS, type Tier} from '../protocol/types.js'
+import {type Band, bandOf} from './bands.js'
 import type {ShadowDb} from './db.js'
 import {sqlString} from './schema.js'
 
@@ -59,7 +61,17 @@ export interface ScopeRow {
   overage_rate: number | null
   mape: number | null
   top_reasons: Array<{reason: string; count: number}>
-  verdict: string
+  /** Risk tiers of the traffic in this row. */
+  tiers: Tier[]
+  /** The one primary verdict (src/calibration/verdict.ts, shared with `cycles calibrate`). */
+  verdict: Verdict
+  /** The verdict in words, with what to do. */
+  message: string
+  action: Action
+  /** Lower-precedence findings (never contradicting the verdict). */
+  findings: string[]
+  /** With --by tier: the scopes whose verdict keeps the tier from being ready. */
+  blockers?: string[]
 }
 
 export interface LoopRow {
@@ -135,13 +147,14 @@ export async function buildReport(db: ShadowDb, options: ReportOptions = {}): Pr
 
   const [win] = await db.all<{lo: unknown; hi: unknown; n: number}>(`SELECT min(ts) AS lo, max(ts) AS hi, count(*)::DOUBLE AS n FROM f`)
 
-  const groups = await db.all<Record<string, number | string | null>>(`
+  const groups = await db.all<Record<string, number | string | null | string[]>>(`
     WITH att AS (
       SELECT ${key} AS k, unit, count(*)::DOUBLE AS requests,
              count(*) FILTER (WHERE would_decision = 'DENY')::DOUBLE AS would_denials,
              count(*) FILTER (WHERE dry_run OR endpoint = 'decide')::DOUBLE AS dry_requests,
-             count(*) FILTER (WHERE (dry_run OR endpoint = 'decide') AND decision = 'DENY')::DOUBLE AS dry_denials
-      FROM f WHERE ${ATT} GROUP BY ALL),
+             count(*) FILTER (WHERE (dry_run OR endpoint = 'decide') AND decision = 'DENY')::DOUBLE AS dry_denials,
+             list(DISTINCT tier ORDER BY tier) AS tiers
+      FROM f WHERE ${ATT} GROUP BY ${key}, unit),
     com AS (
       SELECT ${key} AS k, unit, count(*)::DOUBLE AS commits, sum(estimate)::DOUBLE AS se, sum(actual)::DOUBLE AS sa,
              count(*) FILTER (WHERE actual > estimate)::DOUBLE AS overs,
@@ -150,7 +163,7 @@ export async function buildReport(db: ShadowDb, options: ReportOptions = {}): Pr
     SELECT coalesce(att.k, com.k) AS k, coalesce(att.unit, com.unit) AS unit,
            coalesce(requests, 0) AS requests, coalesce(would_denials, 0) AS would_denials,
            coalesce(dry_requests, 0) AS dry_requests, coalesce(dry_denials, 0) AS dry_denials,
-           coalesce(commits, 0) AS commits, se, sa, overs, mape
+           coalesce(commits, 0) AS commits, se, sa, overs, mape, att.tiers AS tiers
     FROM att FULL OUTER JOIN com ON att.k = com.k AND att.unit IS NOT DISTINCT FROM com.unit`)
 
   const reasonRows = await db.all<{k: string; unit: string; reason: string; n: number}>(`
@@ -159,7 +172,7 @@ export async function buildReport(db: ShadowDb, options: ReportOptions = {}): Pr
   const reasons = new Map<string, Array<{reason: string; count: number}>>()
   for (const r of reasonRows) {
     const list = reasons.get(`${r.k}\u0000${r.unit}`) ?? []
-    if (list.length < 3) list.push({reason: r.reason, count: r.n})
+    list.push({reason: r.reason, count: r.n})
     reasons.set(`${r.k}\u0000${r.unit}`, list)
   }
 
@@ -167,8 +180,10 @@ export async function buildReport(db: ShadowDb, options: ReportOptions = {}): Pr
   const unitTotals = new Map<string, number>()
   if (o.by === 'reason') for (const g of groups) unitTotals.set(String(g.unit), (unitTotals.get(String(g.unit)) ?? 0) + Number(g.requests))
 
+  const verdictOptions = {minRequests: o.minRequests, overageThreshold: o.overageThreshold}
   const scopes: ScopeRow[] = groups.map((g) => {
     const requests = o.by === 'reason' ? unitTotals.get(String(g.unit)) ?? 0 : Number(g.requests)
+    const allReasons = reasons.get(`${g.k}\u0000${g.unit}`) ?? []
     const denials = Number(g.would_denials)
     const commits = Number(g.commits)
     const se = g.se === null ? null : Number(g.se)
@@ -186,18 +201,39 @@ export async function buildReport(db: ShadowDb, options: ReportOptions = {}): Pr
       reserve_commit_ratio: commits > 0 && sa !== null && sa > 0 && se !== null ? se / sa : null,
       overage_rate: commits > 0 ? Number(g.overs) / commits : null,
       mape: g.mape === null || g.mape === undefined ? null : Number(g.mape),
-      top_reasons: reasons.get(`${g.k}\u0000${g.unit}`) ?? [],
-      verdict: '',
+      top_reasons: allReasons.slice(0, 3),
+      tiers: ((g.tiers as unknown as string[] | null) ?? []).filter((t): t is Tier => (TIERS as readonly string[]).includes(t)),
+      verdict: 'ready',
+      message: '',
+      action: {kind: 'none', command: null},
+      findings: [],
     }
-    if (o.by === 'reason') row.band = row.scope === '(allowed)' ? 'decorative' : bandOf(requests, denials, o.minRequests)
-    row.verdict = verdictOf(row, o.minRequests, o.overageThreshold)
+    // One engine decides: configuration errors before sample size before estimates before the limit.
+    const v = decideVerdict(
+      {
+        scope: row.scope,
+        unit: row.unit,
+        tenant: o.tenant,
+        requests,
+        would_denials: denials,
+        reasons: Object.fromEntries(allReasons.map((r) => [r.reason, r.count])),
+        commits,
+        reserve_commit_ratio: row.reserve_commit_ratio,
+        overage_rate: row.overage_rate,
+        tiers: row.tiers,
+      },
+      verdictOptions,
+    )
+    Object.assign(row, {band: v.band, verdict: v.verdict, message: v.message, action: v.action, findings: v.findings})
+    if (o.by === 'reason' && row.scope === '(allowed)') row.band = 'decorative'
     return row
   })
   if (o.by === 'reason') {
     // '(allowed)' is not a denial reason: drop it from the list.
     for (let i = scopes.length - 1; i >= 0; i--) if (scopes[i].scope === '(allowed)') scopes.splice(i, 1)
   }
-  scopes.sort((a, b) => BAND_SEVERITY[a.band] - BAND_SEVERITY[b.band] || b.denial_rate - a.denial_rate || b.requests - a.requests || a.scope.localeCompare(b.scope) || a.unit.localeCompare(b.unit))
+  if (o.by === 'tier') await applyTierReadiness(db, scopes, o)
+  scopes.sort((a, b) => VERDICT_SEVERITY[a.verdict] - VERDICT_SEVERITY[b.verdict] || b.denial_rate - a.denial_rate || b.requests - a.requests || a.scope.localeCompare(b.scope) || a.unit.localeCompare(b.unit))
 
   const [tot] = await db.all<{requests: number; denials: number}>(
     `SELECT count(*)::DOUBLE AS requests, count(*) FILTER (WHERE would_decision = 'DENY')::DOUBLE AS denials FROM f WHERE ${ATT}`,
@@ -230,6 +266,31 @@ export async function buildReport(db: ShadowDb, options: ReportOptions = {}): Pr
     scopes,
     loops,
     fanout,
+  }
+}
+
+/**
+ * --by tier: a tier is ready only when every scope its traffic touches is ready (the same engine,
+ * per scope); otherwise its row is not ready, lists the blocking scopes, and takes the worst one's verdict.
+ */
+async function applyTierReadiness(db: ShadowDb, tierRows: ScopeRow[], o: ReportOptions): Promise<void> {
+  const perScope = await buildReport(db, {...o, by: 'scope'})
+  const readiness = tierReadiness(perScope.scopes)
+  for (const row of tierRows) {
+    const t = readiness.find((x) => x.tier === row.scope)
+    if (!t) continue
+    row.tiers = [t.tier]
+    row.blockers = t.blockers
+    if (t.ready) {
+      Object.assign(row, {verdict: 'ready', message: `ready: every scope its traffic touches is ready — enforce the tier`, action: t.action})
+      continue
+    }
+    const worst = perScope.scopes.filter((s) => s.tiers.includes(t.tier) && s.verdict !== 'ready').sort((a, b) => VERDICT_SEVERITY[a.verdict] - VERDICT_SEVERITY[b.verdict])[0]
+    Object.assign(row, {
+      verdict: worst.verdict,
+      message: `not ready: ${t.blockers.length} of ${t.budgets} scope(s) block this tier (worst: ${worst.scope} — ${worst.message})`,
+      action: worst.action,
+    })
   }
 }
 

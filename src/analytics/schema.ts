@@ -28,6 +28,10 @@ export const JSON_COLUMNS: Record<string, string> = {
   denied_scope: 'VARCHAR',
   http_status: 'INTEGER',
   latency_us: 'BIGINT',
+  // Read for the calibration replay (optional in records; older logs lack the last two).
+  reservation_id: 'VARCHAR',
+  overage_policy: 'VARCHAR',
+  seq: 'BIGINT',
 }
 
 export const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`
@@ -49,7 +53,7 @@ export function readJsonSql(files: string | string[], options: {filename?: boole
 export const SELECT_COLUMNS =
   'id, ts, endpoint, tenant, dry_run, mode, tier, scope_path, run_id, parent_run_id, ' +
   'action.kind, action.name, unit, estimate, actual, decision, reason_code, would_decision, ' +
-  'would_reason_code, denied_scope, http_status, latency_us'
+  'would_reason_code, denied_scope, http_status, latency_us, reservation_id, overage_policy, seq'
 
 /** A row that is a valid schema-v1 record (records table, or read_json output with `v = 1` added). */
 export const VALID_SQL = `(

@@ -117,6 +117,7 @@ export class RuntimeCore {
       unit: r.reserved.unit,
       estimate: r.reserved.amount,
       reservation_id: r.reservation_id,
+      overage_policy: r.overage_policy,
       decision: 'DENY',
       would_decision: r.shadow_scopes.length > 0 ? 'ALLOW' : 'DENY',
       ...(r.shadow_scopes.length === 0 && r.would_reason_code ? {would_reason_code: r.would_reason_code} : {}),
@@ -213,9 +214,7 @@ export function withBook(book: Book, conditions: Condition[]): Condition[] {
   return conditions.map((c) => ({...c, book}))
 }
 
-export function releaseHold(book: Book, scopes: string[], amount: Amount): LedgerDelta[] {
-  return scopes.map((scope) => ({book, scope, unit: amount.unit, add: {reserved: -amount.amount}}))
-}
+export {releaseHold} from '../evaluator/shadow-book.js'
 
 /**
  * Add a settlement's conditions, deltas and overage charge for `book` to the transaction. Over an

@@ -118,6 +118,9 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
     )
 }
 
+/** Records are numbered in the order they are built (= written), so a replay can order one millisecond's records. */
+let recordSequence = 0
+
 /** Build the schema-v1 record for a request the runtime plane evaluated, or undefined. */
 export function decisionRecordFor(req: HttpRequest, res: HttpResponse, nowMs: number): DecisionRecord | undefined {
   const attached = (req as WithRecord)[RECORD]
@@ -131,6 +134,7 @@ export function decisionRecordFor(req: HttpRequest, res: HttpResponse, nowMs: nu
     tenant,
     http_status: res.status,
     latency_us: Number((process.hrtime.bigint() - req.received_at_ns) / 1000n),
+    seq: ++recordSequence,
   })
 }
 

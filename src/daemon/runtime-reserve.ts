@@ -4,6 +4,7 @@
 import {type RecordFacts, runIds} from '../decision-log/record.js'
 import {type ReserveEvaluation, admissionConditions, evaluateReserve, liveErrorFor} from '../evaluator/evaluate.js'
 import {planSettlement} from '../evaluator/settle.js'
+import {chargeDeltas, holdDeltas, wouldOutcome} from '../evaluator/shadow-book.js'
 import {requestHash} from '../protocol/canonical-json.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {
@@ -154,8 +155,8 @@ export class ReservePath {
       would_decision: facts.would_decision,
       ...(facts.would_reason_code ? {would_reason_code: facts.would_reason_code} : {}),
     }
-    const hold = (book: Book, scopesHeld: string[]): LedgerDelta[] =>
-      scopesHeld.map((scope) => ({book, scope, unit: req.estimate.unit, add: {reserved: req.estimate.amount}}))
+    facts.overage_policy = reservation.overage_policy
+    const hold = (book: Book, scopesHeld: string[]): LedgerDelta[] => holdDeltas(book, scopesHeld, req.estimate)
     const conditions: Condition[] = [
       ...(enforce ? admissionConditions(realEval) : []),
       ...(shadowEval.decision === 'DENY' ? [] : admissionConditions(shadowEval)),
@@ -240,6 +241,7 @@ export class ReservePath {
     const hash = requestHash(req)
     const replay = await this.core.replay(idemKey, hash, facts)
     if (replay) return replay
+    facts.overage_policy = req.overage_policy
     const policy = req.overage_policy
     const enforce = mode === 'enforce'
 
@@ -353,17 +355,10 @@ export class ReservePath {
   /** Debit the shadow ledger with the estimate of a would-be-allowed dry-run or decide. */
   private shadowCharge(shadowEval: ReserveEvaluation, estimate: Amount): Pick<Tx, 'conditions' | 'deltas'> {
     if (shadowEval.decision === 'DENY' || estimate.amount === 0) return {}
-    return {
-      conditions: admissionConditions(shadowEval),
-      deltas: shadowEval.budgeted.map((scope) => ({book: 'shadow' as const, scope, unit: estimate.unit, add: {spent: estimate.amount}})),
-    }
+    return {conditions: admissionConditions(shadowEval), deltas: chargeDeltas(shadowEval, estimate)}
   }
 }
 
 function wouldOf(view: BookView, evaluation: ReserveEvaluation): Pick<RecordFacts, 'would_decision' | 'would_reason_code' | 'denied_scope'> {
-  if (view.unitMismatch) return {would_decision: 'DENY', would_reason_code: 'UNIT_MISMATCH'}
-  const out: Pick<RecordFacts, 'would_decision' | 'would_reason_code' | 'denied_scope'> = {would_decision: evaluation.decision}
-  if (evaluation.reason_code) out.would_reason_code = evaluation.reason_code
-  if (evaluation.denied_scope) out.denied_scope = evaluation.denied_scope
-  return out
+  return wouldOutcome(view.unitMismatch !== undefined, evaluation)
 }

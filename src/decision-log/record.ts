@@ -1,6 +1,6 @@
 // Decision log record, schema v1: the contract between the daemon (and the simulator) and the
 // analyzer. Documented in the README; change it only with a new `v`.
-import type {Action, Decision, Mode, Subject, Tier, Unit} from '../protocol/types.js'
+import type {Action, Decision, Mode, OveragePolicy, Subject, Tier, Unit} from '../protocol/types.js'
 
 export const DECISION_LOG_SCHEMA_VERSION = 1
 
@@ -43,6 +43,13 @@ export interface DecisionRecord {
   latency_us: number
   /** Set when the budget store was unreachable and this answer is the outage fallback (on_store_error). */
   store_error?: string
+  /**
+   * Optional (added for calibration replay; older logs lack it): the overage policy in force — the
+   * reservation's resolved policy on live reserve, commit, release and extend records, the request's on events.
+   */
+  overage_policy?: OveragePolicy
+  /** Optional: the writer's record sequence number (increasing within one process), to order records of one millisecond. */
+  seq?: number
 }
 
 /** run_id / parent_run_id from subject.dimensions, else metadata. */
@@ -64,6 +71,8 @@ export interface RecordEnvelope {
   tenant: string
   http_status: number
   latency_us: number
+  /** Optional record sequence number (see DecisionRecord.seq). */
+  seq?: number
 }
 
 // Thousands of records share one millisecond under load: format each millisecond once.
@@ -89,5 +98,6 @@ export function buildDecisionRecord(facts: RecordFacts, e: RecordEnvelope): Deci
     tenant: e.tenant,
     http_status: e.http_status,
     latency_us: e.latency_us,
+    ...(e.seq === undefined ? {} : {seq: e.seq}),
   }
 }

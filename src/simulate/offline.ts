@@ -5,6 +5,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import {buildDecisionRecord, type DecisionRecord, type RecordFacts} from '../decision-log/record.js'
+import type {CyclesConfig} from '../config/schema.js'
 import {controlFromConfig, seedFromConfig} from '../daemon/daemon.js'
 import {RuntimeService, type ServiceResponse} from '../daemon/runtime-service.js'
 import {TierClassifier} from '../evaluator/tiers.js'
@@ -51,10 +52,13 @@ export function requestBody(call: Call, key: string): Record<string, unknown> {
   }
 }
 
-export async function simulateOffline(s: Scenario, out: string, options: TimelineOptions = {}): Promise<SimulationStats> {
+/** `adjustConfig` changes the sized config before seeding (tests: overage policies, overdraft, statuses). */
+export async function simulateOffline(s: Scenario, out: string, options: TimelineOptions = {}, adjustConfig?: (config: CyclesConfig) => CyclesConfig): Promise<SimulationStats> {
   const started = performance.now()
   const timeline = buildTimeline(s, options)
-  const {config, budgets} = scenarioConfig(s, timeline)
+  const sized = scenarioConfig(s, timeline)
+  const budgets = sized.budgets
+  const config = adjustConfig ? adjustConfig(sized.config) : sized.config
   let now = timeline.start_ms
   const clock = () => now
   const store = await EmbeddedStore.open({now: clock})
@@ -144,6 +148,7 @@ export async function simulateOffline(s: Scenario, out: string, options: Timelin
           tenant: ctx.tenant,
           http_status: status,
           latency_us: 150 + rng.int(0, 900),
+          seq: stats.records + 1,
         }),
       )
     }

@@ -5,12 +5,13 @@ import {randomUUID} from 'node:crypto'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {bandOf, verdictOf} from '../../src/analytics/bands.js'
+import {bandOf} from '../../src/analytics/bands.js'
 import {openShadowDb, type ShadowDb} from '../../src/analytics/db.js'
 import {ingest} from '../../src/analytics/ingest.js'
 import {buildReport, REPORT_DEFAULTS, type Report} from '../../src/analytics/report.js'
 import type {DecisionRecord} from '../../src/decision-log/record.js'
 import {writeJsonl} from '../../src/simulate/synthetic.js'
+import {decideVerdict, estimateFindings} from '../../src/calibration/verdict.js'
 import {tempDir} from '../support/daemon.js'
 
 const T0 = Date.parse('2026-10-01T00:00:00.000Z')
@@ -72,20 +73,20 @@ describe('bands at their edges (100 requests)', () => {
     expect(bandOf(0, 0, 0)).toBe('insufficient_data')
   })
 
-  it('verdicts name the band, the rate and the estimate warnings at their thresholds', () => {
-    const base = {denial_rate: 0.03, requests: 100, reserve_commit_ratio: null, overage_rate: null}
-    expect(verdictOf({...base, band: 'goldilocks'}, 30, 0.05)).toBe('goldilocks: 3.0 % would be denied — ready to enforce')
-    expect(verdictOf({...base, band: 'loose', denial_rate: 0.005}, 30, 0.05)).toBe('loose: 0.50 % would be denied — safe to enforce; the limit rarely bites')
-    expect(verdictOf({...base, band: 'insufficient_data', requests: 12}, 30, 0.05)).toBe('not enough data: 12 requests (need 30) — keep observing')
-    // ratio exactly 2 and 0.8 and overage exactly at the threshold: no warning
-    expect(verdictOf({...base, band: 'goldilocks', reserve_commit_ratio: 2, overage_rate: 0.05}, 30, 0.05)).toBe('goldilocks: 3.0 % would be denied — ready to enforce')
-    expect(verdictOf({...base, band: 'goldilocks', reserve_commit_ratio: 0.8}, 30, 0.05)).toBe('goldilocks: 3.0 % would be denied — ready to enforce')
-    expect(verdictOf({...base, band: 'warm', denial_rate: 0.04, reserve_commit_ratio: 2.5, overage_rate: 0.06}, 30, 0.05)).toBe(
-      'running warm: 4.0 % would be denied — investigate before enforcing; estimates are 2.5× actual — the budget is effectively 2.5× tighter; 6.0 % of commits exceed their estimate — recalibrate estimates',
-    )
-    expect(verdictOf({...base, band: 'too_tight', denial_rate: 0.1, reserve_commit_ratio: 0.5}, 30, 0.05)).toBe(
-      'too tight: 10.0 % would be denied — raise the limit or fix estimates; estimates are only 0.50× actual — under-estimating',
-    )
+  it('estimate findings start strictly above their thresholds, and the sample floor comes first', () => {
+    const o = {minRequests: 30, overageThreshold: 0.05}
+    const base = {commits: 100, reserve_commit_ratio: null, overage_rate: null}
+    // ratio exactly 2 and 0.8 and overage exactly at the threshold: no finding
+    expect(estimateFindings({...base, reserve_commit_ratio: 2, overage_rate: 0.05}, o)).toEqual([])
+    expect(estimateFindings({...base, reserve_commit_ratio: 0.8}, o)).toEqual([])
+    expect(estimateFindings({...base, reserve_commit_ratio: 2.5, overage_rate: 0.06}, o)).toEqual([
+      '6.0 % of commits exceed their estimate',
+      'estimates are 2.5× actual — the budget is effectively 2.5× tighter',
+    ])
+    expect(estimateFindings({...base, reserve_commit_ratio: 0.5}, o)).toEqual(['estimates are only 0.50× actual — under-estimating'])
+    expect(estimateFindings({...base, commits: 29, reserve_commit_ratio: 0.5}, o)).toEqual([])
+    const thin = decideVerdict({scope: 'tenant:acme', unit: 'CREDITS', requests: 12, would_denials: 0, reasons: {}, commits: 0, reserve_commit_ratio: null, overage_rate: null, tiers: []}, o)
+    expect(thin).toMatchObject({verdict: 'insufficient_data', band: 'insufficient_data', message: 'not enough data: 12 requests (need 30) — keep observing'})
   })
 
   const bandRecords: DecisionRecord[] = []

@@ -1,8 +1,15 @@
+import path from 'node:path'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import type {ShadowDb} from '../../src/analytics/db.js'
+import {type ShadowDb, openShadowDb} from '../../src/analytics/db.js'
+import {ingest} from '../../src/analytics/ingest.js'
+import {Rng} from '../../src/simulate/prng.js'
+import {makeRecord, writeJsonl} from '../../src/simulate/synthetic.js'
+import {tempDir} from '../support/daemon.js'
 import {evaluateGates, parseGates} from '../../src/analytics/gates.js'
 import {type Report, buildReport} from '../../src/analytics/report.js'
+import {VERDICT_SEVERITY} from '../../src/calibration/verdict.js'
 import {PLANTED, T0, plantedDb} from './helpers.js'
 
 let db: ShadowDb
@@ -41,11 +48,41 @@ describe('shadow report on a log with planted truth', () => {
     expect(report.totals.denial_rate).toBeCloseTo(denials / total, 10)
   })
 
-  it('sorts worst scopes first and says what to do in words', () => {
-    expect(report.scopes[0].band).toBe('too_tight')
-    expect(report.scopes[1].band).toBe('warm')
-    expect(report.scopes[0].verdict).toMatch(/^too tight: 8\.0 % would be denied — raise the limit or fix estimates/)
-    expect(scope(report, 'tenant:initech').verdict).toMatch(/^decorative/)
+  it('sorts worst verdicts first and gives each scope one verdict, one message and one action', () => {
+    expect(report.scopes.map((s) => s.verdict)).toEqual([...report.scopes.map((s) => s.verdict)].sort((a, b) => VERDICT_SEVERITY[a] - VERDICT_SEVERITY[b]))
+    // 8 % denied, but estimates are 2.3× actual and 10 % of commits overrun: estimates come first
+    const triage = scope(report, 'tenant:acme/workspace:prod/workflow:support/agent:triage')
+    expect(triage).toMatchObject({band: 'too_tight', verdict: 'estimates', action: {kind: 'fix_estimates'}})
+    expect(triage.message).toBe('fix estimates before the limit: 10.0 % of commits exceed their estimate; estimates are 2.3× actual — the budget is effectively 2.3× tighter')
+    expect(triage.findings).toEqual(['8.00 % would be denied (too tight band) — judge the limit after estimates are fixed'])
+    expect(scope(report, 'tenant:acme/workspace:prod/workflow:billing')).toMatchObject({verdict: 'warm', message: 'running warm: 4.0 % would be denied — investigate before enforcing'})
+    expect(scope(report, 'tenant:initech')).toMatchObject({verdict: 'decorative', action: {kind: 'calibrate', command: 'cycles calibrate --tenant initech'}})
+    expect(scope(report, 'tenant:globex/workspace:prod')).toMatchObject({verdict: 'loose'})
+    expect(scope(report, 'tenant:initech/agent:rare')).toMatchObject({verdict: 'insufficient_data', action: {kind: 'keep_observing'}})
+    for (const s of report.scopes) expect(s.tiers).toEqual(['medium'])
+  })
+
+  it('contradiction fixed: goldilocks with 50 % of commits over estimate is one verdict (estimates), never "ready"', () => {
+    const lab = scope(report, 'tenant:globex/workspace:lab')
+    expect(lab.band).toBe('goldilocks')
+    expect(lab.verdict).toBe('estimates')
+    expect(lab.message).toBe('fix estimates before the limit: 50.0 % of commits exceed their estimate')
+    expect([lab.message, ...lab.findings].join(' ')).not.toMatch(/ready/)
+    expect(lab.action.kind).toBe('fix_estimates')
+  })
+
+  it('contradiction fixed: --by tier is not ready while scopes in that tier are not, and lists them', async () => {
+    const byTier = await buildReport(db, {by: 'tier'})
+    // one row per tier and unit; every medium row is held back by the same blockers
+    expect(new Set(byTier.scopes.map((s) => s.scope))).toEqual(new Set(['medium']))
+    for (const row of byTier.scopes) expect(row.verdict).not.toBe('ready')
+    const medium = byTier.scopes[0]
+    expect(medium.message).toMatch(/^not ready: \d+ of \d+ scope\(s\) block this tier/)
+    expect(medium.blockers).toContain('tenant:acme/workspace:prod/workflow:support/agent:triage (USD_MICROCENTS): estimates')
+    expect(medium.blockers).toContain('tenant:acme/workspace:prod/workflow:billing (TOKENS): warm')
+    expect(evaluateGates(byTier, parseGates('not_ready:medium')).map((v) => v.subject)).toEqual(['tier medium'])
+    expect(evaluateGates(report, parseGates('not_ready:medium')).map((v) => v.subject)).toEqual(['tier medium'])
+    expect(evaluateGates(report, parseGates('not_ready:low'))).toEqual([])
   })
 
   it('computes estimate accuracy from commits: reserve:commit ratio, overage rate, MAPE', () => {
@@ -129,6 +166,54 @@ describe('shadow report on a log with planted truth', () => {
       'tenant:globex/workspace:lab (CREDITS)',
     ])
     expect(evaluateGates(report, parseGates(''))).toEqual([])
+    // contradiction fixed: insufficient_data is a gate, so a day-one CI job does not pass by default
+    expect(evaluateGates(report, parseGates('insufficient_data')).map((v) => v.subject)).toEqual(['tenant:initech/agent:rare (RISK_POINTS)'])
+    expect(evaluateGates(report, parseGates('estimates')).map((v) => v.subject).sort()).toEqual([
+      'tenant:acme/workspace:prod/workflow:support/agent:triage (USD_MICROCENTS)',
+      'tenant:globex/workspace:lab (CREDITS)',
+    ])
     expect(() => parseGates('too_tight,bogus')).toThrow(/unknown gate/)
+  })
+})
+
+describe('contradiction fixed: would-be denials that are configuration errors', () => {
+  let cdb: ShadowDb
+  let r: Report
+  beforeAll(async () => {
+    const dir = tempDir('cycles-config-error-')
+    const rng = new Rng(3)
+    const records = Array.from({length: 100}, (_, i) =>
+      makeRecord(rng, {
+        ts_ms: T0 + i * 60_000,
+        endpoint: 'reserve',
+        tenant: 'umbrella',
+        scope_path: 'tenant:umbrella/agent:crawler',
+        unit: 'CREDITS',
+        estimate: 10,
+        // 8 % would be denied — all UNIT_MISMATCH (budgets exist in USD_MICROCENTS only)
+        ...(i % 12 === 0 && i < 96 ? {would_decision: 'DENY' as const, would_reason_code: 'UNIT_MISMATCH'} : {}),
+      }),
+    )
+    writeJsonl(path.join(dir, 'log.jsonl'), records)
+    cdb = await openShadowDb(path.join(dir, 'db.duckdb'), {create: true, threads: 1, memoryLimit: '256MB'})
+    await ingest(cdb, [path.join(dir, 'log.jsonl')])
+    r = await buildReport(cdb, {})
+  }, 60_000)
+  afterAll(() => cdb?.close())
+
+  it('a scope whose would-be denials are UNIT_MISMATCH is told to configure a budget, not to raise the limit', () => {
+    const s = r.scopes[0]
+    expect([s.requests, s.would_denials, s.band]).toEqual([100, 8, 'too_tight'])
+    expect(s.verdict).toBe('config_error')
+    expect(s.message).toBe('configuration: no budget in CREDITS here, budgets exist in another unit (8 of 8 would-be denials) — configure a budget in CREDITS; the limit is not the problem')
+    expect(s.action).toEqual({kind: 'create_budget', command: 'cycles budget create --scope tenant:umbrella --unit CREDITS --amount 1'})
+    // the limit gate does not fire on a configuration error; the config_error gate does
+    expect(evaluateGates(r, parseGates('too_tight'))).toEqual([])
+    expect(evaluateGates(r, parseGates('config_error')).map((v) => v.subject)).toEqual(['tenant:umbrella/agent:crawler (CREDITS)'])
+  })
+
+  it('--by reason: the UNIT_MISMATCH row is a configuration error too', async () => {
+    const byReason = await buildReport(cdb, {by: 'reason'})
+    expect(byReason.scopes.map((s) => [s.scope, s.verdict])).toEqual([['UNIT_MISMATCH', 'config_error']])
   })
 })

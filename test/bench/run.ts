@@ -5,6 +5,7 @@ const SUITES: Record<string, () => Promise<{run: (args: string[]) => Promise<voi
   analyzer: () => import('./analyzer-bench.js'),
   redis: () => import('./redis-bench.js'),
   shedding: () => import('./shedding-bench.js'),
+  calibrate: () => import('./calibrate-bench.js'),
 }
 
 // Suite names are the bare words that name a suite; everything else (e.g. `--records 1000000`) is

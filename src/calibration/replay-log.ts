@@ -1,0 +1,190 @@
+// The ingested decision log in replay form: one compact, column-wise array per field, in log order
+// (time, then the writer's sequence number within a millisecond), with scopes, reservations and
+// reason codes interned. Loaded once from the DuckDB database; every replay then runs in memory.
+import type {ShadowDb} from '../analytics/db.js'
+import {sqlString} from '../analytics/schema.js'
+import {OVERAGE_POLICIES, type OveragePolicy, type Tier, type Unit} from '../protocol/types.js'
+
+export const KIND = {reserve: 0, dryRun: 1, decide: 2, commit: 3, release: 4, event: 5, extend: 6} as const
+export type KindCode = (typeof KIND)[keyof typeof KIND]
+
+/** Reason codes the replay can produce, by index (0: none). */
+export const REASONS = [
+  '',
+  'BUDGET_EXCEEDED',
+  'BUDGET_FROZEN',
+  'BUDGET_CLOSED',
+  'BUDGET_NOT_FOUND',
+  'OVERDRAFT_LIMIT_EXCEEDED',
+  'DEBT_OUTSTANDING',
+  'TENANT_CLOSED',
+  'UNIT_MISMATCH',
+] as const
+export const reasonIndex = (code: string | undefined): number => {
+  if (!code) return 0
+  const i = (REASONS as readonly string[]).indexOf(code)
+  return i < 0 ? REASONS.length : i
+}
+
+export const TIER_CODES: readonly Tier[] = ['low', 'medium', 'high']
+
+/** One distinct (tenant, scope_path, unit): the scopes its records affect, root first. */
+export interface ScopeGroup {
+  tenant: string
+  scope_path: string
+  unit: Unit
+  affected: string[]
+}
+
+export interface ReplayLog {
+  n: number
+  kind: Uint8Array
+  /** 1 when the daemon answered 2xx. */
+  ok: Uint8Array
+  group: Int32Array
+  estimate: Float64Array
+  actual: Float64Array
+  /** Reservation index (commit/release/extend link to their reserve), -1 when absent. */
+  res: Int32Array
+  /** Index into OVERAGE_POLICIES + 1; 0 when the record does not say (older logs). */
+  policy: Uint8Array
+  /** A commit or release answered RESERVATION_EXPIRED: the hold had been returned by expiry. */
+  expired: Uint8Array
+  tier: Uint8Array
+  /** What the daemon logged: would-be DENY, its reason (REASONS index) and the denying scope's position in the group's affected scopes (-1: none). */
+  loggedDeny: Uint8Array
+  loggedReason: Uint8Array
+  loggedDeniedLevel: Int8Array
+  /** Logged would_decision was ALLOW or a reason was given: the record was evaluated (a 400 before evaluation was not). */
+  evaluated: Uint8Array
+  groups: ScopeGroup[]
+  /** Per record: index of (action_kind, action_name) in `actions`. */
+  action: Int32Array
+  actions: Array<{kind: string; name: string}>
+  /** Per record: run index (-1: no run_id), for the small-sample per-run rule. */
+  run: Int32Array
+  window: {from: string | null; to: string | null}
+}
+
+export interface LogFilter {
+  since?: string
+  until?: string
+  tenant?: string
+}
+
+function timeArg(value: string, flag: string): string {
+  const ms = Date.parse(value)
+  if (Number.isNaN(ms)) throw new Error(`${flag}: not a date/time: ${value}`)
+  return `${sqlString(new Date(ms).toISOString().replace('Z', ''))}::TIMESTAMP`
+}
+
+export function filterSql(f: LogFilter): string {
+  const where: string[] = []
+  if (f.since) where.push(`ts >= ${timeArg(f.since, '--since')}`)
+  if (f.until) where.push(`ts < ${timeArg(f.until, '--until')}`)
+  if (f.tenant) where.push(`tenant = ${sqlString(f.tenant)}`)
+  return where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
+}
+
+const iso = (v: unknown): string | null => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : `${String(v).replace(' ', 'T')}Z`)
+
+/** Load the filtered records in log order. */
+export async function loadReplayLog(db: ShadowDb, filter: LogFilter = {}): Promise<ReplayLog> {
+  const where = filterSql(filter)
+  const policyList = `[${OVERAGE_POLICIES.map((p) => sqlString(p)).join(', ')}]`
+  const reasonList = `[${REASONS.slice(1).map((r) => sqlString(r)).join(', ')}]`
+  await db.run(`CREATE OR REPLACE TEMP TABLE rp_src AS
+    SELECT * FROM records ${where ? `${where} AND` : 'WHERE'} unit IS NOT NULL AND scope_path IS NOT NULL
+      AND endpoint IN ('reserve', 'decide', 'commit', 'release', 'extend', 'event')`)
+  await db.run(`CREATE OR REPLACE TEMP TABLE rp_groups AS
+    SELECT (row_number() OVER (ORDER BY tenant, scope_path, unit) - 1)::INTEGER AS g, tenant, scope_path, unit
+    FROM (SELECT DISTINCT tenant, scope_path, unit FROM rp_src)`)
+  await db.run(`CREATE OR REPLACE TEMP TABLE rp_actions AS
+    SELECT (row_number() OVER (ORDER BY k, nm) - 1)::INTEGER AS a, k, nm
+    FROM (SELECT DISTINCT coalesce(action_kind, '') AS k, coalesce(action_name, '') AS nm FROM rp_src)`)
+  await db.run(`CREATE OR REPLACE TEMP TABLE rp_runs AS
+    SELECT (row_number() OVER (ORDER BY run_id) - 1)::INTEGER AS u, run_id
+    FROM (SELECT DISTINCT run_id FROM rp_src WHERE run_id IS NOT NULL)`)
+  await db.run(`CREATE OR REPLACE TEMP TABLE rp_res AS
+    SELECT (row_number() OVER (ORDER BY reservation_id) - 1)::INTEGER AS r, reservation_id
+    FROM (SELECT DISTINCT reservation_id FROM rp_src WHERE reservation_id IS NOT NULL)`)
+  const groups = (await db.all<{tenant: string; scope_path: string; unit: Unit}>(`SELECT tenant, scope_path, unit FROM rp_groups ORDER BY g`)).map((g) => {
+    const parts = g.scope_path.split('/')
+    return {...g, affected: parts.map((_, i) => parts.slice(0, i + 1).join('/'))}
+  })
+  const actions = (await db.all<{k: string; nm: string}>(`SELECT k, nm FROM rp_actions ORDER BY a`)).map((a) => ({kind: a.k, name: a.nm}))
+  const [{n, lo, hi}] = await db.all<{n: number; lo: unknown; hi: unknown}>(`SELECT count(*)::DOUBLE AS n, min(ts) AS lo, max(ts) AS hi FROM rp_src`)
+  const log: ReplayLog = {
+    n,
+    kind: new Uint8Array(n),
+    ok: new Uint8Array(n),
+    group: new Int32Array(n),
+    estimate: new Float64Array(n),
+    actual: new Float64Array(n),
+    res: new Int32Array(n),
+    policy: new Uint8Array(n),
+    expired: new Uint8Array(n),
+    tier: new Uint8Array(n),
+    loggedDeny: new Uint8Array(n),
+    loggedReason: new Uint8Array(n),
+    loggedDeniedLevel: new Int8Array(n),
+    evaluated: new Uint8Array(n),
+    groups,
+    action: new Int32Array(n),
+    actions,
+    run: new Int32Array(n),
+    window: {from: iso(lo), to: iso(hi)},
+  }
+  const result = await db.conn.stream(`
+    SELECT
+      (CASE s.endpoint WHEN 'reserve' THEN (CASE WHEN s.dry_run THEN 1 ELSE 0 END) WHEN 'decide' THEN 2 WHEN 'commit' THEN 3
+         WHEN 'release' THEN 4 WHEN 'event' THEN 5 ELSE 6 END)::INTEGER AS kind,
+      (CASE WHEN s.http_status BETWEEN 200 AND 299 THEN 1 ELSE 0 END)::INTEGER AS ok,
+      g.g AS grp,
+      coalesce(s.estimate, 0)::DOUBLE AS estimate,
+      coalesce(s.actual, 0)::DOUBLE AS actual,
+      coalesce(r.r, -1)::INTEGER AS res,
+      coalesce(list_position(${policyList}, s.overage_policy), 0)::INTEGER AS policy,
+      (CASE WHEN s.reason_code = 'RESERVATION_EXPIRED' THEN 1 ELSE 0 END)::INTEGER AS expired,
+      (CASE s.tier WHEN 'low' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END)::INTEGER AS tier,
+      (CASE WHEN s.would_decision = 'DENY' THEN 1 ELSE 0 END)::INTEGER AS deny,
+      (CASE WHEN s.would_reason_code IS NULL THEN 0 ELSE coalesce(list_position(${reasonList}, s.would_reason_code), ${REASONS.length - 1}) END)::INTEGER AS reason,
+      (CASE WHEN s.denied_scope IS NULL THEN -1 ELSE len(string_split(s.denied_scope, '/')) - 1 END)::INTEGER AS level,
+      (CASE WHEN s.would_decision <> 'DENY' OR s.would_reason_code IS NOT NULL THEN 1 ELSE 0 END)::INTEGER AS evaluated,
+      a.a AS action,
+      coalesce(u.u, -1)::INTEGER AS run
+    FROM rp_src s
+    JOIN rp_groups g ON g.tenant = s.tenant AND g.scope_path = s.scope_path AND g.unit = s.unit
+    JOIN rp_actions a ON a.k = coalesce(s.action_kind, '') AND a.nm = coalesce(s.action_name, '')
+    LEFT JOIN rp_res r ON r.reservation_id = s.reservation_id
+    LEFT JOIN rp_runs u ON u.run_id = s.run_id
+    ORDER BY s.ts, s.seq NULLS FIRST, s.file_id, s.rowid`)
+  let i = 0
+  for (;;) {
+    const chunk = await result.fetchChunk()
+    if (!chunk || chunk.rowCount === 0) break
+    const cols = chunk.getColumns() as number[][]
+    const rows = chunk.rowCount
+    for (let j = 0; j < rows; j++, i++) {
+      log.kind[i] = cols[0][j]
+      log.ok[i] = cols[1][j]
+      log.group[i] = cols[2][j]
+      log.estimate[i] = cols[3][j]
+      log.actual[i] = cols[4][j]
+      log.res[i] = cols[5][j]
+      log.policy[i] = cols[6][j]
+      log.expired[i] = cols[7][j]
+      log.tier[i] = cols[8][j]
+      log.loggedDeny[i] = cols[9][j]
+      log.loggedReason[i] = cols[10][j]
+      log.loggedDeniedLevel[i] = cols[11][j]
+      log.evaluated[i] = cols[12][j]
+      log.action[i] = cols[13][j]
+      log.run[i] = cols[14][j]
+    }
+  }
+  if (i !== n) throw new Error(`replay log: expected ${n} records, read ${i}`)
+  return log
+}
+
+export const policyOf = (code: number): OveragePolicy | undefined => (code > 0 ? OVERAGE_POLICIES[code - 1] : undefined)
