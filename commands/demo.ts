@@ -25,6 +25,7 @@ export default class Demo extends BaseCommand {
         live: result.live,
         ingest: {...result.ingest, per_file: undefined},
         report: result.report,
+        calibration: result.calibration,
       })
     }
     process.stdout.write(demoText(result, useColor()))

@@ -1,14 +1,19 @@
 // The README's main job, in one command: simulate two weeks of a mid-size fleet offline, start the
 // daemon on the embedded store, drive a short live burst through it over HTTP, ingest both decision
-// logs into DuckDB and print the shadow report. Nothing else to install.
+// logs into DuckDB, print the shadow report, and calibrate the offline fortnight's budgets by replay
+// (the limits written into a copy of the fleet's daemon config). Nothing else to install.
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+
+import YAML from 'yaml'
 
 import {openShadowDb} from '../analytics/db.js'
 import {type IngestResult, ingest} from '../analytics/ingest.js'
 import {renderReportText} from '../analytics/render.js'
 import {type Report, buildReport} from '../analytics/report.js'
+import type {CalibrationResult} from '../calibration/calibrate.js'
+import {runCalibrate} from '../calibration/run.js'
 import {Daemon} from '../daemon/daemon.js'
 import {scenarioConfig} from '../simulate/fleet.js'
 import {type DriveStats, driveHttp} from '../simulate/http.js'
@@ -32,6 +37,7 @@ export interface DemoResult {
   live: DriveStats & {log_dir: string}
   ingest: IngestResult
   report: Report
+  calibration: {result: CalibrationResult; db: string; config: string; calibrated_config: string}
   seconds: number
 }
 
@@ -43,12 +49,12 @@ export async function runShadowDemo(options: DemoOptions): Promise<DemoResult> {
   const scenario = loadScenario(options.scenario)
   const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)} s`
 
-  log(`1/4 simulating ${scenario.days} days of ${scenario.name} offline (simulated clock, the daemon's own evaluator and shadow ledger)…`)
+  log(`1/5 simulating ${scenario.days} days of ${scenario.name} offline (simulated clock, the daemon's own evaluator and shadow ledger)…`)
   const offlineFile = path.join(dir, 'offline', 'decisions.jsonl')
   const offline = await simulateOffline(scenario, offlineFile)
   log(`    ${offline.records.toLocaleString('en-US')} records, ${offline.runs.toLocaleString('en-US')} runs, ${offline.tenants} tenants, ${offline.budgets} budgets → ${offlineFile} [${elapsed()}]`)
 
-  log('2/4 starting the daemon (embedded store) and driving a live burst over HTTP…')
+  log('2/5 starting the daemon (embedded store) and driving a live burst over HTTP…')
   const burst = {start_ms: Date.now(), days: (options.burstMinutes ?? 3) / 1440, rate_factor: options.burstRateFactor ?? 400}
   const {config} = scenarioConfig(scenario, buildTimeline(scenario, burst))
   const logDir = path.join(dir, 'live')
@@ -61,7 +67,7 @@ export async function runShadowDemo(options: DemoOptions): Promise<DemoResult> {
   }
   log(`    ${live.calls.toLocaleString('en-US')} calls to ${daemon.url} in ${live.seconds.toFixed(1)} s (${live.calls_per_second}/s), decision log in ${logDir} [${elapsed()}]`)
 
-  log('3/4 ingesting both decision logs into DuckDB…')
+  log('3/5 ingesting both decision logs into DuckDB…')
   const dbPath = path.join(dir, 'shadow.duckdb')
   const db = await openShadowDb(dbPath, {create: true})
   let ingested: IngestResult
@@ -69,12 +75,41 @@ export async function runShadowDemo(options: DemoOptions): Promise<DemoResult> {
   try {
     ingested = await ingest(db, [offlineFile, logDir])
     log(`    ${ingested.ingested.toLocaleString('en-US')} records from ${ingested.files} files, ${ingested.malformed} malformed → ${dbPath} [${elapsed()}]`)
-    log('4/4 building the report…')
+    log('4/5 building the report…')
     report = await buildReport(db, {})
   } finally {
     db.close()
   }
-  return {dir, db: dbPath, offline, live: {...live, log_dir: logDir}, ingest: ingested, report, seconds: (performance.now() - started) / 1000}
+
+  // Calibration replays one log against the allocations it ran with: the offline fortnight and the
+  // fleet config it was simulated with (the same sizing simulateOffline used), in a database of its own.
+  log('5/5 calibrating the offline fortnight: each budget\'s limit found by replaying the log through the evaluator…')
+  const configFile = path.join(dir, 'cycles.yaml')
+  const {tiers: _tiers, ...fleetConfig} = scenarioConfig(scenario, buildTimeline(scenario, {})).config
+  fs.writeFileSync(configFile, `# The demo fleet's daemon config (budgets sized for the offline simulation).\n${YAML.stringify(fleetConfig)}`)
+  const calibrationDb = path.join(dir, 'calibrate.duckdb')
+  const calDb = await openShadowDb(calibrationDb, {create: true})
+  try {
+    await ingest(calDb, [offlineFile])
+  } finally {
+    calDb.close()
+  }
+  const calibratedConfig = path.join(dir, 'cycles.calibrated.yaml')
+  const {result} = await runCalibrate({db: calibrationDb, config: configFile, filter: {}, options: {}, format: 'json', output: path.join(dir, 'calibration.json'), writeConfig: calibratedConfig})
+  const calibrated = result.budgets.filter((b) => b.status === 'calibrated')
+  const [low, high] = result.band
+  const inBand = calibrated.filter((b) => b.suggested_denial_rate !== null && b.suggested_denial_rate >= low && b.suggested_denial_rate <= high).length
+  log(`    ${calibrated.length} of ${result.budgets.length} budgets calibrated (${inBand} land in the ${low * 100}–${high * 100} % band jointly), ${result.replay.replays.toLocaleString('en-US')} replays → ${calibratedConfig} [${elapsed()}]`)
+  return {
+    dir,
+    db: dbPath,
+    offline,
+    live: {...live, log_dir: logDir},
+    ingest: ingested,
+    report,
+    calibration: {result, db: calibrationDb, config: configFile, calibrated_config: calibratedConfig},
+    seconds: (performance.now() - started) / 1000,
+  }
 }
 
 export function demoText(result: DemoResult, color: boolean): string {
@@ -85,6 +120,8 @@ export function demoText(result: DemoResult, color: boolean): string {
     `  node bin/run.js shadow report --db ${result.db} --by workflow`,
     `  node bin/run.js shadow report --db ${result.db} --format markdown --fail-on too_tight,loops,fanout`,
     `  node bin/run.js shadow ingest --db ${result.db} ${result.live.log_dir}     # again: adds nothing`,
+    `  node bin/run.js calibrate --db ${result.calibration.db} --config ${result.calibration.config}     # the limits, verdicts and commands`,
+    `  node bin/run.js daemon start --config ${result.calibration.calibrated_config}     # the fleet with calibrated limits`,
     '',
   ]
   return `\n${report}${next.join('\n')}`
