@@ -225,7 +225,14 @@ describe('decision log retention and permissions', () => {
 
   it('creates the log directory 0700 and its segments 0600', async () => {
     const dir = path.join(tempDir(), 'nested', 'decisions')
-    const old = process.umask(0o022)
+    // A permissive umask proves the modes are set explicitly. Worker threads (the mutation run) may
+    // not set it; they run with the process's own.
+    let old: number | undefined
+    try {
+      old = process.umask(0o022)
+    } catch {
+      old = undefined
+    }
     try {
       const writer = new DecisionLogWriter({dir, fsyncIntervalMs: 0, instanceId: 'abc123'})
       writer.write(record(1))
@@ -234,7 +241,7 @@ describe('decision log retention and permissions', () => {
       expect(fs.statSync(dir).mode & 0o777).toBe(0o700)
       expect(fs.statSync(writer.currentPath).mode & 0o777).toBe(0o600)
     } finally {
-      process.umask(old)
+      if (old !== undefined) process.umask(old)
     }
   })
 })
