@@ -16,6 +16,7 @@ export default defineConfig({
       'test/runtime/records-and-audit.test.ts',
       'test/analytics/report.test.ts',
       'test/analytics/boundaries.test.ts',
+      'test/analytics/gates.test.ts',
       'test/admin/permissions.test.ts',
       'test/runtime/permissions.test.ts',
       'test/store/store-contract.test.ts',

@@ -11,7 +11,7 @@ import {evaluateReserve} from '../evaluator/evaluate.js'
 import {settle} from '../evaluator/settle.js'
 import {chargeDeltas, holdDeltas, releaseHold} from '../evaluator/shadow-book.js'
 import type {BudgetStatus, Caps, Ledger, OveragePolicy, Tenant, Unit} from '../protocol/types.js'
-import {applyDelta} from '../store/ledger-math.js'
+import {applyDelta, openingLedger} from '../store/ledger-math.js'
 import type {LedgerDelta} from '../store/types.js'
 import {KIND, REASONS, type ReplayLog, policyOf, reasonIndex} from './replay-log.js'
 
@@ -89,21 +89,6 @@ interface Hold {
   reason: number
 }
 
-function freshLedger(b: BudgetSpec, allocated: number): Ledger {
-  return {
-    scope: b.scope,
-    unit: b.unit,
-    allocated,
-    remaining: allocated,
-    reserved: 0,
-    spent: 0,
-    debt: 0,
-    overdraft_limit: b.overdraft_limit,
-    is_over_limit: false,
-    status: b.status,
-    ...(b.caps ? {caps: b.caps} : {}),
-  }
-}
 
 /**
  * Replay `records` (indices into the log, ascending; default all) with `allocated[i]` for budget i
@@ -113,7 +98,7 @@ function freshLedger(b: BudgetSpec, allocated: number): Ledger {
 export function replay(log: ReplayLog, layout: BookLayout, options: {allocated?: ArrayLike<number>; overdraft?: ArrayLike<number>; records?: Int32Array} = {}): ReplayOutcome {
   const {budgets, slots, unitMismatch, tenantOf} = layout
   const ledgers = budgets.map((b, i) => {
-    const l = freshLedger(b, options.allocated ? options.allocated[i] : b.allocated)
+    const l = openingLedger(b, options.allocated ? options.allocated[i] : b.allocated)
     if (options.overdraft) l.overdraft_limit = options.overdraft[i]
     return l
   })

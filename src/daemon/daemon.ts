@@ -14,6 +14,7 @@ import {ProtocolError} from '../protocol/errors.js'
 import {TierClassifier} from '../evaluator/tiers.js'
 import type {Book, Ledger} from '../protocol/types.js'
 import {EmbeddedStore} from '../store/embedded/embedded-store.js'
+import {openingLedger} from '../store/ledger-math.js'
 import type {Store, TierControl, Tx} from '../store/types.js'
 import {DaemonCounters} from './counters.js'
 import {type HttpRequest, JsonServer, type SheddingOptions} from './http/json-server.js'
@@ -352,17 +353,7 @@ export async function seedFromConfig(store: Store, config: CyclesConfig, nowMs: 
       if (existing) continue
       const ledger: Ledger & {book: Book} = {
         book,
-        scope: b.scope,
-        unit: b.unit,
-        allocated: b.allocated,
-        remaining: b.allocated,
-        reserved: 0,
-        spent: 0,
-        debt: 0,
-        overdraft_limit: b.overdraft_limit,
-        is_over_limit: false,
-        status: b.status,
-        ...(b.caps ? {caps: b.caps} : {}),
+        ...openingLedger(b, b.allocated),
         ...(b.commit_overage_policy ? {commit_overage_policy: b.commit_overage_policy} : {}),
         created_at_ms: nowMs,
         updated_at_ms: nowMs,

@@ -3,6 +3,23 @@
 import type {Ledger} from '../protocol/types.js'
 import type {Condition, LedgerDelta, OverageCharge} from './types.js'
 
+/** A budget's ledger before any traffic: all of its allocation remains. The daemon seeds both books with it; the calibration replay starts from it. */
+export function openingLedger(b: Pick<Ledger, 'scope' | 'unit' | 'overdraft_limit' | 'status' | 'caps'>, allocated: number): Ledger {
+  return {
+    scope: b.scope,
+    unit: b.unit,
+    allocated,
+    remaining: allocated,
+    reserved: 0,
+    spent: 0,
+    debt: 0,
+    overdraft_limit: b.overdraft_limit,
+    is_over_limit: false,
+    status: b.status,
+    ...(b.caps ? {caps: b.caps} : {}),
+  }
+}
+
 export function conditionHolds(ledger: Ledger | undefined, c: Condition): boolean {
   if (!ledger) return false
   const actual = ledger[c.field]
