@@ -8,6 +8,7 @@ import path from 'node:path'
 
 import {RedisStore} from '../../src/store/redis/redis-store.js'
 import {type TestDaemon, startTestDaemon, tempDir} from '../support/daemon.js'
+import {type RedisServer, destroyRedis, startRedis} from '../support/redis.js'
 
 export const KEY = 'cyc_cluster_acme_0123456789abcdef'
 export const ROOT = path.resolve(new URL('../..', import.meta.url).pathname)
@@ -49,6 +50,26 @@ export async function redisDaemon(url: string, prefix: string, config: string, e
 }
 
 export const newPrefix = () => `c${randomUUID().slice(0, 8)}:`
+
+export type RedisDaemon = Awaited<ReturnType<typeof redisDaemon>>
+
+/** A fresh redis-server and two daemons sharing it (one key prefix); stop() ends all three. */
+export async function twoRedisDaemons(config: string): Promise<{redis: RedisServer; a: RedisDaemon; b: RedisDaemon; stop(): Promise<void>}> {
+  const redis = await startRedis()
+  const prefix = newPrefix()
+  const a = await redisDaemon(redis.url, prefix, config)
+  const b = await redisDaemon(redis.url, prefix, config)
+  return {
+    redis,
+    a,
+    b,
+    stop: async () => {
+      await a.stop()
+      await b.stop()
+      await destroyRedis(redis)
+    },
+  }
+}
 
 export interface Reply {
   status: number

@@ -3,29 +3,23 @@
 // every time, not just usually. And once the change is undone, B serves the next request again.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {type RedisServer, destroyRedis, startRedis} from '../support/redis.js'
-import {client, clusterConfig, newPrefix, redisDaemon} from './helpers.js'
+import {type RedisDaemon, client, clusterConfig, twoRedisDaemons} from './helpers.js'
 
 const TRIALS = 1000
 
 describe('revocation and suspension through one instance apply on the other at once', () => {
-  let redis: RedisServer
-  let a: Awaited<ReturnType<typeof redisDaemon>>
-  let b: Awaited<ReturnType<typeof redisDaemon>>
+  let pair: Awaited<ReturnType<typeof twoRedisDaemons>>
+  let a: RedisDaemon
+  let b: RedisDaemon
   const http = client(8)
 
   beforeAll(async () => {
-    redis = await startRedis()
-    const prefix = newPrefix()
-    const config = clusterConfig({allocated: 10_000})
-    a = await redisDaemon(redis.url, prefix, config)
-    b = await redisDaemon(redis.url, prefix, config)
+    pair = await twoRedisDaemons(clusterConfig({allocated: 10_000}))
+    ;({a, b} = pair)
   })
   afterAll(async () => {
     http.close()
-    await a?.stop()
-    await b?.stop()
-    await destroyRedis(redis)
+    await pair?.stop()
   })
 
   const probeB = () => http.request(b.url, 'GET', '/v1/balances?tenant=acme')

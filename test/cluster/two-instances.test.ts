@@ -5,27 +5,21 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {TierControl} from '../../src/store/types.js'
 import {readRecords} from '../support/daemon.js'
-import {type RedisServer, destroyRedis, startRedis} from '../support/redis.js'
-import {client, clusterConfig, newPrefix, redisDaemon, reserveBody, until} from './helpers.js'
+import {type RedisDaemon, client, clusterConfig, reserveBody, twoRedisDaemons, until} from './helpers.js'
 
 describe('two daemon instances sharing one Redis', () => {
-  let redis: RedisServer
-  let a: Awaited<ReturnType<typeof redisDaemon>>
-  let b: Awaited<ReturnType<typeof redisDaemon>>
+  let pair: Awaited<ReturnType<typeof twoRedisDaemons>>
+  let a: RedisDaemon
+  let b: RedisDaemon
   const http = client(128)
 
   beforeAll(async () => {
-    redis = await startRedis()
-    const prefix = newPrefix()
-    const config = clusterConfig({allocated: 10_000})
-    a = await redisDaemon(redis.url, prefix, config)
-    b = await redisDaemon(redis.url, prefix, config)
+    pair = await twoRedisDaemons(clusterConfig({allocated: 10_000}))
+    ;({a, b} = pair)
   })
   afterAll(async () => {
     http.close()
-    await a?.stop()
-    await b?.stop()
-    await destroyRedis(redis)
+    await pair?.stop()
   })
 
   const balance = async (url: string) => {
