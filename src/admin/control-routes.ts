@@ -3,7 +3,7 @@
 // within a second (pub/sub plus a periodic re-read); with the embedded store the one daemon applies
 // it at once through `onControl`. Every change is written together with its audit row, reason included.
 import type {JsonServer, HttpRequest, HttpResponse} from '../daemon/http/json-server.js'
-import {modeFor} from '../evaluator/tiers.js'
+import {enforcePercentFor, modeFor} from '../evaluator/tiers.js'
 import {ProtocolError, invalid} from '../protocol/errors.js'
 import {TIERS, type Mode, type Tier} from '../protocol/types.js'
 import type {TierControl} from '../store/types.js'
@@ -23,9 +23,12 @@ const DEFAULT_CONTROL: TierControl = {tiers: {low: 'shadow', medium: 'shadow', h
 export function controlView(c: TierControl) {
   return {
     tiers: c.tiers,
+    enforce_percent: Object.fromEntries(TIERS.map((t) => [t, enforcePercentFor(c, t)])) as Record<Tier, number>,
+    ...(c.tier_changed_at_ms ? {tier_changed_at_ms: c.tier_changed_at_ms} : {}),
     effective: Object.fromEntries(TIERS.map((t) => [t, modeFor(c, t)])) as Record<Tier, Mode>,
     killswitch: c.killswitch,
     version: c.version,
+    ...(c.rollout ? {rollout: c.rollout} : {}),
   }
 }
 
@@ -67,8 +70,24 @@ export function registerControlRoutes(server: JsonServer, adminOnly: AdminOnly, 
         const b = body(req)
         if (b.mode !== 'shadow' && b.mode !== 'enforce') throw invalid('Validation failed: mode: expected shadow or enforce')
         const mode = b.mode as Mode
+        const percent = b.enforce_percent
+        if (percent !== undefined && (typeof percent !== 'number' || !Number.isInteger(percent) || percent < 0 || percent > 100)) {
+          throw invalid('Validation failed: enforce_percent: expected an integer from 0 to 100')
+        }
         const reason = reasonOf(b, false)
-        return change(ctx, 'control.tier.set', `tier:${tier}`, (c) => ({...c, tiers: {...c.tiers, [tier]: mode}}), {tier, mode, ...(reason ? {reason} : {})})
+        return change(
+          ctx,
+          'control.tier.set',
+          `tier:${tier}`,
+          (c) => ({
+            ...c,
+            tiers: {...c.tiers, [tier]: mode},
+            // A mode change without a percent keeps the tier's current percent.
+            enforce_percent: {...c.enforce_percent, [tier]: (percent as number | undefined) ?? enforcePercentFor(c, tier)},
+            tier_changed_at_ms: {...c.tier_changed_at_ms, [tier]: core.now()},
+          }),
+          {tier, mode, ...(percent !== undefined ? {enforce_percent: percent} : {}), ...(reason ? {reason} : {})},
+        )
       }),
     )
     .route('GET', '/v1/admin/killswitch', adminOnly(async () => ({status: 200, body: controlView(await current())})))

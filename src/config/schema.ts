@@ -74,16 +74,18 @@ const budget = z.strictObject({
 
 const tierConfig = z.strictObject({
   mode: z.enum(['shadow', 'enforce']),
+  /** In enforce mode, the share of runs enforced (a deterministic choice per run); the rest stay in shadow. */
+  enforce_percent: z.number().int().min(0).max(100).default(100),
   match: z.array(z.string().min(1)).default([]),
   /** Enforce mode while the budget store is unreachable: deny (503 INTERNAL_ERROR) or allow (admit, logged). */
   on_store_error: z.enum(['deny', 'allow']).default('deny'),
 })
 
 /** Defaults follow the Cycles guidance: read-only and search low, generation medium, side effects high. */
-export const DEFAULT_TIERS: Record<Tier, {mode: 'shadow' | 'enforce'; match: string[]; on_store_error?: 'deny' | 'allow'}> = {
-  low: {mode: 'shadow', match: ['search.*', 'retrieval.*', '*.read', '*.get', '*.lookup']},
-  medium: {mode: 'shadow', match: ['llm.*', 'db.query', 'db.read']},
-  high: {mode: 'shadow', match: ['email.*', 'payment.*', 'deploy.*', 'db.write', '*.delete']},
+export const DEFAULT_TIERS: Record<Tier, {mode: 'shadow' | 'enforce'; enforce_percent: number; match: string[]; on_store_error?: 'deny' | 'allow'}> = {
+  low: {mode: 'shadow', enforce_percent: 100, match: ['search.*', 'retrieval.*', '*.read', '*.get', '*.lookup']},
+  medium: {mode: 'shadow', enforce_percent: 100, match: ['llm.*', 'db.query', 'db.read']},
+  high: {mode: 'shadow', enforce_percent: 100, match: ['email.*', 'payment.*', 'deploy.*', 'db.write', '*.delete']},
 }
 
 export const configSchema = z

@@ -309,6 +309,7 @@ const DENIAL_REASONS = new Set(['BUDGET_EXCEEDED', 'BUDGET_FROZEN', 'BUDGET_CLOS
 export function controlFromConfig(config: CyclesConfig): TierControl {
   return {
     tiers: {low: config.tiers.low.mode, medium: config.tiers.medium.mode, high: config.tiers.high.mode},
+    enforce_percent: {low: config.tiers.low.enforce_percent, medium: config.tiers.medium.enforce_percent, high: config.tiers.high.enforce_percent},
     killswitch: {engaged: false},
     version: 0,
   }

@@ -39,3 +39,8 @@ export class TierClassifier {
 export function modeFor(control: TierControl, tier: Tier): Mode {
   return control.killswitch.engaged ? 'shadow' : control.tiers[tier]
 }
+
+/** The share of runs (0–100) a tier enforces when its mode is enforce; older control records mean 100. */
+export function enforcePercentFor(control: TierControl, tier: Tier): number {
+  return control.enforce_percent?.[tier] ?? 100
+}

@@ -79,9 +79,28 @@ export interface IdempotencyRecord {
 
 export interface TierControl {
   tiers: Record<Tier, Mode>
+  /**
+   * Per tier, the share (0–100) of runs enforced while the tier is in enforce mode; the rest are
+   * shadowed. Absent (older records) means 100.
+   */
+  enforce_percent?: Partial<Record<Tier, number>>
+  /** Per tier, when its mode or percent last changed. */
+  tier_changed_at_ms?: Partial<Record<Tier, number>>
   killswitch: {engaged: boolean; reason?: string; actor?: string; changed_at_ms?: number}
+  /** Rollout bookkeeping (`cycles rollout`, the daemon's guard), kept with the modes it explains. */
+  rollout?: RolloutControl
   /** Bumped on every change, so instances can tell a newer control record from an older one. */
   version: number
+}
+
+/** What `cycles rollout` and the auto-rollback guard record next to the tier modes. */
+export interface RolloutControl {
+  /** Per tier: the shadow would-deny rate when its current enforce step was applied (the guard's baseline). */
+  baselines?: Partial<Record<Tier, {denial_rate: number; at_ms: number; requests?: number}>>
+  /** Steps of the active plan applied so far. */
+  applied_steps?: Array<{plan_id: string; step: number; at_ms: number; actor?: string; reason?: string; forced?: boolean}>
+  /** The last guard trip per tier, with the figures that tripped it. */
+  guard_trips?: Partial<Record<Tier, {at_ms: number; denial_rate: number; baseline: number; requests: number; reason: string}>>
 }
 
 export interface AuditEntry {
