@@ -19,7 +19,7 @@ describe('config validation', () => {
     expect(c.tenants.map((t) => t.id)).toEqual(['acme', 'globex'])
     expect(c.tenants[0].status).toBe('ACTIVE')
     expect(c.budgets[0]).toMatchObject({scope: 'tenant:acme', unit: 'USD_MICROCENTS', allocated: 100000000, overdraft_limit: 0, status: 'ACTIVE'})
-    expect(c.tiers.medium).toEqual({mode: 'shadow', match: ['llm.*'], on_store_error: 'deny'})
+    expect(c.tiers.medium).toEqual({mode: 'shadow', enforce_percent: 100, match: ['llm.*'], on_store_error: 'deny'})
   })
 
   it.each([
