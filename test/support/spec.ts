@@ -13,13 +13,31 @@ const addFormats = ((addFormatsModule as unknown as {default?: unknown}).default
 const here = path.dirname(fileURLToPath(import.meta.url))
 /** Project root, whether running from test/ (vitest) or dist/test/ (bench). */
 export const PROJECT_ROOT = [path.resolve(here, '../..'), path.resolve(here, '../../..')].find((p) => fs.existsSync(path.join(p, 'package.json')))!
-/** ../shared next to the project root; from a nested copy (Stryker's sandbox under .stryker-tmp/) the nearest ancestor's. */
-function findSpecDir(): string {
+/**
+ * Where the official spec files are, and whether their checks must run:
+ * - `CYCLES_SPEC_DIR` set: that folder, required (a missing file fails the test that needs it; `.ci/run` sets it);
+ * - otherwise `../shared/spec/cycles-protocol` next to the project root (or, from Stryker's sandbox under
+ *   `.stryker-tmp/`, the nearest ancestor's) when it exists;
+ * - otherwise none: spec checks do not run, and vitest's global setup says so at the start of the run.
+ */
+function resolveSpecDir(): {dir: string | undefined; required: boolean} {
+  const fromEnv = process.env.CYCLES_SPEC_DIR
+  if (fromEnv) return {dir: path.resolve(fromEnv), required: true}
   const wanted = (dir: string) => path.resolve(dir, '../shared/spec/cycles-protocol')
-  for (let dir = PROJECT_ROOT; dir !== path.dirname(dir); dir = path.dirname(dir)) if (fs.existsSync(wanted(dir))) return wanted(dir)
-  return wanted(PROJECT_ROOT)
+  for (let dir = PROJECT_ROOT; dir !== path.dirname(dir); dir = path.dirname(dir)) if (fs.existsSync(wanted(dir))) return {dir: wanted(dir), required: false}
+  return {dir: undefined, required: false}
 }
-export const SPEC_DIR = findSpecDir()
+const RESOLVED = resolveSpecDir()
+export const SPEC_DIR = RESOLVED.dir
+/** True when the checks against the official spec files run in this test process. */
+export const SPEC_CHECKS = RESOLVED.dir !== undefined
+export const SPEC_REQUIRED = RESOLVED.required
+/** One line for the start of a test run: which spec checks run, and how to turn them on. */
+export function specChecksBanner(): string {
+  if (SPEC_REQUIRED) return `official spec checks: ON (CYCLES_SPEC_DIR=${SPEC_DIR})`
+  if (SPEC_CHECKS) return `official spec checks: ON (${SPEC_DIR})`
+  return 'official spec checks: OFF — ../shared/spec/cycles-protocol not found; set CYCLES_SPEC_DIR to the folder holding the official Cycles spec files to run them (.ci/run does)'
+}
 
 export type SpecName = 'runtime' | 'admin'
 const FILES: Record<SpecName, string> = {
@@ -32,9 +50,9 @@ const cache = new Map<SpecName, {ajv: Ajv2020; id: string; doc: Record<string, u
 function load(name: SpecName) {
   const hit = cache.get(name)
   if (hit) return hit
-  const file = path.join(SPEC_DIR, FILES[name])
+  const file = path.join(SPEC_DIR!, FILES[name])
   if (!fs.existsSync(file)) {
-    throw new Error(`official spec file missing: ${file} (the shared/ folder must sit next to the project root)`)
+    throw new Error(`official spec file missing: ${file} (CYCLES_SPEC_DIR must name the folder holding the official Cycles spec files)`)
   }
   const doc = YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>
   const ajv = new Ajv2020({strict: false, allErrors: true, validateFormats: true})
@@ -47,8 +65,13 @@ function load(name: SpecName) {
   return entry
 }
 
-/** Validate `value` against components.schemas[schemaName]; returns error text or undefined. */
+/**
+ * Validate `value` against components.schemas[schemaName]; returns error text or undefined. Without
+ * the spec files (SPEC_CHECKS false, announced at the start of the run) there is nothing to check
+ * against, so it returns undefined; tests whose subject is the spec itself run only with SPEC_CHECKS.
+ */
 export function specErrors(name: SpecName, schemaName: string, value: unknown): string | undefined {
+  if (!SPEC_CHECKS) return undefined
   const {ajv, id} = load(name)
   const validate = ajv.getSchema(`${id}#/components/schemas/${schemaName}`)
   if (!validate) throw new Error(`schema ${schemaName} not found in the ${name} spec`)
@@ -57,6 +80,7 @@ export function specErrors(name: SpecName, schemaName: string, value: unknown): 
 }
 
 export function specDocument(name: SpecName): Record<string, unknown> {
+  if (!SPEC_CHECKS) throw new Error(specChecksBanner())
   return load(name).doc
 }
 
