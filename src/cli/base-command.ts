@@ -1,6 +1,7 @@
 // Shared behaviour of every command: --json, typed errors with stable exit codes, data on stdout
 // and diagnostics on stderr.
 import {Command, Flags} from '@oclif/core'
+import {closest, distance} from 'fastest-levenshtein'
 
 import {CliError, EXIT} from './errors.js'
 
@@ -26,15 +27,30 @@ export abstract class BaseCommand extends Command {
     process.stderr.write(`${message}\n`)
   }
 
+  /** For "Nonexistent flag: --tenent": the command's closest flag, when it is a plausible typo. */
+  private nearestFlag(message: string): string | undefined {
+    const typed = /Nonexistent flags?: (--?[\w-]+)/.exec(message)?.[1]?.replace(/^-+/, '')
+    const flags = Object.keys((this.constructor as typeof Command).flags ?? {})
+    if (!typed || flags.length === 0) return undefined
+    const best = closest(typed, flags)
+    return distance(typed, best) <= Math.max(2, Math.floor(typed.length / 3)) ? `--${best}` : undefined
+  }
+
   protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     let cliError: CliError
     if (error instanceof CliError) cliError = error
     else if (error.oclif?.exit !== undefined && /flag|argument|Unexpected|Missing|Expected/i.test(error.message)) {
-      cliError = new CliError('USAGE', error.message, {exit: EXIT.USAGE, suggestions: [`see: cycles ${this.id?.replaceAll(':', ' ') ?? ''} --help`]})
+      const didYouMean = this.nearestFlag(error.message)
+      cliError = new CliError('USAGE', error.message, {
+        exit: EXIT.USAGE,
+        suggestions: [...(didYouMean ? [`did you mean ${didYouMean}?`] : []), `see: cycles ${this.id?.replaceAll(':', ' ') ?? ''} --help`],
+      })
     } else if (error.oclif?.exit === 0) return
     else cliError = new CliError('INTERNAL', error.message || String(error), {exit: EXIT.ERROR})
 
     if (this.jsonMode) this.printJson(cliError.toJSON())
+    // Declining a prompt is the user's answer, not a failure: one plain line, exit 2.
+    else if (cliError.code === 'ABORTED') process.stderr.write(`${cliError.message}\n`)
     else {
       process.stderr.write(`Error [${cliError.code}]: ${cliError.message}\n`)
       for (const s of cliError.suggestions) process.stderr.write(`  → ${s}\n`)

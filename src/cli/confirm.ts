@@ -14,7 +14,8 @@ const defaultIO = (): ConfirmIO => ({isTTY: Boolean(process.stdin.isTTY), input:
 
 /**
  * Confirm `action` (e.g. "freeze tenant:acme/agent:bot RISK_POINTS"). Resolves when confirmed;
- * throws CONFIRMATION_REQUIRED (exit 2) in a non-TTY without --yes, ABORTED (exit 1) on "no".
+ * throws CONFIRMATION_REQUIRED (exit 2) in a non-TTY without --yes, ABORTED (exit 2, printed as a plain
+ * line, not an error) on "no".
  */
 export async function confirmAction(action: string, options: {yes?: boolean}, io: ConfirmIO = defaultIO()): Promise<void> {
   if (options.yes) return
@@ -31,7 +32,7 @@ export async function confirmAction(action: string, options: {yes?: boolean}, io
       rl.once('line', resolve)
       rl.once('close', () => resolve(''))
     })
-    if (!/^y(es)?$/i.test(answer.trim())) throw new CliError('ABORTED', 'aborted: nothing was changed', {exit: EXIT.ERROR})
+    if (!/^y(es)?$/i.test(answer.trim())) throw new CliError('ABORTED', 'aborted: nothing was changed', {exit: EXIT.USAGE})
   } finally {
     rl.close()
   }

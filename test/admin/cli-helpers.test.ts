@@ -46,7 +46,7 @@ describe('runbook helpers', () => {
 
   it('asks on a TTY, refuses without one, and needs an exact --confirm for irreversible actions', async () => {
     await expect(confirmAction('freeze x', {}, tty('y'))).resolves.toBeUndefined()
-    await expect(confirmAction('freeze x', {}, tty('n'))).rejects.toMatchObject({code: 'ABORTED', exit: 1})
+    await expect(confirmAction('freeze x', {}, tty('n'))).rejects.toMatchObject({code: 'ABORTED', exit: 2})
     await expect(confirmAction('freeze x', {}, {isTTY: false, input: new PassThrough(), output: new PassThrough()})).rejects.toMatchObject({code: 'CONFIRMATION_REQUIRED', exit: 2})
     await expect(confirmAction('freeze x', {yes: true}, {isTTY: false, input: new PassThrough(), output: new PassThrough()})).resolves.toBeUndefined()
     expect(() => requireExactConfirm('acme', 'acme', 'closing')).not.toThrow()
