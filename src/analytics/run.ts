@@ -43,7 +43,8 @@ export async function runReport(
   } catch (error) {
     throw new CliError('USAGE', (error as Error).message, {exit: EXIT.USAGE})
   }
-  const db = await openShadowDb(dbPath, {create: false})
+  // Read-only: several reports (and `shadow loops`) may read one database at once.
+  const db = await openShadowDb(dbPath, {create: false, readOnly: true})
   let report: Report
   try {
     report = await buildReport(db, options)

@@ -173,6 +173,27 @@ describe('cycles shadow ingest / report (built binary)', () => {
       holder.kill()
     }
   })
-})
 
-afterAll(() => {})
+  it('report and loops read the database while another process reads it too (read-only opens)', async () => {
+    // A reader in another process holds DuckDB's shared lock; a read-write open would be refused (exit 9).
+    const reader = spawn(
+      process.execPath,
+      ['-e', `import('@duckdb/node-api').then(async ({DuckDBInstance}) => { globalThis.i = await DuckDBInstance.create(${JSON.stringify(db)}, {access_mode: 'READ_ONLY'}); globalThis.c = await globalThis.i.connect(); console.log('reading'); setTimeout(() => {}, 60000) })`],
+      {cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit']},
+    )
+    try {
+      await new Promise<void>((resolve, reject) => {
+        reader.stdout.on('data', (d) => String(d).includes('reading') && resolve())
+        reader.on('exit', () => reject(new Error('reader exited')))
+      })
+      const report = cycles(['shadow', 'report', '--db', db, '--json'])
+      expect(report.code, report.stderr).toBe(0)
+      expect(JSON.parse(report.stdout).scopes[0]).toMatchObject({band: 'too_tight', requests: 200, would_denials: 16})
+      const loops = cycles(['shadow', 'loops', '--db', db, '--json'])
+      expect(loops.code, loops.stderr).toBe(0)
+      expect(JSON.parse(loops.stdout).loops.length).toBeGreaterThan(0)
+    } finally {
+      reader.kill()
+    }
+  })
+})
