@@ -3,7 +3,7 @@ import {spawn, spawnSync} from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import zlib from 'node:zlib'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {beforeAll, describe, expect, it} from 'vitest'
 
 import {tempDir} from '../support/daemon.js'
 import {writePlanted} from './helpers.js'
