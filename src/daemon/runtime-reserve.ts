@@ -88,7 +88,8 @@ export class ReservePath {
     }
     facts.decision = realEval.decision
     if (realEval.reason_code) facts.reason_code = realEval.reason_code
-    if (realEval.denied_scope && !facts.denied_scope) facts.denied_scope = realEval.denied_scope
+    // denied_scope stays the would-be denial's (schema v1): now that the real book counts shadowed
+    // spend, the real book often denies where full enforcement would not, and the replay reads it so.
     const text = realEval.decision === 'DENY' ? JSON.stringify(body) : jsonWithBalances(body, real.ledgers)
     const tx: Tx = {
       ...this.shadowCharge(shadowEval, req.estimate),
