@@ -163,3 +163,26 @@ for (const storeKind of ['embedded', 'redis'] as const) {
     })
   })
 }
+
+describe('a partial real-book hold across a restart (embedded journal)', () => {
+  it('is released exactly after the daemon restarts on the same state', async () => {
+    const first = await startTestDaemon(CONFIG)
+    const side = 'tenant:acme/workspace:side'
+    const r = await call(first.url, 'POST', '/v1/reservations', {idempotency_key: 'restart-1', subject: {tenant: 'acme', workspace: 'side'}, action: {kind: 'llm.chat', name: 'x'}, estimate: {unit: 'TOKENS', amount: 130}}, auth)
+    expect(r.status, r.text).toBe(200)
+    await first.stop()
+    const again = await startTestDaemon(CONFIG, {}, first.dir)
+    try {
+      const [before] = await again.daemon.store.getLedgers('real', [side], 'TOKENS')
+      expect(before).toMatchObject({reserved: 100, remaining: 0})
+      expect((await again.daemon.store.getReservation(r.body.reservation_id))?.real_held).toEqual([130, 100])
+      const released = await call(again.url, 'POST', `/v1/reservations/${r.body.reservation_id}/release`, {idempotency_key: 'restart-r'}, auth)
+      expect(released.status).toBe(200)
+      const [[tenant], [after]] = await Promise.all([again.daemon.store.getLedgers('real', [TENANT], 'TOKENS'), again.daemon.store.getLedgers('real', [side], 'TOKENS')])
+      expect(after).toMatchObject({reserved: 0, remaining: 100})
+      expect(tenant).toMatchObject({reserved: 0, remaining: 1000})
+    } finally {
+      await again.stop()
+    }
+  })
+})
