@@ -6,7 +6,7 @@ import {RunbookCommand} from '../src/cli/runbook-command.js'
 import {attention} from '../src/runbook/overview.js'
 
 export default class Overview extends RunbookCommand {
-  static override description = 'What needs attention now: over-limit and nearly spent budgets, debt, frozen scopes, recent denials'
+  static override description = 'What needs attention now: over-limit and nearly spent budgets, debt, frozen scopes, recent denials and would-be denials of shadowed traffic'
   static override examples = ['<%= config.bin %> overview', '<%= config.bin %> overview --threshold 0.8 --json']
   static override flags = {
     threshold: Flags.string({description: 'Used fraction from which a budget counts as nearly spent', default: '0.9'}),
@@ -32,9 +32,15 @@ export default class Overview extends RunbookCommand {
     if (o.debt_scopes.length > 0) this.out(table(['scope', 'unit', 'debt', 'overdraft limit'], o.debt_scopes.map((s) => [scopeText(s.scope), s.unit, humanAmount(s.debt, s.unit), humanAmount(s.overdraft_limit, s.unit)])))
     this.out(`Frozen: ${a.frozen.length}`)
     if (a.frozen.length > 0) this.out(budgetRows(a.frozen))
-    this.out(`Recent denials (last hour): ${o.recent_denials.length}`)
+    const w = o.would_denials
+    const counts = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${v}`).join(', ')
+    this.out(`Recent denials (last hour): ${o.recent_denials.length} real; ${w ? `${w.total_recent} would-be (shadowed traffic full enforcement would have denied)` : 'would-be denials not reported by this server'}`)
     if (o.recent_denials.length > 0) {
       this.out(table(['time', 'tenant', 'scope', 'reason'], o.recent_denials.map((d) => [d.timestamp, d.tenant_id, scopeText(d.scope ?? ''), String(d.data?.reason_code ?? '')])))
+    }
+    if (w && w.total_recent > 0) {
+      this.out(`Would-be denials by tier: ${counts(w.by_tier)}; by reason: ${counts(w.by_reason)}`)
+      this.out(table(['time', 'tenant', 'scope', 'would-be reason'], w.recent.map((d) => [d.timestamp, d.tenant_id, scopeText(d.scope ?? ''), String(d.data?.reason_code ?? '')])))
     }
   }
 }

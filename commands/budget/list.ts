@@ -2,8 +2,11 @@ import {Flags} from '@oclif/core'
 
 import {parseUnit} from '../../src/cli/money.js'
 import {budgetRows} from '../../src/cli/render.js'
+import {budgetBookRows} from '../../src/cli/render-books.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {checkScope} from '../../src/cli/scope-input.js'
+import type {BudgetBook} from '../../src/client/admin-client.js'
+import {BOOK_OPTIONS, assertBookServed} from '../../src/runbook/budget-books.js'
 
 export default class BudgetList extends RunbookCommand {
   static override description = 'List budgets (most used first)'
@@ -11,6 +14,7 @@ export default class BudgetList extends RunbookCommand {
     '<%= config.bin %> budget list --tenant acme',
     '<%= config.bin %> budget list --scope-prefix tenant:acme/workspace:prod --unit RISK_POINTS',
     '<%= config.bin %> budget list --over-limit --all',
+    '<%= config.bin %> budget list --tenant acme --book both',
   ]
   static override flags = {
     tenant: Flags.string({description: 'Tenant id'}),
@@ -25,6 +29,7 @@ export default class BudgetList extends RunbookCommand {
     limit: Flags.integer({description: 'Page size (1–100)', default: 50, min: 1, max: 100}),
     cursor: Flags.string({description: 'Continue from a next_cursor'}),
     all: Flags.boolean({description: 'Follow next_cursor to the end', default: false}),
+    book: Flags.string({options: [...BOOK_OPTIONS], default: 'real', description: 'real: what was spent (every tier counts); shadow: as if every tier were enforced (filters apply to it); both: real with shadow alongside'}),
   }
 
   async run(): Promise<void> {
@@ -40,12 +45,16 @@ export default class BudgetList extends RunbookCommand {
       sort_by: flags['sort-by'],
       sort_dir: flags['sort-dir'],
       limit: flags.limit,
+      book: flags.book === 'real' ? undefined : flags.book,
     }
     const admin = this.admin()
     const page = flags.all ? {items: await admin.all((cursor) => admin.listBudgets({...query, cursor}))} : await admin.listBudgets({...query, cursor: flags.cursor})
+    const book = flags.book as BudgetBook
+    assertBookServed(page.items, book)
     if (this.jsonMode) this.printJson({ledgers: page.items, ...('next_cursor' in page && page.next_cursor ? {next_cursor: page.next_cursor} : {})})
     else {
-      this.out(page.items.length === 0 ? 'no budgets match' : budgetRows(page.items))
+      if (book === 'shadow' && page.items.length > 0) this.out('shadow book (as if every tier were enforced)')
+      this.out(page.items.length === 0 ? 'no budgets match' : book === 'both' ? budgetBookRows(page.items) : budgetRows(page.items))
       if ('has_more' in page && page.has_more) this.note(`more: --cursor ${page.next_cursor} (or --all)`)
     }
   }

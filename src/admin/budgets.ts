@@ -23,6 +23,8 @@ import {
 import {ledgerId, ledgerWire, utilization} from './wire.js'
 
 const FUND_IDEMPOTENCY_TTL_MS = 24 * 3_600_000
+/** `book` on list and lookup: which ledger to show (absent: the real one, in the spec's shape). */
+const BOOK_VIEWS = ['real', 'shadow', 'both'] as const
 const MAX_ATTEMPTS = 16
 
 export class BudgetOps {
@@ -93,8 +95,9 @@ export class BudgetOps {
     const sortKey = queryEnum(query, 'sort_by', ['tenant_id', 'scope', 'unit', 'status', 'commit_overage_policy', 'utilization', 'debt'] as const) ?? 'utilization'
     const dir = queryEnum(query, 'sort_dir', ['asc', 'desc'] as const) ?? 'desc'
     const limit = queryLimit(query)
+    const book = queryEnum(query, 'book', BOOK_VIEWS)
     const prefix = scopePrefix?.toLowerCase()
-    let ledgers = (await this.core.store.listLedgers('real', {...(tenant ? {tenant} : {}), ...(unit ? {unit} : {})})).filter((l) => {
+    let ledgers = (await this.core.store.listLedgers(book === 'shadow' ? 'shadow' : 'real', {...(tenant ? {tenant} : {}), ...(unit ? {unit} : {})})).filter((l) => {
       if (prefix && !l.scope.startsWith(prefix)) return false
       if (status && l.status !== status) return false
       if (overLimit !== undefined && l.is_over_limit !== overLimit) return false
@@ -120,14 +123,36 @@ export class BudgetOps {
       }
     }
     ledgers = sortBy(ledgers, key, dir)
-    const binding = {r: 'budgets', tenant, prefix, unit, status, overLimit, hasDebt, uMin, uMax, search, sortKey, dir}
+    const binding = {r: 'budgets', tenant, prefix, unit, status, overLimit, hasDebt, uMin, uMax, search, sortKey, dir, ...(book ? {book} : {})}
     const {page, next_cursor, has_more} = paginate(ledgers, binding, query.get('cursor'), limit)
-    return {status: 200, body: {ledgers: page.map(ledgerWire), ...(next_cursor ? {next_cursor} : {}), has_more}}
+    let wires = page.map(ledgerWire)
+    if (book === 'shadow') wires = wires.map((w) => ({...w, book: 'shadow'}))
+    else if (book) {
+      const shadows = book === 'both' ? await this.shadowOf(page) : []
+      wires = wires.map((w, i) => ({...w, book: 'real', ...(book === 'both' && shadows[i] ? {shadow: {...ledgerWire(shadows[i]!), book: 'shadow'}} : {})}))
+    }
+    return {status: 200, body: {ledgers: wires, ...(next_cursor ? {next_cursor} : {}), has_more}}
   }
 
+  /**
+   * One budget. Without `book` the spec's shape (the real ledger); `book=real|shadow` marks the
+   * ledger with its book, `book=both` adds the shadow ledger under `shadow` (README "Two books").
+   */
   async lookup(query: URLSearchParams): Promise<AdminResult> {
-    const {real} = await this.read(query)
-    return {status: 200, body: ledgerWire(real)}
+    const book = queryEnum(query, 'book', BOOK_VIEWS)
+    const {real, shadow} = await this.read(query)
+    if (!book) return {status: 200, body: ledgerWire(real)}
+    const shadowWire = shadow ? {...ledgerWire(shadow), book: 'shadow'} : undefined
+    if (book === 'shadow') {
+      if (!shadowWire) throw new ProtocolError('BUDGET_NOT_FOUND', `No shadow ledger for scope ${real.scope} in ${real.unit}`)
+      return {status: 200, body: shadowWire}
+    }
+    return {status: 200, body: {...ledgerWire(real), book: 'real', ...(book === 'both' && shadowWire ? {shadow: shadowWire} : {})}}
+  }
+
+  /** The shadow ledgers of these real ones, in order (undefined where a shadow ledger is missing). */
+  private async shadowOf(ledgers: Ledger[]): Promise<Array<Ledger | undefined>> {
+    return Promise.all(ledgers.map(async (l) => (await this.core.store.getLedgers('shadow', [l.scope], l.unit))[0]))
   }
 
   async update(ctx: AdminCtx, query: URLSearchParams, raw: unknown): Promise<AdminResult> {

@@ -20,6 +20,9 @@ export interface DenialSample {
   subject?: Record<string, unknown>
   request_id?: string
   trace_id?: string
+  /** A would-be denial: admitted, but the shadow book (full enforcement) would have denied it. */
+  would?: boolean
+  tier?: string
 }
 
 export interface AdminDeps {

@@ -1,6 +1,7 @@
 // GET /v1/admin/overview and GET /v1/auth/introspect.
 import {randomUUID} from 'node:crypto'
 
+import type {DecisionRecord} from '../decision-log/record.js'
 import type {ApiKey, Ledger} from '../protocol/types.js'
 import type {AdminCore, AdminResult, DenialSample} from './context.js'
 import {iso} from './wire.js'
@@ -20,9 +21,9 @@ export class OverviewOps {
     const overLimit = ledgers.filter((l) => l.is_over_limit).sort((a, b) => b.debt - a.debt)
     const withDebt = ledgers.filter((l) => l.debt > 0).sort((a, b) => b.debt - a.debt)
     const since = now - EVENT_WINDOW_SECONDS * 1000
-    const denials = this.core.recentDenials().filter((d) => d.ts_ms >= since).sort((a, b) => b.ts_ms - a.ts_ms)
-    const byReason: Record<string, number> = {}
-    for (const d of denials) byReason[d.reason_code ?? 'UNKNOWN'] = (byReason[d.reason_code ?? 'UNKNOWN'] ?? 0) + 1
+    const recent = this.core.recentDenials().filter((d) => d.ts_ms >= since).sort((a, b) => b.ts_ms - a.ts_ms)
+    const denials = recent.filter((d) => !d.would)
+    const wouldDenials = recent.filter((d) => d.would)
     const body: Record<string, unknown> = {
       as_of: iso(now),
       event_window_seconds: EVENT_WINDOW_SECONDS,
@@ -48,7 +49,15 @@ export class OverviewOps {
       event_counts: {total_recent: denials.length, by_category: denials.length > 0 ? {reservation: denials.length} : {}},
       recent_denials: denials.slice(0, 10).map(denialEvent),
       recent_expiries: [],
-      recent_denials_by_reason: byReason,
+      recent_denials_by_reason: countBy(denials, (d) => d.reason_code ?? 'UNKNOWN'),
+      // Not in the spec (an extension the reference server lacks): what full enforcement would have
+      // denied in the same window among admitted requests (shadow tiers, the shadowed share of a ramp).
+      would_denials: {
+        total_recent: wouldDenials.length,
+        by_reason: countBy(wouldDenials, (d) => d.reason_code ?? 'UNKNOWN'),
+        by_tier: countBy(wouldDenials, (d) => d.tier ?? 'unknown'),
+        recent: wouldDenials.slice(0, 10).map(denialEvent),
+      },
     }
     return {status: 200, body}
   }
@@ -111,6 +120,12 @@ export class OverviewOps {
   }
 }
 
+function countBy<T>(items: T[], key: (x: T) => string): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const x of items) out[key(x)] = (out[key(x)] ?? 0) + 1
+  return out
+}
+
 /** A runtime denial as the spec's Event (`reservation.denied`). */
 function denialEvent(d: DenialSample): Record<string, unknown> {
   const data: Record<string, unknown> = {}
@@ -122,7 +137,8 @@ function denialEvent(d: DenialSample): Record<string, unknown> {
   if (d.subject) data.subject = d.subject
   return {
     event_id: `evt_${(d.request_id ?? randomUUID()).replaceAll("-", "")}`,
-    event_type: 'reservation.denied',
+    // A would-be denial is named as the v0.1.26 observe-mode event for the same thing.
+    event_type: d.would ? 'reservation.observed_denied' : 'reservation.denied',
     category: 'reservation',
     timestamp: iso(d.ts_ms),
     tenant_id: d.tenant,
@@ -134,17 +150,48 @@ function denialEvent(d: DenialSample): Record<string, unknown> {
   }
 }
 
-/** A bounded ring of recent runtime denials, fed by the daemon from its decision records. */
+/** Decision-record reasons that count as budget denials for the admin overview. */
+const DENIAL_REASONS = new Set(['BUDGET_EXCEEDED', 'BUDGET_FROZEN', 'BUDGET_CLOSED', 'OVERDRAFT_LIMIT_EXCEEDED', 'DEBT_OUTSTANDING', 'TENANT_CLOSED', 'BUDGET_NOT_FOUND', 'NOT_FOUND'])
+
+/**
+ * Bounded rings of recent runtime denials, fed by the daemon from its decision records: real ones
+ * (answered DENY) and would-be ones (admitted, but full enforcement — the shadow book — would have
+ * denied them). Kept apart so a flood of shadow traffic never pushes real denials out.
+ */
 export class DenialRing {
-  private readonly items: DenialSample[] = []
+  private readonly real: DenialSample[] = []
+  private readonly would: DenialSample[] = []
   constructor(private readonly capacity = 1000) {}
 
   push(sample: DenialSample): void {
-    this.items.push(sample)
-    if (this.items.length > this.capacity) this.items.splice(0, this.items.length - this.capacity)
+    const ring = sample.would ? this.would : this.real
+    ring.push(sample)
+    if (ring.length > this.capacity) ring.splice(0, ring.length - this.capacity)
+  }
+
+  /** Keep the record if it is a real or a would-be budget denial. */
+  observe(record: DecisionRecord, nowMs: number): void {
+    const real = record.decision === 'DENY' && DENIAL_REASONS.has(record.reason_code ?? '')
+    // Admissions only: a commit of a would-denied reservation repeats its reserve's would-be denial.
+    const admission = record.endpoint === 'reserve' || record.endpoint === 'decide' || record.endpoint === 'event'
+    const would = !real && admission && record.decision !== 'DENY' && record.would_decision === 'DENY'
+    if (!real && !would) return
+    this.push({
+      ts_ms: nowMs,
+      tenant: record.tenant,
+      scope: record.denied_scope ?? record.scope_path,
+      unit: record.unit,
+      reason_code: real ? record.reason_code : record.would_reason_code,
+      estimate: record.estimate,
+      action: record.action,
+      subject: record.subject as Record<string, unknown> | undefined,
+      request_id: record.request_id,
+      trace_id: record.trace_id,
+      ...(would ? {would: true, tier: record.tier} : {}),
+    })
   }
 
   snapshot(): DenialSample[] {
-    return [...this.items]
+    return [...this.real, ...this.would]
   }
 }

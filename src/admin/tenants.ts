@@ -1,6 +1,7 @@
 // Tenants: create (idempotent), list, get, patch — suspend, reactivate, and close with its cascade
 // (spec CASCADE SEMANTICS Rule 1): budgets → CLOSED in both books, API keys → REVOKED, open
 // reservations → RELEASED with their holds drained back to remaining.
+import {releaseRealHold} from '../evaluator/real-book.js'
 import {canonicalJson} from '../protocol/canonical-json.js'
 import {ProtocolError, invalid} from '../protocol/errors.js'
 import {type Book, type Reservation, TENANT_STATUSES, type Tenant} from '../protocol/types.js'
@@ -148,7 +149,7 @@ export class TenantOps {
     // (TENANT_CLOSED), so each release below races only with the expiry sweep, and both expect ACTIVE.
     for (const r of reservations) {
       const released = await this.core.store.apply({
-        deltas: [...releaseHold('real', r.real_scopes, r), ...releaseHold('shadow', r.shadow_scopes, r)],
+        deltas: [...releaseRealHold(r), ...releaseHold('shadow', r.shadow_scopes, r)],
         reservation: {expectStatus: 'ACTIVE', value: {...r, status: 'RELEASED', finalized_at_ms: this.core.now()}},
         audit: [row('reservation', r.reservation_id, 'reservation.released_via_tenant_cascade', {released_amount: r.reserved.amount, unit: r.reserved.unit})],
       })

@@ -25,8 +25,15 @@ export interface LedgerWire {
   overdraft_limit?: Amount
   is_over_limit?: boolean
   status: 'ACTIVE' | 'FROZEN' | 'CLOSED'
+  /** Set when a `book` was asked for (our daemon only). */
+  book?: 'real' | 'shadow'
+  /** With book=both: the shadow ledger of the same budget. */
+  shadow?: LedgerWire
   [k: string]: unknown
 }
+
+/** Which book a budget view shows: the real one (what is spent and enforced), the shadow one, or both. */
+export type BudgetBook = 'real' | 'shadow' | 'both'
 
 export interface FundingResponse {
   operation: string
@@ -95,6 +102,13 @@ export interface Overview {
   debt_scopes: Array<{scope: string; unit: string; debt: number; overdraft_limit: number}>
   recent_denials: Array<{timestamp: string; tenant_id: string; scope?: string; data?: Record<string, unknown>}>
   recent_denials_by_reason?: Record<string, number>
+  /** Our daemon only: what full enforcement would have denied among admitted requests in the same window. */
+  would_denials?: {
+    total_recent: number
+    by_reason: Record<string, number>
+    by_tier: Record<string, number>
+    recent: Array<{timestamp: string; tenant_id: string; scope?: string; data?: Record<string, unknown>}>
+  }
   [k: string]: unknown
 }
 
@@ -119,8 +133,9 @@ export class AdminClient {
   listBudgets(query: Query): Promise<Page<LedgerWire>> {
     return this.page('/v1/admin/budgets', 'ledgers', query)
   }
-  lookupBudget(scope: string, unit: string): Promise<LedgerWire> {
-    return this.http.request('GET', '/v1/admin/budgets/lookup', {query: {scope, unit}})
+  /** `book` (our daemon; README "Two books"): real, shadow, or both (the shadow ledger under `shadow`). */
+  lookupBudget(scope: string, unit: string, book?: BudgetBook): Promise<LedgerWire> {
+    return this.http.request('GET', '/v1/admin/budgets/lookup', {query: {scope, unit, ...(book ? {book} : {})}})
   }
   createBudget(body: Record<string, unknown>): Promise<LedgerWire> {
     return this.http.request('POST', '/v1/admin/budgets', {body})

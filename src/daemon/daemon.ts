@@ -126,20 +126,7 @@ export class Daemon {
           if (record) {
             decisions.write(record)
             counters.observe(record)
-            if (record.decision === 'DENY' && DENIAL_REASONS.has(record.reason_code ?? '')) {
-              denials.push({
-                ts_ms: now(),
-                tenant: record.tenant,
-                scope: record.denied_scope ?? record.scope_path,
-                unit: record.unit,
-                reason_code: record.reason_code,
-                estimate: record.estimate,
-                action: record.action,
-                subject: record.subject as Record<string, unknown> | undefined,
-                request_id: record.request_id,
-                trace_id: record.trace_id,
-              })
-            }
+            denials.observe(record, now())
           }
           // Group commit: the response leaves only after its journal line and decision are written.
           // Only a change the client is told happened must be on disk; a dry-run, decide or read is
@@ -302,9 +289,6 @@ function decisionLogStatus(decisions: DecisionLogWriter) {
     files_deleted_by_retention: health.files_deleted,
   }
 }
-
-/** Decision-record reasons that count as budget denials for the admin overview. */
-const DENIAL_REASONS = new Set(['BUDGET_EXCEEDED', 'BUDGET_FROZEN', 'BUDGET_CLOSED', 'OVERDRAFT_LIMIT_EXCEEDED', 'DEBT_OUTSTANDING', 'TENANT_CLOSED', 'BUDGET_NOT_FOUND', 'NOT_FOUND'])
 
 export function controlFromConfig(config: CyclesConfig): TierControl {
   return {

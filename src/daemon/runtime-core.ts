@@ -5,7 +5,8 @@ import {randomUUID} from 'node:crypto'
 import {type RecordFacts} from '../decision-log/record.js'
 import type {ScopeFilter} from '../admin/permissions.js'
 import type {PlannedSettlement} from '../evaluator/settle.js'
-import {TierClassifier, modeFor} from '../evaluator/tiers.js'
+import {releaseRealHold} from '../evaluator/real-book.js'
+import {TierClassifier, enforcePercentFor, modeFor, requestMode} from '../evaluator/tiers.js'
 import {ProtocolError, invalid} from '../protocol/errors.js'
 import {type ReservationCreateRequest} from '../protocol/requests.js'
 import {
@@ -19,6 +20,7 @@ import {
   type Tier,
   type Unit,
 } from '../protocol/types.js'
+import {releaseHold as releaseShadowHold} from '../evaluator/shadow-book.js'
 import {applyDelta} from '../store/ledger-math.js'
 import type {Condition, IdempotencyRecord, LedgerDelta, Store, TierControl, Tx, TxResult} from '../store/types.js'
 import {withContext} from './request-facts.js'
@@ -67,7 +69,7 @@ export interface RuntimeDeps {
 }
 
 /** What a reservation holds, and where. */
-export type Holds = Pick<Reservation, 'real_scopes' | 'shadow_scopes' | 'reserved'>
+export type Holds = Pick<Reservation, 'real_scopes' | 'real_held' | 'shadow_scopes' | 'reserved'>
 
 /** The parts of a reserve or decide request that evaluation reads. */
 export type ReserveLike = Pick<ReservationCreateRequest, 'idempotency_key' | 'subject' | 'action' | 'metadata' | 'estimate'>
@@ -97,9 +99,16 @@ export class RuntimeCore {
     this.newId = deps.newId ?? randomUUID
   }
 
+  /** The tier of an action and the tier's effective mode (before the ramp: see modeOfRequest). */
   tierOf(action: Action): {tier: Tier; mode: Mode} {
     const tier = this.classifier.classify(action.kind)
     return {tier, mode: modeFor(this.control(), tier)}
+  }
+
+  /** The mode one request gets (kill switch, tier mode, enforcement ramp by run) and the tier's percent. */
+  modeOfRequest(tenant: string, tier: Tier, run_id: string | undefined, scope_path: string): {mode: Mode; enforce_percent: number} {
+    const control = this.control()
+    return {mode: requestMode(control, tier, {tenant, run_id, scope_path}), enforce_percent: enforcePercentFor(control, tier)}
   }
 
   reservationFacts(endpoint: RecordFacts['endpoint'], r: Reservation): RecordFacts {
@@ -108,6 +117,7 @@ export class RuntimeCore {
       dry_run: false,
       mode: r.mode,
       tier: r.tier,
+      ...(r.enforce_percent === undefined ? {} : {enforce_percent: r.enforce_percent}),
       subject: r.subject,
       scope_path: r.scope_path,
       affected_scopes: r.affected_scopes,
@@ -194,7 +204,7 @@ export class RuntimeCore {
   rememberHolds(r: Reservation): void {
     // Bounded: reservations that another instance finalizes, or that expire elsewhere, are dropped in bulk.
     if (this.openHolds.size >= MAX_OPEN_HOLDS) this.openHolds.clear()
-    this.openHolds.set(r.reservation_id, {real_scopes: r.real_scopes, shadow_scopes: r.shadow_scopes, reserved: r.reserved})
+    this.openHolds.set(r.reservation_id, {real_scopes: r.real_scopes, real_held: r.real_held, shadow_scopes: r.shadow_scopes, reserved: r.reserved})
   }
 
   async heldLedgers(book: Book, scopes: string[], unit: Unit): Promise<Ledger[]> {
@@ -215,6 +225,11 @@ export function withBook(book: Book, conditions: Condition[]): Condition[] {
 }
 
 export {releaseHold} from '../evaluator/shadow-book.js'
+
+/** A release or expiry: the reservation's holds come back in both books. */
+export function releaseBoth(r: Holds): LedgerDelta[] {
+  return [...releaseRealHold(r), ...releaseShadowHold('shadow', r.shadow_scopes, r.reserved)]
+}
 
 /**
  * Add a settlement's conditions, deltas and overage charge for `book` to the transaction. Over an

@@ -1,6 +1,7 @@
 // Finalizing paths of the runtime plane: commit, release, extend and the expiry sweep, each one
 // guarded transaction on an ACTIVE reservation.
 import {type RecordFacts} from '../decision-log/record.js'
+import {realHeldOn, releaseRealHold, unconditionalSettle} from '../evaluator/real-book.js'
 import {planSettlement} from '../evaluator/settle.js'
 import {requestHash} from '../protocol/canonical-json.js'
 import {ProtocolError} from '../protocol/errors.js'
@@ -24,6 +25,7 @@ import {
   type RuntimeCore,
   assertTenantOpen,
   releaseHold,
+  releaseBoth,
   addSettlement,
   overdraftError,
   shadowLimitScope,
@@ -48,7 +50,8 @@ export class FinalizePath {
       const policy = r.overage_policy
       const [realLedgers, shadowLedgers] = held ?? (await this.core.heldBy(r))
       const args = {estimate: r.reserved.amount, actual: req.actual.amount, policy, kind: 'commit' as const}
-      const realSettle = r.real_scopes.length > 0 ? planSettlement({...args, ledgers: realLedgers}) : undefined
+      const enforced = r.mode === 'enforce'
+      const realSettle = enforced && r.real_scopes.length > 0 ? planSettlement({...args, ledgers: realLedgers}) : undefined
       if (realSettle && !realSettle.ok) {
         facts.decision = 'DENY'
         facts.reason_code = realSettle.code
@@ -57,6 +60,12 @@ export class FinalizePath {
       const shadowSettle = r.shadow_scopes.length > 0 ? planSettlement({...args, ledgers: shadowLedgers}) : undefined
       const tx: Tx = {conditions: [], deltas: []}
       if (realSettle?.ok) addSettlement(tx, 'real', realSettle)
+      // Shadow mode: settle on the real book whatever it says, the shortfall as debt (evaluator/real-book.ts).
+      const unconditional = enforced ? undefined : unconditionalSettle(realLedgers, realHeldOn(r), req.actual.amount)
+      if (unconditional) {
+        tx.conditions!.push(...unconditional.conditions)
+        tx.deltas!.push(...unconditional.deltas)
+      }
       if (shadowSettle?.ok) addSettlement(tx, 'shadow', shadowSettle)
       else if (shadowSettle && !shadowSettle.ok) {
         // Under full enforcement this commit would have failed; the hold would have expired.
@@ -68,7 +77,7 @@ export class FinalizePath {
       const charged = realSettle?.ok ? realSettle.charged : req.actual.amount
       const body: Record<string, unknown> = {status: 'COMMITTED', charged: {unit: r.reserved.unit, amount: charged}}
       if (charged < r.reserved.amount) body.released = {unit: r.reserved.unit, amount: r.reserved.amount - charged}
-      const realPost = realSettle?.ok ? projectLedgers(realLedgers, realSettle.deltas) : []
+      const realPost = realSettle?.ok ? projectLedgers(realLedgers, realSettle.deltas) : unconditional ? projectLedgers(realLedgers, unconditional.deltas) : []
       if (realPost.length > 0) body.balances = balancesOf(realPost)
       const text = JSON.stringify(body)
       const now = this.core.now()
@@ -107,9 +116,9 @@ export class FinalizePath {
       if ('replay' in open) return open.replay
       const {r, facts, held} = open
       const [realLedgers] = held ?? (await this.core.heldBy(r))
-      const deltas = [...releaseHold('real', r.real_scopes, r.reserved), ...releaseHold('shadow', r.shadow_scopes, r.reserved)]
+      const deltas = releaseBoth(r)
       const body: Record<string, unknown> = {status: 'RELEASED', released: r.reserved}
-      const realPost = projectLedgers(realLedgers, releaseHold('real', r.real_scopes, r.reserved))
+      const realPost = projectLedgers(realLedgers, releaseRealHold(r))
       if (realPost.length > 0) body.balances = balancesOf(realPost)
       const text = JSON.stringify(body)
       const applied = await this.core.store.apply({
@@ -173,7 +182,7 @@ export class FinalizePath {
     let expired = 0
     for (const r of due) {
       const applied = await this.core.store.apply({
-        deltas: [...releaseHold('real', r.real_scopes, r.reserved), ...releaseHold('shadow', r.shadow_scopes, r.reserved)],
+        deltas: releaseBoth(r),
         reservation: {expectStatus: 'ACTIVE', value: {...r, status: 'EXPIRED', finalized_at_ms: now}},
       })
       if (applied.ok) {
@@ -244,7 +253,12 @@ export class FinalizePath {
 }
 
 function sameHolds(a: Holds, b: Holds): boolean {
-  return a.reserved.unit === b.reserved.unit && sameList(a.real_scopes, b.real_scopes) && sameList(a.shadow_scopes, b.shadow_scopes)
+  return (
+    a.reserved.unit === b.reserved.unit &&
+    sameList(a.real_scopes, b.real_scopes) &&
+    sameList(a.shadow_scopes, b.shadow_scopes) &&
+    sameList((a.real_held ?? []).map(String), (b.real_held ?? []).map(String))
+  )
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

@@ -3,6 +3,7 @@
 // atomic transaction, retrying when the ledgers moved in between.
 import {type RecordFacts, runIds} from '../decision-log/record.js'
 import {type ReserveEvaluation, admissionConditions, evaluateReserve, liveErrorFor} from '../evaluator/evaluate.js'
+import {unconditionalHold, unconditionalSettle} from '../evaluator/real-book.js'
 import {planSettlement} from '../evaluator/settle.js'
 import {chargeDeltas, holdDeltas, wouldOutcome} from '../evaluator/shadow-book.js'
 import {requestHash} from '../protocol/canonical-json.js'
@@ -87,7 +88,8 @@ export class ReservePath {
     }
     facts.decision = realEval.decision
     if (realEval.reason_code) facts.reason_code = realEval.reason_code
-    if (realEval.denied_scope && !facts.denied_scope) facts.denied_scope = realEval.denied_scope
+    // denied_scope stays the would-be denial's (schema v1): now that the real book counts shadowed
+    // spend, the real book often denies where full enforcement would not, and the replay reads it so.
     const text = realEval.decision === 'DENY' ? JSON.stringify(body) : jsonWithBalances(body, real.ledgers)
     const tx: Tx = {
       ...this.shadowCharge(shadowEval, req.estimate),
@@ -127,6 +129,9 @@ export class ReservePath {
         throw error
       }
     }
+    // Shadow mode holds on the real book too, without admission conditions (evaluator/real-book.ts).
+    const budgetedReal = real.ledgers.filter((l): l is Ledger => l !== undefined)
+    const realHold = enforce ? undefined : shadowRealHold(budgetedReal, req.estimate.amount)
     const now = this.core.now()
     const ttl = Math.min(req.ttl_ms ?? tenant?.default_reservation_ttl_ms ?? DEFAULT_TTL_MS, tenant?.max_reservation_ttl_ms ?? DEFAULT_MAX_TTL_MS)
     const reservation: Reservation = {
@@ -138,10 +143,12 @@ export class ReservePath {
       reserved: req.estimate,
       scope_path: scopes.scope_path,
       affected_scopes: scopes.affected_scopes,
-      real_scopes: enforce ? realEval.budgeted : [],
+      real_scopes: enforce ? realEval.budgeted : realHold!.scopes,
+      ...(realHold?.partial ? {real_held: realHold.held} : {}),
       shadow_scopes: shadowEval.decision === 'DENY' ? [] : shadowEval.budgeted,
       mode,
       tier,
+      ...(facts.enforce_percent === undefined ? {} : {enforce_percent: facts.enforce_percent}),
       idempotency_key: req.idempotency_key,
       overage_policy: req.overage_policy ?? tenant?.default_commit_overage_policy ?? 'ALLOW_IF_AVAILABLE',
       created_at_ms: now,
@@ -157,21 +164,21 @@ export class ReservePath {
     }
     facts.overage_policy = reservation.overage_policy
     const hold = (book: Book, scopesHeld: string[]): LedgerDelta[] => holdDeltas(book, scopesHeld, req.estimate)
+    const realDeltas = enforce ? hold('real', reservation.real_scopes) : realHold!.deltas
     const conditions: Condition[] = [
-      ...(enforce ? admissionConditions(realEval) : []),
+      ...(enforce ? admissionConditions(realEval) : realHold!.conditions),
       ...(shadowEval.decision === 'DENY' ? [] : admissionConditions(shadowEval)),
     ]
     // The response is known before the write except for post-mutation balances; build it after.
     const decision: Decision = enforce ? realEval.decision : realEval.decision === 'ALLOW_WITH_CAPS' ? 'ALLOW_WITH_CAPS' : 'ALLOW'
     const tx: Tx = {
       conditions,
-      deltas: [...hold('real', reservation.real_scopes), ...hold('shadow', reservation.shadow_scopes)],
+      deltas: [...realDeltas, ...hold('shadow', reservation.shadow_scopes)],
       reservation: {value: reservation, expectStatus: 'absent'},
     }
     // Idempotency and the response body are written in the same transaction below; compute balances
     // from the pre-state plus our own hold, which is what the post-mutation snapshot shows.
-    const budgetedReal = real.ledgers.filter((l): l is Ledger => l !== undefined)
-    const postLedgers = projectLedgers(budgetedReal, hold('real', reservation.real_scopes))
+    const postLedgers = projectLedgers(budgetedReal, realDeltas)
     const body: Record<string, unknown> = {
       decision,
       reservation_id: reservation.reservation_id,
@@ -231,12 +238,15 @@ export class ReservePath {
   async eventStored(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
     const req: EventCreateRequest = parseRequest(eventCreateRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
-    const {tier, mode} = this.core.tierOf(req.action)
-    const facts = baseFacts('event', req.subject, req.action, req.metadata, {tier, mode, dry_run: false})
+    const {tier, mode: tierMode} = this.core.tierOf(req.action)
+    const facts = baseFacts('event', req.subject, req.action, req.metadata, {tier, mode: tierMode, dry_run: false})
     facts.unit = req.actual.unit
     facts.actual = req.actual.amount
     const scopes = scopesFor(ctx, req.subject, facts)
     Object.assign(facts, scopes)
+    const {mode, enforce_percent} = this.core.modeOfRequest(ctx.tenant, tier, facts.run_id, scopes.scope_path)
+    facts.mode = mode
+    facts.enforce_percent = enforce_percent
     const idemKey = `${ctx.tenant}:event:${req.idempotency_key}`
     const hash = requestHash(req)
     const replay = await this.core.replay(idemKey, hash, facts)
@@ -279,6 +289,12 @@ export class ReservePath {
         addSettlement(tx, 'real', realSettle)
         charged = realSettle.charged
         realPost = projectLedgers(present(real), realSettle.deltas)
+      } else {
+        // Shadow mode: the spend is real, so the real book is debited all the same (debt where it cannot cover it).
+        const settled = unconditionalSettle(present(real), () => 0, req.actual.amount)
+        tx.conditions!.push(...settled.conditions)
+        tx.deltas!.push(...settled.deltas)
+        realPost = projectLedgers(present(real), settled.deltas)
       }
       if (shadowSettle?.ok) addSettlement(tx, 'shadow', shadowSettle)
       const body: Record<string, unknown> = {status: 'APPLIED', event_id: this.core.newId()}
@@ -303,14 +319,20 @@ export class ReservePath {
     throw new ProtocolError('INTERNAL_ERROR', 'Budget state changed too often during the event; retry with the same idempotency_key')
   }
 
-  /** What reserve and decide establish first: tier and mode, the record's facts, the scopes, the idempotency key and payload hash. */
+  /**
+   * What reserve and decide establish first: tier and the request's mode (the ramp needs the scope
+   * path when there is no run id), the record's facts, the scopes, the idempotency key and payload hash.
+   */
   private begin(endpoint: 'reserve' | 'decide', ctx: CallContext, req: ReserveLike, dryRun: boolean) {
-    const {tier, mode} = this.core.tierOf(req.action)
-    const facts = baseFacts(endpoint, req.subject, req.action, req.metadata, {tier, mode, dry_run: dryRun})
+    const {tier, mode: tierMode} = this.core.tierOf(req.action)
+    const facts = baseFacts(endpoint, req.subject, req.action, req.metadata, {tier, mode: tierMode, dry_run: dryRun})
     facts.unit = req.estimate.unit
     facts.estimate = req.estimate.amount
     const scopes = scopesFor(ctx, req.subject, facts)
     Object.assign(facts, scopes)
+    const {mode, enforce_percent} = this.core.modeOfRequest(ctx.tenant, tier, facts.run_id, scopes.scope_path)
+    facts.mode = mode
+    facts.enforce_percent = enforce_percent
     return {tier, mode, facts, scopes, idemKey: `${ctx.tenant}:${endpoint}:${req.idempotency_key}`, hash: requestHash(req)}
   }
 
@@ -357,6 +379,12 @@ export class ReservePath {
     if (shadowEval.decision === 'DENY' || estimate.amount === 0) return {}
     return {conditions: admissionConditions(shadowEval), deltas: chargeDeltas(shadowEval, estimate)}
   }
+}
+
+/** A shadow-mode reservation's real-book hold: every budgeted scope, what each can cover of the estimate. */
+function shadowRealHold(ledgers: Ledger[], estimate: number) {
+  const hold = unconditionalHold(ledgers, estimate)
+  return {...hold, scopes: ledgers.map((l) => l.scope), partial: hold.held.some((h) => h !== estimate)}
 }
 
 function wouldOf(view: BookView, evaluation: ReserveEvaluation): Pick<RecordFacts, 'would_decision' | 'would_reason_code' | 'denied_scope'> {

@@ -29,7 +29,13 @@ export class RuntimeService {
     this.finalizing = new FinalizePath(this.core)
     this.reads = new ReadPath(this.core)
     const onStoreError = deps.onStoreError ?? (() => 'deny' as const)
-    this.outage = new StoreOutageFallback({tierOf: (a) => this.tierOf(a), onStoreError, now: this.core.now, newId: this.core.newId})
+    this.outage = new StoreOutageFallback({
+      tierOf: (a) => this.tierOf(a),
+      modeOfRequest: (...args) => this.core.modeOfRequest(...args),
+      onStoreError,
+      now: this.core.now,
+      newId: this.core.newId,
+    })
   }
 
   // ---------------------------------------------------------------- entry points

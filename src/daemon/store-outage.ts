@@ -26,6 +26,8 @@ const DEFAULT_MAX_TTL_MS = 3_600_000
 
 export interface OutageDeps {
   tierOf(action: Action): {tier: Tier; mode: Mode}
+  /** The request's mode after the enforcement ramp (RuntimeCore.modeOfRequest). */
+  modeOfRequest(tenant: string, tier: Tier, run_id: string | undefined, scope_path: string): {mode: Mode; enforce_percent: number}
   onStoreError(tier: Tier): 'deny' | 'allow'
   now(): number
   newId(): string
@@ -43,13 +45,16 @@ export class StoreOutageFallback {
           : parseRequest(eventCreateRequest, raw)
     const amount: Amount = 'estimate' in req ? req.estimate : (req as EventCreateRequest).actual
     const dryRun = endpoint === 'reserve' && ((req as ReservationCreateRequest).dry_run ?? false)
-    const {tier, mode} = this.deps.tierOf(req.action)
-    const facts = baseFacts(endpoint, req.subject, req.action, req.metadata, {tier, mode, dry_run: dryRun})
+    const {tier, mode: tierMode} = this.deps.tierOf(req.action)
+    const facts = baseFacts(endpoint, req.subject, req.action, req.metadata, {tier, mode: tierMode, dry_run: dryRun})
     facts.unit = amount.unit
     if (endpoint === 'event') facts.actual = amount.amount
     else facts.estimate = amount.amount
     const scopes = scopesFor(ctx, req.subject, facts)
     Object.assign(facts, scopes)
+    const {mode, enforce_percent} = this.deps.modeOfRequest(ctx.tenant, tier, facts.run_id, scopes.scope_path)
+    facts.mode = mode
+    facts.enforce_percent = enforce_percent
     facts.store_error = reason
     if (mode === 'enforce' && this.deps.onStoreError(tier) === 'deny') {
       const error = new ProtocolError('INTERNAL_ERROR', 'Budget store unavailable; retry with the same idempotency_key', undefined, 503)

@@ -18,8 +18,14 @@ export interface DecisionRecord {
   trace_id: string
   tenant: string
   dry_run: boolean
+  /** The mode this request got: the kill switch, the tier's mode and, inside an enforce tier, the ramp. */
   mode: Mode
   tier: Tier
+  /**
+   * Optional (added with the enforcement ramp; older logs lack it): the tier's enforce_percent (0–100)
+   * when the request was decided; on commit, release and extend records, the reservation's.
+   */
+  enforce_percent?: number
   subject?: Subject
   scope_path?: string
   affected_scopes?: string[]

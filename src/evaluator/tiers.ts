@@ -1,5 +1,7 @@
 // Risk tiers: each request is classified from its action.kind by the config's glob patterns. When
 // several tiers match, the riskiest wins; unmatched actions are high ("if unsure, score one tier higher").
+import {createHash} from 'node:crypto'
+
 import type {Mode, Tier} from '../protocol/types.js'
 import type {TierControl} from '../store/types.js'
 
@@ -43,4 +45,35 @@ export function modeFor(control: TierControl, tier: Tier): Mode {
 /** The share of runs (0–100) a tier enforces when its mode is enforce; older control records mean 100. */
 export function enforcePercentFor(control: TierControl, tier: Tier): number {
   return control.enforce_percent?.[tier] ?? 100
+}
+
+/** What the enforcement ramp hashes: the tenant and the request's run (or, without a run id, its subject). */
+export interface RampKey {
+  tenant: string
+  run_id?: string
+  /** The derived scope path of the subject, used when there is no run id. */
+  scope_path: string
+}
+
+/**
+ * The ramp bucket of a request, 0–99: the first 4 bytes of SHA-256 over "<tenant>\n<run_id>" (or
+ * "<tenant>\nsubject:<scope_path>" without a run id) read as a big-endian unsigned integer, modulo 100.
+ * A run always lands in the same bucket, on every instance; tiers do not enter the hash, so a run
+ * enforced at 10 % is enforced at 50 % too and in every tier ramped to at least its bucket.
+ */
+export function rampBucket(key: RampKey): number {
+  const id = key.run_id !== undefined ? key.run_id : `subject:${key.scope_path}`
+  return createHash('sha256').update(`${key.tenant}\n${id}`).digest().readUInt32BE(0) % 100
+}
+
+/**
+ * The mode one request gets: the kill switch and a shadow tier mean shadow; an enforce tier enforces
+ * the requests whose ramp bucket is below its enforce_percent (all at 100, none at 0).
+ */
+export function requestMode(control: TierControl, tier: Tier, key: RampKey): Mode {
+  if (modeFor(control, tier) === 'shadow') return 'shadow'
+  const percent = enforcePercentFor(control, tier)
+  if (percent >= 100) return 'enforce'
+  if (percent <= 0) return 'shadow'
+  return rampBucket(key) < percent ? 'enforce' : 'shadow'
 }

@@ -117,8 +117,16 @@ export interface Reservation {
   reserved: Amount
   scope_path: string
   affected_scopes: string[]
-  /** Scopes whose real ledger holds this reservation (empty for a shadow-mode reservation). */
+  /**
+   * Scopes whose real ledger holds this reservation. Enforce mode: the scopes that admitted it;
+   * shadow mode: every scope budgeted in its unit (reservations from before the two-book model: none).
+   */
   real_scopes: string[]
+  /**
+   * Shadow mode only, per real_scopes entry: the amount held there, when the real book could not hold
+   * the whole estimate on some scope (absent: `reserved.amount` everywhere). See evaluator/real-book.ts.
+   */
+  real_held?: number[]
   /** Scopes whose shadow ledger holds it (empty when full enforcement would have denied it). */
   shadow_scopes: string[]
   mode: Mode
@@ -142,6 +150,8 @@ export interface Reservation {
   finalize?: {endpoint: 'commit' | 'release'; key: string; hash: string; status: number; body: string}
   would_decision?: Decision
   would_reason_code?: string
+  /** The tier's enforce_percent when the reservation was created (its mode came from it). */
+  enforce_percent?: number
 }
 
 export interface BalanceWire {

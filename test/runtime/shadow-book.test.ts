@@ -105,7 +105,9 @@ describe('the shadow book', () => {
     const ok = await call(d.url, 'POST', `/v1/reservations/${held.res.body.reservation_id}/commit`, {idempotency_key: `c-${++n}`, actual: {unit: 'CREDITS', amount: 50}}, auth)
     expect(ok.status, ok.text).toBe(200)
     expect(await shadowLedger('live')).toMatchObject({reserved: 0, spent: 50, remaining: 50})
-    // Shadow mode never touches the real book.
-    expect(await realLedger('live')).toMatchObject({reserved: 0, spent: 0})
+    // Was: shadow mode never touches the real book. Now the real book counts both commits (30 + 50):
+    // the 30 was held on the 20 the real book had left (80 held by the other), so 10 of it is debt,
+    // which stays until repaid, as any overdraft (over the zero limit, so the budget is over limit).
+    expect(await realLedger('live')).toMatchObject({reserved: 0, spent: 70, debt: 10, remaining: 20, is_over_limit: true})
   })
 })

@@ -1,5 +1,6 @@
-// Tiers, modes and the two ledgers (design §3): shadow admits and records what enforcement would
-// have said; enforce is the protocol as written; the shadow ledger sees every reservation.
+// Tiers, modes and the two ledgers (design §3, README "Two books"): shadow admits and records what
+// enforcement would have said, while its spend still counts in the real book; enforce is the protocol
+// as written; the shadow ledger sees every reservation.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type TestDaemon, call, startTestDaemon} from '../support/daemon.js'
@@ -41,7 +42,7 @@ beforeAll(async () => {
 afterAll(async () => d?.stop())
 
 describe('shadow tier', () => {
-  it('admits a live reserve that enforcement would deny, leaves the real ledger alone, and says so in a header', async () => {
+  it('admits a live reserve that enforcement would deny, says so in a header, and counts its spend in the real book (the shortfall as debt)', async () => {
     const res = await reserve('shadowed', 'llm.completion', 5000)
     expect(res.status).toBe(200)
     expect(res.body.decision).toBe('ALLOW')
@@ -49,12 +50,17 @@ describe('shadow tier', () => {
     expect(res.headers.get('x-cycles-shadow-decision')).toBe('DENY')
     expect(res.headers.get('x-cycles-shadow-reason')).toBe('BUDGET_EXCEEDED')
     expect(Object.keys(res.body).sort()).toEqual(['affected_scopes', 'balances', 'decision', 'expires_at_ms', 'remaining_ttl_ms', 'reservation_id', 'reserved', 'scope_path'])
-    expect((await ledger('shadowed')).reserved.amount).toBe(0)
+    // The real book holds what it can cover of the estimate (1000 of 5000), never more.
+    expect(await ledger('shadowed')).toMatchObject({reserved: {unit: 'TOKENS', amount: 1000}, remaining: {unit: 'TOKENS', amount: 0}})
 
     const commit = await call(d.url, 'POST', `/v1/reservations/${res.body.reservation_id}/commit`, {idempotency_key: `c-${++n}`, actual: {unit: 'TOKENS', amount: 4200}}, auth)
     expect(commit.status).toBe(200)
     expect(commit.body.charged).toEqual({unit: 'TOKENS', amount: 4200})
-    expect(await ledger('shadowed')).toMatchObject({spent: {unit: 'TOKENS', amount: 0}, remaining: {unit: 'TOKENS', amount: 1000}})
+    // Was: the real ledger untouched. Now the real spend shows: 1000 covered, 3200 as debt, over the (zero) overdraft limit.
+    expect(await ledger('shadowed')).toMatchObject({
+      spent: {unit: 'TOKENS', amount: 1000}, reserved: {unit: 'TOKENS', amount: 0}, debt: {unit: 'TOKENS', amount: 3200},
+      remaining: {unit: 'TOKENS', amount: -3200}, is_over_limit: true,
+    })
 
     const records = d.records()
     const reserveRecord = recordFor(res.headers.get('x-request-id'))

@@ -57,6 +57,7 @@ const SCHEMA_V1: Record<string, (x: any) => boolean> = {
   store_error: isString,
   overage_policy: (x) => ['REJECT', 'ALLOW_IF_AVAILABLE', 'ALLOW_WITH_OVERDRAFT'].includes(x),
   seq: (x) => Number.isSafeInteger(x) && x > 0,
+  enforce_percent: (x) => Number.isInteger(x) && x >= 0 && x <= 100,
 }
 const REQUIRED = ['v', 'id', 'ts', 'endpoint', 'request_id', 'trace_id', 'tenant', 'dry_run', 'mode', 'tier', 'action', 'unit', 'decision', 'would_decision', 'http_status', 'latency_us']
 
