@@ -2,6 +2,7 @@
 // without touching the others), the admin plane on, and small helpers for traffic and admin calls.
 import {randomUUID} from 'node:crypto'
 
+import type {DaemonOptions} from '../../src/daemon/daemon.js'
 import {type TestDaemon, call, startTestDaemon} from '../support/daemon.js'
 
 export const ADMIN = 'admin_key_for_rollout_tests_0123456789'
@@ -56,6 +57,35 @@ export async function search(d: TestDaemon, amount: number, commitActual?: numbe
   return res
 }
 
-export async function startRolloutDaemon(config: string, dir?: string): Promise<TestDaemon> {
-  return startTestDaemon(config, {adminPort: 0}, dir)
+export async function startRolloutDaemon(config: string, dir?: string, options: Partial<DaemonOptions> = {}): Promise<TestDaemon> {
+  return startTestDaemon(config, {adminPort: 0, ...options}, dir)
+}
+
+/** Sequential traffic (reserve, then commit `actual`) until stop(); counts answers by status. */
+export function traffic(d: TestDaemon, estimate: number, actual: number, workspace = 'search') {
+  let running = true
+  const statuses: Record<number, number> = {}
+  const done = (async () => {
+    while (running) {
+      const res = await search(d, estimate, actual, workspace)
+      statuses[res.status] = (statuses[res.status] ?? 0) + 1
+    }
+  })()
+  return {
+    statuses,
+    stop: async () => {
+      running = false
+      await done
+    },
+  }
+}
+
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false> | T | undefined | false, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await probe()
+    if (v) return v
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
 }
