@@ -4,6 +4,7 @@
 // nobody froze is checked against the audit log and the config. A trip sends the tier back to shadow
 // through the control record (every instance sharing the store applies it within a second), with an
 // audit row `rollout.guard.rollback` carrying the figures, a log line, and `rollout.guard_trips`.
+import {randomUUID} from 'node:crypto'
 import os from 'node:os'
 
 import {AdminCore} from '../admin/context.js'
@@ -34,7 +35,8 @@ export interface GuardRunnerDeps {
 const FREEZE_RECHECK_MS = 5000
 
 export class GuardRunner {
-  readonly instance = `${os.hostname()}/${process.pid}`
+  /** Names the daemon in trip records: host, process and a per-start suffix (tests run several in one process). */
+  readonly instance = `${os.hostname()}/${process.pid}/${randomUUID().slice(0, 6)}`
   private readonly rate: DenialRateGuard
   private readonly core: AdminCore
   private readonly windows = new Map<Tier, GuardWindow>()
