@@ -20,6 +20,8 @@ import {DaemonCounters} from './counters.js'
 import {type HttpRequest, JsonServer, type SheddingOptions} from './http/json-server.js'
 import {decisionRecordFor, registerRuntimeRoutes} from './runtime-plane.js'
 import {RuntimeService} from './runtime-service.js'
+import {GuardRunner} from './guard-runner.js'
+import {BUDGET_DENIAL_REASONS, TierStats} from './tier-stats.js'
 
 export const DAEMON_VERSION = '0.1.0'
 
@@ -64,6 +66,10 @@ export class Daemon {
   /** The admin plane's handlers (undefined when it is off). */
   adminPlane: AdminPlane | undefined
   ready = false
+  /** Per-tier live figures of this instance (rollout status, tier set preview, guard baselines). */
+  tierStats!: TierStats
+  /** The auto-rollback guard. */
+  guard!: GuardRunner
   private sweepTimer: NodeJS.Timeout | undefined
   private sweeping = false
   private stopping: Promise<void> | undefined
@@ -88,9 +94,25 @@ export class Daemon {
     try {
       await seedFromConfig(store, options.config, now())
       const controlRef = {current: (await store.getControl()) ?? controlFromConfig(options.config)}
-      store.onControlChange((c) => {
-        if (c.version >= controlRef.current.version) controlRef.current = c
+      const tierStats = new TierStats(now())
+      // The one place a newer control record is applied in this process (pub/sub, the admin plane, the guard).
+      const applyControl = (c: TierControl): void => {
+        if (c.version < controlRef.current.version) return
+        const before = controlRef.current
+        controlRef.current = c
+        guard.onControl(before, c)
+      }
+      const guard: GuardRunner = new GuardRunner({
+        store,
+        config: options.config.rollout.guard,
+        stats: tierStats,
+        control: () => controlRef.current,
+        applyControl,
+        frozenByConfig: new Set(options.config.budgets.filter((b) => b.status === 'FROZEN').map((b) => `${b.scope}|${b.unit}`)),
+        now,
+        log: options.log,
       })
+      store.onControlChange(applyControl)
       const service = new RuntimeService({
         store,
         classifier: new TierClassifier(options.config.tiers),
@@ -126,7 +148,10 @@ export class Daemon {
           if (record) {
             decisions.write(record)
             counters.observe(record)
-            if (record.decision === 'DENY' && DENIAL_REASONS.has(record.reason_code ?? '')) {
+            const at = now()
+            tierStats.observe(record, at)
+            guard.observe(record, at)
+            if (record.decision === 'DENY' && BUDGET_DENIAL_REASONS.has(record.reason_code ?? '')) {
               denials.push({
                 ts_ms: now(),
                 tenant: record.tenant,
@@ -164,6 +189,8 @@ export class Daemon {
       runtime.route('GET', '/actuator/cycles/status', async () => ({status: 200, body: JSON.stringify(daemon!.status())}))
 
       daemon = new Daemon(store, service, runtime, decisions, counters, controlRef, options)
+      daemon.tierStats = tierStats
+      daemon.guard = guard
       daemon.url = await runtime.listen(options.port ?? 7878, options.host ?? '127.0.0.1')
       if (adminKeyMatches) {
         // The admin plane: same store, its own port; never started without a key.
@@ -171,8 +198,11 @@ export class Daemon {
           store, now, adminKeyMatches, recentDenials: () => denials.snapshot(), maxInFlight: options.maxInFlight, log: options.log,
           authFailures: options.adminAuthFailures,
           control: () => controlRef.current,
-          onControl: (c) => {
-            if (c.version >= controlRef.current.version) controlRef.current = c
+          onControl: applyControl,
+          rollout: {
+            guardConfig: options.config.rollout.guard,
+            stats: (tier, sinceMs, nowMs) => tierStats.query(tier, sinceMs, nowMs),
+            guardWindow: (tier) => guard.window(tier),
           },
         })
         daemon.admin = plane.server
@@ -194,6 +224,7 @@ export class Daemon {
         reportedFailure = failure
       }, options.sweepIntervalMs ?? 1000)
       daemon.sweepTimer.unref()
+      guard.start()
       daemon.ready = true
       return daemon
     } catch (error) {
@@ -261,6 +292,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.ready = false
       if (this.sweepTimer) clearInterval(this.sweepTimer)
+      await this.guard?.stop()
       await Promise.all([this.runtime.close(), this.admin?.close()])
       await this.adminPlane?.close().catch((error) => this.options.log?.(`admin plane close: ${(error as Error).message}`))
       this.decisions.close()
@@ -302,9 +334,6 @@ function decisionLogStatus(decisions: DecisionLogWriter) {
     files_deleted_by_retention: health.files_deleted,
   }
 }
-
-/** Decision-record reasons that count as budget denials for the admin overview. */
-const DENIAL_REASONS = new Set(['BUDGET_EXCEEDED', 'BUDGET_FROZEN', 'BUDGET_CLOSED', 'OVERDRAFT_LIMIT_EXCEEDED', 'DEBT_OUTSTANDING', 'TENANT_CLOSED', 'BUDGET_NOT_FOUND', 'NOT_FOUND'])
 
 export function controlFromConfig(config: CyclesConfig): TierControl {
   return {
