@@ -9,7 +9,7 @@ import type {RolloutClient, RolloutWire} from '../client/rollout-client.js'
 import {CliError, EXIT} from '../cli/errors.js'
 import {sha256Hex} from '../protocol/canonical-json.js'
 import {type StepGateResult, appliedOf, evaluateStepGate, nextStep, windowStart} from './apply-gates.js'
-import {type PlanStep, type RolloutPlan, type TierReadiness, readinessAfterLimits} from './plan.js'
+import {type PlanStep, type RolloutPlan, type TierReadiness, readinessAsIs} from './plan.js'
 import {readCalibration} from './plan-run.js'
 import {PlanFileError, parsePlanYaml, planIdProblem} from './plan-yaml.js'
 
@@ -20,7 +20,7 @@ export interface ApplyInput {
   force: boolean
   reason?: string
   actor?: string
-  /** A fresher calibration JSON: judge budget readiness with it instead of the plan's. */
+  /** A calibration of the limits in force (e.g. nightly): judge budget readiness by its verdicts instead of the plan's. */
   calibration?: string
 }
 
@@ -61,7 +61,7 @@ export function readPlan(file: string): RolloutPlan {
 export async function runRolloutApply(input: ApplyInput, deps: {admin: AdminClient; rollout: RolloutClient}): Promise<ApplyOutcome> {
   if (input.force && !input.reason) throw new CliError('USAGE', '--force needs --reason (kept in the audit log with the step)', {exit: EXIT.USAGE})
   const plan = readPlan(input.planFile)
-  const readiness: TierReadiness[] = input.calibration ? readinessAfterLimits(readCalibration(input.calibration)) : plan.readiness
+  const readiness: TierReadiness[] = input.calibration ? readinessAsIs(readCalibration(input.calibration)) : plan.readiness
   const first = await deps.rollout.status()
   let step: PlanStep | undefined
   if (input.step !== undefined) {

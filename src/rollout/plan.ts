@@ -136,6 +136,14 @@ export function readinessAfterLimits(cal: CalibrationInput): TierReadiness[] {
   return tierReadiness(rows).map(({tier, ready, budgets, blockers}) => ({tier, ready, budgets, blockers}))
 }
 
+/**
+ * Per tier, from a calibration of the limits in force (`rollout apply --calibration`): the verdicts as
+ * they are. An enforce step comes after its tier's limits step, so the limits it judges are live.
+ */
+export function readinessAsIs(cal: CalibrationInput): TierReadiness[] {
+  return tierReadiness(cal.budgets.map((b) => ({scope: b.scope, unit: b.unit, tiers: b.tiers, verdict: b.verdict}))).map(({tier, ready, budgets, blockers}) => ({tier, ready, budgets, blockers}))
+}
+
 export function buildPlan(cal: CalibrationInput, options: PlanOptions = {}): RolloutPlan {
   checkPlanOptions(options)
   const tiers = options.tiers ?? PLAN_DEFAULTS.tiers

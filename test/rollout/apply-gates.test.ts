@@ -20,9 +20,10 @@ const plan = buildPlan(calibration, {tiers: ['low', 'medium'], ramp: [10, 100], 
 const step = (n: number): PlanStep => plan.steps[n - 1]
 
 /** Healthy figures for every tier; tests change one figure at a time. */
-function state(over: {applied?: Array<[number, number]>; tiers?: Partial<Record<'low' | 'medium' | 'high', Partial<RolloutState['tiers']['low']> & {stats?: Partial<RolloutState['tiers']['low']['stats']>}>>; now?: number; killswitch?: boolean} = {}): RolloutState {
+type TierOver = {mode?: 'shadow' | 'enforce'; enforce_percent?: number; stats?: Partial<RolloutState['tiers']['low']['stats']>}
+function state(over: {applied?: Array<[number, number]>; tiers?: Partial<Record<'low' | 'medium' | 'high', TierOver>>; now?: number; killswitch?: boolean} = {}): RolloutState {
   const tier = (t: 'low' | 'medium' | 'high') => {
-    const o = over.tiers?.[t] ?? {}
+    const o: TierOver = over.tiers?.[t] ?? {}
     return {
       mode: o.mode ?? 'shadow',
       enforce_percent: o.enforce_percent ?? 100,

@@ -2,7 +2,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {calibrate} from '../../src/calibration/calibrate.js'
 import {renderCalibrationJson} from '../../src/calibration/render.js'
-import {type CalibrationInput, PlanInputError, buildPlan, calibrationInput, checkPlanOptions, verdictAfterLimits} from '../../src/rollout/plan.js'
+import {type CalibrationInput, PlanInputError, buildPlan, calibrationInput, checkPlanOptions, readinessAsIs, verdictAfterLimits} from '../../src/rollout/plan.js'
 import {formatDuration, parsePlanYaml, planIdProblem, planToYaml} from '../../src/rollout/plan-yaml.js'
 import {parseScenario} from '../../src/simulate/scenario.js'
 import {type Simulated, cleanup, simulated} from '../calibration/helpers.js'
@@ -89,6 +89,15 @@ describe('rollout plan: order and content', () => {
       {tier: 'medium', ready: false, budgets: 3, blockers: ['tenant:globex (USD_MICROCENTS): insufficient_data']},
       {tier: 'high', ready: false, budgets: 3, blockers: ['tenant:acme/agent:mailer (USD_MICROCENTS): estimates', 'tenant:acme/agent:payer (USD_MICROCENTS): warm']},
     ])
+  })
+
+  it('a calibration of the limits in force is judged as it is: a too-tight budget blocks until a new limit is live', () => {
+    expect(readinessAsIs(calibration()).map((r) => [r.tier, r.ready, r.blockers.length])).toEqual([
+      ['low', false, 1],
+      ['medium', false, 3],
+      ['high', false, 3],
+    ])
+    expect(readinessAsIs(calibration())[0].blockers).toEqual(['tenant:acme (USD_MICROCENTS): too_tight'])
   })
 
   it('verdictAfterLimits: the band edges of the calibration count as in band', () => {
