@@ -48,8 +48,10 @@ export interface StepGateResult {
   tier: Tier
   passed: boolean
   checks: GateCheck[]
-  /** The start of the window the live figures cover (the previous step's time). */
+  /** The start of the window the live figures should cover (the previous step's time). */
   since_ms: number | null
+  /** What the daemon's figures actually cover from (later when the instance started after the previous step). */
+  figures_since_ms?: number
 }
 
 /** The tier's mode and percent each applied step of this plan left it in. */
@@ -155,5 +157,5 @@ export function evaluateStepGate(plan: RolloutPlan, step: PlanStep, state: Rollo
     actual: s.commits > 0 ? `${pct(s.overage_rate, 2)} of commits over their estimate` : 'no commits to measure',
     required: `< ${pct(g.overage_rate_below, 2)}`,
   })
-  return {step: step.step, tier: step.tier, passed: checks.every((c) => c.passed), checks, since_ms: since}
+  return {step: step.step, tier: step.tier, passed: checks.every((c) => c.passed), checks, since_ms: since, figures_since_ms: s.since_ms}
 }

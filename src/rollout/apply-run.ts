@@ -117,7 +117,11 @@ export function describeOutcome(o: ApplyOutcome): string[] {
   lines.push(`plan ${o.plan_id} step ${o.step!.step}: ${stepWords(o.step!)}`)
   if (o.gate) {
     for (const c of o.gate.checks) lines.push(`  ${c.passed ? 'pass' : 'FAIL'}  ${c.gate.padEnd(20)} ${c.actual} (needs ${c.required})`)
-    if (o.gate.since_ms !== null) lines.push(`  live figures since ${new Date(o.gate.since_ms).toISOString()}`)
+    const from = o.gate.figures_since_ms
+    if (from !== undefined) {
+      const late = o.gate.since_ms !== null && from > o.gate.since_ms + 60_000
+      lines.push(`  live figures of tier ${o.gate.tier} since ${new Date(from).toISOString()}${late ? ` (this daemon instance started after step ${o.step!.step - 1}; its counters start at its start)` : ''}`)
+    }
   }
   for (const f of o.fundings ?? []) lines.push(`  RESET ${f.scope} ${f.unit}: ${f.previous_allocated} → ${f.new_allocated} (idempotency key ${f.idempotency_key})`)
   const verdict = {

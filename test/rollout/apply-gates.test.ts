@@ -50,6 +50,7 @@ describe('rollout apply gates', () => {
     expect(failing(r)).toEqual([])
     expect(r.passed).toBe(true)
     expect(r.since_ms).toBe(T0)
+    expect(r.figures_since_ms).toBe(T0)
     expect(r.checks.map((c) => c.gate)).toEqual(['order', 'tier_state', 'killswitch', 'budgets_ready', 'dwell', 'min_requests', 'denial_rate', 'reserve_commit_ratio', 'overage'])
   })
 
