@@ -32,7 +32,7 @@ export interface RolloutState {
   >
 }
 
-export type GateName = 'order' | 'killswitch' | 'tier_state' | 'budgets_ready' | 'dwell' | 'min_requests' | 'denial_rate' | 'reserve_commit_ratio' | 'overage'
+export type GateName = 'order' | 'killswitch' | 'tier_state' | 'headroom' | 'budgets_ready' | 'dwell' | 'min_requests' | 'denial_rate' | 'reserve_commit_ratio' | 'overage'
 
 export interface GateCheck {
   gate: GateName
@@ -88,7 +88,39 @@ export function liveDenialRate(t: RolloutState['tiers'][Tier]): {rate: number; k
   return t.mode === 'enforce' && t.stats.enforced_requests > 0 ? {rate: t.stats.enforced_denial_rate, kind: 'enforced'} : {rate: t.stats.would_denial_rate, kind: 'would-be'}
 }
 
-export function evaluateStepGate(plan: RolloutPlan, step: PlanStep, state: RolloutState, readiness: TierReadiness[]): StepGateResult {
+/** A budget's counters as the admin API reports them (the real book). */
+export interface LedgerNow {
+  scope: string
+  unit: string
+  spent: number
+  reserved: number
+  debt: number
+}
+
+/**
+ * A calibrated limit is an allocation for a period; RESET keeps what was spent. A new allocation at
+ * or below what the budget already holds (spent + reserved + debt) would exhaust it at once.
+ */
+export function headroomCheck(step: Extract<PlanStep, {kind: 'limits'}>, ledgers: LedgerNow[]): GateCheck {
+  const short: string[] = []
+  for (const b of step.budgets) {
+    const l = ledgers.find((x) => x.scope === b.scope && x.unit === b.unit)
+    if (!l) {
+      short.push(`${b.scope} ${b.unit}: no such budget`)
+      continue
+    }
+    const held = l.spent + l.reserved + l.debt
+    if (b.to <= held) short.push(`${b.scope} ${b.unit}: new allocation ${b.to.toLocaleString('en-US')} ≤ ${held.toLocaleString('en-US')} already spent or held`)
+  }
+  return {
+    gate: 'headroom',
+    passed: short.length === 0,
+    actual: short.length === 0 ? `${step.budgets.length} budget(s) keep headroom` : short.join('; '),
+    required: 'each new allocation above what the budget already spent or holds (reset spent at a period start first)',
+  }
+}
+
+export function evaluateStepGate(plan: RolloutPlan, step: PlanStep, state: RolloutState, readiness: TierReadiness[], ledgers: LedgerNow[] = []): StepGateResult {
   const checks: GateCheck[] = []
   const applied = appliedOf(plan, state)
   const appliedSet = new Set(applied.keys())
@@ -108,7 +140,10 @@ export function evaluateStepGate(plan: RolloutPlan, step: PlanStep, state: Rollo
   }
   checks.push({gate: 'tier_state', passed: moved.length === 0, actual: moved.length === 0 ? 'every tier where the plan left it' : `${moved.join('; ')} (rolled back?)`, required: 'tiers as the applied steps left them'})
   const since = windowStart(plan, state, step)
-  if (step.kind === 'limits') return {step: step.step, tier: step.tier, passed: checks.every((c) => c.passed), checks, since_ms: since}
+  if (step.kind === 'limits') {
+    checks.push(headroomCheck(step, ledgers))
+    return {step: step.step, tier: step.tier, passed: checks.every((c) => c.passed), checks, since_ms: since}
+  }
 
   const g = step.gate
   const t = state.tiers[step.tier]

@@ -8,7 +8,7 @@ import type {AdminClient} from '../client/admin-client.js'
 import type {RolloutClient, RolloutWire} from '../client/rollout-client.js'
 import {CliError, EXIT} from '../cli/errors.js'
 import {sha256Hex} from '../protocol/canonical-json.js'
-import {type StepGateResult, appliedOf, evaluateStepGate, nextStep, windowStart} from './apply-gates.js'
+import {type LedgerNow, type StepGateResult, appliedOf, evaluateStepGate, nextStep, windowStart} from './apply-gates.js'
 import {type PlanStep, type RolloutPlan, type TierReadiness, readinessAsIs} from './plan.js'
 import {readCalibration} from './plan-run.js'
 import {PlanFileError, parsePlanYaml, planIdProblem} from './plan-yaml.js'
@@ -75,7 +75,17 @@ export async function runRolloutApply(input: ApplyInput, deps: {admin: AdminClie
   // The figures since the previous step (bounded by what the daemon keeps).
   const since = windowStart(plan, first, step)
   const state = since === null ? first : await deps.rollout.status(since)
-  const gate = evaluateStepGate(plan, step, state, readiness)
+  const ledgers: LedgerNow[] = []
+  if (step.kind === 'limits') {
+    for (const b of step.budgets) {
+      const l = await deps.admin.lookupBudget(b.scope, b.unit).catch((error: unknown) => {
+        if (error instanceof CliError && error.exit === EXIT.NOT_FOUND) return undefined
+        throw error
+      })
+      if (l) ledgers.push({scope: b.scope, unit: b.unit, spent: l.spent?.amount ?? 0, reserved: l.reserved?.amount ?? 0, debt: l.debt?.amount ?? 0})
+    }
+  }
+  const gate = evaluateStepGate(plan, step, state, readiness, ledgers)
   if (input.dryRun) return {plan_id: plan.plan_id, status: 'dry_run', step, gate, tiers: state.tiers}
   if (!gate.passed && !input.force) {
     const failed = gate.checks.filter((c) => !c.passed)

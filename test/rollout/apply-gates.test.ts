@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {type RolloutState, evaluateStepGate, liveDenialRate, nextStep, windowStart} from '../../src/rollout/apply-gates.js'
+import {type LedgerNow, type RolloutState, evaluateStepGate, headroomCheck, liveDenialRate, nextStep, windowStart} from '../../src/rollout/apply-gates.js'
 import {type CalibrationInput, type PlanStep, buildPlan} from '../../src/rollout/plan.js'
 
 const HOUR = 3_600_000
@@ -111,12 +111,24 @@ describe('rollout apply gates', () => {
     expect(failing(ks)).toEqual(['killswitch'])
   })
 
-  it('order: a step whose predecessors are not applied fails; limits steps check only order and tier state', () => {
-    const r = evaluateStepGate(plan, step(4), state({applied: [[1, T0]]}), plan.readiness)
+  const fresh = (scope: string, spent = 0): LedgerNow => ({scope, unit: 'USD_MICROCENTS', spent, reserved: 0, debt: 0})
+
+  it('order: a step whose predecessors are not applied fails; limits steps check order, tier state and headroom', () => {
+    const r = evaluateStepGate(plan, step(4), state({applied: [[1, T0]]}), plan.readiness, [fresh('tenant:acme/agent:w')])
     expect(failing(r)).toEqual(['order'])
-    expect(r.checks.map((c) => c.gate)).toEqual(['order', 'tier_state'])
+    expect(r.checks.map((c) => c.gate)).toEqual(['order', 'tier_state', 'headroom'])
     expect(r.checks[0].actual).toBe('step(s) 2, 3 not applied')
-    expect(evaluateStepGate(plan, step(1), state({applied: []}), plan.readiness).passed).toBe(true)
+    expect(evaluateStepGate(plan, step(1), state({applied: []}), plan.readiness, [fresh('tenant:acme')]).passed).toBe(true)
+  })
+
+  it('headroom: a new allocation must stay above what the budget already spent or holds (RESET keeps spent)', () => {
+    const limits = step(1) as Extract<PlanStep, {kind: 'limits'}>
+    expect(limits.budgets.map((b) => [b.scope, b.to])).toEqual([['tenant:acme', 200]])
+    expect(headroomCheck(limits, [{scope: 'tenant:acme', unit: 'USD_MICROCENTS', spent: 150, reserved: 30, debt: 19}]).passed).toBe(true)
+    const full = headroomCheck(limits, [{scope: 'tenant:acme', unit: 'USD_MICROCENTS', spent: 150, reserved: 30, debt: 20}])
+    expect(full).toMatchObject({passed: false, actual: 'tenant:acme USD_MICROCENTS: new allocation 200 ≤ 200 already spent or held'})
+    expect(headroomCheck(limits, []).actual).toBe('tenant:acme USD_MICROCENTS: no such budget')
+    expect(failing(evaluateStepGate(plan, step(1), state({applied: []}), plan.readiness, [fresh('tenant:acme', 250)]))).toEqual(['headroom'])
   })
 
   it('next step and window start follow the applied steps of this plan only', () => {
