@@ -29,7 +29,7 @@ const file = path.join(dir, 'cycles.yaml')
 let daemon: SpawnedDaemon | undefined
 
 async function startDaemon(): Promise<{daemon: SpawnedDaemon; adminUrl: string}> {
-  daemon = await spawnDaemon(['--config', file, '--state-dir', path.join(dir, 'state'), '--log-dir', path.join(dir, 'decisions'), '--admin-port', '0'], {CYCLES_ADMIN_API_KEY: ADMIN})
+  daemon = await spawnDaemon(['--config', file, '--state-dir', path.join(dir, 'state'), '--log-dir', path.join(dir, 'decisions'), '--admin-port', '0'], {CYCLES_ADMIN_API_KEY: ADMIN}, 60_000)
   // The admin plane's line follows the runtime plane's, maybe in a later chunk (bounded wait).
   for (let i = 0; i < 200 && !/admin plane listening on http:\/\/\S+\n/.test(daemon.stdout()); i++) await new Promise((r) => setTimeout(r, 50))
   const adminUrl = /admin plane listening on (http:\/\/\S+)\n/.exec(daemon.stdout())![1]
@@ -70,7 +70,7 @@ describe('cycles config (built CLI)', () => {
     const json = runCli(['config', 'validate', '--config', bad, '--json'])
     expect(json.status).toBe(3)
     expect(JSON.parse(json.stdout)).toMatchObject({valid: false, issues: expect.arrayContaining([expect.objectContaining({path: 'tiers.low.mode'})])})
-  })
+  }, 240_000)
 
   it('an edit and a restart are reported on stderr; config apply --yes makes the file take effect', async () => {
     fs.writeFileSync(file, CONFIG)
