@@ -116,7 +116,7 @@ export function headroomCheck(step: Extract<PlanStep, {kind: 'limits'}>, ledgers
     gate: 'headroom',
     passed: short.length === 0,
     actual: short.length === 0 ? `${step.budgets.length} budget(s) keep headroom` : short.join('; '),
-    required: 'each new allocation above what the budget already spent or holds (reset spent at a period start first)',
+    required: 'new allocation > spent + reserved + debt (RESET keeps spent; reset spent at a period start first)',
   }
 }
 

@@ -36,7 +36,7 @@ it('refuses a limits step whose new allocation is at or below what was spent, an
   const error = (await runRolloutApply({planFile, dryRun: false, force: false}, deps).catch((e: unknown) => e)) as CliError
   expect(error).toBeInstanceOf(CliError)
   expect(error.exit).toBe(EXIT.GATE_FAILED)
-  expect(error.message).toBe('step 1 (calibrated limits of 1 budget(s) for tier low) refused: headroom: tenant:acme/workspace:search USD_MICROCENTS: new allocation 9,500 ≤ 9,500 already spent or held, needs each new allocation above what the budget already spent or holds (reset spent at a period start first)')
+  expect(error.message).toBe('step 1 (calibrated limits of 1 budget(s) for tier low) refused: headroom: tenant:acme/workspace:search USD_MICROCENTS: new allocation 9,500 ≤ 9,500 already spent or held, needs new allocation > spent + reserved + debt (RESET keeps spent; reset spent at a period start first)')
   const after = (await admin(d, 'GET', '/v1/admin/budgets/lookup?scope=tenant:acme/workspace:search&unit=USD_MICROCENTS')).body
   expect(after.allocated.amount).toBe(100_000)
   expect((await admin(d, 'GET', '/v1/admin/rollout')).body.applied_steps).toEqual([])
