@@ -4,7 +4,7 @@ import YAML, {type YAMLMap, type YAMLSeq} from 'yaml'
 import {z} from 'zod'
 
 import {pct} from '../analytics/bands.js'
-import {VERDICTS} from '../calibration/verdict.js'
+import type {Verdict} from '../calibration/verdict.js'
 import {TIERS, type Tier} from '../protocol/types.js'
 import {type PlanStep, type RolloutPlan, type StepGate, planIdOf} from './plan.js'
 
@@ -61,7 +61,7 @@ const stepFile = z.discriminatedUnion('kind', [
         from: z.number().nullable(),
         to: z.int().min(0),
         replayed_denial_rate: z.number().nullable(),
-        verdict: z.enum(VERDICTS),
+        verdict: z.string().transform((v) => v as Verdict),
       }),
     ),
   }),

@@ -9,7 +9,7 @@ import {z} from 'zod'
 
 import {canonicalJson, sha256Hex} from '../protocol/canonical-json.js'
 import {TIERS, type Tier} from '../protocol/types.js'
-import {type Verdict, VERDICTS, tierReadiness} from '../calibration/verdict.js'
+import {type Verdict, tierReadiness} from '../calibration/verdict.js'
 
 /** The calibration JSON fields a plan reads (more keys are fine). */
 export const calibrationInput = z.looseObject({
@@ -27,7 +27,8 @@ export const calibrationInput = z.looseObject({
       suggested_allocated: z.number().nullable(),
       suggested_denial_rate: z.number().nullable(),
       status: z.string(),
-      verdict: z.enum(VERDICTS),
+      // A verdict this version does not know (a newer calibrate) is kept and counts as not ready.
+      verdict: z.string().transform((v) => v as Verdict),
     }),
   ),
 })

@@ -100,6 +100,13 @@ describe('rollout plan: order and content', () => {
     expect(readinessAsIs(calibration())[0].blockers).toEqual(['tenant:acme (USD_MICROCENTS): too_tight'])
   })
 
+  it('a verdict a newer calibrate invented is read, never applied as a limit, and blocks its tier', () => {
+    const cal = calibrationInput.parse({...calibration(), budgets: [{...row({scope: 'tenant:x', tiers: ['low'], verdict: 'ready'}), verdict: 'drifting'}]})
+    const p = buildPlan(cal)
+    expect(p.steps.filter((s) => s.kind === 'limits')).toEqual([])
+    expect(p.readiness).toEqual([{tier: 'low', ready: false, budgets: 1, blockers: ['tenant:x (USD_MICROCENTS): drifting']}])
+  })
+
   it('verdictAfterLimits: the band edges of the calibration count as in band', () => {
     const band: [number, number] = [0.01, 0.03]
     expect(verdictAfterLimits(row({scope: 's', tiers: ['low'], verdict: 'too_tight', suggested_denial_rate: 0.03}), band)).toBe('ready')
