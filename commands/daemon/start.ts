@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
 import {CliError, EXIT} from '../../src/cli/errors.js'
+import type {StartupReconcile} from '../../src/config/startup.js'
 import {drainOnSignals, startDaemon} from '../../src/daemon/start.js'
 import {EmbeddedStore} from '../../src/store/embedded/embedded-store.js'
 import {describeQuarantine} from '../../src/store/embedded/quarantine.js'
@@ -29,6 +30,10 @@ export default class DaemonStart extends BaseCommand {
     }),
     'log-retention': Flags.string({description: 'Delete closed decision-log segments older than an age and/or beyond a total size, e.g. 7d, 20GiB or 7d,20GiB (default: keep all)', env: 'CYCLES_LOG_RETENTION'}),
     'max-queue-ms': Flags.integer({description: 'Shed (429) requests that waited longer than this before evaluation; 0 = off', env: 'CYCLES_MAX_QUEUE_MS', default: 1000, min: 0}),
+    'config-wins': Flags.boolean({
+      description: 'Apply the config file over the stored state before serving (tier modes and percents, allocations, overdraft limits, freezes; audited). Without it run-time changes survive a restart and every difference is printed',
+      default: false,
+    }),
     'max-rss': Flags.string({description: 'Shed (429) new requests while resident memory is above this size, e.g. 2GiB (default: off)', env: 'CYCLES_MAX_RSS'}),
   }
 
@@ -38,6 +43,7 @@ export default class DaemonStart extends BaseCommand {
       throw new CliError('USAGE', '--recover repairs the embedded store\'s --state-dir; it cannot be used with --redis (or CYCLES_REDIS_URL)', {exit: EXIT.USAGE})
     }
     const log = (line: string) => this.note(line)
+    let reconciled: StartupReconcile | undefined
     const daemon = await startDaemon({
       configPath: flags.config,
       host: flags.host,
@@ -53,10 +59,14 @@ export default class DaemonStart extends BaseCommand {
       // The admin key is read from the environment only (never a flag: it would show in `ps`).
       adminKey: process.env.CYCLES_ADMIN_API_KEY || undefined,
       recover: flags.recover,
+      configWins: flags['config-wins'],
+      onConfigReconciled: (r) => {
+        reconciled = r
+      },
     })
     const recovery = daemon.store instanceof EmbeddedStore ? daemon.store.recovery : undefined
     if (this.jsonMode) {
-      this.printJson({url: daemon.url, ...(daemon.adminUrl ? {admin_url: daemon.adminUrl} : {}), pid: process.pid, store: daemon.store.kind, tiers: daemon.control.tiers, ...(flags.recover && recovery ? {recovery} : {})})
+      this.printJson({url: daemon.url, ...(daemon.adminUrl ? {admin_url: daemon.adminUrl} : {}), pid: process.pid, store: daemon.store.kind, tiers: daemon.control.tiers, ...(reconciled ? {config_differences: reconciled.differences, config_applied: reconciled.applied} : {}), ...(flags.recover && recovery ? {recovery} : {})})
     } else {
       if (recovery?.quarantine) for (const line of describeQuarantine(recovery.quarantine)) log(line)
       else if (flags.recover) log('recovery: no damaged lines found; nothing was set aside')

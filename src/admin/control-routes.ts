@@ -8,17 +8,20 @@ import {ProtocolError, invalid} from '../protocol/errors.js'
 import {TIERS, type Mode, type Tier} from '../protocol/types.js'
 import type {TierControl} from '../store/types.js'
 import type {AdminCore, AdminCtx, AdminResult} from './context.js'
+import {type RolloutHooks, baselineNow} from './rollout-routes.js'
 
 export interface ControlHooks {
   /** The daemon's current control record (fallback when the store has none yet). */
   control?: () => TierControl
   /** Apply a new control record in this process at once. */
   onControl?: (control: TierControl) => void
+  /** The daemon's counters and guard, for baselines and the rollout view. */
+  rollout?: RolloutHooks
 }
 
 type AdminOnly = (handler: (req: HttpRequest, ctx: AdminCtx) => Promise<AdminResult> | AdminResult) => (req: HttpRequest) => Promise<HttpResponse>
 
-const DEFAULT_CONTROL: TierControl = {tiers: {low: 'shadow', medium: 'shadow', high: 'shadow'}, killswitch: {engaged: false}, version: 0}
+export const DEFAULT_CONTROL: TierControl = {tiers: {low: 'shadow', medium: 'shadow', high: 'shadow'}, killswitch: {engaged: false}, version: 0}
 
 export function controlView(c: TierControl) {
   return {
@@ -32,17 +35,40 @@ export function controlView(c: TierControl) {
   }
 }
 
+/** The control record as it is now: the store's, else the daemon's, else all shadow. */
+export async function currentControl(core: AdminCore, hooks: ControlHooks): Promise<TierControl> {
+  return (await core.store.getControl()) ?? hooks.control?.() ?? DEFAULT_CONTROL
+}
+
+/**
+ * One audited change of the control record: the next record (version + 1) and its audit row in one
+ * transaction, durable before it returns, applied in this process at once (other instances: pub/sub).
+ */
+export async function changeControl(
+  core: AdminCore,
+  hooks: ControlHooks,
+  ctx: AdminCtx,
+  operation: string,
+  resourceId: string,
+  next: (c: TierControl) => TierControl,
+  metadata: Record<string, unknown>,
+  actorType = 'admin',
+): Promise<TierControl> {
+  const before = await currentControl(core, hooks)
+  const after = {...next(before), version: before.version + 1}
+  const audit = core.audit(ctx, {operation, resource_type: 'control', resource_id: resourceId, status: 200, metadata: {...metadata, version: after.version}})
+  const applied = await core.store.apply({control: after, audit: [{...audit, actor_type: actorType}]})
+  if (!applied.ok) throw new ProtocolError('INTERNAL_ERROR', `could not store the control change: ${applied.failed}`)
+  await core.store.flushed()
+  hooks.onControl?.(after)
+  return after
+}
+
 export function registerControlRoutes(server: JsonServer, adminOnly: AdminOnly, core: AdminCore, hooks: ControlHooks): void {
-  const current = async (): Promise<TierControl> => (await core.store.getControl()) ?? hooks.control?.() ?? DEFAULT_CONTROL
+  const current = () => currentControl(core, hooks)
 
   const change = async (ctx: AdminCtx, operation: string, resourceId: string, next: (c: TierControl) => TierControl, metadata: Record<string, unknown>): Promise<AdminResult> => {
-    const before = await current()
-    const after = {...next(before), version: before.version + 1}
-    const audit = core.audit(ctx, {operation, resource_type: 'control', resource_id: resourceId, status: 200, metadata: {...metadata, version: after.version}})
-    const applied = await core.store.apply({control: after, audit: [{...audit, actor_type: 'admin'}]})
-    if (!applied.ok) throw new ProtocolError('INTERNAL_ERROR', `could not store the control change: ${applied.failed}`)
-    await core.store.flushed()
-    hooks.onControl?.(after)
+    const after = await changeControl(core, hooks, ctx, operation, resourceId, next, metadata)
     return {status: 200, body: controlView(after)}
   }
 
@@ -75,6 +101,9 @@ export function registerControlRoutes(server: JsonServer, adminOnly: AdminOnly, 
           throw invalid('Validation failed: enforce_percent: expected an integer from 0 to 100')
         }
         const reason = reasonOf(b, false)
+        const now = core.now()
+        // Entering enforce records the tier's baseline for the guard (the shadow would-deny rate of the last window).
+        const baseline = mode === 'enforce' ? baselineNow(hooks.rollout, tier, now) : undefined
         return change(
           ctx,
           'control.tier.set',
@@ -84,9 +113,10 @@ export function registerControlRoutes(server: JsonServer, adminOnly: AdminOnly, 
             tiers: {...c.tiers, [tier]: mode},
             // A mode change without a percent keeps the tier's current percent.
             enforce_percent: {...c.enforce_percent, [tier]: (percent as number | undefined) ?? enforcePercentFor(c, tier)},
-            tier_changed_at_ms: {...c.tier_changed_at_ms, [tier]: core.now()},
+            tier_changed_at_ms: {...c.tier_changed_at_ms, [tier]: now},
+            ...(baseline && c.tiers[tier] !== 'enforce' ? {rollout: {...c.rollout, baselines: {...c.rollout?.baselines, [tier]: baseline}}} : {}),
           }),
-          {tier, mode, ...(percent !== undefined ? {enforce_percent: percent} : {}), ...(reason ? {reason} : {})},
+          {tier, mode, ...(percent !== undefined ? {enforce_percent: percent} : {}), ...(reason ? {reason} : {}), ...(baseline ? {baseline} : {})},
         )
       }),
     )
@@ -98,10 +128,21 @@ export function registerControlRoutes(server: JsonServer, adminOnly: AdminOnly, 
         const b = body(req)
         const reason = reasonOf(b, true)!
         const actor = actorOf(b)
-        return change(ctx, 'control.killswitch.engage', 'killswitch', (c) => ({...c, killswitch: {engaged: true, reason, ...(actor ? {actor} : {}), changed_at_ms: core.now()}}), {
-          reason,
-          ...(actor ? {actor} : {}),
-        })
+        const now = core.now()
+        // Engaging an engaged switch keeps the first reason (and since when) and adds this one.
+        const again = (await currentControl(core, hooks)).killswitch.engaged
+        return change(
+          ctx,
+          'control.killswitch.engage',
+          'killswitch',
+          (c) => {
+            const entry = {reason, ...(actor ? {actor} : {}), at_ms: now}
+            if (!c.killswitch.engaged) return {...c, killswitch: {engaged: true, reason, ...(actor ? {actor} : {}), changed_at_ms: now, engagements: [entry]}}
+            const first = {reason: c.killswitch.reason ?? '', ...(c.killswitch.actor ? {actor: c.killswitch.actor} : {}), at_ms: c.killswitch.changed_at_ms ?? now}
+            return {...c, killswitch: {...c.killswitch, engagements: [...(c.killswitch.engagements ?? [first]), entry]}}
+          },
+          {reason, ...(actor ? {actor} : {}), ...(again ? {already_engaged: true} : {})},
+        )
       }),
     )
     .route(

@@ -88,6 +88,20 @@ export const DEFAULT_TIERS: Record<Tier, {mode: 'shadow' | 'enforce'; enforce_pe
   high: {mode: 'shadow', enforce_percent: 100, match: ['email.*', 'payment.*', 'deploy.*', 'db.write', '*.delete']},
 }
 
+/** The daemon's auto-rollback guard (README "Auto-rollback guard"): when an enforced tier's denial rate stays high, back to shadow. */
+export const rolloutGuardSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /** Trip at this multiple of the tier's baseline (its shadow would-deny rate when enforcement began)… */
+  ratio: z.number().positive().default(3),
+  /** …and at or above this denial rate, whatever the baseline… */
+  min_denial_rate: z.number().min(0).max(1).default(0.01),
+  /** …with at least this many enforced requests in the window… */
+  min_requests: z.int().min(1).default(50),
+  /** …sustained for this long (also the length of the sliding window). */
+  window_seconds: z.int().min(1).max(86_400).default(600),
+})
+export type RolloutGuardConfig = z.infer<typeof rolloutGuardSchema>
+
 export const configSchema = z
   .strictObject({
     tenants: z.array(tenant).default([]),
@@ -101,6 +115,7 @@ export const configSchema = z
         medium: t?.medium ?? DEFAULT_TIERS.medium,
         high: t?.high ?? DEFAULT_TIERS.high,
       })),
+    rollout: z.strictObject({guard: rolloutGuardSchema.prefault({})}).prefault({}),
     /** Admin plane key (the admin plane stays off without one). */
     admin_key: z.string().min(16, 'expected at least 16 characters').optional(),
   })

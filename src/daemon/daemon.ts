@@ -20,6 +20,8 @@ import {DaemonCounters} from './counters.js'
 import {type HttpRequest, JsonServer, type SheddingOptions} from './http/json-server.js'
 import {decisionRecordFor, registerRuntimeRoutes} from './runtime-plane.js'
 import {RuntimeService} from './runtime-service.js'
+import {GuardRunner} from './guard-runner.js'
+import {TierStats} from './tier-stats.js'
 
 export const DAEMON_VERSION = '0.1.0'
 
@@ -64,6 +66,10 @@ export class Daemon {
   /** The admin plane's handlers (undefined when it is off). */
   adminPlane: AdminPlane | undefined
   ready = false
+  /** Per-tier live figures of this instance (rollout status, tier set preview, guard baselines). */
+  tierStats!: TierStats
+  /** The auto-rollback guard. */
+  guard!: GuardRunner
   private sweepTimer: NodeJS.Timeout | undefined
   private sweeping = false
   private stopping: Promise<void> | undefined
@@ -88,9 +94,25 @@ export class Daemon {
     try {
       await seedFromConfig(store, options.config, now())
       const controlRef = {current: (await store.getControl()) ?? controlFromConfig(options.config)}
-      store.onControlChange((c) => {
-        if (c.version >= controlRef.current.version) controlRef.current = c
+      const tierStats = new TierStats(now())
+      // The one place a newer control record is applied in this process (pub/sub, the admin plane, the guard).
+      const applyControl = (c: TierControl): void => {
+        if (c.version < controlRef.current.version) return
+        const before = controlRef.current
+        controlRef.current = c
+        guard.onControl(before, c)
+      }
+      const guard: GuardRunner = new GuardRunner({
+        store,
+        config: options.config.rollout.guard,
+        stats: tierStats,
+        control: () => controlRef.current,
+        applyControl,
+        frozenByConfig: new Set(options.config.budgets.filter((b) => b.status === 'FROZEN').map((b) => `${b.scope}|${b.unit}`)),
+        now,
+        log: options.log,
       })
+      store.onControlChange(applyControl)
       const service = new RuntimeService({
         store,
         classifier: new TierClassifier(options.config.tiers),
@@ -126,7 +148,10 @@ export class Daemon {
           if (record) {
             decisions.write(record)
             counters.observe(record)
-            denials.observe(record, now())
+            const at = now()
+            denials.observe(record, at)
+            tierStats.observe(record, at)
+            guard.observe(record, at)
           }
           // Group commit: the response leaves only after its journal line and decision are written.
           // Only a change the client is told happened must be on disk; a dry-run, decide or read is
@@ -151,6 +176,8 @@ export class Daemon {
       runtime.route('GET', '/actuator/cycles/status', async () => ({status: 200, body: JSON.stringify(daemon!.status())}))
 
       daemon = new Daemon(store, service, runtime, decisions, counters, controlRef, options)
+      daemon.tierStats = tierStats
+      daemon.guard = guard
       daemon.url = await runtime.listen(options.port ?? 7878, options.host ?? '127.0.0.1')
       if (adminKeyMatches) {
         // The admin plane: same store, its own port; never started without a key.
@@ -158,8 +185,11 @@ export class Daemon {
           store, now, adminKeyMatches, recentDenials: () => denials.snapshot(), maxInFlight: options.maxInFlight, log: options.log,
           authFailures: options.adminAuthFailures,
           control: () => controlRef.current,
-          onControl: (c) => {
-            if (c.version >= controlRef.current.version) controlRef.current = c
+          onControl: applyControl,
+          rollout: {
+            guardConfig: options.config.rollout.guard,
+            stats: (tier, sinceMs, nowMs) => tierStats.query(tier, sinceMs, nowMs),
+            guardWindow: (tier) => guard.window(tier),
           },
         })
         daemon.admin = plane.server
@@ -181,6 +211,7 @@ export class Daemon {
         reportedFailure = failure
       }, options.sweepIntervalMs ?? 1000)
       daemon.sweepTimer.unref()
+      guard.start()
       daemon.ready = true
       return daemon
     } catch (error) {
@@ -248,6 +279,7 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.ready = false
       if (this.sweepTimer) clearInterval(this.sweepTimer)
+      await this.guard?.stop()
       await Promise.all([this.runtime.close(), this.admin?.close()])
       await this.adminPlane?.close().catch((error) => this.options.log?.(`admin plane close: ${(error as Error).message}`))
       this.decisions.close()

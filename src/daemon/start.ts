@@ -1,5 +1,6 @@
 // `cycles daemon start`: load config, start the daemon, print where it listens, drain on signals.
 import {loadConfig} from '../config/load.js'
+import {type StartupReconcile, reconcileAtStart} from '../config/startup.js'
 import {RetentionSyntaxError, parseRetention, parseSize} from '../decision-log/retention.js'
 import {CliError, EXIT} from '../cli/errors.js'
 import {EmbeddedStore, StateDirLockedError} from '../store/embedded/embedded-store.js'
@@ -30,6 +31,10 @@ export interface StartOptions {
   maxQueueMs?: number
   /** `--max-rss`: shed while resident memory is above this size (`2GiB`). */
   maxRss?: string
+  /** `--config-wins`: apply the file's values over the stored state before serving. */
+  configWins?: boolean
+  /** Receives the config-vs-store comparison made at start. */
+  onConfigReconciled?: (result: StartupReconcile) => void
 }
 
 export async function startDaemon(options: StartOptions): Promise<Daemon> {
@@ -49,6 +54,12 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
   }
   try {
     store ??= await EmbeddedStore.open({stateDir: options.stateDir, recover: options.recover, log: options.log})
+    const opened = store
+    const reconciled = await reconcileAtStart(opened, config, {file: options.configPath, configWins: options.configWins ?? false, now: Date.now, log: options.log}).catch(async (error) => {
+      await opened.close().catch(() => {})
+      throw error
+    })
+    options.onConfigReconciled?.(reconciled)
     return await Daemon.start({
       config,
       ...(store ? {store} : {}),

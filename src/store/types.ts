@@ -86,7 +86,14 @@ export interface TierControl {
   enforce_percent?: Partial<Record<Tier, number>>
   /** Per tier, when its mode or percent last changed. */
   tier_changed_at_ms?: Partial<Record<Tier, number>>
-  killswitch: {engaged: boolean; reason?: string; actor?: string; changed_at_ms?: number}
+  killswitch: {
+    engaged: boolean
+    reason?: string
+    actor?: string
+    changed_at_ms?: number
+    /** While engaged: every engage call (the first one's reason stays `reason`). */
+    engagements?: Array<{reason: string; actor?: string; at_ms: number}>
+  }
   /** Rollout bookkeeping (`cycles rollout`, the daemon's guard), kept with the modes it explains. */
   rollout?: RolloutControl
   /** Bumped on every change, so instances can tell a newer control record from an older one. */
@@ -98,9 +105,38 @@ export interface RolloutControl {
   /** Per tier: the shadow would-deny rate when its current enforce step was applied (the guard's baseline). */
   baselines?: Partial<Record<Tier, {denial_rate: number; at_ms: number; requests?: number}>>
   /** Steps of the active plan applied so far. */
-  applied_steps?: Array<{plan_id: string; step: number; at_ms: number; actor?: string; reason?: string; forced?: boolean}>
+  applied_steps?: Array<{
+    plan_id: string
+    step: number
+    at_ms: number
+    actor?: string
+    reason?: string
+    forced?: boolean
+    tier?: Tier
+    mode?: Mode
+    enforce_percent?: number
+  }>
   /** The last guard trip per tier, with the figures that tripped it. */
-  guard_trips?: Partial<Record<Tier, {at_ms: number; denial_rate: number; baseline: number; requests: number; reason: string}>>
+  guard_trips?: Partial<Record<Tier, GuardTripRecord>>
+}
+
+/** What the auto-rollback guard recorded when it sent a tier back to shadow. */
+export interface GuardTripRecord {
+  at_ms: number
+  denial_rate: number
+  baseline: number
+  requests: number
+  reason: string
+  /** 'denial_rate': sustained denials; 'budget_frozen': a budget nobody froze answered BUDGET_FROZEN. */
+  kind?: 'denial_rate' | 'budget_frozen'
+  denials?: number
+  threshold?: number
+  window_seconds?: number
+  /** The budget (scope and unit) of a budget_frozen trip. */
+  scope?: string
+  unit?: string
+  /** The daemon instance that tripped. */
+  instance?: string
 }
 
 export interface AuditEntry {

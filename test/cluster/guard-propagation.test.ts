@@ -1,0 +1,59 @@
+// The auto-rollback guard with two daemons on one Redis: traffic through instance A only; a limit
+// cut to a tenth trips A's guard, and instance B applies the rollback within a second (the control
+// record's pub/sub); B's rollout view shows the same steps and the trip.
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {destroyRedis, type RedisServer, startRedis} from '../support/redis.js'
+import {admin, rolloutConfig, traffic, until} from '../rollout/helpers.js'
+import {newPrefix, redisDaemon, type RedisDaemon} from './helpers.js'
+
+const W = 2
+const A = 1_000_000_000
+
+describe('guard trip on one instance, applied on the other', () => {
+  let redis: RedisServer
+  let a: RedisDaemon
+  let b: RedisDaemon
+
+  beforeAll(async () => {
+    redis = await startRedis()
+    const prefix = newPrefix()
+    const config = rolloutConfig({lowAllocated: A, guard: `{ ratio: 3, min_denial_rate: 0.01, min_requests: 20, window_seconds: ${W} }`})
+    a = await redisDaemon(redis.url, prefix, config, {adminPort: 0})
+    b = await redisDaemon(redis.url, prefix, config, {adminPort: 0})
+  })
+  afterAll(async () => {
+    await a?.stop()
+    await b?.stop()
+    await destroyRedis(redis)
+  })
+
+  it('B is back in shadow within 1 s of A\'s trip', async () => {
+    const step = await admin(a, 'POST', '/v1/admin/rollout/steps', {plan_id: 'p', step: 1, tier: 'low', mode: 'enforce', enforce_percent: 100, reason: 'enforce low'})
+    expect(step.status).toBe(200)
+    await until('B to see low enforced', 1000, () => b.daemon.control.tiers.low === 'enforce')
+    const load = traffic(a, 150_000_000, 1000)
+    try {
+      await until('A to have enforced traffic', 5000, () => (a.daemon.guard.window('low')?.requests ?? 0) > 0)
+      const cut = await admin(b, 'POST', '/v1/admin/budgets/fund?tenant_id=acme&scope=tenant:acme/workspace:search&unit=USD_MICROCENTS', {
+        operation: 'RESET',
+        amount: {unit: 'USD_MICROCENTS', amount: A / 10},
+        reason: 'planted regression',
+      })
+      expect(cut.status).toBe(200)
+      await until('A\'s guard to trip', (W + 1) * 1000, () => a.daemon.control.tiers.low === 'shadow', 2)
+      const tripped = Date.now()
+      await until('B to apply the rollback', 1000, () => b.daemon.control.tiers.low === 'shadow', 2)
+      expect(Date.now() - tripped).toBeLessThanOrEqual(1000)
+    } finally {
+      await load.stop()
+    }
+    expect(b.daemon.guard.window('low')).toBeUndefined() // B no longer watches low
+    const view = (await admin(b, 'GET', '/v1/admin/rollout')).body
+    expect(view.tiers.low.guard.state).toBe('tripped')
+    expect(view.tiers.low.guard.last_trip).toMatchObject({kind: 'denial_rate', instance: a.daemon.guard.instance})
+    expect(view.applied_steps).toEqual([expect.objectContaining({plan_id: 'p', step: 1, tier: 'low'})])
+    const rows = (await admin(b, 'GET', '/v1/admin/audit/logs?operation=rollout.guard.rollback')).body.logs
+    expect(rows).toHaveLength(1)
+  }, 20_000)
+})
