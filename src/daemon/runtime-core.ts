@@ -169,7 +169,13 @@ export class RuntimeCore {
         reason_code: 'IDEMPOTENCY_MISMATCH',
       })
     }
-    return {status: record.status, body: this.refreshTtl(record, forceRemainingTtl)}
+    // A reservation committed, released or expired since has no time left, whatever its TTL said.
+    let force = forceRemainingTtl
+    if (force === undefined && record.reservation_id !== undefined) {
+      const reservation = await this.store.getReservation(record.reservation_id)
+      if (reservation && reservation.status !== 'ACTIVE') force = 0
+    }
+    return {status: record.status, body: this.refreshTtl(record, force)}
   }
 
   /** remaining_ttl_ms is recomputed on replays of create and extend; everything else is verbatim. */

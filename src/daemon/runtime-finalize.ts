@@ -31,7 +31,7 @@ import {
   shadowLimitScope,
   projectLedgers,
 } from './runtime-core.js'
-import {balancesOf, denyHeaders} from './wire.js'
+import {balancesOf, shadowHeaders} from './wire.js'
 
 export class FinalizePath {
   constructor(private readonly core: RuntimeCore) {}
@@ -102,7 +102,7 @@ export class FinalizePath {
       if (shadowLimit) Object.assign(facts, {would_decision: 'DENY', would_reason_code: 'OVERDRAFT_LIMIT_EXCEEDED', denied_scope: shadowLimit})
       this.core.openHolds.delete(id)
       facts.decision = 'ALLOW'
-      return {status: 200, body: text, record: facts, headers: facts.would_decision === 'DENY' ? denyHeaders(facts.would_reason_code) : undefined}
+      return {status: 200, body: text, record: facts, headers: shadowHeaders(facts)}
     }
     throw new ProtocolError('INTERNAL_ERROR', 'Reservation changed too often during commit; retry with the same idempotency_key')
   }
@@ -209,10 +209,12 @@ export class FinalizePath {
     const {r, tenant, held} = await this.reservationToFinalize(ctx, id)
     const facts = this.core.reservationFacts(endpoint, r)
     addFacts?.(facts)
-    const replay = this.finalized(r, endpoint, key, hash, facts)
+    const replay = this.finalizeReplay(r, endpoint, key, hash, facts)
     if (replay) return {replay}
-    this.checkWindow(r, endpoint, facts)
+    // The spec gives TENANT_CLOSED precedence over the reservation's own state.
     assertTenantOpen(tenant, r.tenant, facts)
+    this.rejectFinalized(r, facts)
+    this.checkWindow(r, endpoint, facts)
     return {r, facts, held}
   }
 
@@ -232,15 +234,18 @@ export class FinalizePath {
     return {r, tenant, held: usable ? held : undefined}
   }
 
-  /** A reservation already committed or released: replay, mismatch or finalized. */
-  private finalized(r: Reservation, endpoint: 'commit' | 'release', key: string, hash: string, facts: RecordFacts): ServiceResponse | undefined {
-    if (r.status === 'ACTIVE') return undefined
-    if (r.finalize && r.finalize.endpoint === endpoint && r.finalize.key === key) {
-      if (r.finalize.hash !== hash) {
-        throw withContext(new ProtocolError('IDEMPOTENCY_MISMATCH', 'idempotency_key was already used with a different request payload'), facts)
-      }
-      return {status: r.finalize.status, body: r.finalize.body}
+  /** The same commit or release again: its stored response (or a mismatch when the payload differs). */
+  private finalizeReplay(r: Reservation, endpoint: 'commit' | 'release', key: string, hash: string, facts: RecordFacts): ServiceResponse | undefined {
+    if (r.status === 'ACTIVE' || !r.finalize || r.finalize.endpoint !== endpoint || r.finalize.key !== key) return undefined
+    if (r.finalize.hash !== hash) {
+      throw withContext(new ProtocolError('IDEMPOTENCY_MISMATCH', 'idempotency_key was already used with a different request payload'), facts)
     }
+    return {status: r.finalize.status, body: r.finalize.body}
+  }
+
+  /** A reservation already committed, released or expired cannot be finalized again. */
+  private rejectFinalized(r: Reservation, facts: RecordFacts): void {
+    if (r.status === 'ACTIVE') return
     if (r.status === 'EXPIRED') throw withContext(new ProtocolError('RESERVATION_EXPIRED', `Reservation ${r.reservation_id} has expired`), facts)
     throw withContext(new ProtocolError('RESERVATION_FINALIZED', `Reservation ${r.reservation_id} is already ${r.status}`), facts)
   }

@@ -36,7 +36,7 @@ import {
   shadowLimitScope,
   projectLedgers,
 } from './runtime-core.js'
-import {balancesOf, denyHeaders, jsonWithBalances} from './wire.js'
+import {balancesOf, shadowHeaders, jsonWithBalances} from './wire.js'
 
 export class ReservePath {
   constructor(private readonly core: RuntimeCore) {}
@@ -51,14 +51,14 @@ export class ReservePath {
       const read = await this.readAndEvaluate(ctx, scopes, req.estimate, idemKey, hash, facts, attempt === 0)
       if ('replay' in read) return read.replay
       const {tenant, real, realEval, shadowEval} = read
-      const shadowHeaders = facts.would_decision === 'DENY' ? denyHeaders(facts.would_reason_code) : undefined
+      const wouldDenyHeaders = shadowHeaders(facts)
 
       const result = dryRun
         ? await this.dryRunResponse(req, real, realEval, shadowEval, scopes, idemKey, hash, facts)
         : await this.liveReserve(ctx, req, {tier, mode}, tenant, real, realEval, shadowEval, scopes, idemKey, hash, facts)
       if (result === 'retry') continue
       if (result === 'replay') return (await this.core.replay(idemKey, hash, facts))!
-      if (shadowHeaders) result.headers = {...result.headers, ...shadowHeaders}
+      if (wouldDenyHeaders) result.headers = {...result.headers, ...wouldDenyHeaders}
       return result
     }
     throw new ProtocolError('INTERNAL_ERROR', 'Budget state changed too often during evaluation; retry with the same idempotency_key')
@@ -229,7 +229,7 @@ export class ReservePath {
         continue
       }
       const response: ServiceResponse = {status: 200, body: text, record: facts}
-      if (facts.would_decision === 'DENY') response.headers = denyHeaders(facts.would_reason_code)
+      response.headers = shadowHeaders(facts)
       return response
     }
     throw new ProtocolError('INTERNAL_ERROR', 'Budget state changed too often during evaluation; retry with the same idempotency_key')
@@ -313,7 +313,7 @@ export class ReservePath {
       if (shadowLimit) Object.assign(facts, {would_decision: 'DENY', would_reason_code: 'OVERDRAFT_LIMIT_EXCEEDED', denied_scope: shadowLimit})
       facts.decision = 'ALLOW'
       const response: ServiceResponse = {status: 201, body: text, record: facts}
-      if (facts.would_decision === 'DENY') response.headers = denyHeaders(facts.would_reason_code)
+      response.headers = shadowHeaders(facts)
       return response
     }
     throw new ProtocolError('INTERNAL_ERROR', 'Budget state changed too often during the event; retry with the same idempotency_key')

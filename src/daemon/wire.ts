@@ -7,9 +7,13 @@ import {decodeCursor} from '../store/filters.js'
 export const SHADOW_DECISION_HEADER = 'X-Cycles-Shadow-Decision'
 export const SHADOW_REASON_HEADER = 'X-Cycles-Shadow-Reason'
 
-/** Response headers for a would-be denial: diagnostics never go in the body. */
-export function denyHeaders(reason: string | undefined): Record<string, string> {
-  return {[SHADOW_DECISION_HEADER]: 'DENY', ...(reason ? {[SHADOW_REASON_HEADER]: reason} : {})}
+/**
+ * Response headers for a would-be denial of shadowed traffic (diagnostics never go in the body). An
+ * enforced request already got the real answer, so it carries none.
+ */
+export function shadowHeaders(facts: {mode?: string; would_decision?: string; would_reason_code?: string}): Record<string, string> | undefined {
+  if (facts.mode !== 'shadow' || facts.would_decision !== 'DENY') return undefined
+  return {[SHADOW_DECISION_HEADER]: 'DENY', ...(facts.would_reason_code ? {[SHADOW_REASON_HEADER]: facts.would_reason_code} : {})}
 }
 
 // Ledgers are immutable values (every change makes a new object), so a ledger's wire JSON can be

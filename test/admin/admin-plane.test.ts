@@ -346,11 +346,12 @@ describe('admin plane', () => {
     expect(reservation.body.status).toBe('RELEASED')
 
     // Runtime afterwards: the tenant's keys were revoked by the cascade → 401 (as the reference
-    // answers for a closed tenant); the cascade already released the reservation → 409.
+    // answers for a closed tenant); the cascade already released the reservation, and the spec gives
+    // TENANT_CLOSED precedence over RESERVATION_FINALIZED → 409 TENANT_CLOSED.
     expect((await dryRun(d.url, secret, {tenant: 'umbrella'}, 'TOKENS', 1)).status).toBe(401)
     const release = await call(d.url, 'POST', `/v1/reservations/${rid}/release`, {idempotency_key: 'rel-1'}, {'X-Admin-API-Key': ADMIN_KEY})
     expect(release.status).toBe(409)
-    expect(release.body.error).toBe('RESERVATION_FINALIZED')
+    expect(release.body.error).toBe('TENANT_CLOSED')
 
     for (const [method, path, body] of [
       ['PATCH', '/v1/admin/tenants/umbrella', {status: 'ACTIVE'}],
