@@ -19,6 +19,8 @@ interface Run {
 }
 
 let d: TestDaemon
+/** Each CLI run starts node and oclif: seconds apiece on a loaded machine. */
+const SLOW = 180_000
 const cli = (...args: string[]): Promise<Run> =>
   new Promise((resolve) => {
     execFile(process.execPath, [path.join(ROOT, 'bin/run.js'), ...args, '--admin-url', d.daemon.adminUrl], {env: {...process.env, CYCLES_ADMIN_API_KEY: ADMIN, NO_COLOR: '1'}}, (error, stdout, stderr) => {
@@ -48,7 +50,7 @@ describe('cycles tier set … enforce', () => {
     expect(r.code).toBe(2)
     expect(r.json.error.code).toBe('REASON_REQUIRED')
     expect(d.daemon.control.tiers.low).toBe('shadow')
-  })
+  }, SLOW)
 
   it('shows what it would have denied in the last hour and refuses off a TTY without --yes', async () => {
     const r = await cli('tier', 'set', 'low', 'enforce', '--reason', 'calibrated')
@@ -56,7 +58,7 @@ describe('cycles tier set … enforce', () => {
     expect(r.stderr).toContain('enforcing tier low would have denied 2 of 5 live requests (40.00 %)')
     expect(r.stderr).toContain('CONFIRMATION_REQUIRED')
     expect(d.daemon.control.tiers.low).toBe('shadow')
-  })
+  }, SLOW)
 
   it('with --yes and --percent: enforces that share, with the preview in the JSON and the reason in the audit log', async () => {
     const r = await cli('tier', 'set', 'low', 'enforce', '--reason', 'ramp to 10', '--percent', '10', '--yes', '--json')
@@ -65,7 +67,7 @@ describe('cycles tier set … enforce', () => {
     expect(d.daemon.control.enforce_percent?.low).toBe(10)
     const rows = (await admin(d, 'GET', '/v1/admin/audit/logs?operation=control.tier.set')).body.logs
     expect(rows[0].metadata).toMatchObject({tier: 'low', mode: 'enforce', enforce_percent: 10, reason: 'ramp to 10', baseline: {denial_rate: 0.4}})
-  })
+  }, SLOW)
 })
 
 describe('cycles rollout status | rollback', () => {
@@ -82,7 +84,7 @@ describe('cycles rollout status | rollback', () => {
     expect(text.code).toBe(0)
     expect(text.stdout).toMatch(/low .*enforce .*10 %/)
     expect(text.stdout).toContain('guard: trips at 3 × baseline')
-  })
+  }, SLOW)
 
   it('rollback needs --reason; --tier low puts it back in shadow, audited', async () => {
     expect((await cli('rollout', 'rollback', '--tier', 'low', '--json')).code).toBe(2)
@@ -92,7 +94,7 @@ describe('cycles rollout status | rollback', () => {
     expect(d.daemon.control.tiers.low).toBe('shadow')
     const rows = (await admin(d, 'GET', '/v1/admin/audit/logs?operation=rollout.rollback')).body.logs
     expect(rows[0].metadata).toMatchObject({reason: 'cli drill', actor: 'oncall', tiers: ['low']})
-  })
+  }, SLOW)
 })
 
 describe('cycles killswitch rails', () => {
@@ -104,7 +106,7 @@ describe('cycles killswitch rails', () => {
     const status = await cli('killswitch', 'status')
     expect(status.stdout).toMatch(/kill switch: ENGAGED .* at \d{4}-\d\d-\d\dT.* by alice — first: runaway loop/)
     expect(status.stdout).toMatch(/engaged again at .* by bob — second: still bad/)
-  })
+  }, SLOW)
 
   it('release warns and asks when it would turn on enforcement set while engaged', async () => {
     expect((await cli('tier', 'set', 'medium', 'enforce', '--reason', 'set during the incident', '--yes', '--json')).code).toBe(0)
@@ -122,5 +124,5 @@ describe('cycles killswitch rails', () => {
     expect(quiet.code).toBe(0)
     expect(quiet.stderr).not.toContain('warning')
     expect(quiet.json.enforcement_turned_on).toEqual([])
-  })
+  }, SLOW)
 })
