@@ -76,8 +76,7 @@ describe('the auto-rollback guard in the daemon', () => {
     // An operator's freeze (audited): denials, but no trip.
     expect((await admin(t, 'POST', '/v1/admin/budgets/freeze?tenant_id=acme&scope=tenant:acme/workspace:search&unit=USD_MICROCENTS', {reason: 'operator freeze'})).status).toBe(200)
     expect((await search(t, 1000)).body.error).toBe('BUDGET_FROZEN')
-    await t.daemon.guard.stop() // lets the freeze check finish
-    t.daemon.guard.start()
+    await t.daemon.guard.settled() // the freeze check has run
     expect(t.daemon.control.tiers.low).toBe('enforce')
 
     // A freeze nobody made through the admin API (another tool writing the store): the next enforced BUDGET_FROZEN trips it.
