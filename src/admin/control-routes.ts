@@ -101,6 +101,7 @@ export function registerControlRoutes(server: JsonServer, adminOnly: AdminOnly, 
           throw invalid('Validation failed: enforce_percent: expected an integer from 0 to 100')
         }
         const reason = reasonOf(b, false)
+        const actor = actorOf(b)
         const now = core.now()
         // Entering enforce records the tier's baseline for the guard (the shadow would-deny rate of the last window).
         const baseline = mode === 'enforce' ? baselineNow(hooks.rollout, tier, now) : undefined
@@ -116,7 +117,7 @@ export function registerControlRoutes(server: JsonServer, adminOnly: AdminOnly, 
             tier_changed_at_ms: {...c.tier_changed_at_ms, [tier]: now},
             ...(baseline && c.tiers[tier] !== 'enforce' ? {rollout: {...c.rollout, baselines: {...c.rollout?.baselines, [tier]: baseline}}} : {}),
           }),
-          {tier, mode, ...(percent !== undefined ? {enforce_percent: percent} : {}), ...(reason ? {reason} : {}), ...(baseline ? {baseline} : {})},
+          {tier, mode, ...(percent !== undefined ? {enforce_percent: percent} : {}), ...(reason ? {reason} : {}), ...(actor ? {actor} : {}), ...(baseline ? {baseline} : {})},
         )
       }),
     )

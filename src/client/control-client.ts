@@ -29,9 +29,9 @@ export class ControlClient {
     return this.http.request<ControlWire>('POST', '/v1/admin/killswitch/release', {body: {...(reason ? {reason} : {}), ...(actor ? {actor} : {})}})
   }
 
-  setTier(tier: TierName, mode: ModeName, reason?: string, enforcePercent?: number): Promise<ControlWire> {
+  setTier(tier: TierName, mode: ModeName, reason?: string, enforcePercent?: number, actor?: string): Promise<ControlWire> {
     return this.http.request<ControlWire>('PUT', `/v1/admin/control/tiers/${tier}`, {
-      body: {mode, ...(enforcePercent !== undefined ? {enforce_percent: enforcePercent} : {}), ...(reason ? {reason} : {})},
+      body: {mode, ...(enforcePercent !== undefined ? {enforce_percent: enforcePercent} : {}), ...(reason ? {reason} : {}), ...(actor ? {actor} : {})},
     })
   }
 }

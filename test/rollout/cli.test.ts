@@ -61,12 +61,12 @@ describe('cycles tier set … enforce', () => {
   }, SLOW)
 
   it('with --yes and --percent: enforces that share, with the preview in the JSON and the reason in the audit log', async () => {
-    const r = await cli('tier', 'set', 'low', 'enforce', '--reason', 'ramp to 10', '--percent', '10', '--yes', '--json')
+    const r = await cli('tier', 'set', 'low', 'enforce', '--reason', 'ramp to 10', '--percent', '10', '--actor', 'ci', '--yes', '--json')
     expect(r.code).toBe(0)
     expect(r.json).toMatchObject({tiers: {low: 'enforce'}, enforce_percent: {low: 10}, preview: {tier: 'low', requests: 5, would_denials: 2, enforce_percent: 10}})
     expect(d.daemon.control.enforce_percent?.low).toBe(10)
     const rows = (await admin(d, 'GET', '/v1/admin/audit/logs?operation=control.tier.set')).body.logs
-    expect(rows[0].metadata).toMatchObject({tier: 'low', mode: 'enforce', enforce_percent: 10, reason: 'ramp to 10', baseline: {denial_rate: 0.4}})
+    expect(rows[0].metadata).toMatchObject({tier: 'low', mode: 'enforce', enforce_percent: 10, reason: 'ramp to 10', actor: 'ci', baseline: {denial_rate: 0.4}})
   }, SLOW)
 })
 
