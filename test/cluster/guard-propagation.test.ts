@@ -18,7 +18,7 @@ describe('guard trip on one instance, applied on the other', () => {
   beforeAll(async () => {
     redis = await startRedis()
     const prefix = newPrefix()
-    const config = rolloutConfig({lowAllocated: A, guard: `{ ratio: 3, min_denial_rate: 0.01, min_requests: 20, window_seconds: ${W} }`})
+    const config = rolloutConfig({lowAllocated: A, guard: `{ ratio: 3, min_denial_rate: 0.01, min_requests: 10, window_seconds: ${W} }`})
     a = await redisDaemon(redis.url, prefix, config, {adminPort: 0})
     b = await redisDaemon(redis.url, prefix, config, {adminPort: 0})
   })
@@ -55,5 +55,5 @@ describe('guard trip on one instance, applied on the other', () => {
     expect(view.applied_steps).toEqual([expect.objectContaining({plan_id: 'p', step: 1, tier: 'low'})])
     const rows = (await admin(b, 'GET', '/v1/admin/audit/logs?operation=rollout.guard.rollback')).body.logs
     expect(rows).toHaveLength(1)
-  }, 20_000)
+  }, 60_000)
 })
