@@ -35,6 +35,7 @@ describe('the auto-rollback guard in the daemon', () => {
       expect(healthy.mode).toBe('enforce')
       expect(healthy.guard.state).toBe('armed')
       expect(healthy.guard.window.denials).toBe(0)
+      expect(t.daemon.status().guard).toEqual({low: 'armed', medium: 'idle', high: 'idle'})
 
       const cut = await admin(t, 'POST', '/v1/admin/budgets/fund?tenant_id=acme&scope=tenant:acme/workspace:search&unit=USD_MICROCENTS', {
         operation: 'RESET',
@@ -61,6 +62,7 @@ describe('the auto-rollback guard in the daemon', () => {
 
     const view = (await admin(t, 'GET', '/v1/admin/rollout')).body.tiers.low
     expect(view.guard.state).toBe('tripped')
+    expect(t.daemon.status().guard.low).toBe('tripped')
     expect(view.guard.last_trip.reason).toMatch(/enforced denial rate .* stayed at or above 1\.00 %/)
     const rows = (await admin(t, 'GET', '/v1/admin/audit/logs?operation=rollout.guard.rollback')).body.logs
     expect(rows).toHaveLength(1)
