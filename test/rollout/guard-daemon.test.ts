@@ -37,13 +37,13 @@ describe('the auto-rollback guard in the daemon', () => {
       expect(healthy.guard.window.denials).toBe(0)
       expect(t.daemon.status().guard).toEqual({low: 'armed', medium: 'idle', high: 'idle'})
 
+      const cutAt = Date.now() // before the cut is sent: denials cannot start earlier
       const cut = await admin(t, 'POST', '/v1/admin/budgets/fund?tenant_id=acme&scope=tenant:acme/workspace:search&unit=USD_MICROCENTS', {
         operation: 'RESET',
         amount: {unit: 'USD_MICROCENTS', amount: A / 10},
         reason: 'planted regression',
       })
       expect(cut.status).toBe(200)
-      const cutAt = Date.now()
       await until('the guard to send low back to shadow', (W + 1) * 1000, () => t.daemon.control.tiers.low === 'shadow')
       const tookMs = Date.now() - cutAt
       logs.push(`(test) back in shadow ${tookMs} ms after the cut`)
