@@ -6,7 +6,7 @@
 //   POST /v1/admin/rollout/steps         apply one plan step (idempotent on plan_id + step)
 //   POST /v1/admin/rollout/rollback      one tier or all back to shadow
 import type {RolloutGuardConfig} from '../config/schema.js'
-import type {HttpRequest, JsonServer} from '../daemon/http/json-server.js'
+import type {HttpRequest, HttpResponse, JsonServer} from '../daemon/http/json-server.js'
 import type {TierStatsView} from '../daemon/tier-stats.js'
 import {enforcePercentFor, modeFor} from '../evaluator/tiers.js'
 import {invalid} from '../protocol/errors.js'
@@ -27,7 +27,7 @@ export interface RolloutHooks {
 
 export type GuardState = 'armed' | 'tripped' | 'idle'
 
-type AdminOnly = (handler: (req: HttpRequest, ctx: AdminCtx) => Promise<AdminResult> | AdminResult) => (req: HttpRequest) => Promise<import('../daemon/http/json-server.js').HttpResponse>
+type AdminOnly = (handler: (req: HttpRequest, ctx: AdminCtx) => Promise<AdminResult> | AdminResult) => (req: HttpRequest) => Promise<HttpResponse>
 
 const EMPTY_STATS = (since: number, now: number): TierStatsView => ({
   since_ms: since,
@@ -153,20 +153,23 @@ export function registerRolloutRoutes(server: JsonServer, adminOnly: AdminOnly, 
           ctx,
           'rollout.step',
           `tier:${tier}`,
-          (c) => applied(c) ? undefined : ({
-            ...c,
-            tiers: {...c.tiers, [tier]: mode},
-            enforce_percent: {...c.enforce_percent, [tier]: percent},
-            tier_changed_at_ms: {...c.tier_changed_at_ms, [tier]: now},
-            rollout: {
-              ...c.rollout,
-              applied_steps: [
-                ...(c.rollout?.applied_steps ?? []),
-                {plan_id: planId, step, tier, mode, enforce_percent: percent, at_ms: now, reason, ...(actor ? {actor} : {}), ...(forced ? {forced} : {})},
-              ],
-              ...(baseline ? {baselines: {...c.rollout?.baselines, [tier]: baseline}} : {}),
-            },
-          }),
+          (c) =>
+            applied(c)
+              ? undefined
+              : {
+                  ...c,
+                  tiers: {...c.tiers, [tier]: mode},
+                  enforce_percent: {...c.enforce_percent, [tier]: percent},
+                  tier_changed_at_ms: {...c.tier_changed_at_ms, [tier]: now},
+                  rollout: {
+                    ...c.rollout,
+                    applied_steps: [
+                      ...(c.rollout?.applied_steps ?? []),
+                      {plan_id: planId, step, tier, mode, enforce_percent: percent, at_ms: now, reason, ...(actor ? {actor} : {}), ...(forced ? {forced} : {})},
+                    ],
+                    ...(baseline ? {baselines: {...c.rollout?.baselines, [tier]: baseline}} : {}),
+                  },
+                },
           {plan_id: planId, step, tier, mode, enforce_percent: percent, reason, ...(actor ? {actor} : {}), ...(forced ? {forced} : {}), ...(baseline ? {baseline} : {})},
         )
         return {status: 200, body: {...view(after), already_applied: !changed}}
