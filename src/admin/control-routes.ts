@@ -166,12 +166,16 @@ export function registerControlRoutes(server: JsonServer, adminOnly: AdminOnly, 
         const b = body(req)
         const reason = reasonOf(b, false)
         const actor = actorOf(b)
+        // For the audit row: tiers this release starts enforcing that were set to enforce while engaged.
+        const before = await currentControl(core, hooks)
+        const engagedAt = before.killswitch.engaged ? before.killswitch.changed_at_ms : undefined
+        const turnedOn = engagedAt === undefined ? [] : TIERS.filter((t) => before.tiers[t] === 'enforce' && (before.tier_changed_at_ms?.[t] ?? -1) >= engagedAt)
         return change(
           ctx,
           'control.killswitch.release',
           'killswitch',
           (c) => ({...c, killswitch: {engaged: false, ...(reason ? {reason} : {}), ...(actor ? {actor} : {}), changed_at_ms: core.now()}}),
-          {...(reason ? {reason} : {}), ...(actor ? {actor} : {})},
+          {...(reason ? {reason} : {}), ...(actor ? {actor} : {}), ...(turnedOn.length > 0 ? {enforcement_set_while_engaged: turnedOn} : {})},
         )
       }),
       {bodyOptional: true},
