@@ -6,7 +6,7 @@
 //   POST /v1/admin/rollout/steps         apply one plan step (idempotent on plan_id + step)
 //   POST /v1/admin/rollout/rollback      one tier or all back to shadow
 import type {RolloutGuardConfig} from '../config/schema.js'
-import type {HttpRequest, JsonServer} from '../daemon/http/json-server.js'
+import type {HttpRequest, HttpResponse, JsonServer} from '../daemon/http/json-server.js'
 import type {TierStatsView} from '../daemon/tier-stats.js'
 import {enforcePercentFor, modeFor} from '../evaluator/tiers.js'
 import {invalid} from '../protocol/errors.js'
@@ -27,7 +27,7 @@ export interface RolloutHooks {
 
 export type GuardState = 'armed' | 'tripped' | 'idle'
 
-type AdminOnly = (handler: (req: HttpRequest, ctx: AdminCtx) => Promise<AdminResult> | AdminResult) => (req: HttpRequest) => Promise<import('../daemon/http/json-server.js').HttpResponse>
+type AdminOnly = (handler: (req: HttpRequest, ctx: AdminCtx) => Promise<AdminResult> | AdminResult) => (req: HttpRequest) => Promise<HttpResponse>
 
 const EMPTY_STATS = (since: number, now: number): TierStatsView => ({
   since_ms: since,
@@ -143,35 +143,36 @@ export function registerRolloutRoutes(server: JsonServer, adminOnly: AdminOnly, 
         const actor = text(b, 'actor', 128, false)
         if (b.forced !== undefined && typeof b.forced !== 'boolean') throw invalid('Validation failed: forced: expected a boolean')
         const forced = b.forced === true
-        const before = await currentControl(core, hooks)
-        if (before.rollout?.applied_steps?.some((s) => s.plan_id === planId && s.step === step)) {
-          return {status: 200, body: {...view(before), already_applied: true}}
-        }
         const now = core.now()
         const baseline = mode === 'enforce' ? baselineNow(hooks.rollout, tier, now) : undefined
-        const after = await changeControl(
+        // The (plan_id, step) check runs inside the change, so two concurrent posts apply it once.
+        const applied = (c: TierControl) => c.rollout?.applied_steps?.some((s) => s.plan_id === planId && s.step === step) ?? false
+        const {control: after, changed} = await changeControl(
           core,
           hooks,
           ctx,
           'rollout.step',
           `tier:${tier}`,
-          (c) => ({
-            ...c,
-            tiers: {...c.tiers, [tier]: mode},
-            enforce_percent: {...c.enforce_percent, [tier]: percent},
-            tier_changed_at_ms: {...c.tier_changed_at_ms, [tier]: now},
-            rollout: {
-              ...c.rollout,
-              applied_steps: [
-                ...(c.rollout?.applied_steps ?? []),
-                {plan_id: planId, step, tier, mode, enforce_percent: percent, at_ms: now, reason, ...(actor ? {actor} : {}), ...(forced ? {forced} : {})},
-              ],
-              ...(baseline ? {baselines: {...c.rollout?.baselines, [tier]: baseline}} : {}),
-            },
-          }),
+          (c) =>
+            applied(c)
+              ? undefined
+              : {
+                  ...c,
+                  tiers: {...c.tiers, [tier]: mode},
+                  enforce_percent: {...c.enforce_percent, [tier]: percent},
+                  tier_changed_at_ms: {...c.tier_changed_at_ms, [tier]: now},
+                  rollout: {
+                    ...c.rollout,
+                    applied_steps: [
+                      ...(c.rollout?.applied_steps ?? []),
+                      {plan_id: planId, step, tier, mode, enforce_percent: percent, at_ms: now, reason, ...(actor ? {actor} : {}), ...(forced ? {forced} : {})},
+                    ],
+                    ...(baseline ? {baselines: {...c.rollout?.baselines, [tier]: baseline}} : {}),
+                  },
+                },
           {plan_id: planId, step, tier, mode, enforce_percent: percent, reason, ...(actor ? {actor} : {}), ...(forced ? {forced} : {}), ...(baseline ? {baseline} : {})},
         )
-        return {status: 200, body: {...view(after), already_applied: false}}
+        return {status: 200, body: {...view(after), already_applied: !changed}}
       }),
     )
     .route(
@@ -185,7 +186,7 @@ export function registerRolloutRoutes(server: JsonServer, adminOnly: AdminOnly, 
         const targets = tier ? [tier] : [...TIERS]
         const before = await currentControl(core, hooks)
         const now = core.now()
-        const after = await changeControl(
+        const {control: after} = await changeControl(
           core,
           hooks,
           ctx,

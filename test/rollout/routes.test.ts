@@ -111,3 +111,20 @@ describe('POST /v1/admin/rollout/steps and /rollback', () => {
     }
   })
 })
+
+describe('kill switch on the admin plane', () => {
+  it('engaging twice keeps the first reason; the release audit row names the enforcement set while engaged', async () => {
+    d = await startRolloutDaemon(rolloutConfig())
+    expect((await admin(d, 'POST', '/v1/admin/killswitch/engage', {reason: 'first', actor: 'alice'})).status).toBe(200)
+    const again = await admin(d, 'POST', '/v1/admin/killswitch/engage', {reason: 'second', actor: 'bob'})
+    expect(again.body.killswitch).toMatchObject({engaged: true, reason: 'first', actor: 'alice'})
+    expect(again.body.killswitch.engagements).toEqual([expect.objectContaining({reason: 'first', actor: 'alice'}), expect.objectContaining({reason: 'second', actor: 'bob'})])
+    const engages = await auditOps(d, 'control.killswitch.engage')
+    expect(engages[0].metadata).toMatchObject({reason: 'second', already_engaged: true})
+    expect((await admin(d, 'PUT', '/v1/admin/control/tiers/high', {mode: 'enforce', reason: 'during the incident'})).status).toBe(200)
+    expect((await admin(d, 'POST', '/v1/admin/killswitch/release', {reason: 'over'})).status).toBe(200)
+    const [release] = await auditOps(d, 'control.killswitch.release')
+    expect(release.metadata).toMatchObject({reason: 'over', enforcement_set_while_engaged: ['high']})
+    expect(d.daemon.control.killswitch.engaged).toBe(false)
+  })
+})
