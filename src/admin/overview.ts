@@ -1,7 +1,7 @@
 // GET /v1/admin/overview and GET /v1/auth/introspect.
 import {randomUUID} from 'node:crypto'
 
-import type {DecisionRecord} from '../decision-log/record.js'
+import {BUDGET_DENIAL_REASONS, type DecisionRecord} from '../decision-log/record.js'
 import type {ApiKey, Ledger} from '../protocol/types.js'
 import type {AdminCore, AdminResult, DenialSample} from './context.js'
 import {iso} from './wire.js'
@@ -151,7 +151,6 @@ function denialEvent(d: DenialSample): Record<string, unknown> {
 }
 
 /** Decision-record reasons that count as budget denials for the admin overview. */
-const DENIAL_REASONS = new Set(['BUDGET_EXCEEDED', 'BUDGET_FROZEN', 'BUDGET_CLOSED', 'OVERDRAFT_LIMIT_EXCEEDED', 'DEBT_OUTSTANDING', 'TENANT_CLOSED', 'BUDGET_NOT_FOUND', 'NOT_FOUND'])
 
 /**
  * Bounded rings of recent runtime denials, fed by the daemon from its decision records: real ones
@@ -171,7 +170,7 @@ export class DenialRing {
 
   /** Keep the record if it is a real or a would-be budget denial. */
   observe(record: DecisionRecord, nowMs: number): void {
-    const real = record.decision === 'DENY' && DENIAL_REASONS.has(record.reason_code ?? '')
+    const real = record.decision === 'DENY' && BUDGET_DENIAL_REASONS.has(record.reason_code ?? '')
     // Admissions only: a commit of a would-denied reservation repeats its reserve's would-be denial.
     const admission = record.endpoint === 'reserve' || record.endpoint === 'decide' || record.endpoint === 'event'
     const would = !real && admission && record.decision !== 'DENY' && record.would_decision === 'DENY'

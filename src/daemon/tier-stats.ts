@@ -2,24 +2,13 @@
 // `GET /v1/admin/rollout` reports, what `cycles tier set … enforce` previews and what the guard
 // takes its fallback baseline from. Fed from every decision record as it is written; O(1) per record
 // (one bucket, a few additions). Counters are per instance and start empty at each start.
-import type {DecisionRecord} from '../decision-log/record.js'
+import {BUDGET_DENIAL_REASONS, type DecisionRecord} from '../decision-log/record.js'
 import {TIERS, type Tier} from '../protocol/types.js'
 
 const MINUTE_MS = 60_000
 /** Buckets kept per tier: 25 h, so "the last 24 hours" is always whole. */
 export const KEEP_MINUTES = 25 * 60
 
-/** Answers that count as a budget denial (other 4xx answers are the caller's mistakes, not decisions). */
-export const BUDGET_DENIAL_REASONS = new Set([
-  'BUDGET_EXCEEDED',
-  'BUDGET_FROZEN',
-  'BUDGET_CLOSED',
-  'OVERDRAFT_LIMIT_EXCEEDED',
-  'DEBT_OUTSTANDING',
-  'TENANT_CLOSED',
-  'BUDGET_NOT_FOUND',
-  'NOT_FOUND',
-])
 
 // Field offsets inside one bucket.
 const REQUESTS = 0

@@ -107,3 +107,18 @@ export function buildDecisionRecord(facts: RecordFacts, e: RecordEnvelope): Deci
     ...(e.seq === undefined ? {} : {seq: e.seq}),
   }
 }
+
+/**
+ * Answers that count as a budget denial (other 4xx answers are the caller's mistakes, not decisions):
+ * the admin overview's denials and the per-tier statistics the guard and rollout gates read.
+ */
+export const BUDGET_DENIAL_REASONS: ReadonlySet<string> = new Set([
+  'BUDGET_EXCEEDED',
+  'BUDGET_FROZEN',
+  'BUDGET_CLOSED',
+  'OVERDRAFT_LIMIT_EXCEEDED',
+  'DEBT_OUTSTANDING',
+  'TENANT_CLOSED',
+  'BUDGET_NOT_FOUND',
+  'NOT_FOUND',
+])
