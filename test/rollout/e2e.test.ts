@@ -272,6 +272,9 @@ describe('issue 11 acceptance: calibrate → plan → apply through a real daemo
       return out
     }
     expect((await admin(d, 'POST', '/v1/admin/killswitch/engage', {reason: 'e2e: stop everything'})).status).toBe(200)
+    // The rollout state is untouched: medium and high still say enforce 100 %, yet nothing is enforced.
+    const engaged = await control()
+    expect([engaged.killswitch.engaged, engaged.tiers, engaged.enforce_percent]).toEqual([true, {low: 'shadow', medium: 'enforce', high: 'enforce'}, {low: 100, medium: 100, high: 100}])
     expect(await modesOf('killed')).toEqual({low: Array(4).fill('shadow'), medium: Array(4).fill('shadow'), high: Array(4).fill('shadow')})
     expect((await admin(d, 'POST', '/v1/admin/killswitch/release', {reason: 'e2e: resume'})).status).toBe(200)
     expect(await modesOf('released')).toEqual({low: Array(4).fill('shadow'), medium: Array(4).fill('enforce'), high: Array(4).fill('enforce')})
@@ -293,6 +296,7 @@ describe('issue 11 acceptance: calibrate → plan → apply through a real daemo
     expect(after.rollout.guard_trips).toEqual(before.rollout.guard_trips)
     expect(after.rollout.guard_trips.low.kind).toBe('denial_rate')
     expect((await apply()).status).toBe('complete')
+    expect((await admin(d, 'GET', '/v1/admin/rollout')).body.tiers.low.guard.state).toBe('tripped')
     // And it acts on it: medium still enforces every run, low shadows.
     const {ids} = await drive('medium', 'restarted', 2)
     expect([...reserveRecordsOf(ids).values()].flat().map((r) => r.mode)).toEqual(Array(4).fill('enforce'))
