@@ -5,7 +5,7 @@
 // + 1 s; the kill switch overrides every tier; a restart on the same state dir keeps it all.
 // The daemon's clock is real time plus a skew the test moves (dwell), so the guard's real timers
 // judge real windows.
-import {randomUUID} from 'node:crypto'
+import {createHash, randomUUID} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -198,7 +198,10 @@ describe('issue 11 acceptance: calibrate → plan → apply through a real daemo
       expect(records.every((r) => r.tier === 'low' && r.enforce_percent === 10)).toBe(true)
       if (modes.has('enforce')) enforced.push(run)
     }
-    const byHash = ramp.ids.filter((id) => rampBucket({tenant: 'acme', run_id: id, scope_path: ''}) < 10)
+    // The documented ramp hash (tiers.ts, README): SHA-256 of "<tenant>\n<run_id>", first 4 bytes big-endian, mod 100.
+    const documented = (run: string) => createHash('sha256').update(`acme\n${run}`).digest().readUInt32BE(0) % 100
+    for (const id of ramp.ids) expect(rampBucket({tenant: 'acme', run_id: id, scope_path: ''}), id).toBe(documented(id))
+    const byHash = ramp.ids.filter((id) => documented(id) < 10)
     expect(enforced.sort()).toEqual(byHash.sort())
     expect(enforced.length).toBeGreaterThan(0)
     expect(enforced.length).toBeLessThan(40)
