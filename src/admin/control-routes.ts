@@ -43,6 +43,7 @@ export async function currentControl(core: AdminCore, hooks: ControlHooks): Prom
 /**
  * One audited change of the control record: the next record (version + 1) and its audit row in one
  * transaction, durable before it returns, applied in this process at once (other instances: pub/sub).
+ * `next` answering undefined means "nothing to change": nothing is written, `changed` is false.
  */
 export async function changeControl(
   core: AdminCore,
@@ -50,26 +51,38 @@ export async function changeControl(
   ctx: AdminCtx,
   operation: string,
   resourceId: string,
-  next: (c: TierControl) => TierControl,
+  next: (c: TierControl) => TierControl | undefined,
   metadata: Record<string, unknown>,
   actorType = 'admin',
-): Promise<TierControl> {
-  const before = await currentControl(core, hooks)
-  const after = {...next(before), version: before.version + 1}
-  const audit = core.audit(ctx, {operation, resource_type: 'control', resource_id: resourceId, status: 200, metadata: {...metadata, version: after.version}})
-  const applied = await core.store.apply({control: after, audit: [{...audit, actor_type: actorType}]})
-  if (!applied.ok) throw new ProtocolError('INTERNAL_ERROR', `could not store the control change: ${applied.failed}`)
-  await core.store.flushed()
-  hooks.onControl?.(after)
-  return after
+): Promise<{control: TierControl; changed: boolean}> {
+  // One change at a time per store in this process (the admin plane and the guard share it), so two
+  // changes never both build on the same version and one of them is lost. Across instances sharing
+  // Redis the read-then-write is not atomic: near-simultaneous changes on two instances race.
+  const previous = changesInFlight.get(core.store) ?? Promise.resolve()
+  const turn = previous.catch(() => {}).then(async () => {
+    const before = await currentControl(core, hooks)
+    const proposed = next(before)
+    if (!proposed) return {control: before, changed: false}
+    const after = {...proposed, version: before.version + 1}
+    const audit = core.audit(ctx, {operation, resource_type: 'control', resource_id: resourceId, status: 200, metadata: {...metadata, version: after.version}})
+    const applied = await core.store.apply({control: after, audit: [{...audit, actor_type: actorType}]})
+    if (!applied.ok) throw new ProtocolError('INTERNAL_ERROR', `could not store the control change: ${applied.failed}`)
+    await core.store.flushed()
+    hooks.onControl?.(after)
+    return {control: after, changed: true}
+  })
+  changesInFlight.set(core.store, turn)
+  return turn
 }
+
+const changesInFlight = new WeakMap<object, Promise<unknown>>()
 
 export function registerControlRoutes(server: JsonServer, adminOnly: AdminOnly, core: AdminCore, hooks: ControlHooks): void {
   const current = () => currentControl(core, hooks)
 
   const change = async (ctx: AdminCtx, operation: string, resourceId: string, next: (c: TierControl) => TierControl, metadata: Record<string, unknown>): Promise<AdminResult> => {
-    const after = await changeControl(core, hooks, ctx, operation, resourceId, next, metadata)
-    return {status: 200, body: controlView(after)}
+    const {control} = await changeControl(core, hooks, ctx, operation, resourceId, next, metadata)
+    return {status: 200, body: controlView(control)}
   }
 
   const body = (req: HttpRequest): Record<string, unknown> => {
@@ -101,6 +114,7 @@ export function registerControlRoutes(server: JsonServer, adminOnly: AdminOnly, 
           throw invalid('Validation failed: enforce_percent: expected an integer from 0 to 100')
         }
         const reason = reasonOf(b, false)
+        const actor = actorOf(b)
         const now = core.now()
         // Entering enforce records the tier's baseline for the guard (the shadow would-deny rate of the last window).
         const baseline = mode === 'enforce' ? baselineNow(hooks.rollout, tier, now) : undefined
@@ -116,7 +130,7 @@ export function registerControlRoutes(server: JsonServer, adminOnly: AdminOnly, 
             tier_changed_at_ms: {...c.tier_changed_at_ms, [tier]: now},
             ...(baseline && c.tiers[tier] !== 'enforce' ? {rollout: {...c.rollout, baselines: {...c.rollout?.baselines, [tier]: baseline}}} : {}),
           }),
-          {tier, mode, ...(percent !== undefined ? {enforce_percent: percent} : {}), ...(reason ? {reason} : {}), ...(baseline ? {baseline} : {})},
+          {tier, mode, ...(percent !== undefined ? {enforce_percent: percent} : {}), ...(reason ? {reason} : {}), ...(actor ? {actor} : {}), ...(baseline ? {baseline} : {})},
         )
       }),
     )

@@ -143,19 +143,17 @@ export function registerRolloutRoutes(server: JsonServer, adminOnly: AdminOnly, 
         const actor = text(b, 'actor', 128, false)
         if (b.forced !== undefined && typeof b.forced !== 'boolean') throw invalid('Validation failed: forced: expected a boolean')
         const forced = b.forced === true
-        const before = await currentControl(core, hooks)
-        if (before.rollout?.applied_steps?.some((s) => s.plan_id === planId && s.step === step)) {
-          return {status: 200, body: {...view(before), already_applied: true}}
-        }
         const now = core.now()
         const baseline = mode === 'enforce' ? baselineNow(hooks.rollout, tier, now) : undefined
-        const after = await changeControl(
+        // The (plan_id, step) check runs inside the change, so two concurrent posts apply it once.
+        const applied = (c: TierControl) => c.rollout?.applied_steps?.some((s) => s.plan_id === planId && s.step === step) ?? false
+        const {control: after, changed} = await changeControl(
           core,
           hooks,
           ctx,
           'rollout.step',
           `tier:${tier}`,
-          (c) => ({
+          (c) => applied(c) ? undefined : ({
             ...c,
             tiers: {...c.tiers, [tier]: mode},
             enforce_percent: {...c.enforce_percent, [tier]: percent},
@@ -171,7 +169,7 @@ export function registerRolloutRoutes(server: JsonServer, adminOnly: AdminOnly, 
           }),
           {plan_id: planId, step, tier, mode, enforce_percent: percent, reason, ...(actor ? {actor} : {}), ...(forced ? {forced} : {}), ...(baseline ? {baseline} : {})},
         )
-        return {status: 200, body: {...view(after), already_applied: false}}
+        return {status: 200, body: {...view(after), already_applied: !changed}}
       }),
     )
     .route(
@@ -185,7 +183,7 @@ export function registerRolloutRoutes(server: JsonServer, adminOnly: AdminOnly, 
         const targets = tier ? [tier] : [...TIERS]
         const before = await currentControl(core, hooks)
         const now = core.now()
-        const after = await changeControl(
+        const {control: after} = await changeControl(
           core,
           hooks,
           ctx,

@@ -6,13 +6,14 @@ import {sha256Hex} from '../protocol/canonical-json.js'
 import {adminKeyMatcher, publicKeyPrefix} from '../admin/auth.js'
 import {DenialRing} from '../admin/overview.js'
 import {type AdminPlane, createAdminPlane} from '../admin/plane.js'
+import {guardStateOf} from '../admin/rollout-routes.js'
 import {DEFAULT_PERMISSIONS} from '../admin/requests.js'
 import type {RetentionPolicy} from '../decision-log/retention.js'
 import {DecisionLogWriter} from '../decision-log/writer.js'
 import {WriteFailedError, type WriteFailure} from '../io/group-commit-writer.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {TierClassifier} from '../evaluator/tiers.js'
-import type {Book, Ledger} from '../protocol/types.js'
+import {TIERS, type Book, type Ledger} from '../protocol/types.js'
 import {EmbeddedStore} from '../store/embedded/embedded-store.js'
 import {openingLedger} from '../store/ledger-math.js'
 import type {Store, TierControl, Tx} from '../store/types.js'
@@ -283,6 +284,8 @@ export class Daemon {
       },
       tiers: this.control.tiers,
       killswitch: this.control.killswitch,
+      /** The auto-rollback guard per tier: armed (watching an enforced tier), tripped (sent it back to shadow), idle. */
+      guard: Object.fromEntries(TIERS.map((t) => [t, guardStateOf(this.control, t, this.options.config.rollout.guard.enabled)])),
       decision_log: this.decisions.currentPath,
     }
   }

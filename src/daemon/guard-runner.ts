@@ -65,6 +65,11 @@ export class GuardRunner {
     await this.pending.catch(() => {})
   }
 
+  /** Resolves once the guard's queued store work (freeze checks, rollbacks) is done. */
+  settled(): Promise<void> {
+    return this.pending.then(() => undefined)
+  }
+
   /** One decision record as it is written (the request path: constant time, no I/O). */
   observe(r: DecisionRecord, nowMs: number): void {
     if (!this.deps.config.enabled || r.mode !== 'enforce' || recordKind(r) !== 'decision') return
@@ -160,27 +165,27 @@ export class GuardRunner {
   }
 
   private async rollback(tier: Tier, record: GuardTripRecord): Promise<void> {
-    {
-      const stored = (await this.deps.store.getControl()) ?? this.deps.control()
-      if (stored.tiers[tier] !== 'enforce') return // someone (another instance, an operator) was first
-      const id = `guard_${this.core.newId().replaceAll('-', '')}`
-      await changeControl(
-        this.core,
-        {control: this.deps.control, onControl: this.deps.applyControl},
-        {request_id: id, trace_id: id.slice(6).padEnd(32, '0').slice(0, 32)},
-        'rollout.guard.rollback',
-        `tier:${tier}`,
-        (c) => ({
-          ...c,
-          tiers: {...c.tiers, [tier]: 'shadow'},
-          tier_changed_at_ms: {...c.tier_changed_at_ms, [tier]: record.at_ms},
-          rollout: {...c.rollout, guard_trips: {...c.rollout?.guard_trips, [tier]: record}},
-        }),
-        {tier, actor: 'cycles-guard', ...record},
-        'system',
-      )
-      this.rate.reset(tier)
-      this.deps.log?.(`rollout guard: tier ${tier} back to shadow (${record.kind}): ${record.reason}`)
-    }
+    const id = `guard_${this.core.newId().replaceAll('-', '')}`
+    const {changed} = await changeControl(
+      this.core,
+      {control: this.deps.control, onControl: this.deps.applyControl},
+      {request_id: id, trace_id: id.slice(6).padEnd(32, '0').slice(0, 32)},
+      'rollout.guard.rollback',
+      `tier:${tier}`,
+      // Decided on the record as stored: another instance or an operator may have been first.
+      (c) =>
+        c.tiers[tier] !== 'enforce'
+          ? undefined
+          : {
+              ...c,
+              tiers: {...c.tiers, [tier]: 'shadow'},
+              tier_changed_at_ms: {...c.tier_changed_at_ms, [tier]: record.at_ms},
+              rollout: {...c.rollout, guard_trips: {...c.rollout?.guard_trips, [tier]: record}},
+            },
+      {tier, actor: 'cycles-guard', ...record},
+      'system',
+    )
+    this.rate.reset(tier)
+    if (changed) this.deps.log?.(`rollout guard: tier ${tier} back to shadow (${record.kind}): ${record.reason}`)
   }
 }

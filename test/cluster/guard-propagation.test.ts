@@ -10,7 +10,7 @@ import {newPrefix, redisDaemon, type RedisDaemon} from './helpers.js'
 const W = 2
 const A = 1_000_000_000
 
-describe('guard trip on one instance, applied on the other', () => {
+describe('the guard and rollout steps on two instances sharing Redis', () => {
   let redis: RedisServer
   let a: RedisDaemon
   let b: RedisDaemon
@@ -18,7 +18,7 @@ describe('guard trip on one instance, applied on the other', () => {
   beforeAll(async () => {
     redis = await startRedis()
     const prefix = newPrefix()
-    const config = rolloutConfig({lowAllocated: A, guard: `{ ratio: 3, min_denial_rate: 0.01, min_requests: 20, window_seconds: ${W} }`})
+    const config = rolloutConfig({lowAllocated: A, guard: `{ ratio: 3, min_denial_rate: 0.01, min_requests: 10, window_seconds: ${W} }`})
     a = await redisDaemon(redis.url, prefix, config, {adminPort: 0})
     b = await redisDaemon(redis.url, prefix, config, {adminPort: 0})
   })
@@ -55,5 +55,15 @@ describe('guard trip on one instance, applied on the other', () => {
     expect(view.applied_steps).toEqual([expect.objectContaining({plan_id: 'p', step: 1, tier: 'low'})])
     const rows = (await admin(b, 'GET', '/v1/admin/audit/logs?operation=rollout.guard.rollback')).body.logs
     expect(rows).toHaveLength(1)
-  }, 20_000)
+  }, 60_000)
+
+  it('two concurrent posts of one step through one instance apply it once (control changes are taken one at a time)', async () => {
+    const step = {plan_id: 'plan-c', step: 3, tier: 'medium', mode: 'enforce', enforce_percent: 50, reason: 'concurrent'}
+    const answers = await Promise.all([admin(a, 'POST', '/v1/admin/rollout/steps', step), admin(a, 'POST', '/v1/admin/rollout/steps', step)])
+    expect(answers.map((r) => r.status)).toEqual([200, 200])
+    expect(answers.map((r) => r.body.already_applied).sort()).toEqual([false, true])
+    expect((await admin(a, 'GET', '/v1/admin/audit/logs?operation=rollout.step')).body.logs.filter((l: any) => l.metadata.plan_id === 'plan-c')).toHaveLength(1)
+    const view = (await admin(b, 'GET', '/v1/admin/rollout')).body
+    expect(view.applied_steps.filter((s: any) => s.plan_id === 'plan-c')).toHaveLength(1)
+  })
 })

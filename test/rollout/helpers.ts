@@ -61,16 +61,17 @@ export async function startRolloutDaemon(config: string, dir?: string, options: 
   return startTestDaemon(config, {adminPort: 0, ...options}, dir)
 }
 
-/** Sequential traffic (reserve, then commit `actual`) until stop(); counts answers by status. */
-export function traffic(d: TestDaemon, estimate: number, actual: number, workspace = 'search') {
+/** `clients` sequential loops of traffic (reserve, then commit `actual`) until stop(); counts answers by status. */
+export function traffic(d: TestDaemon, estimate: number, actual: number, workspace = 'search', clients = 4) {
   let running = true
   const statuses: Record<number, number> = {}
-  const done = (async () => {
+  const loop = async () => {
     while (running) {
       const res = await search(d, estimate, actual, workspace)
       statuses[res.status] = (statuses[res.status] ?? 0) + 1
     }
-  })()
+  }
+  const done = Promise.all(Array.from({length: clients}, loop))
   return {
     statuses,
     stop: async () => {
