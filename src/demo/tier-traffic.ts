@@ -26,15 +26,22 @@ export function tierScenario(scenario: Scenario, tiers: CyclesConfig['tiers'], t
   return {...scenario, agents: scenario.agents.filter((a) => classifier.classify(a.action.kind) === tier), incidents: []}
 }
 
-/** Live requests (reserve, dry-run, decide) per simulated day, averaged over a week from `startMs`. */
+/** Live requests (reserve, dry-run, decide) per simulated weekday, averaged over five from `startMs`. */
 function requestsPerDay(s: Scenario, startMs: number): number {
-  const week = buildTimeline(s, {start_ms: startMs, days: 7})
-  return week.runs.reduce((n, r) => n + r.steps.length, 0) / 7
+  const week = buildTimeline(s, {start_ms: startMs, days: 5})
+  return week.runs.reduce((n, r) => n + r.steps.length, 0) / 5
+}
+
+/** The coming Monday, 00:00 UTC: simulated time starts on a weekday whatever the calendar says, so the rate holds for days. */
+export function nextMonday(nowMs: number): number {
+  const day = Math.floor(nowMs / DAY) * DAY
+  const weekday = new Date(day).getUTCDay()
+  return day + (((8 - weekday) % 7) || 7) * DAY
 }
 
 export function startTierTraffic(scenario: Scenario, tiers: CyclesConfig['tiers'], tier: Tier, o: {url: string; requestsPerSecond: number; chunkSeconds?: number}): TierTraffic {
   const s = tierScenario(scenario, tiers, tier)
-  let simMs = Date.now()
+  let simMs = nextMonday(Date.now())
   const perDay = s.agents.length === 0 ? 0 : requestsPerDay(s, simMs)
   const speed = perDay > 0 ? Math.max(1, Math.round((o.requestsPerSecond * 86_400) / perDay)) : 1
   const chunkDays = ((o.chunkSeconds ?? 1) * speed * 1000) / DAY
