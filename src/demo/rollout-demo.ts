@@ -106,8 +106,16 @@ function onlyWaiting(gate: StepGateResult, state: RolloutWire['tiers'][Tier]): b
   return gate.checks.every((c) => c.passed || c.gate === 'dwell' || c.gate === 'min_requests' || (state.stats.commits === 0 && (c.gate === 'reserve_commit_ratio' || c.gate === 'overage')))
 }
 
-function gateLine(gate: StepGateResult): string {
-  return gate.checks.map((c) => `${c.passed ? '✓' : '✗'} ${c.gate} ${c.actual}`).join(' · ')
+/** The gate's checks with their figures, a few to a line. */
+function gateLines(gate: StepGateResult, indent: string): string[] {
+  const parts = gate.checks.map((c) => `${c.passed ? '✓' : '✗'} ${c.gate}: ${c.actual}`)
+  const lines: string[] = []
+  for (const p of parts) {
+    const last = lines.at(-1)
+    if (last !== undefined && last.length + p.length < 110) lines[lines.length - 1] = `${last} · ${p}`
+    else lines.push(`${indent}${p}`)
+  }
+  return lines
 }
 
 export async function runRolloutDemo(input: RolloutDemoInput): Promise<RolloutDemoResult> {
@@ -152,7 +160,7 @@ export async function runRolloutDemo(input: RolloutDemoInput): Promise<RolloutDe
   const http = new HttpClient({baseUrl: daemon.adminUrl, headers: {'X-Admin-API-Key': adminKey}, timeoutMs: 30_000, label: 'admin API', urlHint: '--admin-url'})
   const deps = {admin: new AdminClient(http), rollout: new RolloutClient(http)}
   const traffic = startTierTraffic(input.scenario, config.tiers, tier, {url: daemon.url, requestsPerSecond: DEMO_ROLLOUT.requestsPerSecond})
-  log(`7/8 daemon with the admin plane on ${daemon.url} (admin ${daemon.adminUrl}); driving tier ${tier}'s traffic (${traffic.agents.join(', ')}) live in shadow, ~${DEMO_ROLLOUT.requestsPerSecond} requests/s; applying the plan (cycles rollout apply)…`)
+  log(`7/8 daemon with the admin plane on ${daemon.url} (admin ${daemon.adminUrl}); driving tier ${tier}'s traffic (${traffic.agents.join(', ')}) live in shadow (${(traffic.speed / 3600).toFixed(1)} simulated hours per second); applying the plan (cycles rollout apply)…`)
   const steps: StepResult[] = []
   let enforced: StepResult | null = null
   let guard: GuardResult | null = null
@@ -172,7 +180,8 @@ export async function runRolloutDemo(input: RolloutDemoInput): Promise<RolloutDe
         if (!(error instanceof CliError) || error.code !== 'GATE_FAILED') throw error
         const refused = (error.details as {gate: StepGateResult}).gate
         steps.push({outcome: {plan_id: plan.plan_id, status: 'dry_run', step, gate: refused}, refused})
-        log(`    step ${step.step} (${stepWords(step)}) REFUSED by its gate: ${gateLine(refused)}`)
+        log(`    step ${step.step} (${stepWords(step)}) REFUSED by its gate:`)
+        for (const l of gateLines(refused, '      ')) log(l)
         log(`    (the demo does not force it${dry?.gate?.passed ? '' : '; it waited for traffic and time first'})`)
         break
       }
@@ -180,7 +189,8 @@ export async function runRolloutDemo(input: RolloutDemoInput): Promise<RolloutDe
       const result: StepResult = {outcome: kept}
       steps.push(result)
       const fundings = outcome.fundings ?? []
-      log(`    step ${step.step}: ${stepWords(step)} — gate passed: ${gateLine(outcome.gate!)} [${elapsed()}]`)
+      log(`    step ${step.step}: ${stepWords(step)} — applied, its gate passed [${elapsed()}]:`)
+      for (const l of gateLines(outcome.gate!, '      ')) log(l)
       if (fundings.length > 0) log(`      ${fundings.length} funding RESET(s), e.g. ${fundings[0].scope} ${fundings[0].unit} ${fundings[0].previous_allocated.toLocaleString('en-US')} → ${fundings[0].new_allocated.toLocaleString('en-US')}`)
       if (step.kind === 'enforce') {
         enforced = result
