@@ -33,7 +33,7 @@ export const DEMO_ROLLOUT = {
   ramp: '50,100',
   minRequests: 20,
   guard: {enabled: true, ratio: 3, min_denial_rate: 0.01, min_requests: 10, window_seconds: 3},
-  requestsPerSecond: 12,
+  requestsPerSecond: 16,
   /** Longest wait for a gate, a full guard window, or the trip. */
   waitMs: 60_000,
 }

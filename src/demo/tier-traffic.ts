@@ -10,6 +10,7 @@ import type {Scenario} from '../simulate/scenario.js'
 import {buildTimeline} from '../simulate/timeline.js'
 
 const DAY = 86_400_000
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)))
 
 export interface TierTraffic {
   agents: string[]
@@ -53,16 +54,24 @@ export function startTierTraffic(scenario: Scenario, tiers: CyclesConfig['tiers'
     calls += d.calls
     for (const [k, v] of Object.entries(d.by_status)) totals[k] = (totals[k] ?? 0) + v
   }
+  // A chunk starts every chunkSeconds whether or not the previous one has finished (its slowest run
+  // may lag on a loaded machine), so the pace holds; a failure stops the loop and surfaces in stop().
+  const inFlight = new Set<Promise<void>>()
+  const chunkMs = (o.chunkSeconds ?? 1) * 1000
   const loop = (async () => {
+    let next = Date.now()
     while (running) {
-      try {
-        add(await driveHttp(s, {url: o.url, start_ms: simMs, days: chunkDays, speed, concurrency: 8}))
-      } catch (error) {
-        failure = error
+      const chunk = driveHttp(s, {url: o.url, start_ms: simMs, days: chunkDays, speed, concurrency: 8}).then(add, (error: unknown) => {
+        failure ??= error
         running = false
-      }
+      })
+      inFlight.add(chunk)
+      void chunk.finally(() => inFlight.delete(chunk))
       simMs += chunkDays * DAY
+      next += chunkMs
+      await sleep(next - Date.now())
     }
+    await Promise.all([...inFlight])
   })()
   return {
     agents: s.agents.map((a) => a.name),

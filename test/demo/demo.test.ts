@@ -9,14 +9,17 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config/load.js'
 import {Daemon} from '../../src/daemon/daemon.js'
+import {DEMO_ROLLOUT} from '../../src/demo/rollout-demo.js'
 import {type DemoResult, demoText, runShadowDemo} from '../../src/demo/shadow-demo.js'
 import {readPlan} from '../../src/rollout/apply-run.js'
+import {parseDuration} from '../../src/runbook/duration.js'
 import {call, tempDir} from '../support/daemon.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 let dir: string
 let result: DemoResult
 const lines: string[] = []
+const firstPercent = Number(DEMO_ROLLOUT.ramp.split(',')[0])
 
 beforeAll(async () => {
   dir = tempDir('cycles-demo-test-')
@@ -46,7 +49,7 @@ describe('the demo', () => {
     const plan = readPlan(r.plan.file)
     expect(plan.plan_id).toBe(r.plan.plan_id)
     expect(plan.steps).toHaveLength(r.plan.steps)
-    expect(plan.dwell_ms).toBe(3000)
+    expect(plan.dwell_ms).toBe(parseDuration(DEMO_ROLLOUT.dwell))
     // Tiers that are not ready are named with their blockers, not planned.
     for (const t of r.plan.readiness.filter((x) => !x.ready)) expect(lines.join('\n')).toContain(`${t.tier} NOT ready — ${t.blockers.length} budget(s) not ready`)
   })
@@ -61,19 +64,19 @@ describe('the demo', () => {
       expect(s.outcome.gate!.checks.every((c) => c.passed)).toBe(true)
     }
     const enforce = r.enforced!.outcome
-    expect(enforce.step).toMatchObject({kind: 'enforce', tier: r.tier, enforce_percent: 50})
+    expect(enforce.step).toMatchObject({kind: 'enforce', tier: r.tier, enforce_percent: firstPercent})
     expect(r.steps.at(-1)!.outcome).toBe(enforce)
     // The live gates were measured on the daemon's figures, not skipped.
     const checks = Object.fromEntries(enforce.gate!.checks.map((c) => [c.gate, c]))
     expect(Object.keys(checks)).toEqual(expect.arrayContaining(['budgets_ready', 'dwell', 'min_requests', 'denial_rate', 'reserve_commit_ratio', 'overage']))
-    expect(Number(/^(\d+) request/.exec(checks.min_requests.actual)![1])).toBeGreaterThanOrEqual(20)
+    expect(Number(/^(\d+) request/.exec(checks.min_requests.actual)![1])).toBeGreaterThanOrEqual(DEMO_ROLLOUT.minRequests)
     const limits = r.steps.find((s) => s.outcome.step?.kind === 'limits')
     if (limits) for (const f of limits.outcome.fundings!) expect(f.new_allocated).toBe(f.to)
   })
 
   it('the guard puts the tier back in shadow by itself after its budgets are cut to a tenth', () => {
     const g = result.rollout!.guard!
-    expect(g.healthy_window.requests).toBeGreaterThanOrEqual(10)
+    expect(g.healthy_window.requests).toBeGreaterThanOrEqual(DEMO_ROLLOUT.guard.min_requests)
     expect(g.healthy_window.denials).toBe(0)
     expect(g.cut.length).toBeGreaterThan(0)
     for (const c of g.cut) expect(c.to).toBe(Math.floor(c.from / 10))
@@ -81,10 +84,10 @@ describe('the demo', () => {
     expect(g.tier).toMatchObject({tier: result.rollout!.tier, mode: 'shadow', guard: {state: 'tripped', last_trip: {kind: 'denial_rate'}}})
     const trip = g.tier!.guard.last_trip!
     expect(trip.denial_rate).toBeGreaterThanOrEqual(trip.threshold!)
-    expect(trip.requests).toBeGreaterThanOrEqual(10)
+    expect(trip.requests).toBeGreaterThanOrEqual(DEMO_ROLLOUT.guard.min_requests)
     expect(g.daemon_log.some((l) => l.startsWith(`rollout guard: tier ${result.rollout!.tier} back to shadow (denial_rate)`))).toBe(true)
     const text = demoText(result, false)
-    expect(text).toContain(`step ${result.rollout!.enforced!.outcome.step!.step}: tier ${result.rollout!.tier} enforced at 50 % with its gate passed`)
+    expect(text).toContain(`step ${result.rollout!.enforced!.outcome.step!.step}: tier ${result.rollout!.tier} enforced at ${firstPercent} % with its gate passed`)
     expect(text).toContain('rollout status')
   })
 
