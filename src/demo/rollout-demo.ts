@@ -20,7 +20,7 @@ import {Daemon} from '../daemon/daemon.js'
 import type {Tier} from '../protocol/types.js'
 import {type StepGateResult} from '../rollout/apply-gates.js'
 import {type ApplyOutcome, runRolloutApply, stepWords} from '../rollout/apply-run.js'
-import type {RolloutPlan, TierReadiness} from '../rollout/plan.js'
+import type {PlanStep, RolloutPlan, TierReadiness} from '../rollout/plan.js'
 import {describeStep} from '../rollout/plan-yaml.js'
 import {readCalibration, runRolloutPlan} from '../rollout/plan-run.js'
 import {type TierStatus, fetchRolloutStatus, rate} from '../rollout/status.js'
@@ -50,10 +50,12 @@ export interface RolloutDemoInput {
   elapsed: () => string
 }
 
+/** One plan step as `rollout apply` left it: applied with its gate, or refused by it (nothing forced; the demo stops there). */
 export interface StepResult {
-  outcome: Omit<ApplyOutcome, 'tiers'>
-  /** Set when the gate refused the step (nothing forced; the demo stops there). */
-  refused?: StepGateResult
+  status: ApplyOutcome['status'] | 'refused'
+  step: PlanStep
+  gate: StepGateResult
+  fundings?: ApplyOutcome['fundings']
 }
 
 export interface GuardResult {
@@ -170,25 +172,24 @@ export async function runRolloutDemo(input: RolloutDemoInput): Promise<RolloutDe
     for (const step of plan.steps) {
       // Wait while the gate only lacks time or traffic (the CI way: re-run until it passes); a real refusal stops the demo.
       const dry = await until(DEMO_ROLLOUT.waitMs, async () => {
-        const o = await runRolloutApply({planFile, dryRun: true, force: false, actor: ACTOR}, deps)
+        const o = await runRolloutApply({planFile, step: step.step, dryRun: true, force: false, actor: ACTOR}, deps)
         return o.gate!.passed || !onlyWaiting(o.gate!, o.tiers![tier]) ? o : undefined
       })
       let outcome: ApplyOutcome
       try {
-        outcome = await runRolloutApply({planFile, dryRun: false, force: false, actor: ACTOR}, deps)
+        outcome = await runRolloutApply({planFile, step: step.step, dryRun: false, force: false, actor: ACTOR}, deps)
       } catch (error) {
         if (!(error instanceof CliError) || error.code !== 'GATE_FAILED') throw error
         const refused = (error.details as {gate: StepGateResult}).gate
-        steps.push({outcome: {plan_id: plan.plan_id, status: 'dry_run', step, gate: refused}, refused})
+        steps.push({status: 'refused', step, gate: refused})
         log(`    step ${step.step} (${stepWords(step)}) REFUSED by its gate:`)
         for (const l of gateLines(refused, '      ')) log(l)
         log(`    (the demo does not force it${dry?.gate?.passed ? '' : '; it waited for traffic and time first'})`)
         break
       }
-      const {tiers: _tiers, ...kept} = outcome
-      const result: StepResult = {outcome: kept}
-      steps.push(result)
       const fundings = outcome.fundings ?? []
+      const result: StepResult = {status: outcome.status, step, gate: outcome.gate!, ...(fundings.length > 0 ? {fundings} : {})}
+      steps.push(result)
       log(`    step ${step.step}: ${stepWords(step)} — applied, its gate passed [${elapsed()}]:`)
       for (const l of gateLines(outcome.gate!, '      ')) log(l)
       if (fundings.length > 0) log(`      ${fundings.length} funding RESET(s), e.g. ${fundings[0].scope} ${fundings[0].unit} ${fundings[0].previous_allocated.toLocaleString('en-US')} → ${fundings[0].new_allocated.toLocaleString('en-US')}`)

@@ -166,7 +166,7 @@ export function demoText(result: DemoResult, color: boolean): string {
 
 function rolloutSummary(r: RolloutDemoResult | null): string[] {
   if (!r) return []
-  const enforced = r.enforced?.outcome.step
+  const enforced = r.enforced?.step
   const lines = [`Rollout: plan ${r.plan.plan_id} (${r.plan.steps} steps for ${r.plan.tiers.join(', ')}).`]
   if (enforced && enforced.kind === 'enforce') lines.push(`  step ${enforced.step}: tier ${enforced.tier} enforced at ${enforced.enforce_percent} % with its gate passed.`)
   else lines.push('  no tier was enforced (see above why).')

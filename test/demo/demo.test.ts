@@ -57,21 +57,21 @@ describe('the demo', () => {
   it('applies the plan up to its first enforce step, every gate passed and nothing forced', () => {
     const r = result.rollout!
     expect(r.steps.length).toBeGreaterThan(0)
+    expect(r.steps.map((s) => s.step.step)).toEqual(r.steps.map((_, i) => i + 1))
     for (const s of r.steps) {
-      expect(s.refused).toBeUndefined()
-      expect(s.outcome.status).toBe('applied')
-      expect(s.outcome.gate!.passed).toBe(true)
-      expect(s.outcome.gate!.checks.every((c) => c.passed)).toBe(true)
+      expect(s.status).toBe('applied')
+      expect(s.gate.passed).toBe(true)
+      expect(s.gate.checks.every((c) => c.passed)).toBe(true)
     }
-    const enforce = r.enforced!.outcome
+    const enforce = r.enforced!
     expect(enforce.step).toMatchObject({kind: 'enforce', tier: r.tier, enforce_percent: firstPercent})
-    expect(r.steps.at(-1)!.outcome).toBe(enforce)
+    expect(r.steps.at(-1)).toBe(enforce)
     // The live gates were measured on the daemon's figures, not skipped.
-    const checks = Object.fromEntries(enforce.gate!.checks.map((c) => [c.gate, c]))
+    const checks = Object.fromEntries(enforce.gate.checks.map((c) => [c.gate, c]))
     expect(Object.keys(checks)).toEqual(expect.arrayContaining(['budgets_ready', 'dwell', 'min_requests', 'denial_rate', 'reserve_commit_ratio', 'overage']))
     expect(Number(/^(\d+) request/.exec(checks.min_requests.actual)![1])).toBeGreaterThanOrEqual(DEMO_ROLLOUT.minRequests)
-    const limits = r.steps.find((s) => s.outcome.step?.kind === 'limits')
-    if (limits) for (const f of limits.outcome.fundings!) expect(f.new_allocated).toBe(f.to)
+    const limits = r.steps.find((s) => s.step.kind === 'limits')
+    if (limits) for (const f of limits.fundings!) expect(f.new_allocated).toBe(f.to)
   })
 
   it('the guard puts the tier back in shadow by itself after its budgets are cut to a tenth', () => {
@@ -87,7 +87,7 @@ describe('the demo', () => {
     expect(trip.requests).toBeGreaterThanOrEqual(DEMO_ROLLOUT.guard.min_requests)
     expect(g.daemon_log.some((l) => l.startsWith(`rollout guard: tier ${result.rollout!.tier} back to shadow (denial_rate)`))).toBe(true)
     const text = demoText(result, false)
-    expect(text).toContain(`step ${result.rollout!.enforced!.outcome.step!.step}: tier ${result.rollout!.tier} enforced at ${firstPercent} % with its gate passed`)
+    expect(text).toContain(`step ${result.rollout!.enforced!.step.step}: tier ${result.rollout!.tier} enforced at ${firstPercent} % with its gate passed`)
     expect(text).toContain('rollout status')
   })
 
@@ -97,7 +97,7 @@ describe('the demo', () => {
     const d = await Daemon.start({config, port: 0, adminPort: 0, logDir: path.join(dir, 'reopen-log'), stateDir: r.state_dir, log: () => {}})
     try {
       expect(d.control.tiers[r.tier!]).toBe('shadow')
-      expect(d.control.rollout?.applied_steps?.map((s) => s.step)).toEqual(r.steps.map((s) => s.outcome.step!.step))
+      expect(d.control.rollout?.applied_steps?.map((s) => s.step)).toEqual(r.steps.map((s) => s.step.step))
       expect(d.control.rollout?.applied_steps?.every((s) => s.plan_id === r.plan.plan_id && !s.forced)).toBe(true)
       expect(d.control.rollout?.guard_trips?.[r.tier!]).toMatchObject({kind: 'denial_rate'})
       const audit = await call(d.adminUrl, 'GET', '/v1/admin/audit/logs?operation=rollout.guard.rollback', undefined, {'X-Admin-API-Key': config.admin_key!})
