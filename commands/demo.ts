@@ -6,7 +6,7 @@ import {useColor} from '../src/output/table.js'
 
 export default class Demo extends BaseCommand {
   static override description =
-    'The main job in one command: simulate two weeks of a fleet offline, drive a live burst through the daemon, ingest both logs and print the shadow report'
+    'The main job in one command: simulate two weeks of a fleet offline, drive a live burst through the daemon, ingest both logs, print the shadow report, calibrate the limits, plan the rollout, apply its first enforce step through its gate, and watch the guard roll back a planted regression'
 
   static override flags = {
     scenario: Flags.string({description: 'Scenario file', default: 'fixtures/scenarios/demo-fleet.yaml'}),
@@ -21,11 +21,13 @@ export default class Demo extends BaseCommand {
         dir: result.dir,
         db: result.db,
         seconds: result.seconds,
+        step_seconds: result.step_seconds,
         offline: {...result.offline, sized_budgets: undefined},
         live: result.live,
         ingest: {...result.ingest, per_file: undefined},
         report: result.report,
         calibration: result.calibration,
+        rollout: result.rollout,
       })
     }
     process.stdout.write(demoText(result, useColor()))
