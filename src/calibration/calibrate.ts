@@ -3,7 +3,7 @@
 // in-memory replay log: the same log, budgets and options give the same result.
 import {pct} from '../analytics/bands.js'
 import type {Tier} from '../protocol/types.js'
-import {BIG, account, allRecords, demandOf, isAttempt, rateOf, recordsOf, smallSampleHint, unbudgetedRows} from './accounting.js'
+import {BIG, account, budgetRecords, demandOf, isAttempt, rateOf, smallSampleHint, unbudgetedRows} from './accounting.js'
 import {correctedLog, estimates} from './estimates.js'
 import {KIND, REASONS, type ReplayLog, TIER_CODES} from './replay-log.js'
 import {heldBudgets} from './book-replay.js'
@@ -79,6 +79,7 @@ export function calibrate(input: CalibrationInput, opts: Partial<CalibrationOpti
   }
 
   const current = Float64Array.from(budgets, (b) => b.allocated)
+  const recordsOfBudget = budgetRecords(log, layout)
   const baseline = run(current)
   const base = account(log, layout, baseline, true)
   const eligible = (b: number) => budgets[b].status === 'ACTIVE' && base.requests[b] >= o.minRequests
@@ -96,7 +97,7 @@ export function calibrate(input: CalibrationInput, opts: Partial<CalibrationOpti
     }
     // Shallow budgets first: a tenant budget is searched before the budgets below it.
     targets.sort((x, y) => budgets[x].scope.split('/').length - budgets[y].scope.split('/').length || x - y)
-    const own = new Map(targets.map((b) => [b, recordsOf(log, layout, comp.records, b)]))
+    const own = new Map(targets.map((b) => [b, recordsOfBudget[b]]))
     // 1. Each budget alone (every other budget unlimited): the limit its own traffic needs.
     const unlimited = Float64Array.from(current)
     for (const x of comp.budgets) unlimited[x] = BIG
@@ -206,14 +207,15 @@ export function calibrate(input: CalibrationInput, opts: Partial<CalibrationOpti
   // Below the sample floor: the small-sample rule of §2.1 (c), as a labelled hint only.
   rows.forEach((row, b) => {
     if (b >= nb || row.status !== 'insufficient_data') return
-    const hint = smallSampleHint(log, recordsOf(log, layout, allRecords(log), b))
+    const hint = smallSampleHint(log, recordsOfBudget[b])
     if (hint) row.hint = {rule: `3 × the largest spend of one run over ${hint.runs} run(s) (shadow-analytics.md §2.1 c; small sample, not replayed, not applied)`, allocated: roundReadable(hint.max * 3)}
   })
   // Fix estimates, not budgets: where estimates are the problem, the limit once they are corrected.
   const corrected = correctedLog(log, o.minRequests)
   rows.forEach((row, b) => {
     if (b >= nb || row.verdict !== 'estimates' || !corrected || method[b] === 'none') return
-    const records = recordsOf(corrected, layout, allRecords(corrected), b)
+    // the corrected log has the same records and scopes: only estimates differ
+    const records = recordsOfBudget[b]
     const alloc = Float64Array.from(current)
     for (let x = 0; x < nb; x++) if (x !== b) alloc[x] = BIG
     const found = search(corrected, b, records, alloc, 2 * demandOf(corrected, records) + 1)
