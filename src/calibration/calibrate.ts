@@ -96,7 +96,8 @@ export function calibrate(input: CalibrationInput, opts: Partial<CalibrationOpti
       continue
     }
     // Shallow budgets first: a tenant budget is searched before the budgets below it.
-    targets.sort((x, y) => budgets[x].scope.split('/').length - budgets[y].scope.split('/').length || x - y)
+    // (then by scope and unit, so the result does not depend on the order the source lists budgets in)
+    targets.sort((x, y) => budgets[x].scope.split('/').length - budgets[y].scope.split('/').length || budgets[x].scope.localeCompare(budgets[y].scope) || budgets[x].unit.localeCompare(budgets[y].unit))
     const own = new Map(targets.map((b) => [b, recordsOfBudget[b]]))
     // 1. Each budget alone (every other budget unlimited): the limit its own traffic needs.
     const unlimited = Float64Array.from(current)
