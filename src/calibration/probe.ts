@@ -76,13 +76,14 @@ export class LimitProbe {
     private readonly b: number,
     allocated: ArrayLike<number>,
     held?: Array<readonly number[]>,
+    /** Records between checkpoints (default: about 512 checkpoints, at least 512 records apart). */
+    every = Math.max(512, Math.ceil(records.length / 512)),
   ) {
     const budgets = touchedBudgets(log, layout, records)
     this.touches = groupsTouching(layout, b)
     this.allocated = Float64Array.from(allocated)
     this.allocated[b] = BIG
     this.held = held
-    const every = Math.max(512, Math.ceil(records.length / 512))
     const book = new BookReplay(log, layout, this.allocated, undefined, held)
     let need = -Infinity
     let requests = 0
