@@ -144,7 +144,9 @@ export async function loadReplayLog(db: ShadowDb, filter: LogFilter = {}): Promi
   }
   // flags: kind (bits 0-2), ok (3), expired (4), tier (5-6), logged DENY (7), evaluated (8),
   // policy (9-10), logged reason (11-14), logged denied level + 1 (16-23)
-  const result = await db.conn.stream(`
+  // Joined without order into a narrow temp table first (DuckDB can spill it), then streamed in log
+  // order: one statement doing both ran out of DuckDB's memory limit at 10 M records.
+  await db.run(`CREATE OR REPLACE TEMP TABLE rp_rows AS
     SELECT
       ((CASE s.endpoint WHEN 'reserve' THEN (CASE WHEN s.dry_run THEN 1 ELSE 0 END) WHEN 'decide' THEN 2 WHEN 'commit' THEN 3
           WHEN 'release' THEN 4 WHEN 'event' THEN 5 ELSE 6 END)
@@ -161,14 +163,15 @@ export async function loadReplayLog(db: ShadowDb, filter: LogFilter = {}): Promi
       coalesce(s.actual, 0)::DOUBLE AS actual,
       coalesce(r.r, -1)::INTEGER AS res,
       a.a AS action,
-      coalesce(u.u, -1)::INTEGER AS run
+      coalesce(u.u, -1)::INTEGER AS run,
+      s.ts, s.seq, s.file_id, s.rowid AS row_in_file
     FROM records s
     JOIN rp_groups g ON g.tenant = s.tenant AND g.scope_path = s.scope_path AND g.unit = s.unit
     JOIN rp_actions a ON a.k = coalesce(s.action_kind, '') AND a.nm = coalesce(s.action_name, '')
     LEFT JOIN rp_res r ON r.reservation_id = s.reservation_id
     LEFT JOIN rp_runs u ON u.run_id = s.run_id
-    ${replayCondition(filter, 's.')}
-    ORDER BY s.ts, s.seq NULLS FIRST, s.file_id, s.rowid`)
+    ${replayCondition(filter, 's.')}`)
+  const result = await db.conn.stream(`SELECT flags, grp, estimate, actual, res, action, run FROM rp_rows ORDER BY ts, seq NULLS FIRST, file_id, row_in_file`)
   let i = 0
   for (;;) {
     const chunk = await result.fetchChunk()
@@ -194,6 +197,7 @@ export async function loadReplayLog(db: ShadowDb, filter: LogFilter = {}): Promi
       log.run[i] = run.getItem(j) as number
     }
   }
+  await db.run('DROP TABLE rp_rows')
   if (i !== n) throw new Error(`replay log: expected ${n} records, read ${i}`)
   return log
 }
