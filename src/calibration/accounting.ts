@@ -52,18 +52,14 @@ export function rateOf(log: ReplayLog, layout: BookLayout, outcome: ReplayOutcom
   return req > 0 ? den / req : 0
 }
 
-/** Records whose scopes hit budget b (in log order). */
-export function recordsOf(log: ReplayLog, layout: BookLayout, records: Int32Array, b: number): Int32Array {
-  const groups = new Uint8Array(layout.slots.length)
-  layout.slots.forEach((s, g) => {
-    if (s.includes(b)) groups[g] = 1
-  })
-  let n = 0
-  for (const r of records) if (groups[log.group[r]]) n++
-  const out = new Int32Array(n)
-  let i = 0
-  for (const r of records) if (groups[log.group[r]]) out[i++] = r
-  return out
+/** Per budget: the records whose scopes hit it, in log order (two passes over the log, no per-budget scan). */
+export function budgetRecords(log: ReplayLog, layout: BookLayout): Int32Array[] {
+  const counts = new Int32Array(layout.budgets.length)
+  for (let r = 0; r < log.n; r++) for (const b of layout.slots[log.group[r]]) if (b >= 0) counts[b]++
+  const lists = Array.from(counts, (c) => new Int32Array(c))
+  const fill = new Int32Array(layout.budgets.length)
+  for (let r = 0; r < log.n; r++) for (const b of layout.slots[log.group[r]]) if (b >= 0) lists[b][fill[b]++] = r
+  return lists
 }
 
 /** What the traffic asks of budget b over the window: estimates held or charged, overruns, events. */
@@ -76,10 +72,6 @@ export function demandOf(log: ReplayLog, records: Int32Array): number {
     else if (k === KIND.event) d += log.actual[r]
   }
   return d
-}
-
-export function allRecords(log: ReplayLog): Int32Array {
-  return Int32Array.from({length: log.n}, (_, i) => i)
 }
 
 /** Spend per run (commits at actual, dry-runs and decides at estimate, events at actual): the largest, and how many runs. */

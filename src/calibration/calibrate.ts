@@ -3,10 +3,12 @@
 // in-memory replay log: the same log, budgets and options give the same result.
 import {pct} from '../analytics/bands.js'
 import type {Tier} from '../protocol/types.js'
-import {BIG, account, allRecords, demandOf, isAttempt, rateOf, recordsOf, smallSampleHint, unbudgetedRows} from './accounting.js'
+import {BIG, account, budgetRecords, demandOf, isAttempt, rateOf, smallSampleHint, unbudgetedRows} from './accounting.js'
 import {correctedLog, estimates} from './estimates.js'
 import {KIND, REASONS, type ReplayLog, TIER_CODES} from './replay-log.js'
-import {type BudgetSpec, type TenantSpec, bookLayout, components, replay} from './replay.js'
+import {heldBudgets} from './book-replay.js'
+import {LimitProbe} from './probe.js'
+import {type BudgetSpec, type ReplayOutcome, type TenantSpec, bookLayout, components, emptyOutcome, replay} from './replay.js'
 import {roundReadable, searchLimit} from './search.js'
 import type {BudgetRow, BudgetStatusKind, EstimateRow} from './types.js'
 import {type Action, VERDICT_SEVERITY, decideVerdict, tierReadiness} from './verdict.js'
@@ -59,71 +61,73 @@ export function calibrate(input: CalibrationInput, opts: Partial<CalibrationOpti
   const o = {...CALIBRATION_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined))} as typeof CALIBRATION_DEFAULTS & CalibrationOptions
   const {log, budgets} = input
   const layout = bookLayout(log, budgets, input.tenants)
+  const held = heldBudgets(layout)
   const nb = budgets.length
   const stats = {replays: 0, rounds: 0, records_replayed: 0}
-  const run = (allocated: Float64Array, records?: Int32Array) => {
+  const run = (allocated: Float64Array, records?: Int32Array, into?: ReplayOutcome) => {
     stats.replays++
     stats.records_replayed += records ? records.length : log.n
-    return replay(log, layout, {allocated, records})
+    return replay(log, layout, {allocated, records, into, held})
+  }
+  /** The limit search for budget b over `records`, every other budget at `allocated` (probe.ts: exact, resumed replays). */
+  const search = (target: ReplayLog, b: number, records: Int32Array, allocated: Float64Array, ceiling: number) => {
+    const probe = new LimitProbe(target, layout, records, b, allocated, held)
+    const found = searchLimit((L, stopAbove) => probe.rate(L, stopAbove), o.target, ceiling)
+    stats.replays += found.replays + 1
+    stats.records_replayed += probe.stepped
+    return found
   }
 
   const current = Float64Array.from(budgets, (b) => b.allocated)
+  const recordsOfBudget = budgetRecords(log, layout)
   const baseline = run(current)
   const base = account(log, layout, baseline, true)
   const eligible = (b: number) => budgets[b].status === 'ACTIVE' && base.requests[b] >= o.minRequests
   const suggested = Float64Array.from(current)
   const method: string[] = budgets.map(() => 'none')
   const inBand = (x: number) => x >= o.band[0] && x <= o.band[1]
+  // With every suggestion applied; components are independent, so each is replayed into it on its own.
+  const final = emptyOutcome(log.n)
 
   for (const comp of components(log, layout)) {
     const targets = comp.budgets.filter(eligible)
-    if (targets.length === 0) continue
+    if (targets.length === 0) {
+      run(suggested, comp.records, final)
+      continue
+    }
     // Shallow budgets first: a tenant budget is searched before the budgets below it.
-    targets.sort((x, y) => budgets[x].scope.split('/').length - budgets[y].scope.split('/').length || x - y)
-    const own = new Map(targets.map((b) => [b, recordsOf(log, layout, comp.records, b)]))
+    // (then by scope and unit, so the result does not depend on the order the source lists budgets in)
+    targets.sort((x, y) => budgets[x].scope.split('/').length - budgets[y].scope.split('/').length || budgets[x].scope.localeCompare(budgets[y].scope) || budgets[x].unit.localeCompare(budgets[y].unit))
+    const own = new Map(targets.map((b) => [b, recordsOfBudget[b]]))
     // 1. Each budget alone (every other budget unlimited): the limit its own traffic needs.
+    const unlimited = Float64Array.from(current)
+    for (const x of comp.budgets) unlimited[x] = BIG
     for (const b of targets) {
       const records = own.get(b)!
-      const alloc = Float64Array.from(current)
-      for (const x of comp.budgets) alloc[x] = BIG
-      const ceiling = 2 * demandOf(log, records) + 1
-      const found = searchLimit(
-        (L) => {
-          alloc[b] = L
-          return rateOf(log, layout, run(alloc, records), records, b)
-        },
-        o.target,
-        ceiling,
-      )
+      const found = search(log, b, records, unlimited, 2 * demandOf(log, records) + 1)
       suggested[b] = found.allocated
       method[b] = found.method === 'target' ? 'replay_inversion' : 'replay_best_effort'
     }
     // 2. Jointly: replay with every suggestion and re-search the budgets outside the band, each with
     //    the others at their suggestions, until all land in the band (bounded rounds).
+    let settled = false
     for (let round = 0; round < o.maxRounds; round++) {
-      const joint = run(suggested, comp.records)
+      const joint = run(suggested, comp.records, final)
       const off = targets.filter((b) => !inBand(rateOf(log, layout, joint, own.get(b)!, b)))
-      if (off.length === 0) break
+      if (off.length === 0) {
+        settled = true
+        break
+      }
       stats.rounds = Math.max(stats.rounds, round + 1)
       for (const b of off) {
-        const records = comp.records
-        const alloc = Float64Array.from(suggested)
-        const ceiling = 2 * demandOf(log, own.get(b)!) + 1
-        const found = searchLimit(
-          (L) => {
-            alloc[b] = L
-            return rateOf(log, layout, run(alloc, records), own.get(b)!, b)
-          },
-          o.target,
-          ceiling,
-        )
+        const found = search(log, b, comp.records, suggested, 2 * demandOf(log, own.get(b)!) + 1)
         suggested[b] = found.allocated
         method[b] = found.method === 'target' ? 'replay_inversion' : 'replay_best_effort'
       }
     }
+    if (!settled) run(suggested, comp.records, final)
   }
 
-  const final = run(suggested)
   const after = account(log, layout, final)
   const windowDays = log.window.from && log.window.to ? Math.max(1 / 1440, (Date.parse(log.window.to) - Date.parse(log.window.from)) / 86_400_000) : 0
   const factor = o.periodDays && windowDays > 0 ? o.periodDays / windowDays : 1
@@ -204,26 +208,18 @@ export function calibrate(input: CalibrationInput, opts: Partial<CalibrationOpti
   // Below the sample floor: the small-sample rule of §2.1 (c), as a labelled hint only.
   rows.forEach((row, b) => {
     if (b >= nb || row.status !== 'insufficient_data') return
-    const hint = smallSampleHint(log, recordsOf(log, layout, allRecords(log), b))
+    const hint = smallSampleHint(log, recordsOfBudget[b])
     if (hint) row.hint = {rule: `3 × the largest spend of one run over ${hint.runs} run(s) (shadow-analytics.md §2.1 c; small sample, not replayed, not applied)`, allocated: roundReadable(hint.max * 3)}
   })
   // Fix estimates, not budgets: where estimates are the problem, the limit once they are corrected.
   const corrected = correctedLog(log, o.minRequests)
   rows.forEach((row, b) => {
     if (b >= nb || row.verdict !== 'estimates' || !corrected || method[b] === 'none') return
-    const records = recordsOf(corrected, layout, allRecords(corrected), b)
+    // the corrected log has the same records and scopes: only estimates differ
+    const records = recordsOfBudget[b]
     const alloc = Float64Array.from(current)
     for (let x = 0; x < nb; x++) if (x !== b) alloc[x] = BIG
-    const found = searchLimit(
-      (L) => {
-        alloc[b] = L
-        stats.replays++
-        stats.records_replayed += records.length
-        return rateOf(corrected, layout, replay(corrected, layout, {allocated: alloc, records}), records, b)
-      },
-      o.target,
-      2 * demandOf(corrected, records) + 1,
-    )
+    const found = search(corrected, b, records, alloc, 2 * demandOf(corrected, records) + 1)
     const value = factor === 1 ? found.allocated : roundReadable(found.allocated * factor)
     row.suggested_allocated_after_estimates = value
     row.findings.push(`once estimates are corrected by the suggested multipliers, the limit would be ${value.toLocaleString('en-US')} (replayed alone: ${pct(found.rate, 1)} denied)`)

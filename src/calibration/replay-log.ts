@@ -78,42 +78,49 @@ function timeArg(value: string, flag: string): string {
   return `${sqlString(new Date(ms).toISOString().replace('Z', ''))}::TIMESTAMP`
 }
 
-export function filterSql(f: LogFilter): string {
+export function filterSql(f: LogFilter, alias = ''): string {
   const where: string[] = []
-  if (f.since) where.push(`ts >= ${timeArg(f.since, '--since')}`)
-  if (f.until) where.push(`ts < ${timeArg(f.until, '--until')}`)
-  if (f.tenant) where.push(`tenant = ${sqlString(f.tenant)}`)
+  if (f.since) where.push(`${alias}ts >= ${timeArg(f.since, '--since')}`)
+  if (f.until) where.push(`${alias}ts < ${timeArg(f.until, '--until')}`)
+  if (f.tenant) where.push(`${alias}tenant = ${sqlString(f.tenant)}`)
   return where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
+}
+
+/** The records a replay reads: the filter, and reservation-path endpoints with a unit and a scope. */
+function replayCondition(f: LogFilter, alias = ''): string {
+  const where = filterSql(f, alias)
+  return `${where ? `${where} AND` : 'WHERE'} ${alias}unit IS NOT NULL AND ${alias}scope_path IS NOT NULL
+      AND ${alias}endpoint IN ('reserve', 'decide', 'commit', 'release', 'extend', 'event')`
 }
 
 const iso = (v: unknown): string | null => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : `${String(v).replace(' ', 'T')}Z`)
 
-/** Load the filtered records in log order. */
+/**
+ * Load the filtered records in log order: small dictionaries (scope groups, actions) first, then one
+ * ordered scan of the record columns the replay reads, with the small codes packed into one integer
+ * per record. Runs and reservations are numbered in no particular order: the replay only matches
+ * them for equality, so hashing beats sorting 10 M identifiers.
+ */
 export async function loadReplayLog(db: ShadowDb, filter: LogFilter = {}): Promise<ReplayLog> {
-  const where = filterSql(filter)
+  const cond = replayCondition(filter)
   const policyList = `[${OVERAGE_POLICIES.map((p) => sqlString(p)).join(', ')}]`
   const reasonList = `[${REASONS.slice(1).map((r) => sqlString(r)).join(', ')}]`
-  await db.run(`CREATE OR REPLACE TEMP TABLE rp_src AS
-    SELECT * FROM records ${where ? `${where} AND` : 'WHERE'} unit IS NOT NULL AND scope_path IS NOT NULL
-      AND endpoint IN ('reserve', 'decide', 'commit', 'release', 'extend', 'event')`)
   await db.run(`CREATE OR REPLACE TEMP TABLE rp_groups AS
     SELECT (row_number() OVER (ORDER BY tenant, scope_path, unit) - 1)::INTEGER AS g, tenant, scope_path, unit
-    FROM (SELECT DISTINCT tenant, scope_path, unit FROM rp_src)`)
+    FROM (SELECT DISTINCT tenant, scope_path, unit FROM records ${cond})`)
   await db.run(`CREATE OR REPLACE TEMP TABLE rp_actions AS
     SELECT (row_number() OVER (ORDER BY k, nm) - 1)::INTEGER AS a, k, nm
-    FROM (SELECT DISTINCT coalesce(action_kind, '') AS k, coalesce(action_name, '') AS nm FROM rp_src)`)
+    FROM (SELECT DISTINCT coalesce(action_kind, '') AS k, coalesce(action_name, '') AS nm FROM records ${cond})`)
   await db.run(`CREATE OR REPLACE TEMP TABLE rp_runs AS
-    SELECT (row_number() OVER (ORDER BY run_id) - 1)::INTEGER AS u, run_id
-    FROM (SELECT DISTINCT run_id FROM rp_src WHERE run_id IS NOT NULL)`)
+    SELECT (row_number() OVER () - 1)::INTEGER AS u, run_id FROM (SELECT DISTINCT run_id FROM records ${cond} AND run_id IS NOT NULL)`)
   await db.run(`CREATE OR REPLACE TEMP TABLE rp_res AS
-    SELECT (row_number() OVER (ORDER BY reservation_id) - 1)::INTEGER AS r, reservation_id
-    FROM (SELECT DISTINCT reservation_id FROM rp_src WHERE reservation_id IS NOT NULL)`)
+    SELECT (row_number() OVER () - 1)::INTEGER AS r, reservation_id FROM (SELECT DISTINCT reservation_id FROM records ${cond} AND reservation_id IS NOT NULL)`)
   const groups = (await db.all<{tenant: string; scope_path: string; unit: Unit}>(`SELECT tenant, scope_path, unit FROM rp_groups ORDER BY g`)).map((g) => {
     const parts = g.scope_path.split('/')
     return {...g, affected: parts.map((_, i) => parts.slice(0, i + 1).join('/'))}
   })
   const actions = (await db.all<{k: string; nm: string}>(`SELECT k, nm FROM rp_actions ORDER BY a`)).map((a) => ({kind: a.k, name: a.nm}))
-  const [{n, lo, hi}] = await db.all<{n: number; lo: unknown; hi: unknown}>(`SELECT count(*)::DOUBLE AS n, min(ts) AS lo, max(ts) AS hi FROM rp_src`)
+  const [{n, lo, hi}] = await db.all<{n: number; lo: unknown; hi: unknown}>(`SELECT count(*)::DOUBLE AS n, min(ts) AS lo, max(ts) AS hi FROM records ${cond}`)
   const log: ReplayLog = {
     n,
     kind: new Uint8Array(n),
@@ -135,54 +142,62 @@ export async function loadReplayLog(db: ShadowDb, filter: LogFilter = {}): Promi
     run: new Int32Array(n),
     window: {from: iso(lo), to: iso(hi)},
   }
-  const result = await db.conn.stream(`
+  // flags: kind (bits 0-2), ok (3), expired (4), tier (5-6), logged DENY (7), evaluated (8),
+  // policy (9-10), logged reason (11-14), logged denied level + 1 (16-23)
+  // Joined without order into a narrow temp table first (DuckDB can spill it), then streamed in log
+  // order: one statement doing both ran out of DuckDB's memory limit at 10 M records.
+  await db.run(`CREATE OR REPLACE TEMP TABLE rp_rows AS
     SELECT
-      (CASE s.endpoint WHEN 'reserve' THEN (CASE WHEN s.dry_run THEN 1 ELSE 0 END) WHEN 'decide' THEN 2 WHEN 'commit' THEN 3
-         WHEN 'release' THEN 4 WHEN 'event' THEN 5 ELSE 6 END)::INTEGER AS kind,
-      (CASE WHEN s.http_status BETWEEN 200 AND 299 THEN 1 ELSE 0 END)::INTEGER AS ok,
+      ((CASE s.endpoint WHEN 'reserve' THEN (CASE WHEN s.dry_run THEN 1 ELSE 0 END) WHEN 'decide' THEN 2 WHEN 'commit' THEN 3
+          WHEN 'release' THEN 4 WHEN 'event' THEN 5 ELSE 6 END)
+       + (CASE WHEN s.http_status BETWEEN 200 AND 299 THEN 8 ELSE 0 END)
+       + (CASE WHEN s.reason_code = 'RESERVATION_EXPIRED' THEN 16 ELSE 0 END)
+       + (CASE s.tier WHEN 'low' THEN 0 WHEN 'medium' THEN 32 ELSE 64 END)
+       + (CASE WHEN s.would_decision = 'DENY' THEN 128 ELSE 0 END)
+       + (CASE WHEN s.would_decision <> 'DENY' OR s.would_reason_code IS NOT NULL THEN 256 ELSE 0 END)
+       + coalesce(list_position(${policyList}, s.overage_policy), 0) * 512
+       + (CASE WHEN s.would_reason_code IS NULL THEN 0 ELSE coalesce(list_position(${reasonList}, s.would_reason_code), ${REASONS.length - 1}) END) * 2048
+       + (CASE WHEN s.denied_scope IS NULL THEN 0 ELSE len(string_split(s.denied_scope, '/')) END) * 65536)::INTEGER AS flags,
       g.g AS grp,
       coalesce(s.estimate, 0)::DOUBLE AS estimate,
       coalesce(s.actual, 0)::DOUBLE AS actual,
       coalesce(r.r, -1)::INTEGER AS res,
-      coalesce(list_position(${policyList}, s.overage_policy), 0)::INTEGER AS policy,
-      (CASE WHEN s.reason_code = 'RESERVATION_EXPIRED' THEN 1 ELSE 0 END)::INTEGER AS expired,
-      (CASE s.tier WHEN 'low' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END)::INTEGER AS tier,
-      (CASE WHEN s.would_decision = 'DENY' THEN 1 ELSE 0 END)::INTEGER AS deny,
-      (CASE WHEN s.would_reason_code IS NULL THEN 0 ELSE coalesce(list_position(${reasonList}, s.would_reason_code), ${REASONS.length - 1}) END)::INTEGER AS reason,
-      (CASE WHEN s.denied_scope IS NULL THEN -1 ELSE len(string_split(s.denied_scope, '/')) - 1 END)::INTEGER AS level,
-      (CASE WHEN s.would_decision <> 'DENY' OR s.would_reason_code IS NOT NULL THEN 1 ELSE 0 END)::INTEGER AS evaluated,
       a.a AS action,
-      coalesce(u.u, -1)::INTEGER AS run
-    FROM rp_src s
+      coalesce(u.u, -1)::INTEGER AS run,
+      s.ts, s.seq, s.file_id, s.rowid AS row_in_file
+    FROM records s
     JOIN rp_groups g ON g.tenant = s.tenant AND g.scope_path = s.scope_path AND g.unit = s.unit
     JOIN rp_actions a ON a.k = coalesce(s.action_kind, '') AND a.nm = coalesce(s.action_name, '')
     LEFT JOIN rp_res r ON r.reservation_id = s.reservation_id
     LEFT JOIN rp_runs u ON u.run_id = s.run_id
-    ORDER BY s.ts, s.seq NULLS FIRST, s.file_id, s.rowid`)
+    ${replayCondition(filter, 's.')}`)
+  const result = await db.conn.stream(`SELECT flags, grp, estimate, actual, res, action, run FROM rp_rows ORDER BY ts, seq NULLS FIRST, file_id, row_in_file`)
   let i = 0
   for (;;) {
     const chunk = await result.fetchChunk()
     if (!chunk || chunk.rowCount === 0) break
-    const cols = chunk.getColumns() as number[][]
     const rows = chunk.rowCount
+    const [flags, grp, estimate, actual, res, action, run] = [0, 1, 2, 3, 4, 5, 6].map((c) => chunk.getColumnVector(c))
     for (let j = 0; j < rows; j++, i++) {
-      log.kind[i] = cols[0][j]
-      log.ok[i] = cols[1][j]
-      log.group[i] = cols[2][j]
-      log.estimate[i] = cols[3][j]
-      log.actual[i] = cols[4][j]
-      log.res[i] = cols[5][j]
-      log.policy[i] = cols[6][j]
-      log.expired[i] = cols[7][j]
-      log.tier[i] = cols[8][j]
-      log.loggedDeny[i] = cols[9][j]
-      log.loggedReason[i] = cols[10][j]
-      log.loggedDeniedLevel[i] = cols[11][j]
-      log.evaluated[i] = cols[12][j]
-      log.action[i] = cols[13][j]
-      log.run[i] = cols[14][j]
+      const f = flags.getItem(j) as number
+      log.kind[i] = f & 7
+      log.ok[i] = (f >> 3) & 1
+      log.expired[i] = (f >> 4) & 1
+      log.tier[i] = (f >> 5) & 3
+      log.loggedDeny[i] = (f >> 7) & 1
+      log.evaluated[i] = (f >> 8) & 1
+      log.policy[i] = (f >> 9) & 3
+      log.loggedReason[i] = (f >> 11) & 15
+      log.loggedDeniedLevel[i] = ((f >> 16) & 255) - 1
+      log.group[i] = grp.getItem(j) as number
+      log.estimate[i] = estimate.getItem(j) as number
+      log.actual[i] = actual.getItem(j) as number
+      log.res[i] = res.getItem(j) as number
+      log.action[i] = action.getItem(j) as number
+      log.run[i] = run.getItem(j) as number
     }
   }
+  await db.run('DROP TABLE rp_rows')
   if (i !== n) throw new Error(`replay log: expected ${n} records, read ${i}`)
   return log
 }

@@ -7,13 +7,9 @@
 // Limits of the log (README "Calibration"): admin funding during the window is not in the decision
 // log, and an expiry shows only when the client later commits or releases (the hold is returned
 // then, not at the daemon's sweep).
-import {evaluateReserve} from '../evaluator/evaluate.js'
-import {settle} from '../evaluator/settle.js'
-import {chargeDeltas, holdDeltas, releaseHold} from '../evaluator/shadow-book.js'
 import type {BudgetStatus, Caps, Ledger, OveragePolicy, Tenant, Unit} from '../protocol/types.js'
-import {applyDelta, openingLedger} from '../store/ledger-math.js'
-import type {LedgerDelta} from '../store/types.js'
-import {KIND, REASONS, type ReplayLog, policyOf, reasonIndex} from './replay-log.js'
+import {BookReplay} from './book-replay.js'
+import {REASONS, type ReplayLog} from './replay-log.js'
 
 export interface BudgetSpec {
   scope: string
@@ -82,156 +78,41 @@ export interface ReplayOutcome {
   ledgers: Ledger[]
 }
 
-interface Hold {
-  budgets: number[]
-  estimate: number
-  policy: OveragePolicy
-  reason: number
-}
-
-
 /**
  * Replay `records` (indices into the log, ascending; default all) with `allocated[i]` for budget i
  * (default: the layout's allocations). Records outside `records` never touch the book, so a subset
- * must hold every record of the budgets it covers (see components()).
+ * must hold every record of the budgets it covers (see components()). With `into`, the outcomes of
+ * `records` are written there (the others are left as they are).
  */
-export function replay(log: ReplayLog, layout: BookLayout, options: {allocated?: ArrayLike<number>; overdraft?: ArrayLike<number>; records?: Int32Array} = {}): ReplayOutcome {
-  const {budgets, slots, unitMismatch, tenantOf} = layout
-  const ledgers = budgets.map((b, i) => {
-    const l = openingLedger(b, options.allocated ? options.allocated[i] : b.allocated)
-    if (options.overdraft) l.overdraft_limit = options.overdraft[i]
-    return l
-  })
-  // scope → unit → budget index (no key strings built per delta)
-  const byScope = new Map<string, Map<string, number>>()
-  budgets.forEach((b, i) => {
-    let units = byScope.get(b.scope)
-    if (!units) byScope.set(b.scope, (units = new Map()))
-    units.set(b.unit, i)
-  })
-  const holds = new Map<number, Hold>()
+export function replay(log: ReplayLog, layout: BookLayout, options: {allocated?: ArrayLike<number>; overdraft?: ArrayLike<number>; records?: Int32Array; into?: ReplayOutcome; held?: Array<readonly number[]>} = {}): ReplayOutcome {
+  const book = new BookReplay(log, layout, options.allocated, options.overdraft, options.held)
   const n = log.n
-  const out: ReplayOutcome = {
+  const out: ReplayOutcome = options.into ?? emptyOutcome(n)
+  out.ledgers = book.ledgers
+  const {records} = options
+  const count = records ? records.length : n
+  for (let k = 0; k < count; k++) {
+    const r = records ? records[k] : k
+    book.step(r)
+    out.deny[r] = book.deny
+    out.reason[r] = book.reason
+    out.deniedBudget[r] = book.deniedBudget
+    out.deniedLevel[r] = book.deniedLevel
+    out.known[r] = book.known
+  }
+  return out
+}
+
+/** An outcome with no record replayed yet (replay's `into`: components replayed one by one into one outcome). */
+export function emptyOutcome(n: number): ReplayOutcome {
+  return {
     deny: new Uint8Array(n),
     reason: new Uint8Array(n),
     deniedBudget: new Int32Array(n).fill(-1),
     deniedLevel: new Int8Array(n).fill(-1),
     known: new Uint8Array(n),
-    ledgers,
+    ledgers: [],
   }
-  const apply = (deltas: Array<Omit<LedgerDelta, 'book'>>) => {
-    for (const d of deltas) {
-      const i = byScope.get(d.scope)!.get(d.unit)!
-      // applyDelta reads only add/set; the book is the shadow book throughout
-      const next = applyDelta(ledgers[i], d as LedgerDelta, 0)
-      if (next) ledgers[i] = next
-    }
-  }
-  const deniedAt = (r: number, group: number, scope: string | undefined) => {
-    if (scope === undefined) return
-    const affected = log.groups[group].affected
-    const level = affected.indexOf(scope)
-    out.deniedLevel[r] = level
-    if (level >= 0) out.deniedBudget[r] = slots[group][level]
-  }
-  const count = options.records ? options.records.length : n
-  for (let k = 0; k < count; k++) {
-    const r = options.records ? options.records[k] : k
-    const kind = log.kind[r]
-    const g = log.group[r]
-    const group = log.groups[g]
-    const unit = group.unit
-    out.known[r] = 1
-    if (kind === KIND.reserve || kind === KIND.dryRun || kind === KIND.decide) {
-      const slot = slots[g]
-      const view: Array<Ledger | undefined> = new Array(slot.length)
-      for (let s = 0; s < slot.length; s++) view[s] = slot[s] >= 0 ? ledgers[slot[s]] : undefined
-      const estimate = log.estimate[r]
-      const evaluation = evaluateReserve({tenant: tenantOf[g], affected_scopes: group.affected, unit, estimate, ledgers: view, book: 'shadow'})
-      if (unitMismatch[g]) {
-        out.deny[r] = 1
-        out.reason[r] = reasonIndex('UNIT_MISMATCH')
-      } else if (evaluation.decision === 'DENY') {
-        out.deny[r] = 1
-        out.reason[r] = reasonIndex(evaluation.reason_code)
-        deniedAt(r, g, evaluation.denied_scope)
-      }
-      // A record the daemon did not answer 2xx (an enforced denial, a 400) changed no book.
-      if (!log.ok[r]) continue
-      const amount = {unit, amount: estimate}
-      if (kind === KIND.reserve) {
-        const res = log.res[r]
-        if (res < 0) continue
-        const policy = policyOf(log.policy[r]) ?? tenantOf[g]?.default_commit_overage_policy ?? 'ALLOW_IF_AVAILABLE'
-        if (evaluation.decision === 'DENY' || unitMismatch[g]) {
-          holds.set(res, {budgets: [], estimate, policy, reason: out.reason[r]})
-          continue
-        }
-        const held: number[] = []
-        for (let s = 0; s < slot.length; s++) if (slot[s] >= 0) held.push(slot[s])
-        holds.set(res, {budgets: held, estimate, policy, reason: 0})
-        apply(holdDeltas('shadow', evaluation.budgeted, amount))
-      } else if (!unitMismatch[g]) {
-        apply(chargeDeltas(evaluation, amount))
-      }
-      continue
-    }
-    if (kind === KIND.event) {
-      const slot = slots[g]
-      const present: Ledger[] = []
-      for (let s = 0; s < slot.length; s++) if (slot[s] >= 0) present.push(ledgers[slot[s]])
-      if (present.length === 0) {
-        out.deny[r] = 1
-        out.reason[r] = reasonIndex(unitMismatch[g] ? 'UNIT_MISMATCH' : 'BUDGET_NOT_FOUND')
-        continue
-      }
-      const policy = policyOf(log.policy[r]) ?? 'ALLOW_IF_AVAILABLE'
-      const s = settle({ledgers: present, estimate: 0, actual: log.actual[r], policy, kind: 'event'})
-      if (!s.ok) {
-        out.deny[r] = 1
-        out.reason[r] = reasonIndex(s.code)
-        deniedAt(r, g, s.scope)
-      } else if (log.ok[r]) apply(s.deltas)
-      continue
-    }
-    // commit, release, extend: the reservation's hold
-    const hold = log.res[r] >= 0 ? holds.get(log.res[r]) : undefined
-    if (!hold) {
-      out.known[r] = 0
-      continue
-    }
-    if (hold.budgets.length === 0) {
-      out.deny[r] = 1
-      out.reason[r] = hold.reason
-    }
-    const amount = {unit, amount: hold.estimate}
-    const heldScopes = hold.budgets.map((b) => budgets[b].scope)
-    if (kind === KIND.extend) continue
-    if (!log.ok[r]) {
-      // Expired before the client came back: the sweep had returned the hold.
-      if (log.expired[r] && hold.budgets.length > 0) {
-        apply(releaseHold('shadow', heldScopes, amount))
-        holds.delete(log.res[r])
-      }
-      continue
-    }
-    holds.delete(log.res[r])
-    if (hold.budgets.length === 0) continue
-    if (kind === KIND.release) {
-      apply(releaseHold('shadow', heldScopes, amount))
-      continue
-    }
-    const s = settle({ledgers: hold.budgets.map((b) => ledgers[b]), estimate: hold.estimate, actual: log.actual[r], policy: hold.policy, kind: 'commit'})
-    if (s.ok) apply(s.deltas)
-    else {
-      // Under full enforcement this commit would have failed; the hold would have expired.
-      apply(releaseHold('shadow', heldScopes, amount))
-      out.deny[r] = 1
-      out.reason[r] = reasonIndex(s.code)
-      deniedAt(r, g, s.scope)
-    }
-  }
-  return out
 }
 
 export interface Mismatch {

@@ -29,27 +29,32 @@ export interface SearchResult {
 /** Neighbours checked below the bisection's answer. */
 const NEIGHBOURS = [0.98, 0.95, 0.9]
 
+/** A rate at a limit; `exact: false` when the replay stopped once the rate exceeded `stopAbove` (then only a lower bound). */
+export type RateAt = (allocated: number, stopAbove: number) => {rate: number; exact: boolean}
+
 /**
  * Smallest readable L with rateAt(L) ≤ goal, searched over [0, ceiling] (bisection to 0.2 %, then
  * the neighbours 2, 5 and 10 % below). When even the ceiling
  * misses the goal, the goal becomes the ceiling's rate: the limit then adds no denials of its own.
+ * Replays may stop early once they are above the goal: only "above or not" is needed of them.
  */
-export function searchLimit(rateAt: (allocated: number) => number, goal: number, ceiling: number): SearchResult {
+export function searchLimit(rateAt: RateAt, goal: number, ceiling: number): SearchResult {
   let replays = 0
-  const memo = new Map<number, number>()
-  const f = (x: number) => {
+  const memo = new Map<number, {rate: number; exact: boolean}>()
+  let want = Infinity
+  const f = (x: number, exact = false) => {
     let v = memo.get(x)
-    if (v === undefined) {
-      v = rateAt(x)
+    if (v === undefined || (exact && !v.exact)) {
+      v = rateAt(x, exact ? Infinity : want)
       memo.set(x, v)
       replays++
     }
-    return v
+    return v.rate
   }
   let hi = Math.max(1, Math.ceil(ceiling))
   let method: SearchResult['method'] = 'target'
-  let want = goal
-  const top = f(hi)
+  want = goal
+  const top = f(hi, true)
   if (top > goal) {
     method = 'best_effort'
     want = top
@@ -68,5 +73,5 @@ export function searchLimit(rateAt: (allocated: number) => number, goal: number,
   }
   let allocated = roundReadable(best)
   for (let i = 0; i < 8 && f(allocated) > want; i++) allocated = nextReadable(allocated)
-  return {allocated, rate: f(allocated), method, replays}
+  return {allocated, rate: f(allocated, true), method, replays}
 }

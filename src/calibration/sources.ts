@@ -20,7 +20,7 @@ export function budgetsFromConfig(file: string): CurrentBudgets {
   }
 }
 
-/** Every budget the admin API lists (all pages), and every tenant. */
+/** Every budget the admin API lists (all pages), and every tenant with its default overage policy (what the replay falls back on when a record does not say). */
 export async function budgetsFromAdmin(url: string, adminKey: string, timeoutMs = 30_000): Promise<CurrentBudgets> {
   const admin = new AdminClient(new HttpClient({baseUrl: url, headers: {'X-Admin-API-Key': adminKey}, timeoutMs, label: 'admin API', urlHint: '--admin-url / CYCLES_ADMIN_URL'}))
   const budgets: BudgetSpec[] = []
@@ -42,7 +42,10 @@ export async function budgetsFromAdmin(url: string, adminKey: string, timeoutMs 
   cursor = undefined
   do {
     const page = await admin.listTenants({limit: 100, cursor})
-    for (const t of page.items) tenants.push({tenant_id: t.tenant_id, status: t.status as TenantSpec['status']})
+    for (const t of page.items) {
+      const policy = t.default_commit_overage_policy as TenantSpec['default_commit_overage_policy']
+      tenants.push({tenant_id: t.tenant_id, status: t.status as TenantSpec['status'], ...(policy ? {default_commit_overage_policy: policy} : {})})
+    }
     cursor = page.has_more ? page.next_cursor : undefined
   } while (cursor)
   budgets.sort((a, b) => a.scope.localeCompare(b.scope) || a.unit.localeCompare(b.unit))

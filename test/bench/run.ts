@@ -6,6 +6,7 @@ const SUITES: Record<string, () => Promise<{run: (args: string[]) => Promise<voi
   redis: () => import('./redis-bench.js'),
   shedding: () => import('./shedding-bench.js'),
   calibrate: () => import('./calibrate-bench.js'),
+  faithfulness: () => import('./faithfulness-bench.js'),
 }
 
 // Suite names are the bare words that name a suite; everything else (e.g. `--records 1000000`) is
