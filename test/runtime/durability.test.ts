@@ -71,7 +71,11 @@ describe('durability under kill -9', () => {
       }
     }
     const workers = Array.from({length: 16}, (_, w) => worker(w))
-    await new Promise((r) => setTimeout(r, 1500))
+    // Kill once enough of each kind is acknowledged (at least 1.5 s in, at most 30 s): a busy host
+    // answers fewer requests per second, and the checks below need a burst of known size.
+    const enoughAcked = () => ['reserve', 'commit', 'dry'].every((k) => acked.filter((a) => a.kind === k).length > (k === 'reserve' ? 150 : 50))
+    const started = Date.now()
+    while (Date.now() - started < 1500 || (!enoughAcked() && Date.now() - started < 30_000)) await new Promise((r) => setTimeout(r, 50))
     daemon.child.kill('SIGKILL')
     await daemon.exited
     stop = true
