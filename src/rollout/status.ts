@@ -1,12 +1,14 @@
 // `cycles rollout status`: per tier its mode and percent, since when, the live denial rate against
 // its baseline, the guard's state, and the steps applied so far — read from GET /v1/admin/rollout.
-// The next step and its gate come from the plan (`cycles rollout apply --dry-run`); a caller that
-// knows them passes `nextStep` and it is shown and put in the JSON as is.
+// Given the plan (`--plan`), the next step and whether its gate passes, evaluated exactly as
+// `cycles rollout apply --dry-run` does (nextStepOf).
 import chalk from 'chalk'
 
 import {table} from '../cli/render.js'
 import type {TierName} from '../client/control-client.js'
 import type {RolloutClient, RolloutTierWire, RolloutWire} from '../client/rollout-client.js'
+import {type ApplyOutcome, stepWords} from './apply-run.js'
+import type {PlanStep} from './plan.js'
 
 export interface TierStatus {
   tier: TierName
@@ -33,14 +35,33 @@ export interface RolloutStatus {
   killswitch: RolloutWire['killswitch']
   applied_steps: RolloutWire['applied_steps']
   guard_config: RolloutWire['guard_config']
-  /** The plan's next step and its gate, when known (see `cycles rollout apply --dry-run`); null here. */
-  next_step: unknown
+  /** The plan's next step and its gate (with --plan); null without a plan. */
+  next_step: NextStep | null
   version: number
 }
 
 const TIER_ORDER: TierName[] = ['low', 'medium', 'high']
 
-export function rolloutStatusOf(wire: RolloutWire, nextStep: unknown = null): RolloutStatus {
+/** The plan's next step as `rollout status` shows it: what it does and whether its gate passes now. */
+export type NextStep =
+  | {plan_id: string; complete: true}
+  | {plan_id: string; complete: false; step: number; kind: PlanStep['kind']; tier: TierName; action: string; gate_passed: boolean; failing: Array<{gate: string; actual: string; required: string}>}
+
+/** From `rollout apply --dry-run`'s outcome (the same gate evaluation, nothing changed). */
+export function nextStepOf(outcome: ApplyOutcome): NextStep {
+  if (outcome.status === 'complete' || !outcome.step || !outcome.gate) return {plan_id: outcome.plan_id, complete: true}
+  const failing = outcome.gate.checks.filter((c) => !c.passed).map((c) => ({gate: c.gate, actual: c.actual, required: c.required}))
+  return {plan_id: outcome.plan_id, complete: false, step: outcome.step.step, kind: outcome.step.kind, tier: outcome.step.tier, action: stepWords(outcome.step), gate_passed: outcome.gate.passed, failing}
+}
+
+export function describeNextStep(n: NextStep | null): string[] {
+  if (n === null) return ['next step: pass --plan plan.yaml to see it and whether its gate passes']
+  if (n.complete) return [`next step: none — every step of plan ${n.plan_id} is applied`]
+  if (n.gate_passed) return [`next step ${n.step}: ${n.action} — gate passes (apply: cycles rollout apply <plan.yaml>)`]
+  return [`next step ${n.step}: ${n.action} — gate FAILS:`, ...n.failing.map((f) => `  ${f.gate}: ${f.actual} (needs ${f.required})`)]
+}
+
+export function rolloutStatusOf(wire: RolloutWire, nextStep: NextStep | null = null): RolloutStatus {
   const tiers = TIER_ORDER.map((tier): TierStatus => {
     const t = wire.tiers[tier]
     const s = t.stats
@@ -65,8 +86,8 @@ export function rolloutStatusOf(wire: RolloutWire, nextStep: unknown = null): Ro
   return {at_ms: wire.now_ms, tiers, killswitch: wire.killswitch, applied_steps: wire.applied_steps, guard_config: wire.guard_config, next_step: nextStep, version: wire.version}
 }
 
-export async function fetchRolloutStatus(client: RolloutClient, sinceMs?: number): Promise<RolloutStatus> {
-  return rolloutStatusOf(await client.status(sinceMs))
+export async function fetchRolloutStatus(client: RolloutClient, sinceMs?: number, next?: () => Promise<ApplyOutcome>): Promise<RolloutStatus> {
+  return rolloutStatusOf(await client.status(sinceMs), next ? nextStepOf(await next()) : null)
 }
 
 export const rate = (x: number | null): string => (x === null ? '—' : `${(x * 100).toFixed(2)} %`)
@@ -132,6 +153,6 @@ export function renderRolloutStatus(r: RolloutStatus): string[] {
       lines.push(`  ${s.plan_id} #${s.step} ${what} at ${ago(s.at_ms, r.at_ms)}${s.actor ? ` by ${s.actor}` : ''}${s.forced ? ' (forced)' : ''}${s.reason ? ` — ${s.reason}` : ''}`)
     }
   }
-  lines.push(r.next_step === null ? 'next step: run `cycles rollout apply <plan.yaml> --dry-run` to see it and its gate' : `next step: ${JSON.stringify(r.next_step)}`)
+  lines.push(...describeNextStep(r.next_step))
   return lines
 }

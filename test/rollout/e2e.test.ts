@@ -21,6 +21,7 @@ import {rampBucket} from '../../src/evaluator/tiers.js'
 import type {Tier} from '../../src/protocol/types.js'
 import type {StepGateResult} from '../../src/rollout/apply-gates.js'
 import {type ApplyOutcome, runRolloutApply} from '../../src/rollout/apply-run.js'
+import {describeNextStep, fetchRolloutStatus} from '../../src/rollout/status.js'
 import {runRolloutPlan} from '../../src/rollout/plan-run.js'
 import {type TestDaemon, call, tempDir} from '../support/daemon.js'
 import {ADMIN, KEY, admin, rolloutConfig, startRolloutDaemon, traffic, until} from './helpers.js'
@@ -53,6 +54,8 @@ function connect(t: TestDaemon) {
   deps = {admin: new AdminClient(http), rollout: new RolloutClient(http)}
 }
 const apply = (): Promise<ApplyOutcome> => runRolloutApply({planFile, dryRun: false, force: false}, deps)
+/** What `cycles rollout status --plan` shows. */
+const statusWithNext = () => fetchRolloutStatus(deps.rollout, undefined, () => runRolloutApply({planFile, dryRun: true, force: false}, deps))
 const control = async () => (await admin(d, 'GET', '/v1/admin/control')).body
 
 /** One request of a run in a tier: reserve, and commit ACTUAL when admitted. */
@@ -225,7 +228,15 @@ describe('issue 11 acceptance: calibrate → plan → apply through a real daemo
       const checks = (refused.details!.gate as StepGateResult).checks
       expect(checks.filter((c) => !c.passed).map((c) => c.gate)).toEqual(['min_requests', 'reserve_commit_ratio', 'overage'])
       expect(checks.find((c) => c.gate === 'min_requests')!.actual).toBe('0 request(s)')
+      // `rollout status --plan` shows the same next step and the same failing gates, and changes nothing.
+      const before = await statusWithNext()
+      expect(before.next_step).toMatchObject({complete: false, tier, kind: 'enforce', gate_passed: false, action: `tier ${tier} enforce 10 %`})
+      expect((before.next_step as {failing: Array<{gate: string}>}).failing.map((f) => f.gate)).toEqual(['min_requests', 'reserve_commit_ratio', 'overage'])
+      expect(describeNextStep(before.next_step)[0]).toMatch(new RegExp(`^next step \\d+: tier ${tier} enforce 10 % — gate FAILS:$`))
       expect((await drive(tier, 'warm', MIN_REQUESTS / 2)).statuses).toEqual({200: MIN_REQUESTS})
+      const ready = await statusWithNext()
+      expect(ready.next_step).toMatchObject({complete: false, tier, gate_passed: true, failing: []})
+      expect(ready.tiers.find((t) => t.tier === tier)!.mode).toBe('shadow')
       await nextStep({kind: 'enforce', tier, percent: 10})
       expect((await drive(tier, 'ramp10', MIN_REQUESTS / 2)).statuses).toEqual({200: MIN_REQUESTS})
       await nextStep({kind: 'enforce', tier, percent: 100})
@@ -235,6 +246,7 @@ describe('issue 11 acceptance: calibrate → plan → apply through a real daemo
     expect(c.enforce_percent).toEqual({low: 100, medium: 100, high: 100})
     expect(c.rollout.applied_steps.map((s: {plan_id: string; step: number}) => `${s.plan_id}#${s.step}`)).toEqual(Array.from({length: 9}, (_, i) => `${planId}#${i + 1}`))
     expect((await apply()).status).toBe('complete')
+    expect((await statusWithNext()).next_step).toEqual({plan_id: planId, complete: true})
   })
 
   it('a planted regression (low\'s limit cut to a tenth) trips the guard: low is back in shadow within window_seconds + 1 s', async () => {

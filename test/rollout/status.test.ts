@@ -75,6 +75,6 @@ describe('rolloutStatusOf', () => {
     expect(lines).toContain('guard: trips at 3 × baseline and ≥ 1.00 % with ≥ 50 enforced requests, sustained 600 s')
     expect(lines).toContain('p1 #2 low enforce 50 % at')
     expect(lines).toContain('by ops — ramp')
-    expect(lines).toContain('cycles rollout apply <plan.yaml> --dry-run')
+    expect(lines).toContain('next step: pass --plan plan.yaml to see it and whether its gate passes')
   })
 })
