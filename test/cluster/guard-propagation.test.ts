@@ -3,30 +3,22 @@
 // record's pub/sub); B's rollout view shows the same steps and the trip.
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {destroyRedis, type RedisServer, startRedis} from '../support/redis.js'
 import {admin, rolloutConfig, traffic, until} from '../rollout/helpers.js'
-import {newPrefix, redisDaemon, type RedisDaemon} from './helpers.js'
+import {type RedisDaemon, twoRedisDaemons} from './helpers.js'
 
 const W = 2
 const A = 1_000_000_000
 
 describe('the guard and rollout steps on two instances sharing Redis', () => {
-  let redis: RedisServer
   let a: RedisDaemon
   let b: RedisDaemon
 
+  let stop: (() => Promise<void>) | undefined
   beforeAll(async () => {
-    redis = await startRedis()
-    const prefix = newPrefix()
     const config = rolloutConfig({lowAllocated: A, guard: `{ ratio: 3, min_denial_rate: 0.01, min_requests: 10, window_seconds: ${W} }`})
-    a = await redisDaemon(redis.url, prefix, config, {adminPort: 0})
-    b = await redisDaemon(redis.url, prefix, config, {adminPort: 0})
+    ;({a, b, stop} = await twoRedisDaemons(config, {adminPort: 0}))
   })
-  afterAll(async () => {
-    await a?.stop()
-    await b?.stop()
-    await destroyRedis(redis)
-  })
+  afterAll(async () => stop?.())
 
   it('B is back in shadow within 1 s of A\'s trip', async () => {
     const step = await admin(a, 'POST', '/v1/admin/rollout/steps', {plan_id: 'p', step: 1, tier: 'low', mode: 'enforce', enforce_percent: 100, reason: 'enforce low'})

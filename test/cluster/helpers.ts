@@ -54,11 +54,14 @@ export const newPrefix = () => `c${randomUUID().slice(0, 8)}:`
 export type RedisDaemon = Awaited<ReturnType<typeof redisDaemon>>
 
 /** A fresh redis-server and two daemons sharing it (one key prefix); stop() ends all three. */
-export async function twoRedisDaemons(config: string): Promise<{redis: RedisServer; a: RedisDaemon; b: RedisDaemon; stop(): Promise<void>}> {
+export async function twoRedisDaemons(
+  config: string,
+  extra: Parameters<typeof startTestDaemon>[1] = {},
+): Promise<{redis: RedisServer; a: RedisDaemon; b: RedisDaemon; stop(): Promise<void>}> {
   const redis = await startRedis()
   const prefix = newPrefix()
-  const a = await redisDaemon(redis.url, prefix, config)
-  const b = await redisDaemon(redis.url, prefix, config)
+  const a = await redisDaemon(redis.url, prefix, config, extra)
+  const b = await redisDaemon(redis.url, prefix, config, extra)
   return {
     redis,
     a,

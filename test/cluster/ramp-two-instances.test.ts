@@ -6,8 +6,7 @@ import {createHash} from 'node:crypto'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {call} from '../support/daemon.js'
-import {type RedisServer, destroyRedis, startRedis} from '../support/redis.js'
-import {KEY, clusterConfig, newPrefix, redisDaemon, until} from './helpers.js'
+import {KEY, type RedisDaemon, clusterConfig, twoRedisDaemons, until} from './helpers.js'
 
 const ADMIN = 'admin_key_for_tests_0123456789'
 const config = `${clusterConfig({allocated: 1_000_000})}admin_key: ${ADMIN}\n`
@@ -15,22 +14,15 @@ const auth = {'X-Cycles-API-Key': KEY}
 const bucket = (id: string) => parseInt(createHash('sha256').update(`acme\n${id}`).digest('hex').slice(0, 8), 16) % 100
 
 describe('the enforcement ramp on two instances sharing Redis', () => {
-  let redis: RedisServer
-  let a: Awaited<ReturnType<typeof redisDaemon>>
-  let b: Awaited<ReturnType<typeof redisDaemon>>
+  let a: RedisDaemon
+  let b: RedisDaemon
   let n = 0
 
+  let stop: (() => Promise<void>) | undefined
   beforeAll(async () => {
-    redis = await startRedis()
-    const prefix = newPrefix()
-    a = await redisDaemon(redis.url, prefix, config, {adminPort: 0})
-    b = await redisDaemon(redis.url, prefix, config, {adminPort: 0})
+    ;({a, b, stop} = await twoRedisDaemons(config, {adminPort: 0}))
   })
-  afterAll(async () => {
-    await a?.stop()
-    await b?.stop()
-    await destroyRedis(redis)
-  })
+  afterAll(async () => stop?.())
 
   it('gives each run the same mode on both instances', async () => {
     const set = await call(a.daemon.adminUrl, 'PUT', '/v1/admin/control/tiers/medium', {mode: 'enforce', enforce_percent: 30, reason: 'ramp'}, {'X-Admin-API-Key': ADMIN})
