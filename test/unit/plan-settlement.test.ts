@@ -79,4 +79,16 @@ describe('planSettlement: an overage charge for the store', () => {
     expect(planned.overage?.ledgers.some((l) => l.debt)).toBe(true)
     expect(planned.overage && 'expectExtra' in planned.overage).toBe(false)
   })
+
+  it('with a debt ledger anywhere in the path (overdraft on the agent only), the whole actual is charged and no extra is expected', () => {
+    const i = input({policy: 'ALLOW_WITH_OVERDRAFT', ledgers: [ledger('tenant:a'), ledger('tenant:a/agent:b', {allocated: 130, overdraft_limit: 100})]})
+    const planned = planSettlement(i)
+    if (!planned.ok) throw new Error('refused')
+    expect(planned.overage?.ledgers).toEqual([
+      {scope: 'tenant:a', debt: false},
+      {scope: 'tenant:a/agent:b', debt: true},
+    ])
+    expect(planned.charged).toBe(150)
+    expect(planned.overage && 'expectExtra' in planned.overage).toBe(false)
+  })
 })
