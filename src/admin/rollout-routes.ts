@@ -1,4 +1,4 @@
-// The rollout's admin routes (a `cycles` extension; contract: notes/contract-rollout.md). The
+// The rollout's admin routes (a `cycles` extension; README "Rollout status, rollback and the auto-rollback guard"). The
 // rollout's state — applied steps, baselines, guard trips — lives in the control record next to the
 // modes it explains, so every instance sharing the store and every operator sees the same, and it
 // survives restarts. Every change is one transaction with its audit row (actor and reason).

@@ -1,39 +1,13 @@
-// Client for the admin plane's rollout routes (a cycles extension; notes/contract-rollout.md).
+// Client for the admin plane's rollout routes (a cycles extension; README "Rollout status, rollback and the auto-rollback guard").
+import type {TierStatsView} from '../daemon/tier-stats.js'
+import type {GuardTripRecord} from '../store/types.js'
 import type {HttpClient} from './http.js'
 import type {ModeName, TierName} from './control-client.js'
 
-export interface TierStatsWire {
-  since_ms: number
-  until_ms: number
-  window_seconds: number
-  requests: number
-  enforced_requests: number
-  enforced_denials: number
-  enforced_denial_rate: number
-  would_denials: number
-  would_denial_rate: number
-  commits: number
-  reserve_commit_ratio: number
-  overage_rate: number
-  overages: number
-  commit_estimate: number
-  commit_actual: number
-}
+/** The wire shapes are the daemon's own (type-only imports: nothing is loaded at run time). */
+export type TierStatsWire = TierStatsView
 
-export interface GuardTripWire {
-  at_ms: number
-  denial_rate: number
-  baseline: number
-  requests: number
-  reason: string
-  kind?: 'denial_rate' | 'budget_frozen'
-  denials?: number
-  threshold?: number
-  window_seconds?: number
-  scope?: string
-  unit?: string
-  instance?: string
-}
+export type GuardTripWire = GuardTripRecord
 
 export interface GuardWindowWire {
   requests: number
