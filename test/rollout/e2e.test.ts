@@ -251,7 +251,17 @@ describe('issue 11 acceptance: calibrate → plan → apply through a real daemo
 
   it('a planted regression (low\'s limit cut to a tenth) trips the guard: low is back in shadow within window_seconds + 1 s', async () => {
     const before = (await admin(d, 'GET', '/v1/admin/budgets/lookup?scope=tenant:acme/workspace:search&unit=USD_MICROCENTS')).body.allocated.amount
-    const load = traffic(d, ESTIMATE, ACTUAL)
+    // The ramp above spent nearly all of low's limit: a new period (spent 0, same limit) gives the healthy window
+    // its headroom, and one paced client (at most 20 requests/s, 150+ requests of headroom) keeps it healthy for
+    // seconds on any host, so the denials that follow are the cut's.
+    const period = await admin(d, 'POST', '/v1/admin/budgets/fund?tenant_id=acme&scope=tenant:acme/workspace:search&unit=USD_MICROCENTS', {
+      operation: 'RESET_SPENT',
+      amount: {unit: 'USD_MICROCENTS', amount: before},
+      spent: {unit: 'USD_MICROCENTS', amount: 0},
+      reason: 'period start before the planted regression',
+    })
+    expect(period.status, period.text).toBe(200)
+    const load = traffic(d, ESTIMATE, ACTUAL, 'search', 1, 50)
     let cutAt = 0
     try {
       await until('a healthy guard window on low', 30_000, () => (d.daemon.guard.window('low')?.requests ?? 0) >= 10)

@@ -61,14 +61,18 @@ export async function startRolloutDaemon(config: string, dir?: string, options: 
   return startTestDaemon(config, {adminPort: 0, ...options}, dir)
 }
 
-/** `clients` sequential loops of traffic (reserve, then commit `actual`) until stop(); counts answers by status. */
-export function traffic(d: TestDaemon, estimate: number, actual: number, workspace = 'search', clients = 4) {
+/**
+ * `clients` sequential loops of traffic (reserve, then commit `actual`) until stop(); counts answers by status.
+ * `pauseMs` between a loop's requests caps the rate, so a budget's headroom lasts a known time whatever the host's speed.
+ */
+export function traffic(d: TestDaemon, estimate: number, actual: number, workspace = 'search', clients = 4, pauseMs = 0) {
   let running = true
   const statuses: Record<number, number> = {}
   const loop = async () => {
     while (running) {
       const res = await search(d, estimate, actual, workspace)
       statuses[res.status] = (statuses[res.status] ?? 0) + 1
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs))
     }
   }
   const done = Promise.all(Array.from({length: clients}, loop))
