@@ -25,6 +25,8 @@ export interface AdminPlaneOptions extends AdminDeps, ControlHooks {
   log?: (line: string) => void
   /** Failed-authentication limit and aggregation window (defaults: 300 per source per 60 s). */
   authFailures?: Omit<AuthFailureOptions, 'now'>
+  /** The daemon's Prometheus exposition (GET /metrics); absent, the route answers 404. */
+  metrics?: () => Promise<{body: string; contentType: string}>
 }
 
 const AUTH = Symbol('admin-auth')
@@ -125,6 +127,20 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
     }
   }
 
+  /** GET /metrics: the admin key as X-Admin-API-Key or as a bearer token (Prometheus' `authorization` scrape setting). */
+  const metricsRoute = async (req: HttpRequest): Promise<HttpResponse> => {
+    const limited = refuseIfLimited(req)
+    if (limited) return limited
+    const bearer = /^Bearer\s+(.+)$/i.exec(headerOf(req, 'authorization') ?? '')?.[1]
+    const presented = headerOf(req, 'x-admin-api-key') || bearer
+    if (!presented) throw new ProtocolError('UNAUTHORIZED', 'Missing X-Admin-API-Key header or Authorization: Bearer <admin key>')
+    if (!options.adminKeyMatches(presented)) throw new ProtocolError('UNAUTHORIZED', 'Invalid admin API key')
+    ;(req as WithAuth)[AUTH] = 'admin'
+    if (!options.metrics) throw new ProtocolError('NOT_FOUND', 'This admin plane serves no metrics')
+    const {body, contentType} = await options.metrics()
+    return {status: 200, body, contentType}
+  }
+
   server
     .route('POST', '/v1/admin/tenants', adminOnly((req, ctx) => tenants.create(ctx, req.body)))
     .route('GET', '/v1/admin/tenants', adminOnly((req) => tenants.list(req.query)))
@@ -171,6 +187,7 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
       const health = await store.health()
       return {status: health.ok ? 200 : 503, body: JSON.stringify({status: health.ok ? 'UP' : 'DOWN'})}
     })
+    .route('GET', '/metrics', metricsRoute)
 
   registerControlRoutes(server, adminOnly, core, options) // tier modes and the kill switch (a cycles extension)
   registerRolloutRoutes(server, adminOnly, core, options) // rollout steps, rollback, live tier figures and the guard (a cycles extension)

@@ -17,11 +17,13 @@ import {TIERS, type Book, type Ledger} from '../protocol/types.js'
 import {EmbeddedStore} from '../store/embedded/embedded-store.js'
 import {openingLedger} from '../store/ledger-math.js'
 import type {Store, TierControl, Tx} from '../store/types.js'
+import {controlChangeLine} from './control-log.js'
 import {DaemonCounters} from './counters.js'
 import {type HttpRequest, JsonServer, type SheddingOptions} from './http/json-server.js'
 import {decisionRecordFor, registerRuntimeRoutes} from './runtime-plane.js'
 import {RuntimeService} from './runtime-service.js'
 import {GuardRunner} from './guard-runner.js'
+import {DaemonMetrics} from './metrics.js'
 import {TierStats} from './tier-stats.js'
 
 export const DAEMON_VERSION = '0.1.0'
@@ -101,6 +103,8 @@ export class Daemon {
         if (c.version < controlRef.current.version) return
         const before = controlRef.current
         controlRef.current = c
+        const line = controlChangeLine(before, c)
+        if (line) options.log?.(line)
         guard.onControl(before, c)
       }
       const guard: GuardRunner = new GuardRunner({
@@ -132,6 +136,14 @@ export class Daemon {
         log: options.log,
       })
       let daemon: Daemon | undefined
+      const metrics = new DaemonMetrics({
+        storeUp: async () => (await store.health()).ok,
+        control: () => controlRef.current,
+        journalUnwrittenBytes: () => (store instanceof EmbeddedStore ? store.journalBacklogBytes : 0),
+        decisionLog: () => decisions.health(),
+        shed: () => runtime.shedByReason,
+        inFlight: () => runtime.inFlightCount,
+      })
       const runtime = new JsonServer({
         maxInFlight: options.maxInFlight,
         shedding: options.shedding,
@@ -143,12 +155,14 @@ export class Daemon {
           if (failure && needsDurableWrite(req)) throw stateUnwritable(failure)
         },
         beforeSend: async (req, res) => {
-          counters.requests++
+          // Health and status probes (`cycles daemon status`, load balancers) are not the traffic it reports.
+          if (!req.path.startsWith('/actuator/')) counters.requests++
           if (res.status >= 500) counters.errors5xx++
           const record = decisionRecordFor(req, res, now())
           if (record) {
             decisions.write(record)
             counters.observe(record)
+            metrics.observe(record)
             const at = now()
             denials.observe(record, at)
             tierStats.observe(record, at)
@@ -187,6 +201,7 @@ export class Daemon {
           authFailures: options.adminAuthFailures,
           control: () => controlRef.current,
           onControl: applyControl,
+          metrics: () => metrics.scrape(),
           rollout: {
             guardConfig: options.config.rollout.guard,
             stats: (tier, sinceMs, nowMs) => tierStats.query(tier, sinceMs, nowMs),

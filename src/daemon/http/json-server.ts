@@ -35,9 +35,11 @@ export interface HttpRequest {
 
 export interface HttpResponse {
   status: number
-  /** Serialized JSON. */
+  /** Serialized JSON (or text of `contentType`). */
   body: string
   headers?: Record<string, string>
+  /** Only for the few non-JSON answers (the Prometheus exposition); JSON otherwise. */
+  contentType?: string
 }
 
 export type Handler = (req: HttpRequest) => Promise<HttpResponse>
@@ -96,6 +98,10 @@ export class JsonServer {
   private readonly exact = new Map<string, Route>()
   private readonly server: http.Server
   private inFlight = 0
+  /** Requests being evaluated now. */
+  get inFlightCount(): number {
+    return this.inFlight
+  }
   requests = 0
   shed = 0
   readonly shedByReason: Record<ShedReason, number> = {in_flight: 0, queue_time: 0, memory: 0}
@@ -336,7 +342,7 @@ export class JsonServer {
     // A flat [name, value, ...] list: node:http takes it as is, without walking an object.
     const headers = [
       'Content-Type',
-      'application/json',
+      response.contentType ?? 'application/json',
       'Content-Length',
       String(Buffer.byteLength(response.body)),
       'X-Request-Id',
