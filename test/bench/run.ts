@@ -7,6 +7,7 @@ const SUITES: Record<string, () => Promise<{run: (args: string[]) => Promise<voi
   shedding: () => import('./shedding-bench.js'),
   calibrate: () => import('./calibrate-bench.js'),
   faithfulness: () => import('./faithfulness-bench.js'),
+  startup: () => import('./startup-bench.js'),
 }
 
 // Suite names are the bare words that name a suite; everything else (e.g. `--records 1000000`) is
