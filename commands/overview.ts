@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {humanAmount} from '../src/cli/money.js'
-import {budgetRows, scopeText, table} from '../src/cli/render.js'
+import {budgetRows, documentLayout, scopeText, table} from '../src/cli/render.js'
 import {RunbookCommand} from '../src/cli/runbook-command.js'
 import {attention} from '../src/runbook/overview.js'
 
@@ -25,22 +25,22 @@ export default class Overview extends RunbookCommand {
     this.out(`as of ${o.as_of}: tenants ${t.total} (${t.active} active, ${t.suspended} suspended, ${t.closed} closed); budgets ${b.total} (${b.frozen} frozen, ${b.over_limit} over limit, ${b.with_debt} with debt)`)
     this.out('')
     this.out(`Nearly spent (≥ ${(a.threshold * 100).toFixed(0)}% used): ${a.high_utilization.length}`)
-    if (a.high_utilization.length > 0) this.out(budgetRows(a.high_utilization))
+    if (a.high_utilization.length > 0) this.out(budgetRows(a.high_utilization, documentLayout()))
     this.out(`Over limit: ${o.over_limit_scopes.length}`)
-    if (o.over_limit_scopes.length > 0) this.out(table(['scope', 'unit', 'debt', 'remaining'], o.over_limit_scopes.map((s) => [scopeText(s.scope), s.unit, humanAmount(s.debt, s.unit), humanAmount(s.remaining, s.unit)])))
+    if (o.over_limit_scopes.length > 0) this.out(table(['scope', 'unit', 'debt', 'remaining'], o.over_limit_scopes.map((s) => [scopeText(s.scope), s.unit, humanAmount(s.debt, s.unit), humanAmount(s.remaining, s.unit)]), documentLayout()))
     this.out(`With debt: ${o.debt_scopes.length}`)
-    if (o.debt_scopes.length > 0) this.out(table(['scope', 'unit', 'debt', 'overdraft limit'], o.debt_scopes.map((s) => [scopeText(s.scope), s.unit, humanAmount(s.debt, s.unit), humanAmount(s.overdraft_limit, s.unit)])))
+    if (o.debt_scopes.length > 0) this.out(table(['scope', 'unit', 'debt', 'overdraft limit'], o.debt_scopes.map((s) => [scopeText(s.scope), s.unit, humanAmount(s.debt, s.unit), humanAmount(s.overdraft_limit, s.unit)]), documentLayout()))
     this.out(`Frozen: ${a.frozen.length}`)
-    if (a.frozen.length > 0) this.out(budgetRows(a.frozen))
+    if (a.frozen.length > 0) this.out(budgetRows(a.frozen, documentLayout()))
     const w = o.would_denials
     const counts = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${v}`).join(', ')
     this.out(`Recent denials (last hour): ${o.recent_denials.length} real; ${w ? `${w.total_recent} would-be (shadowed traffic full enforcement would have denied)` : 'would-be denials not reported by this server'}`)
     if (o.recent_denials.length > 0) {
-      this.out(table(['time', 'tenant', 'scope', 'reason'], o.recent_denials.map((d) => [d.timestamp, d.tenant_id, scopeText(d.scope ?? ''), String(d.data?.reason_code ?? '')])))
+      this.out(table(['time', 'tenant', 'scope', 'reason'], o.recent_denials.map((d) => [d.timestamp, d.tenant_id, scopeText(d.scope ?? ''), String(d.data?.reason_code ?? '')]), documentLayout()))
     }
     if (w && w.total_recent > 0) {
       this.out(`Would-be denials by tier: ${counts(w.by_tier)}; by reason: ${counts(w.by_reason)}`)
-      this.out(table(['time', 'tenant', 'scope', 'would-be reason'], w.recent.map((d) => [d.timestamp, d.tenant_id, scopeText(d.scope ?? ''), String(d.data?.reason_code ?? '')])))
+      this.out(table(['time', 'tenant', 'scope', 'would-be reason'], w.recent.map((d) => [d.timestamp, d.tenant_id, scopeText(d.scope ?? ''), String(d.data?.reason_code ?? '')]), documentLayout()))
     }
   }
 }

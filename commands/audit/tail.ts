@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {auditRows} from '../../src/cli/render.js'
+import {auditLine} from '../../src/cli/render.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {auditQuery} from '../../src/runbook/audit-query.js'
 import {auditFilterFlags} from './list.js'
@@ -32,7 +32,7 @@ export default class AuditTail extends RunbookCommand {
       for (const e of fresh) seen.add(e.log_id)
       if (fresh.length > 0) {
         if (this.jsonMode) for (const e of fresh) process.stdout.write(`${JSON.stringify(e)}\n`)
-        else this.out(auditRows(fresh))
+        else for (const e of fresh) this.out(auditLine(e))
         from = fresh.at(-1)!.timestamp
       }
       if (flags.duration !== undefined && Date.now() - started >= flags.duration * 1000) break

@@ -5,7 +5,7 @@ import chalk from 'chalk'
 
 import type {LedgerWire} from '../client/admin-client.js'
 import {formatAmount, humanAmount} from './money.js'
-import {pct, scopeText, statusText, table, utilizationOf} from './render.js'
+import {documentLayout, pct, scopeText, statusText, table, utilizationOf} from './render.js'
 
 const debtText = (l: LedgerWire) => (l.debt && l.debt.amount > 0 ? chalk.red(humanAmount(l.debt.amount, l.unit)) : '0')
 
@@ -43,6 +43,7 @@ export function budgetBooksDetail(l: LedgerWire): string {
         row('overdraft', (x) => x.overdraft_limit),
         ['used', pct(utilizationOf(l)), s ? pct(utilizationOf(s)) : '-'],
       ],
+      documentLayout(),
     ),
   ].join('\n')
 }

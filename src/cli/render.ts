@@ -1,17 +1,25 @@
 // Human rendering for the runbook commands: tables (cli-table3), colour by meaning (chalk honours
 // NO_COLOR), budgets and funding results with raw and human amounts.
 import chalk from 'chalk'
-import Table from 'cli-table3'
 
 import type {AuditEntryWire, FundingResponse, LedgerWire} from '../client/admin-client.js'
+import {type Layout, drawTable, layoutFor} from '../output/table.js'
+
+export {documentLayout} from '../output/table.js'
 import {formatAmount, humanAmount} from './money.js'
 
 if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') chalk.level = 0
 
-export function table(head: string[], rows: Array<Array<string | number>>): string {
-  const t = new Table({head: head.map((h) => chalk.bold(h)), style: {head: [], border: []}})
-  for (const r of rows) t.push(r.map(String))
-  return t.toString()
+/** A runbook table, drawn for where stdout goes (box fitted to the terminal, records when narrow, TSV when piped). */
+export function table(head: string[], rows: Array<Array<string | number>>, layout: Layout = layoutFor()): string {
+  return drawTable(layout.kind === 'box' ? head.map((h) => chalk.bold(h)) : head, rows.map((r) => r.map(String)), layout)
+}
+
+/** One audit entry on one line (`audit tail` streams these). */
+export function auditLine(l: AuditEntryWire): string {
+  const resource = `${l.resource_type ?? ''}${l.resource_id ? `:${l.resource_id}` : ''}`
+  const status = l.status >= 400 ? chalk.red(String(l.status)) : String(l.status)
+  return [l.timestamp, l.tenant_id, l.operation, resource, status, l.error_code ?? '', l.trace_id ?? ''].filter((x) => x !== '').join('  ')
 }
 
 export const scopeText = (s: string) => chalk.cyan(s)
@@ -35,7 +43,7 @@ export function pct(x: number): string {
   return x >= 1 ? chalk.red(s) : x >= 0.9 ? chalk.yellow(s) : s
 }
 
-export function budgetRows(ledgers: LedgerWire[]): string {
+export function budgetRows(ledgers: LedgerWire[], layout: Layout = layoutFor()): string {
   return table(
     ['scope', 'unit', 'status', 'allocated', 'remaining', 'used', 'debt'],
     ledgers.map((l) => [
@@ -47,6 +55,7 @@ export function budgetRows(ledgers: LedgerWire[]): string {
       pct(utilizationOf(l)),
       l.debt && l.debt.amount > 0 ? chalk.red(humanAmount(l.debt.amount, l.unit)) : '0',
     ]),
+    layout,
   )
 }
 

@@ -4,7 +4,7 @@
 // `cycles rollout apply --dry-run` does (nextStepOf).
 import chalk from 'chalk'
 
-import {table} from '../cli/render.js'
+import {documentLayout, table} from '../cli/render.js'
 import type {TierName} from '../client/control-client.js'
 import type {RolloutClient, RolloutTierWire, RolloutWire} from '../client/rollout-client.js'
 import {type ApplyOutcome, stepWords} from './apply-run.js'
@@ -127,6 +127,7 @@ export function renderRolloutStatus(r: RolloutStatus): string[] {
         `${t.stats.enforced_requests}/${t.stats.requests}`,
         guardText(t),
       ]),
+      documentLayout(),
     ),
   )
   if (span) lines.push(`figures of this daemon instance over the last ${span.window_seconds} s (requests: enforced/all live reservations and events)`)

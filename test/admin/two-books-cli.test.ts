@@ -66,9 +66,12 @@ describe('budget list | show --book and overview with a shadowed tier', () => {
     const json = await run('budget', 'list', '--tenant', 'acme', '--book', 'both', '--json')
     expect(json.code, json.stderr).toBe(0)
     expect(json.json.ledgers.map((l: any) => [l.scope, l.spent.amount, l.shadow.spent.amount])).toEqual([['tenant:acme', 1000, 700]])
-    const human = await run('budget', 'list', '--tenant', 'acme', '--book', 'both')
-    expect(human.stdout).toContain('shadow used')
-    expect(human.stdout).toMatch(/130\.0%.*70\.0%/)
+    // Piped: one tab-separated row per budget, no header (the gh convention).
+    const piped = await run('budget', 'list', '--tenant', 'acme', '--book', 'both')
+    expect(piped.stdout.trim().split('\n').map((l) => l.split('\t'))).toEqual([['tenant:acme', 'TOKENS', 'ACTIVE', '1,000 tokens', '130.0%', '300 tokens', '70.0%', '0']])
+    const boxed = await cli(['budget', 'list', '--tenant', 'acme', '--book', 'both'], {...env, CYCLES_TABLE: 'box'})
+    expect(boxed.stdout).toContain('shadow used')
+    expect(boxed.stdout).toMatch(/130\.0%.*70\.0%/)
   })
 
   it('overview shows the real denial and the would-be denial of shadowed traffic', async () => {
