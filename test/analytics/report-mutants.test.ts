@@ -100,6 +100,7 @@ const FAN = [
   ...tree('fc-p', {'fc-p': ['fc.a', 'fc.b'], 'fc.a': ['fc.c']}), // amp 2, depth 2, 3 descendants
   ...tree('fd-q', {'fd-q': ['fd.a', 'fd.b'], 'fd.a': ['fd.c', 'fd.d']}), // amp 2, depth 2, 4 descendants
   ...tree('fe-r', {'fe-r': ['fe.a', 'fe.b']}), // amp 2, depth 1, 2 descendants
+  ...tree('fi-three', {'fi-three': ['fi.a', 'fi.b', 'fi.c']}), // amp 3 with fewer descendants (3) than fd-q (4): amplification decides
   ...tree('ff-diamond', {'ff-diamond': ['ff.x1', 'ff.x2'], 'ff.x1': ['ff.x2']}), // x2 is also x1's child: still depth 1
   ...tree('fg-chain1', {'fg-chain1': ['fg.a']}), // amp 1, depth 1
   ...tree('fh-chain2', {'fh-chain2': ['fh.a'], 'fh.a': ['fh.b']}), // amp 1, depth 2
@@ -248,6 +249,7 @@ describe('fan-out', () => {
     expect(r.fanout.map((f) => [f.run_id, f.flagged, f.amplification, f.depth, f.descendants])).toEqual([
       ['fb-wide10', true, 10, 1, 10],
       ['fa-chain3', true, 1, 3, 3],
+      ['fi-three', false, 3, 1, 3],
       ['fd-q', false, 2, 2, 4],
       ['fc-p', false, 2, 2, 3],
       ['fe-r', false, 2, 1, 2],
