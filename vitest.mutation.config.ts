@@ -28,6 +28,8 @@ export default defineConfig({
       'test/rollout/plan.test.ts',
       'test/calibration/calibrate.test.ts',
       'test/calibration/replay.test.ts',
+      'test/analytics/report-mutants.test.ts',
+      'test/analytics/gates-mutants.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
