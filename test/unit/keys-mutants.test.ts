@@ -90,6 +90,7 @@ describe('list', () => {
     expect(ids(await list({status: 'ACTIVE'}))).toStrictEqual([a])
     expect(ids(await list({search: 'BUILD'}))).toStrictEqual([a])
     expect(ids(await list({search: b.slice(-6).toUpperCase()}))).toStrictEqual([b])
+    expect(ids(await list({search: 'KEY_0'}))).toStrictEqual([b, a])
     expect(ids(await list({status: 'ACTIVE', search: 'deploy'}))).toStrictEqual([])
   })
 
