@@ -228,3 +228,95 @@ describe('the retry loop against a store that refuses the write', () => {
     }
   })
 })
+
+/** A ledger as the response's `balances` shows it (read from the store, so independent of the path under test). */
+const wire = (l: Ledger) => balance(l.scope, l.unit, l)
+
+describe('extend (on the daemon clock)', () => {
+  it('is allowed up to expires_at_ms exactly, not in the grace period', async () => {
+    const scope = 'tenant:acme/workspace:a'
+    const r = await reserve('search.web', 'CREDITS', 10, {...inWorkspace('a'), ttl_ms: 10_000, grace_period_ms: 5000})
+    clock = r.expires_at_ms
+    const res = await extend(r.reservation_id, 1000)
+    expect(res.status, res.text).toBe(200)
+    expect(res.body).toEqual({status: 'ACTIVE', expires_at_ms: r.expires_at_ms + 1000, remaining_ttl_ms: 1000, balances: [wire(await ledger('real', scope, 'CREDITS'))]})
+    expect(res.body.balances[0].reserved.amount).toBeGreaterThanOrEqual(10)
+    clock = r.expires_at_ms + 1001
+    const late = await extend(r.reservation_id, 1000)
+    expectError(late, 410, 'RESERVATION_EXPIRED', /extend is not allowed in the grace period/)
+    expect(await d.daemon.store.getReservation(r.reservation_id)).toMatchObject({status: 'ACTIVE', extension_count: 1, expires_at_ms: r.expires_at_ms + 1000})
+  })
+
+  it('a replay recomputes remaining_ttl_ms while ACTIVE, is 0 once finalized, and lives until expires + grace', async () => {
+    const r = await reserve('search.web', 'CREDITS', 10, {...inWorkspace('a'), ttl_ms: 60_000, grace_period_ms: 10_000})
+    const t0 = clock
+    const first = await extend(r.reservation_id, 60_000, 'ext-replay')
+    expect(first.body).toMatchObject({status: 'ACTIVE', expires_at_ms: t0 + 120_000, remaining_ttl_ms: 120_000})
+    clock = t0 + 20_000
+    expect((await extend(r.reservation_id, 60_000, 'ext-replay')).body).toEqual({...first.body, remaining_ttl_ms: 100_000})
+    // Past max(expires - now, 60 s) and past expires - now - grace: the stored answer is still there.
+    clock = t0 + 115_000
+    expect((await extend(r.reservation_id, 60_000, 'ext-replay')).body).toEqual({...first.body, remaining_ttl_ms: 5000})
+    expect((await d.daemon.store.getReservation(r.reservation_id))?.extension_count).toBe(1)
+    expect((await commit(r.reservation_id, 'CREDITS', 10)).status).toBe(200)
+    expect((await extend(r.reservation_id, 60_000, 'ext-replay')).body).toEqual({...first.body, remaining_ttl_ms: 0})
+    // Past expires + grace the stored answer is gone: the key is a new request on a committed reservation.
+    clock = t0 + 135_000
+    expectError(await extend(r.reservation_id, 60_000, 'ext-replay'), 409, 'RESERVATION_FINALIZED', /is COMMITTED/)
+  })
+
+  it('on a committed reservation is RESERVATION_FINALIZED, on an expired one RESERVATION_EXPIRED', async () => {
+    const committed = await reserve('search.web', 'CREDITS', 10, inWorkspace('a'))
+    expect((await commit(committed.reservation_id, 'CREDITS', 10)).status).toBe(200)
+    expectError(await extend(committed.reservation_id, 1000), 409, 'RESERVATION_FINALIZED', /is COMMITTED/)
+    expect((await d.daemon.store.getReservation(committed.reservation_id))?.extension_count).toBe(0)
+
+    const expired = await reserve('search.web', 'CREDITS', 10, {...inWorkspace('a'), ttl_ms: 1000, grace_period_ms: 0})
+    clock += 2000
+    await d.daemon.sweepExpired()
+    expect((await d.daemon.store.getReservation(expired.reservation_id))?.status).toBe('EXPIRED')
+    expectError(await extend(expired.reservation_id, 1000), 410, 'RESERVATION_EXPIRED', /has expired$/)
+  })
+})
+
+describe('the grace window of commit and release', () => {
+  it('commit is allowed at expires + grace exactly; one ms later commit and release are RESERVATION_EXPIRED', async () => {
+    const scope = 'tenant:acme/workspace:b'
+    const onTime = await reserve('search.web', 'CREDITS', 10, {...inWorkspace('b'), ttl_ms: 10_000, grace_period_ms: 5000})
+    clock = onTime.expires_at_ms + 5000
+    const res = await commit(onTime.reservation_id, 'CREDITS', 10)
+    expect(res.status, res.text).toBe(200)
+    expect((await d.daemon.store.getReservation(onTime.reservation_id))?.status).toBe('COMMITTED')
+
+    const late = await reserve('search.web', 'CREDITS', 10, {...inWorkspace('b'), ttl_ms: 10_000, grace_period_ms: 5000})
+    const before = counters(await ledger('real', scope, 'CREDITS'))
+    clock = late.expires_at_ms + 5001
+    expectError(await commit(late.reservation_id, 'CREDITS', 10), 410, 'RESERVATION_EXPIRED', /commit is past expires_at_ms \+ grace_period_ms/)
+    expectError(await release(late.reservation_id), 410, 'RESERVATION_EXPIRED', /release is past expires_at_ms \+ grace_period_ms/)
+    expect((await d.daemon.store.getReservation(late.reservation_id))?.status).toBe('ACTIVE')
+    expect(counters(await ledger('real', scope, 'CREDITS'))).toEqual(before)
+  })
+})
+
+describe('the expiry sweep', () => {
+  it('counts only the reservations it expired', async () => {
+    clock += 36_000_000 // everything earlier tests left open is due: expire it first
+    await d.daemon.sweepExpired()
+    const scope = 'tenant:acme/workspace:c'
+    const expires = await reserve('search.web', 'CREDITS', 10, {...inWorkspace('c'), ttl_ms: 1000, grace_period_ms: 0})
+    const stays = await reserve('search.web', 'CREDITS', 20, {...inWorkspace('c'), ttl_ms: 1000, grace_period_ms: 0})
+    const held = counters(await ledger('real', scope, 'CREDITS'))
+    clock += 2000
+    refuse = (tx) => tx.reservation?.value.reservation_id === stays.reservation_id
+    try {
+      expect(await d.daemon.sweepExpired()).toEqual({expired: 1, batches: 1})
+    } finally {
+      refuse = undefined
+    }
+    expect((await d.daemon.store.getReservation(expires.reservation_id))?.status).toBe('EXPIRED')
+    expect((await d.daemon.store.getReservation(stays.reservation_id))?.status).toBe('ACTIVE')
+    expect(counters(await ledger('real', scope, 'CREDITS'))).toEqual({...held, reserved: held.reserved - 10, remaining: held.remaining + 10})
+    expect(await d.daemon.sweepExpired()).toEqual({expired: 1, batches: 1})
+    expect(await d.daemon.sweepExpired()).toEqual({expired: 0, batches: 1})
+  })
+})
