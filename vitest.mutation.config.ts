@@ -28,6 +28,8 @@ export default defineConfig({
       'test/rollout/plan.test.ts',
       'test/calibration/calibrate.test.ts',
       'test/calibration/replay.test.ts',
+      'test/runtime/finalize-mutants.test.ts',
+      'test/runtime/finalize-mutants-holds.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
