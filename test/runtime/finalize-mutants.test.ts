@@ -97,7 +97,7 @@ function expectError(res: CallResult, status: number, code: string, message: Reg
 }
 
 describe('commit', () => {
-  it('an actual equal to the estimate releases nothing: the body has no `released`', async () => {
+  it('an actual equal to the estimate releases nothing: the body has no `released`; a release states the balances', async () => {
     const r = await reserve('search.web', 'CREDITS', 40, inWorkspace('a'))
     const res = await commit(r.reservation_id, 'CREDITS', 40)
     expect(res.status, res.text).toBe(200)
@@ -107,6 +107,13 @@ describe('commit', () => {
       balances: [balance('tenant:acme/workspace:a', 'CREDITS', {remaining: 960, reserved: 0, spent: 40, allocated: 1000})],
     })
     expect(counters(await ledger('real', 'tenant:acme/workspace:a', 'CREDITS'))).toEqual({spent: 40, reserved: 0, debt: 0, remaining: 960})
+    const held = await reserve('search.web', 'CREDITS', 15, inWorkspace('a'))
+    const released = await release(held.reservation_id)
+    expect(released.body).toEqual({
+      status: 'RELEASED',
+      released: {unit: 'CREDITS', amount: 15},
+      balances: [balance('tenant:acme/workspace:a', 'CREDITS', {remaining: 960, reserved: 0, spent: 40, allocated: 1000})],
+    })
   })
 
   it('stores the commit metadata on the reservation', async () => {
