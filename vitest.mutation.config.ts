@@ -30,6 +30,8 @@ export default defineConfig({
       'test/calibration/replay.test.ts',
       'test/analytics/report-mutants.test.ts',
       'test/analytics/gates-mutants.test.ts',
+      'test/runtime/finalize-mutants.test.ts',
+      'test/runtime/finalize-mutants-holds.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
