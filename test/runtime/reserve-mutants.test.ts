@@ -210,6 +210,17 @@ describe('decide', () => {
     expect(recordOf(res)).toMatchObject({endpoint: 'decide', dry_run: false, decision: 'DENY', reason_code: 'BUDGET_EXCEEDED'})
   })
 
+  it('a zero estimate writes no ledger, so a budget frozen concurrently does not send it round again', async () => {
+    const freeze = (status: 'FROZEN' | 'ACTIVE') => fs.inner.apply({deltas: [{book: 'shadow', scope: 'tenant:acme/workspace:capped', unit: 'TOKENS', set: {status}}]})
+    fs.faults = [{run: () => freeze('FROZEN')}]
+    const res = await decide('search.web', 'TOKENS', 0, 'capped')
+    await freeze('ACTIVE')
+    expect(res.status, res.text).toBe(200)
+    expect(res.body.decision).toBe('ALLOW_WITH_CAPS')
+    expect(fs.applies).toBe(1)
+    expect(recordOf(res)).toMatchObject({would_decision: 'ALLOW_WITH_CAPS'})
+  })
+
   it('a unit without a budget where another unit has one is UNIT_MISMATCH', async () => {
     const res = await decide('search.web', 'CREDITS', 1)
     expect(res.status).toBe(400)
