@@ -28,6 +28,8 @@ export default defineConfig({
       'test/rollout/plan.test.ts',
       'test/calibration/calibrate.test.ts',
       'test/calibration/replay.test.ts',
+      'test/runtime/reserve-mutants.test.ts',
+      'test/runtime/core-mutants.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
