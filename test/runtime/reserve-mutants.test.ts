@@ -127,14 +127,16 @@ describe('live reserve', () => {
     expect(counters(await ledger('real', 'tenant:acme/workspace:race', 'CREDITS'))).toEqual({spent: 0, reserved: 80, debt: 0, remaining: 20})
   })
 
-  it('a concurrent hold in the shadow book is re-evaluated: the loser is a would-be denial that holds nothing there', async () => {
-    fs.faults = [{run: async () => expect((await reserve('llm.chat', 'CREDITS', 80, 'srace')).status).toBe(200)}]
+  it('a concurrent charge to the shadow book alone is re-evaluated: the loser is a would-be denial that holds nothing there', async () => {
+    // A decide charges only the shadow book, so only the shadow book's conditions can catch it.
+    fs.faults = [{run: async () => expect((await decide('llm.chat', 'CREDITS', 80, 'srace')).body.decision).toBe('ALLOW')}]
     const res = await reserve('llm.chat', 'CREDITS', 80, 'srace')
     expect(res.status, res.text).toBe(200)
     expect(wouldHeaders(res)).toEqual(['DENY', 'BUDGET_EXCEEDED'])
-    expect(counters(await ledger('shadow', 'tenant:acme/workspace:srace', 'CREDITS'))).toEqual({spent: 0, reserved: 80, debt: 0, remaining: 20})
-    // The real book (shadow mode) holds what it covers: 80, then the remaining 20.
-    expect(counters(await ledger('real', 'tenant:acme/workspace:srace', 'CREDITS'))).toEqual({spent: 0, reserved: 100, debt: 0, remaining: 0})
+    expect(fs.applies).toBe(3)
+    expect(counters(await ledger('shadow', 'tenant:acme/workspace:srace', 'CREDITS'))).toEqual({spent: 80, reserved: 0, debt: 0, remaining: 20})
+    // The real book (shadow mode) holds it all the same.
+    expect(counters(await ledger('real', 'tenant:acme/workspace:srace', 'CREDITS'))).toEqual({spent: 0, reserved: 80, debt: 0, remaining: 20})
   })
 
   it('the idempotency record outlives ttl + grace when that passes 24 h, and replays count remaining_ttl_ms down', async () => {
