@@ -32,6 +32,8 @@ export default defineConfig({
       'test/analytics/gates-mutants.test.ts',
       'test/runtime/finalize-mutants.test.ts',
       'test/runtime/finalize-mutants-holds.test.ts',
+      'test/runtime/reserve-mutants.test.ts',
+      'test/runtime/core-mutants.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
