@@ -16,6 +16,17 @@ afterEach(() => {
   daemon = undefined
 })
 
+/** Resolve with the first match of `re` in `text()` (the daemon prints its lines one after another). */
+async function waitForLine(text: () => string, re: RegExp, timeoutMs = 60_000): Promise<RegExpExecArray> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const m = re.exec(text())
+    if (m) return m
+    if (Date.now() > deadline) throw new Error(`no line matching ${re} within ${timeoutMs} ms in:\n${text()}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
 /** A port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {
   const server = net.createServer()
@@ -39,8 +50,9 @@ describe('daemon start with fixtures/cycles.yaml', {timeout: 180_000}, () => {
   it('with the key in the environment serves the admin plane, prints how to reach it, and answers a runbook command', async () => {
     const dir = tempDir()
     daemon = await spawnDaemon(['--config', FIXTURE_FILE, '--admin-port', '0', '--state-dir', path.join(dir, 's'), '--log-dir', path.join(dir, 'l')], {CYCLES_ADMIN_API_KEY: ADMIN_KEY}, 90_000)
-    const adminUrl = /admin plane listening on (http:\/\/\S+)/.exec(daemon.stdout())?.[1]
+    const adminUrl = (await waitForLine(daemon.stdout, /admin plane listening on (http:\/\/\S+)/))[1]
     expect(adminUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    await waitForLine(daemon.stderr, /runbook commands:/)
     expect(daemon.stderr()).toContain(`runbook commands: export CYCLES_ADMIN_API_KEY=<this daemon's admin key> CYCLES_ADMIN_URL=${adminUrl}`)
     const res = runCli(['tenant', 'list', '--json'], {env: {CYCLES_ADMIN_API_KEY: ADMIN_KEY, CYCLES_ADMIN_URL: adminUrl!}})
     expect(res.stderr).toBe('')
@@ -55,7 +67,7 @@ describe('a runbook command against a daemon without its admin plane', {timeout:
     const config = path.join(dir, 'cycles.yaml')
     fs.writeFileSync(config, FIXTURE_CONFIG)
     daemon = await spawnDaemon(['--config', config, '--state-dir', path.join(dir, 's'), '--log-dir', path.join(dir, 'l')], {CYCLES_ADMIN_API_KEY: ''}, 90_000)
-    expect(daemon.stderr()).toContain('admin plane: off (no admin key)')
+    await waitForLine(daemon.stderr, /admin plane: off \(no admin key\)/)
     const adminUrl = `http://127.0.0.1:${await closedPort()}`
     const res = runCli(['tenant', 'list', '--json', '--url', daemon.url, '--admin-url', adminUrl], {env: {CYCLES_ADMIN_API_KEY: ADMIN_KEY}})
     expect(res.status).toBe(7)
