@@ -3,7 +3,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base-command.js'
 import {CliError, EXIT} from '../../src/cli/errors.js'
 import type {StartupReconcile} from '../../src/config/startup.js'
-import {drainOnSignals, startDaemon} from '../../src/daemon/start.js'
+import {DEFAULT_ADMIN_URL} from '../../src/cli/runbook-command.js'
+import {adminPlaneNote, drainOnSignals, startDaemon} from '../../src/daemon/start.js'
 import {EmbeddedStore} from '../../src/store/embedded/embedded-store.js'
 import {describeQuarantine} from '../../src/store/embedded/quarantine.js'
 
@@ -72,7 +73,7 @@ export default class DaemonStart extends BaseCommand {
       else if (flags.recover) log('recovery: no damaged lines found; nothing was set aside')
       process.stdout.write(`cycles daemon listening on ${daemon.url}\n`)
       if (daemon.adminUrl) process.stdout.write(`cycles admin plane listening on ${daemon.adminUrl}\n`)
-      else log('admin plane: off (no admin key: set admin_key in the config or CYCLES_ADMIN_API_KEY); runtime plane only')
+      for (const line of adminPlaneNote(daemon, DEFAULT_ADMIN_URL)) log(line)
       const tiers = daemon.control.tiers
       log(`store: ${daemon.store.kind} (${flags.redis ? flags.redis.replace(/\/\/([^@/]*)@/, '//***@') : flags['state-dir']}); decision log: ${flags['log-dir']}`)
       log(`tiers: low=${tiers.low} medium=${tiers.medium} high=${tiers.high}${daemon.control.killswitch.engaged ? ' (kill switch ENGAGED: all shadow)' : ''}`)

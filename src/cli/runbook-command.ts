@@ -37,7 +37,7 @@ export abstract class RunbookCommand extends BaseCommand {
       throw new CliError('ADMIN_KEY_MISSING', 'no admin key: set CYCLES_ADMIN_API_KEY (or pass --admin-key)', {exit: EXIT.AUTH})
     }
     return new AdminClient(
-      new HttpClient({baseUrl: this.backend['admin-url'], headers: {'X-Admin-API-Key': key}, timeoutMs: this.backend.timeout * 1000, label: 'admin API', urlHint: '--admin-url / CYCLES_ADMIN_URL'}),
+      new HttpClient({baseUrl: this.backend['admin-url'], headers: {'X-Admin-API-Key': key}, timeoutMs: this.backend.timeout * 1000, label: 'admin API', urlHint: '--admin-url / CYCLES_ADMIN_URL', runtimeUrl: this.backend.url}),
     )
   }
 

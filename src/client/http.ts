@@ -11,6 +11,11 @@ export interface HttpClientOptions {
   label: string
   /** The flag/env that sets baseUrl, for the unreachable hint. */
   urlHint: string
+  /**
+   * The runtime plane of the same daemon (admin clients only): when the admin plane cannot be
+   * reached but this answers, the daemon runs without its admin plane, and the error says so.
+   */
+  runtimeUrl?: string
 }
 
 export type Query = Record<string, string | number | boolean | undefined | string[]>
@@ -50,6 +55,7 @@ export class HttpClient {
       const c = (error as {cause?: {code?: string; message?: string; errors?: Array<{code?: string}>}}).cause
       const cause = c?.code ?? c?.errors?.[0]?.code ?? c?.message ?? (error as Error).message
       const timedOut = (error as Error).name === 'TimeoutError'
+      if (!timedOut && this.options.runtimeUrl && (await answers(this.options.runtimeUrl))) throw adminPlaneOff(this.options, cause)
       throw new CliError('UNREACHABLE', `${this.options.label} at ${this.options.baseUrl} ${timedOut ? 'did not answer in time' : `is unreachable (${cause})`}`, {
         exit: EXIT.UNREACHABLE,
         suggestions: ['is the daemon running? cycles daemon start', `check ${this.options.urlHint}`],
@@ -74,6 +80,29 @@ export class HttpClient {
       details: {status: res.status, ...(requestId ? {request_id: requestId} : {}), ...(traceId ? {trace_id: traceId} : {}), ...(err.details ? {server_details: err.details} : {})},
     })
   }
+}
+
+/** Whether a Cycles runtime plane answers at `baseUrl` (any HTTP answer counts). */
+async function answers(baseUrl: string): Promise<boolean> {
+  try {
+    await fetch(`${baseUrl.replace(/\/+$/, '')}/actuator/health/liveness`, {signal: AbortSignal.timeout(2000)})
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The daemon runs, but without its admin plane (started without an admin key). */
+function adminPlaneOff(options: HttpClientOptions, cause: string): CliError {
+  return new CliError(
+    'UNREACHABLE',
+    `the daemon at ${options.runtimeUrl} answers, but its admin plane is off (${options.baseUrl}: ${cause}): start it with an admin key, CYCLES_ADMIN_API_KEY=<at least 16 characters> cycles daemon start …`,
+    {
+      exit: EXIT.UNREACHABLE,
+      suggestions: ['give the daemon and this command the same CYCLES_ADMIN_API_KEY', `or, if the admin plane listens elsewhere, check ${options.urlHint}`],
+      details: {runtime_plane: 'up', admin_plane: 'off'},
+    },
+  )
 }
 
 function suggestionsFor(code: string, status: number, options: HttpClientOptions, traceId: string | undefined): string[] {

@@ -118,8 +118,14 @@ export const configSchema = z
     rollout: z.strictObject({guard: rolloutGuardSchema.prefault({})}).prefault({}),
     /** Admin plane key (the admin plane stays off without one). */
     admin_key: z.string().min(16, 'expected at least 16 characters').optional(),
+    /**
+     * The environment variable that holds the admin key (`cycles daemon start` refuses to start
+     * without it): the admin plane is on and its key stays out of the file.
+     */
+    admin_key_env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected the name of an environment variable, e.g. CYCLES_ADMIN_API_KEY').optional(),
   })
   .superRefine((config, ctx) => {
+    if (config.admin_key && config.admin_key_env) ctx.addIssue({code: 'custom', path: ['admin_key_env'], message: 'give admin_key or admin_key_env, not both'})
     const seen = new Map<string, number>()
     config.budgets.forEach((b, i) => {
       const key = `${b.scope} ${b.unit}`

@@ -33,15 +33,21 @@ export interface StartOptions {
   maxRss?: string
   /** `--config-wins`: apply the file's values over the stored state before serving. */
   configWins?: boolean
+  /** Where config `admin_key_env` is looked up (default: process.env). */
+  env?: Record<string, string | undefined>
   /** Receives the config-vs-store comparison made at start. */
   onConfigReconciled?: (result: StartupReconcile) => void
 }
 
+/** The variable `daemon start` and the runbook commands read the admin key from. */
+export const ADMIN_KEY_ENV = 'CYCLES_ADMIN_API_KEY'
+
 export async function startDaemon(options: StartOptions): Promise<Daemon> {
   const config = loadConfig(options.configPath)
   if (options.adminKey !== undefined && options.adminKey.length < 16) {
-    throw new CliError('CONFIG', 'CYCLES_ADMIN_API_KEY must be at least 16 characters', {exit: EXIT.CONFIG})
+    throw new CliError('CONFIG', `${ADMIN_KEY_ENV} must be at least 16 characters`, {exit: EXIT.CONFIG})
   }
+  const adminKey = options.adminKey ?? adminKeyFromEnv(config.admin_key_env, options.configPath, options.env ?? process.env)
   const bounds = parseBounds(options)
   let store: Store | undefined
   if (options.redisUrl) {
@@ -69,7 +75,7 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
       stateDir: options.stateDir,
       log: options.log,
       ...(options.adminPort === undefined ? {} : {adminPort: options.adminPort}),
-      ...(options.adminKey ? {adminKey: options.adminKey} : {}),
+      ...(adminKey ? {adminKey} : {}),
       ...bounds,
     })
   } catch (error) {
@@ -87,6 +93,25 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
     if (code === 'EACCES') throw new CliError('PORT_DENIED', `not allowed to listen on ${options.host}:${options.port}`, {exit: EXIT.ERROR})
     throw error
   }
+}
+
+/** Config `admin_key_env`: the admin plane is asked for, so a missing or short key stops the start. */
+function adminKeyFromEnv(name: string | undefined, configPath: string, env: Record<string, string | undefined>): string | undefined {
+  if (!name) return undefined
+  const key = env[name]
+  if (key && key.length >= 16) return key
+  const how = `export ${name}=$(openssl rand -hex 16)`
+  throw new CliError('CONFIG', `${configPath} asks for the admin plane with its key in $${name}, which is ${key ? 'shorter than 16 characters' : 'not set'}: ${how}`, {
+    exit: EXIT.CONFIG,
+    suggestions: [how, ...(name === ADMIN_KEY_ENV ? ['the runbook commands read the same variable'] : [`the runbook commands read ${ADMIN_KEY_ENV}: export ${ADMIN_KEY_ENV}="$${name}"`])],
+  })
+}
+
+/** What `daemon start` prints about the admin plane: where it is and how the runbook commands reach it. */
+export function adminPlaneNote(daemon: {adminUrl: string}, defaultAdminUrl: string): string[] {
+  if (!daemon.adminUrl) return [`admin plane: off (no admin key); runtime plane only. For the runbook commands start it with ${ADMIN_KEY_ENV}=<at least 16 characters> in its environment (or admin_key_env in the config)`]
+  const url = daemon.adminUrl === defaultAdminUrl ? '' : ` CYCLES_ADMIN_URL=${daemon.adminUrl}`
+  return [`runbook commands: export ${ADMIN_KEY_ENV}=<this daemon's admin key>${url}`]
 }
 
 /** `--log-retention`, `--max-queue-ms` and `--max-rss`, checked before anything starts. */

@@ -2,6 +2,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import {fileURLToPath} from 'node:url'
 
 import {parseConfig} from '../../src/config/load.js'
 import {Daemon, type DaemonOptions} from '../../src/daemon/daemon.js'
@@ -75,4 +76,7 @@ export async function call(url: string, method: string, pathName: string, body?:
   return {status: res.status, headers: res.headers, body: parsed, text}
 }
 
-export const FIXTURE_CONFIG = fs.readFileSync(new URL('../../fixtures/cycles.yaml', import.meta.url), 'utf8')
+/** fixtures/cycles.yaml as shipped: `daemon start` with it needs CYCLES_ADMIN_API_KEY (admin_key_env). */
+export const FIXTURE_FILE = fileURLToPath(new URL('../../fixtures/cycles.yaml', import.meta.url))
+/** The fixture's tenants, keys, budgets and tiers without `admin_key_env`: a runtime-only daemon that starts anywhere. */
+export const FIXTURE_CONFIG = fs.readFileSync(FIXTURE_FILE, 'utf8').replace(/^admin_key_env:.*\n/m, '')

@@ -31,6 +31,8 @@ describe('config validation', () => {
     ['api_keys:\n  - {tenant: nobody, secret: cyc_test_123456789}', /api_keys\[0\]\.tenant: unknown tenant 'nobody'/],
     ['tiers:\n  low: {mode: observe, match: []}', /tiers\.low\.mode/],
     ['budgets: [1, 2', /not valid YAML/],
+    ['admin_key_env: "CYCLES ADMIN KEY"', /admin_key_env: expected the name of an environment variable/],
+    ['admin_key: admin_key_for_tests_0123\nadmin_key_env: CYCLES_ADMIN_API_KEY', /admin_key_env: give admin_key or admin_key_env, not both/],
   ])('%s', (text, message) => {
     const error = configError(text)
     expect(error).toBeInstanceOf(CliError)
