@@ -15,7 +15,7 @@ describe('npm run bench', () => {
   it('with no argument runs a quick set: no suite generates more than 200,000 records, nothing needs Redis', () => {
     const plan = planBench([])
     expect(plan.quick).toBe(true)
-    expect(plan.runs.map((r) => r.suite)).toEqual(['daemon', 'analyzer', 'calibrate'])
+    expect(plan.runs.map((r) => r.suite)).toEqual(['daemon', 'analyzer', 'calibrate', 'startup'])
     expect(Math.max(...plan.runs.map(records))).toBe(200_000)
     expect(plan.runs.find((r) => r.suite === 'daemon')?.args).toContain('--quick')
   })
