@@ -26,6 +26,8 @@ export interface CalibrationOptions {
   maxRounds?: number
   /** Overage share above which estimates are the problem (default 0.05). */
   overageThreshold?: number
+  /** Worker threads for the limit search (calibrateParallel; default min(2, components, cores)). The result does not depend on it. */
+  threads?: number
 }
 
 export const CALIBRATION_DEFAULTS = {target: 0.02, band: [0.01, 0.03] as [number, number], minRequests: 30, maxRounds: 6, overageThreshold: 0.05}
