@@ -42,7 +42,7 @@ function workerUrl(): URL {
   const sibling = new URL('./search-worker.js', import.meta.url)
   if (fs.existsSync(fileURLToPath(sibling))) return sibling
   // Under the test runner this module is the TypeScript source: the worker runs its build.
-  return new URL('../../../dist/src/calibration/search-worker.js', import.meta.url)
+  return new URL('../../dist/src/calibration/search-worker.js', import.meta.url)
 }
 
 /** Workers used for `searchable` components: min(threads ?? 2, searchable, cores). */
