@@ -39,6 +39,7 @@ export default class Calibrate extends BaseCommand {
     'with-overdraft': Flags.boolean({description: 'With --write-config: also write the suggested overdraft_limit', default: false}),
     'fail-on': Flags.string({description: `Exit ${EXIT.GATE_FAILED} when any of these gates fails (comma-separated: ${VERDICT_GATES.join(', ')}, not_ready:<tier>)`}),
     limit: Flags.integer({description: 'Rows shown in table and Markdown output', default: 50, min: 1}),
+    threads: Flags.integer({description: 'Worker threads for the limit search [default: min(2, independent components, cores)]; the result does not depend on it', min: 1}),
   }
 
   async run(): Promise<void> {
@@ -56,7 +57,7 @@ export default class Calibrate extends BaseCommand {
       adminUrl: flags['admin-url'],
       adminKey: flags['admin-key'],
       filter: {since: flags.since, until: flags.until, tenant: flags.tenant},
-      options: {target: parseRate(flags.target, '--target'), band: parseBand(flags.band), minRequests: flags['min-requests'], periodDays},
+      options: {target: parseRate(flags.target, '--target'), band: parseBand(flags.band), minRequests: flags['min-requests'], periodDays, threads: flags.threads},
       format,
       output: flags.output,
       writeConfig: flags['write-config'],

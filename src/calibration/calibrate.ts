@@ -3,13 +3,13 @@
 // in-memory replay log: the same log, budgets and options give the same result.
 import {pct} from '../analytics/bands.js'
 import type {Tier} from '../protocol/types.js'
-import {BIG, account, budgetRecords, demandOf, isAttempt, rateOf, smallSampleHint, unbudgetedRows} from './accounting.js'
+import {BIG, account, budgetRecords, demandOf, isAttempt, smallSampleHint, unbudgetedRows} from './accounting.js'
+import {type ComponentResult, type ComponentTask, type SearchContext, searchBudget, searchComponent} from './component-search.js'
 import {correctedLog, estimates} from './estimates.js'
 import {KIND, REASONS, type ReplayLog, TIER_CODES} from './replay-log.js'
 import {heldBudgets} from './book-replay.js'
-import {LimitProbe} from './probe.js'
 import {type BudgetSpec, type ReplayOutcome, type TenantSpec, bookLayout, components, emptyOutcome, replay} from './replay.js'
-import {roundReadable, searchLimit} from './search.js'
+import {roundReadable} from './search.js'
 import type {BudgetRow, BudgetStatusKind, EstimateRow} from './types.js'
 import {type Action, VERDICT_SEVERITY, decideVerdict, tierReadiness} from './verdict.js'
 
@@ -26,6 +26,8 @@ export interface CalibrationOptions {
   maxRounds?: number
   /** Overage share above which estimates are the problem (default 0.05). */
   overageThreshold?: number
+  /** Worker threads for the limit search (calibrateParallel; default min(2, components, cores)). The result does not depend on it. */
+  threads?: number
 }
 
 export const CALIBRATION_DEFAULTS = {target: 0.02, band: [0.01, 0.03] as [number, number], minRequests: 30, maxRounds: 6, overageThreshold: 0.05}
@@ -57,75 +59,71 @@ export interface CalibrationInput {
   tenants: TenantSpec[]
 }
 
-export function calibrate(input: CalibrationInput, opts: Partial<CalibrationOptions> = {}): CalibrationResult {
+/** Everything the component searches need, and the tasks: one per component. */
+export interface CalibrationPlan {
+  input: CalibrationInput
+  o: typeof CALIBRATION_DEFAULTS & CalibrationOptions
+  ctx: SearchContext
+  tasks: ComponentTask[]
+  recordsOfBudget: Int32Array[]
+  baseline: ReplayOutcome
+  base: ReturnType<typeof account>
+  stats: {replays: number; rounds: number; records_replayed: number}
+}
+
+export function planCalibration(input: CalibrationInput, opts: Partial<CalibrationOptions> = {}): CalibrationPlan {
   const o = {...CALIBRATION_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined))} as typeof CALIBRATION_DEFAULTS & CalibrationOptions
   const {log, budgets} = input
   const layout = bookLayout(log, budgets, input.tenants)
   const held = heldBudgets(layout)
-  const nb = budgets.length
-  const stats = {replays: 0, rounds: 0, records_replayed: 0}
-  const run = (allocated: Float64Array, records?: Int32Array, into?: ReplayOutcome) => {
-    stats.replays++
-    stats.records_replayed += records ? records.length : log.n
-    return replay(log, layout, {allocated, records, into, held})
-  }
-  /** The limit search for budget b over `records`, every other budget at `allocated` (probe.ts: exact, resumed replays). */
-  const search = (target: ReplayLog, b: number, records: Int32Array, allocated: Float64Array, ceiling: number) => {
-    const probe = new LimitProbe(target, layout, records, b, allocated, held)
-    const found = searchLimit((L, stopAbove) => probe.rate(L, stopAbove), o.target, ceiling)
-    stats.replays += found.replays + 1
-    stats.records_replayed += probe.stepped
-    return found
-  }
-
   const current = Float64Array.from(budgets, (b) => b.allocated)
   const recordsOfBudget = budgetRecords(log, layout)
-  const baseline = run(current)
+  const baseline = replay(log, layout, {allocated: current, held})
+  const stats = {replays: 1, rounds: 0, records_replayed: log.n}
   const base = account(log, layout, baseline, true)
   const eligible = (b: number) => budgets[b].status === 'ACTIVE' && base.requests[b] >= o.minRequests
-  const suggested = Float64Array.from(current)
-  const method: string[] = budgets.map(() => 'none')
-  const inBand = (x: number) => x >= o.band[0] && x <= o.band[1]
-  // With every suggestion applied; components are independent, so each is replayed into it on its own.
-  const final = emptyOutcome(log.n)
-
-  for (const comp of components(log, layout)) {
+  const tasks = components(log, layout).map((comp) => {
     const targets = comp.budgets.filter(eligible)
-    if (targets.length === 0) {
-      run(suggested, comp.records, final)
-      continue
-    }
     // Shallow budgets first: a tenant budget is searched before the budgets below it.
     // (then by scope and unit, so the result does not depend on the order the source lists budgets in)
     targets.sort((x, y) => budgets[x].scope.split('/').length - budgets[y].scope.split('/').length || budgets[x].scope.localeCompare(budgets[y].scope) || budgets[x].unit.localeCompare(budgets[y].unit))
-    const own = new Map(targets.map((b) => [b, recordsOfBudget[b]]))
-    // 1. Each budget alone (every other budget unlimited): the limit its own traffic needs.
-    const unlimited = Float64Array.from(current)
-    for (const x of comp.budgets) unlimited[x] = BIG
-    for (const b of targets) {
-      const records = own.get(b)!
-      const found = search(log, b, records, unlimited, 2 * demandOf(log, records) + 1)
-      suggested[b] = found.allocated
-      method[b] = found.method === 'target' ? 'replay_inversion' : 'replay_best_effort'
-    }
-    // 2. Jointly: replay with every suggestion and re-search the budgets outside the band, each with
-    //    the others at their suggestions, until all land in the band (bounded rounds).
-    let settled = false
-    for (let round = 0; round < o.maxRounds; round++) {
-      const joint = run(suggested, comp.records, final)
-      const off = targets.filter((b) => !inBand(rateOf(log, layout, joint, own.get(b)!, b)))
-      if (off.length === 0) {
-        settled = true
-        break
-      }
-      stats.rounds = Math.max(stats.rounds, round + 1)
-      for (const b of off) {
-        const found = search(log, b, comp.records, suggested, 2 * demandOf(log, own.get(b)!) + 1)
-        suggested[b] = found.allocated
-        method[b] = found.method === 'target' ? 'replay_inversion' : 'replay_best_effort'
-      }
-    }
-    if (!settled) run(suggested, comp.records, final)
+    return {budgets: comp.budgets, records: comp.records, targets, own: targets.map((b) => recordsOfBudget[b])}
+  })
+  const ctx: SearchContext = {log, layout, held, current, target: o.target, band: o.band, maxRounds: o.maxRounds}
+  return {input, o, ctx, tasks, recordsOfBudget, baseline, base, stats}
+}
+
+/** Single-threaded: every component in turn on this thread (calibrateParallel gives the same result on workers). */
+export function calibrate(input: CalibrationInput, opts: Partial<CalibrationOptions> = {}): CalibrationResult {
+  const plan = planCalibration(input, opts)
+  // With every suggestion applied; components are independent, so each is replayed into it on its own.
+  const final = emptyOutcome(input.log.n)
+  return finishCalibration(plan, plan.tasks.map((task) => searchComponent(plan.ctx, task, final)), final)
+}
+
+/** The rows, verdicts and estimates from the component searches' results (`final`: the joint replay with every suggestion). */
+export function finishCalibration(plan: CalibrationPlan, results: ComponentResult[], final: ReplayOutcome): CalibrationResult {
+  const {input, o, ctx, recordsOfBudget, baseline, base, stats} = plan
+  const {log, budgets} = input
+  const {layout, current} = ctx
+  const nb = budgets.length
+  const suggested = Float64Array.from(current)
+  const method: string[] = budgets.map(() => 'none')
+  plan.tasks.forEach((task, t) => {
+    const r = results[t]
+    task.targets.forEach((b, i) => {
+      suggested[b] = r.suggested[i]
+      method[b] = r.method[i]
+    })
+    stats.replays += r.replays
+    stats.records_replayed += r.records_replayed
+    stats.rounds = Math.max(stats.rounds, r.rounds)
+  })
+  const search = (target: ReplayLog, b: number, records: Int32Array, allocated: Float64Array, ceiling: number) => {
+    const found = searchBudget(ctx, target, b, records, allocated, ceiling)
+    stats.replays += found.replays
+    stats.records_replayed += found.stepped
+    return found
   }
 
   const after = account(log, layout, final)

@@ -66,6 +66,14 @@ export interface ReplayLog {
   window: {from: string | null; to: string | null}
 }
 
+export type Typed = Uint8Array | Int8Array | Int32Array | Float64Array
+export type TypedCtor<T extends Typed> = {new (buffer: SharedArrayBuffer): T; BYTES_PER_ELEMENT: number}
+
+/** A typed array of n elements in shared memory (zero-filled): the log's columns are, so the search's worker threads read them without a copy. */
+export function sharedArray<T extends Typed>(Ctor: TypedCtor<T>, n: number): T {
+  return new Ctor(new SharedArrayBuffer(Math.max(1, n) * Ctor.BYTES_PER_ELEMENT)).subarray(0, n) as T
+}
+
 export interface LogFilter {
   since?: string
   until?: string
@@ -123,23 +131,23 @@ export async function loadReplayLog(db: ShadowDb, filter: LogFilter = {}): Promi
   const [{n, lo, hi}] = await db.all<{n: number; lo: unknown; hi: unknown}>(`SELECT count(*)::DOUBLE AS n, min(ts) AS lo, max(ts) AS hi FROM records ${cond}`)
   const log: ReplayLog = {
     n,
-    kind: new Uint8Array(n),
-    ok: new Uint8Array(n),
-    group: new Int32Array(n),
-    estimate: new Float64Array(n),
-    actual: new Float64Array(n),
-    res: new Int32Array(n),
-    policy: new Uint8Array(n),
-    expired: new Uint8Array(n),
-    tier: new Uint8Array(n),
-    loggedDeny: new Uint8Array(n),
-    loggedReason: new Uint8Array(n),
-    loggedDeniedLevel: new Int8Array(n),
-    evaluated: new Uint8Array(n),
+    kind: sharedArray(Uint8Array, n),
+    ok: sharedArray(Uint8Array, n),
+    group: sharedArray(Int32Array, n),
+    estimate: sharedArray(Float64Array, n),
+    actual: sharedArray(Float64Array, n),
+    res: sharedArray(Int32Array, n),
+    policy: sharedArray(Uint8Array, n),
+    expired: sharedArray(Uint8Array, n),
+    tier: sharedArray(Uint8Array, n),
+    loggedDeny: sharedArray(Uint8Array, n),
+    loggedReason: sharedArray(Uint8Array, n),
+    loggedDeniedLevel: sharedArray(Int8Array, n),
+    evaluated: sharedArray(Uint8Array, n),
     groups,
-    action: new Int32Array(n),
+    action: sharedArray(Int32Array, n),
     actions,
-    run: new Int32Array(n),
+    run: sharedArray(Int32Array, n),
     window: {from: iso(lo), to: iso(hi)},
   }
   // flags: kind (bits 0-2), ok (3), expired (4), tier (5-6), logged DENY (7), evaluated (8),

@@ -3,8 +3,9 @@
 import {openShadowDb} from '../analytics/db.js'
 import {CliError, EXIT} from '../cli/errors.js'
 import {type Format, writeOutput} from '../output/write.js'
-import {type CalibrationOptions, type CalibrationResult, calibrate} from './calibrate.js'
+import type {CalibrationOptions, CalibrationResult} from './calibrate.js'
 import {parseGateList} from './gates.js'
+import {calibrateParallel} from './parallel-search.js'
 import {type GateOutcome, evaluateCalibrationGates, renderCalibrationJUnit, renderCalibrationJson, renderCalibrationMarkdown, renderCalibrationText} from './render.js'
 import {type LogFilter, loadReplayLog} from './replay-log.js'
 import {type CurrentBudgets, budgetsFromAdmin, budgetsFromConfig} from './sources.js'
@@ -69,7 +70,7 @@ export async function runCalibrate(run: CalibrateRun): Promise<{result: Calibrat
       if (/^--(since|until)/.test(error.message)) throw new CliError('USAGE', error.message, {exit: EXIT.USAGE})
       throw error
     })
-    result = calibrate({log, budgets: current.budgets, tenants: current.tenants}, run.options)
+    result = await calibrateParallel({log, budgets: current.budgets, tenants: current.tenants}, run.options)
   } finally {
     db.close()
   }

@@ -1,4 +1,4 @@
-// `npm run bench -- calibrate [--records=N]`: replay rate and a full `cycles calibrate` on the
+// `npm run bench -- calibrate [--records=N] [--threads=N]` (search worker threads; default min(2, components, cores)): replay rate and a full `cycles calibrate` on the
 // analyzer bench's log (default 10 M records, cached under $TMPDIR/cycles-bench), each phase in its
 // own process so its peak RSS is its own, printed next to the same run's ingest time.
 // Budgets: one per tenant and unit, and one per tenant workspace ws-0 and unit (a hierarchy), sized
@@ -12,7 +12,7 @@ import {fileURLToPath} from 'node:url'
 
 import {openShadowDb} from '../../src/analytics/db.js'
 import {ingest} from '../../src/analytics/ingest.js'
-import {calibrate} from '../../src/calibration/calibrate.js'
+import {calibrateParallel} from '../../src/calibration/parallel-search.js'
 import {loadReplayLog} from '../../src/calibration/replay-log.js'
 import {type BudgetSpec, bookLayout, replay} from '../../src/calibration/replay.js'
 import type {Unit} from '../../src/protocol/types.js'
@@ -58,7 +58,7 @@ async function budgetsFor(dbFile: string): Promise<BudgetSpec[]> {
   }
 }
 
-async function phase(name: string, file: string, dbFile: string): Promise<PhaseResult> {
+async function phase(name: string, file: string, dbFile: string, threadsArg?: number): Promise<PhaseResult> {
   let t = performance.now()
   let cpu0 = process.cpuUsage()
   const out: PhaseResult = {seconds: 0, cpu_seconds: 0, max_rss_mb: 0}
@@ -81,7 +81,7 @@ async function phase(name: string, file: string, dbFile: string): Promise<PhaseR
       replay(log, bookLayout(log, budgets, []))
       out.replay_seconds = (performance.now() - r0) / 1000
     } else {
-      const result = calibrate({log, budgets, tenants: []})
+      const result = await calibrateParallel({log, budgets, tenants: []}, {threads: threadsArg})
       const calibrated = result.budgets.filter((b) => b.status === 'calibrated')
       out.budgets = budgets.length
       out.calibrated = calibrated.length
@@ -97,8 +97,8 @@ async function phase(name: string, file: string, dbFile: string): Promise<PhaseR
   return out
 }
 
-function runPhase(name: string, file: string, db: string): PhaseResult {
-  const r = spawnSync(process.execPath, [SELF, '--phase', name, '--file', file, '--db', db], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']})
+function runPhase(name: string, file: string, db: string, threads?: string): PhaseResult {
+  const r = spawnSync(process.execPath, [SELF, '--phase', name, '--file', file, '--db', db, ...(threads ? ['--threads', threads] : [])], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit']})
   if (r.status !== 0) throw new Error(`bench phase ${name} failed (${r.status})`)
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as PhaseResult
 }
@@ -120,7 +120,7 @@ export async function run(args: string[]): Promise<void> {
     const load0 = os.loadavg().map((x) => x.toFixed(1)).join(' ')
     const ing = runPhase('ingest', file, db)
     const rep = runPhase('replay', file, db)
-    const cal = runPhase('calibrate', file, db)
+    const cal = runPhase('calibrate', file, db, arg(args, '--threads'))
     const rate = Math.round(rep.records! / rep.replay_seconds!)
     const check = (ok: boolean) => (ok ? 'ok' : 'MISSED')
     const cpu = (x: PhaseResult) => `cpu ${x.cpu_seconds.toFixed(1)} s`
@@ -138,6 +138,7 @@ export async function run(args: string[]): Promise<void> {
 
 if (process.argv.includes('--phase')) {
   const a = process.argv
-  const result = await phase(arg(a, '--phase')!, arg(a, '--file')!, arg(a, '--db')!)
+  const threads = arg(a, '--threads')
+  const result = await phase(arg(a, '--phase')!, arg(a, '--file')!, arg(a, '--db')!, threads ? Number(threads) : undefined)
   console.log(JSON.stringify(result))
 }
