@@ -9,6 +9,7 @@ import {parseBand, parseRate, runCalibrate} from '../src/calibration/run.js'
 import {parseDuration} from '../src/runbook/duration.js'
 import {useColor} from '../src/output/table.js'
 import {FORMATS, type Format} from '../src/output/write.js'
+import {enumFlag, instantFlag, sinceFlag} from '../src/cli/flags.js'
 
 export default class Calibrate extends BaseCommand {
   static override description =
@@ -30,10 +31,10 @@ export default class Calibrate extends BaseCommand {
     band: Flags.string({description: 'Acceptable band "low,high" the joint replay must land in', default: CALIBRATION_DEFAULTS.band.join(',')}),
     'min-requests': Flags.integer({description: 'Sample floor: fewer requests is insufficient_data (no calibration)', default: CALIBRATION_DEFAULTS.minRequests, min: 1}),
     period: Flags.string({description: 'Scale suggestions to this period (e.g. 30d); default: as long as the observed window'}),
-    since: Flags.string({description: 'Only records at or after this time (ISO-8601 or date)'}),
-    until: Flags.string({description: 'Only records before this time'}),
+    since: sinceFlag('Only records at or after then'),
+    until: instantFlag('Only records before this time'),
     tenant: Flags.string({description: 'Only this tenant'}),
-    format: Flags.string({description: 'Output format', options: [...FORMATS], default: 'table'}),
+    format: enumFlag({description: 'Output format', options: [...FORMATS], default: 'table'}),
     output: Flags.string({char: 'o', description: 'Write the report to this file instead of stdout'}),
     'write-config': Flags.string({description: 'Write the --config file with calibrated allocations here (comments and order kept)'}),
     'with-overdraft': Flags.boolean({description: 'With --write-config: also write the suggested overdraft_limit', default: false}),

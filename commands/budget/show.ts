@@ -1,4 +1,3 @@
-import {Flags} from '@oclif/core'
 
 import {budgetDetail} from '../../src/cli/render.js'
 import {budgetBooksDetail} from '../../src/cli/render-books.js'
@@ -7,6 +6,7 @@ import type {BudgetBook} from '../../src/client/admin-client.js'
 import {BOOK_OPTIONS, assertBookServed} from '../../src/runbook/budget-books.js'
 import {budgetAddress} from '../../src/runbook/budget-flows.js'
 import {budgetFlags} from '../../src/runbook/fund-command.js'
+import {enumFlag} from '../../src/cli/flags.js'
 
 export default class BudgetShow extends RunbookCommand {
   static override description = 'Show one budget (exact scope and unit): the real book, the shadow book, or both side by side'
@@ -16,7 +16,7 @@ export default class BudgetShow extends RunbookCommand {
   ]
   static override flags = {
     ...budgetFlags,
-    book: Flags.string({options: [...BOOK_OPTIONS], default: 'real', description: 'real: what was spent (every tier counts); shadow: as if every tier were enforced; both: side by side'}),
+    book: enumFlag({options: [...BOOK_OPTIONS], default: 'real', description: 'real: what was spent (every tier counts); shadow: as if every tier were enforced; both: side by side'}),
   }
 
   async run(): Promise<void> {
