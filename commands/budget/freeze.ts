@@ -4,6 +4,7 @@ import {budgetDetail} from '../../src/cli/render.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {setFrozen} from '../../src/runbook/budget-flows.js'
 import {budgetFlags} from '../../src/runbook/fund-command.js'
+import {yesFlag} from '../../src/cli/flags.js'
 
 export default class BudgetFreeze extends RunbookCommand {
   static override description = 'Freeze a budget: new reservations get BUDGET_FROZEN until unfrozen (both books; asks first)'
@@ -11,7 +12,7 @@ export default class BudgetFreeze extends RunbookCommand {
   static override flags = {
     ...budgetFlags,
     reason: Flags.string({description: 'Why (recorded in the audit log)'}),
-    yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation', default: false}),
+    yes: yesFlag('Do not ask for confirmation'),
   }
 
   async run(): Promise<void> {

@@ -5,7 +5,7 @@ import type {TierName} from '../../src/client/control-client.js'
 import {RolloutClient} from '../../src/client/rollout-client.js'
 import {describeRollback, rollbackTiers} from '../../src/rollout/rollback.js'
 import {renderRolloutStatus} from '../../src/rollout/status.js'
-import {enumFlag} from '../../src/cli/flags.js'
+import {enumFlag, yesFlag} from '../../src/cli/flags.js'
 
 export default class RolloutRollback extends RunbookCommand {
   static override description = 'Put one tier (or every tier) back in shadow mode, on every daemon instance sharing the store within 1 s. Audited with actor and reason.'
@@ -14,6 +14,7 @@ export default class RolloutRollback extends RunbookCommand {
     tier: enumFlag({description: 'The tier (default: every tier)', options: ['low', 'medium', 'high']}),
     reason: Flags.string({description: 'Why (kept in the audit log)', required: true}),
     actor: Flags.string({description: 'Who is rolling back (kept in the audit log)', env: 'USER'}),
+    yes: yesFlag(),
   }
 
   async run(): Promise<void> {
