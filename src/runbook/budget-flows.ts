@@ -5,7 +5,8 @@ import {randomUUID} from 'node:crypto'
 
 import type {AdminClient, FundingResponse, LedgerWire} from '../client/admin-client.js'
 import {checkScope, tenantOfScope} from '../cli/scope-input.js'
-import {formatAmount, parseUnit, resolveAmount} from '../cli/money.js'
+import {CliError, EXIT} from '../cli/errors.js'
+import {MICROCENTS_PER_USD, formatAmount, parseUnit, resolveAmount} from '../cli/money.js'
 import {budgetDetail} from '../cli/render.js'
 import type {Unit} from '../protocol/types.js'
 
@@ -13,6 +14,10 @@ export type FundingOperation = 'CREDIT' | 'DEBIT' | 'RESET' | 'RESET_SPENT' | 'R
 
 /** Operations that take money away or rewrite the ledger ask for confirmation. */
 export const DISRUPTIVE: ReadonlySet<FundingOperation> = new Set(['DEBIT', 'RESET', 'RESET_SPENT'])
+
+/** Operations for which an amount of 0 changes nothing (RESET to 0 does). */
+const ZERO_IS_NO_OP: ReadonlySet<FundingOperation> = new Set(['CREDIT', 'DEBIT', 'REPAY_DEBT'])
+const MICROCENTS_PER_CENT = Number(MICROCENTS_PER_USD / 100n)
 
 export interface FlowIO {
   /** Diagnostics (stderr). */
@@ -54,6 +59,9 @@ export async function fundBudget(client: () => AdminClient, input: FundingInput,
   // Everything local first: a typo never reaches the server.
   const {scope, unit} = budgetAddress(input, io.note)
   const amount = resolveAmount(unit, input)!
+  if (amount === 0 && ZERO_IS_NO_OP.has(input.operation)) {
+    throw new CliError('USAGE', `${input.operation} of 0 would change nothing: give a positive --amount or --usd`, {exit: EXIT.USAGE})
+  }
   let spent: number | undefined
   if (input.spent !== undefined) spent = resolveAmount(unit, {amount: input.spent})
   const idempotencyKey = input.idempotencyKey ?? `cli-${input.operation.toLowerCase()}-${randomUUID()}`
@@ -65,6 +73,10 @@ export async function fundBudget(client: () => AdminClient, input: FundingInput,
     io.note(`${input.operation} ${formatAmount(amount, unit)}${spent === undefined ? '' : `, spent → ${formatAmount(spent, unit)}`}`)
   }
   if (DISRUPTIVE.has(input.operation)) await io.confirm(`${input.operation} ${formatAmount(amount, unit)} on ${scope} ${unit}`)
+  else if (unit === 'USD_MICROCENTS' && amount < MICROCENTS_PER_CENT) {
+    // --amount is in microcents: "--amount 5" is $0.00000005, almost surely meant as dollars.
+    await io.confirm(`${input.operation} ${formatAmount(amount, unit)}, less than one cent, on ${scope} (did you mean --usd ${amount}?)`)
+  }
   io.note(`idempotency key: ${idempotencyKey} (re-run with --idempotency-key ${idempotencyKey} to retry safely)`)
   const body: Record<string, unknown> = {operation: input.operation, amount: {unit, amount}, idempotency_key: idempotencyKey}
   if (spent !== undefined) body.spent = {unit, amount: spent}
