@@ -4,7 +4,7 @@ import {budgetBooksDetail} from '../../src/cli/render-books.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import type {BudgetBook} from '../../src/client/admin-client.js'
 import {BOOK_OPTIONS, assertBookServed} from '../../src/runbook/budget-books.js'
-import {budgetAddress} from '../../src/runbook/budget-flows.js'
+import {budgetAddress, lookupOrGuide} from '../../src/runbook/budget-flows.js'
 import {budgetFlags} from '../../src/runbook/fund-command.js'
 import {enumFlag} from '../../src/cli/flags.js'
 
@@ -23,7 +23,7 @@ export default class BudgetShow extends RunbookCommand {
     const {flags} = await this.parseRunbook(BudgetShow)
     const {scope, unit} = budgetAddress(flags, (l) => this.note(l))
     const book = flags.book as BudgetBook
-    const ledger = await this.admin().lookupBudget(scope, unit, book === 'real' ? undefined : book)
+    const ledger = await lookupOrGuide(this.admin(), scope, unit, [], book === 'real' ? undefined : book)
     assertBookServed([ledger], book)
     if (this.jsonMode) this.printJson(ledger)
     else if (book === 'both') this.out(budgetBooksDetail(ledger))
