@@ -11,17 +11,21 @@ export interface BudgetRef {
   unit: string
 }
 
-/** The nearest existing budgets to `scope`: ancestors first (nearest first), then by edit distance. */
+/**
+ * The nearest existing budgets to `scope`: probable typos first (a few edits away), then ancestors
+ * (nearest first), then the rest by edit distance; the same unit before other units.
+ */
 export function nearestBudgets(scope: string, unit: string, existing: BudgetRef[], max = 3): BudgetRef[] {
+  const typo = Math.max(2, Math.floor(scope.length / 10))
   const ranked = existing
     .filter((b) => b.scope !== scope || b.unit !== unit)
     .map((b) => {
-      const ancestor = scope.startsWith(`${b.scope}/`)
-      // Ancestors rank by closeness (longest prefix first); the rest by edit distance, same unit first.
-      const rank = ancestor ? -b.scope.length : distance(scope, b.scope) + (b.unit === unit ? 0 : 0.5)
-      return {b, ancestor, rank}
+      const edits = distance(scope, b.scope)
+      const group = edits <= typo ? 0 : scope.startsWith(`${b.scope}/`) ? 1 : 2
+      const within = group === 1 ? -b.scope.length : edits
+      return {b, key: [group, within, b.unit === unit ? 0 : 1]}
     })
-    .sort((x, y) => Number(y.ancestor) - Number(x.ancestor) || x.rank - y.rank || x.b.scope.localeCompare(y.b.scope))
+    .sort((x, y) => x.key[0] - y.key[0] || x.key[1] - y.key[1] || x.key[2] - y.key[2] || x.b.scope.localeCompare(y.b.scope))
   return ranked.slice(0, max).map((r) => r.b)
 }
 
