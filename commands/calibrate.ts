@@ -9,7 +9,7 @@ import {parseBand, parseRate, runCalibrate} from '../src/calibration/run.js'
 import {parseDuration} from '../src/runbook/duration.js'
 import {useColor} from '../src/output/table.js'
 import {FORMATS, type Format} from '../src/output/write.js'
-import {enumFlag, instantFlag, sinceFlag} from '../src/cli/flags.js'
+import {enumFlag, instantFlag, sinceFlag, urlFlag} from '../src/cli/flags.js'
 
 export default class Calibrate extends BaseCommand {
   static override description =
@@ -25,7 +25,7 @@ export default class Calibrate extends BaseCommand {
   static override flags = {
     db: Flags.string({description: 'Analysis database file [default: .cycles/shadow.duckdb]', env: 'CYCLES_DB'}),
     config: Flags.string({description: 'Daemon config file with the current allocations', env: 'CYCLES_CONFIG'}),
-    'admin-url': Flags.string({description: 'Read the current allocations from this Cycles admin API instead of --config', env: 'CYCLES_ADMIN_URL'}),
+    'admin-url': urlFlag({description: 'Read the current allocations from this Cycles admin API instead of --config', env: 'CYCLES_ADMIN_URL'}),
     'admin-key': Flags.string({description: 'Admin API key (prefer the env var)', env: 'CYCLES_ADMIN_API_KEY'}),
     target: Flags.string({description: 'Target would-be denial rate per budget', default: String(CALIBRATION_DEFAULTS.target)}),
     band: Flags.string({description: 'Acceptable band "low,high" the joint replay must land in', default: CALIBRATION_DEFAULTS.band.join(',')}),
