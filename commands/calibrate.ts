@@ -9,6 +9,7 @@ import {parseBand, parseRate, runCalibrate} from '../src/calibration/run.js'
 import {parseDuration} from '../src/runbook/duration.js'
 import {useColor} from '../src/output/table.js'
 import {FORMATS, type Format} from '../src/output/write.js'
+import {enumFlag, instantFlag, sinceFlag, urlFlag} from '../src/cli/flags.js'
 
 export default class Calibrate extends BaseCommand {
   static override description =
@@ -24,16 +25,16 @@ export default class Calibrate extends BaseCommand {
   static override flags = {
     db: Flags.string({description: 'Analysis database file [default: .cycles/shadow.duckdb]', env: 'CYCLES_DB'}),
     config: Flags.string({description: 'Daemon config file with the current allocations', env: 'CYCLES_CONFIG'}),
-    'admin-url': Flags.string({description: 'Read the current allocations from this Cycles admin API instead of --config', env: 'CYCLES_ADMIN_URL'}),
+    'admin-url': urlFlag({description: 'Read the current allocations from this Cycles admin API instead of --config', env: 'CYCLES_ADMIN_URL'}),
     'admin-key': Flags.string({description: 'Admin API key (prefer the env var)', env: 'CYCLES_ADMIN_API_KEY'}),
     target: Flags.string({description: 'Target would-be denial rate per budget', default: String(CALIBRATION_DEFAULTS.target)}),
     band: Flags.string({description: 'Acceptable band "low,high" the joint replay must land in', default: CALIBRATION_DEFAULTS.band.join(',')}),
     'min-requests': Flags.integer({description: 'Sample floor: fewer requests is insufficient_data (no calibration)', default: CALIBRATION_DEFAULTS.minRequests, min: 1}),
     period: Flags.string({description: 'Scale suggestions to this period (e.g. 30d); default: as long as the observed window'}),
-    since: Flags.string({description: 'Only records at or after this time (ISO-8601 or date)'}),
-    until: Flags.string({description: 'Only records before this time'}),
+    since: sinceFlag('Only records at or after then'),
+    until: instantFlag('Only records before this time'),
     tenant: Flags.string({description: 'Only this tenant'}),
-    format: Flags.string({description: 'Output format', options: [...FORMATS], default: 'table'}),
+    format: enumFlag({description: 'Output format', options: [...FORMATS], default: 'table'}),
     output: Flags.string({char: 'o', description: 'Write the report to this file instead of stdout'}),
     'write-config': Flags.string({description: 'Write the --config file with calibrated allocations here (comments and order kept)'}),
     'with-overdraft': Flags.boolean({description: 'With --write-config: also write the suggested overdraft_limit', default: false}),

@@ -8,6 +8,7 @@ export default class Demo extends BaseCommand {
   static override description =
     'The main job in one command: simulate two weeks of a fleet offline, drive a live burst through the daemon, ingest both logs, print the shadow report, calibrate the limits, plan the rollout, apply its first enforce step through its gate, and watch the guard roll back a planted regression'
 
+  static override examples = ['<%= config.bin %> demo', '<%= config.bin %> demo --dir /tmp/cycles-demo']
   static override flags = {
     scenario: Flags.string({description: 'Scenario file', default: 'fixtures/scenarios/demo-fleet.yaml'}),
     dir: Flags.string({description: 'Working folder for logs and the database (default: a new temp folder)'}),

@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../src/cli/base-command.js'
 import {CliError, EXIT} from '../src/cli/errors.js'
 import {runSimulate} from '../src/simulate/run.js'
+import {urlFlag} from '../src/cli/flags.js'
 
 export default class Simulate extends BaseCommand {
   static override description =
@@ -17,7 +18,7 @@ export default class Simulate extends BaseCommand {
   static override flags = {
     scenario: Flags.string({char: 's', description: 'Scenario file (YAML)', default: 'fixtures/scenarios/demo-fleet.yaml'}),
     out: Flags.string({description: 'Write a decision log here (offline, simulated clock)', exclusive: ['url']}),
-    url: Flags.string({description: 'Drive the daemon at this URL over HTTP (env CYCLES_BASE_URL)', env: 'CYCLES_BASE_URL', exclusive: ['out']}),
+    url: urlFlag({description: 'Drive the daemon at this URL over HTTP (env CYCLES_BASE_URL)', env: 'CYCLES_BASE_URL', exclusive: ['out']}),
     'api-key': Flags.string({description: 'API key for --url (default: the scenario\'s api_keys)', env: 'CYCLES_API_KEY'}),
     tenant: Flags.string({description: 'With --api-key: the tenant whose traffic is sent'}),
     seed: Flags.integer({description: 'Override the scenario seed (same seed, same output)'}),

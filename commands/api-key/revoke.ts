@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {statusText} from '../../src/cli/render.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {findKey} from '../../src/runbook/key-flows.js'
+import {yesFlag} from '../../src/cli/flags.js'
 
 export default class ApiKeyRevoke extends RunbookCommand {
   static override description = 'Revoke an API key: the very next runtime request with it gets 401 (asks first)'
@@ -10,7 +11,7 @@ export default class ApiKeyRevoke extends RunbookCommand {
   static override args = {key_id: Args.string({description: 'Key id', required: true})}
   static override flags = {
     reason: Flags.string({description: 'Why (kept on the key and in the audit log)'}),
-    yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation', default: false}),
+    yes: yesFlag('Do not ask for confirmation'),
   }
 
   async run(): Promise<void> {

@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {CliError, EXIT} from '../../src/cli/errors.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {findKey, showSecretOnce} from '../../src/runbook/key-flows.js'
+import {yesFlag} from '../../src/cli/flags.js'
 
 export default class ApiKeyRotate extends RunbookCommand {
   static override description =
@@ -11,7 +12,7 @@ export default class ApiKeyRotate extends RunbookCommand {
   static override args = {key_id: Args.string({description: 'Key id to replace', required: true})}
   static override flags = {
     reason: Flags.string({description: 'Revocation reason for the old key', default: 'rotated'}),
-    yes: Flags.boolean({char: 'y', description: 'Revoke the old key without asking', default: false}),
+    yes: yesFlag('Revoke the old key without asking'),
   }
 
   async run(): Promise<void> {

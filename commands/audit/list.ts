@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {auditRows} from '../../src/cli/render.js'
+import {sinceFlag} from '../../src/cli/flags.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {auditQuery} from '../../src/runbook/audit-query.js'
 
@@ -27,7 +28,7 @@ export default class AuditList extends RunbookCommand {
   ]
   static override flags = {
     ...auditFilterFlags,
-    since: Flags.string({description: 'Only the last duration, e.g. 30m, 1h, 2d'}),
+    since: sinceFlag('Only entries since then'),
     from: Flags.string({description: 'From date-time'}),
     to: Flags.string({description: 'To date-time'}),
     limit: Flags.integer({default: 50, min: 1, max: 100, description: 'Page size'}),

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {auditLine} from '../../src/cli/render.js'
+import {sinceFlag} from '../../src/cli/flags.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {auditQuery} from '../../src/runbook/audit-query.js'
 import {auditFilterFlags} from './list.js'
@@ -10,7 +11,7 @@ export default class AuditTail extends RunbookCommand {
   static override examples = ['<%= config.bin %> audit tail --tenant acme', '<%= config.bin %> audit tail --status-min 400 --json']
   static override flags = {
     ...auditFilterFlags,
-    since: Flags.string({description: 'Also show entries from the last duration first, e.g. 5m'}),
+    since: sinceFlag('Also show entries since then first'),
     interval: Flags.integer({description: 'Seconds between polls', default: 2, min: 1}),
     duration: Flags.integer({description: 'Stop after this many seconds (default: run until interrupted)'}),
   }

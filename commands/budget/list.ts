@@ -7,6 +7,7 @@ import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {checkScope} from '../../src/cli/scope-input.js'
 import type {BudgetBook} from '../../src/client/admin-client.js'
 import {BOOK_OPTIONS, assertBookServed} from '../../src/runbook/budget-books.js'
+import {enumFlag, fraction, listFlags} from '../../src/cli/flags.js'
 
 export default class BudgetList extends RunbookCommand {
   static override description = 'List budgets (most used first)'
@@ -20,16 +21,14 @@ export default class BudgetList extends RunbookCommand {
     tenant: Flags.string({description: 'Tenant id'}),
     'scope-prefix': Flags.string({description: 'Scope prefix, e.g. tenant:acme/workspace:prod'}),
     unit: Flags.string({description: 'Unit'}),
-    status: Flags.string({options: ['ACTIVE', 'FROZEN', 'CLOSED'], description: 'Status'}),
+    status: enumFlag({options: ['ACTIVE', 'FROZEN', 'CLOSED'], description: 'Status'}),
     'over-limit': Flags.boolean({description: 'Only budgets over their overdraft limit', allowNo: true}),
     'has-debt': Flags.boolean({description: 'Only budgets with debt', allowNo: true}),
-    'utilization-min': Flags.string({description: 'Minimum used fraction, 0–1'}),
-    'sort-by': Flags.string({options: ['tenant_id', 'scope', 'unit', 'status', 'commit_overage_policy', 'utilization', 'debt'], default: 'utilization'}),
-    'sort-dir': Flags.string({options: ['asc', 'desc'], default: 'desc'}),
-    limit: Flags.integer({description: 'Page size (1–100)', default: 50, min: 1, max: 100}),
-    cursor: Flags.string({description: 'Continue from a next_cursor'}),
-    all: Flags.boolean({description: 'Follow next_cursor to the end', default: false}),
-    book: Flags.string({options: [...BOOK_OPTIONS], default: 'real', description: 'real: what was spent (every tier counts); shadow: as if every tier were enforced (filters apply to it); both: real with shadow alongside'}),
+    'utilization-min': Flags.string({description: 'Minimum used fraction, 0–1 (0.9 = 90 %)'}),
+    'sort-by': enumFlag({options: ['tenant_id', 'scope', 'unit', 'status', 'commit_overage_policy', 'utilization', 'debt'], default: 'utilization'}),
+    'sort-dir': enumFlag({options: ['asc', 'desc'], default: 'desc'}),
+    ...listFlags,
+    book: enumFlag({options: [...BOOK_OPTIONS], default: 'real', description: 'real: what was spent (every tier counts); shadow: as if every tier were enforced (filters apply to it); both: real with shadow alongside'}),
   }
 
   async run(): Promise<void> {
@@ -41,7 +40,7 @@ export default class BudgetList extends RunbookCommand {
       status: flags.status,
       over_limit: flags['over-limit'],
       has_debt: flags['has-debt'],
-      utilization_min: flags['utilization-min'],
+      utilization_min: flags['utilization-min'] === undefined ? undefined : fraction(flags['utilization-min'], '--utilization-min'),
       sort_by: flags['sort-by'],
       sort_dir: flags['sort-dir'],
       limit: flags.limit,

@@ -4,6 +4,7 @@ import {budgetDetail} from '../../src/cli/render.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {setFrozen} from '../../src/runbook/budget-flows.js'
 import {budgetFlags} from '../../src/runbook/fund-command.js'
+import {yesFlag} from '../../src/cli/flags.js'
 
 export default class BudgetUnfreeze extends RunbookCommand {
   static override description = 'Unfreeze a budget (both books)'
@@ -11,6 +12,7 @@ export default class BudgetUnfreeze extends RunbookCommand {
   static override flags = {
     ...budgetFlags,
     reason: Flags.string({description: 'Why (recorded in the audit log)'}),
+    yes: yesFlag(),
   }
 
   async run(): Promise<void> {

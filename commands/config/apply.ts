@@ -7,6 +7,7 @@ import {adminApiTarget, applyConfigDifferences} from '../../src/config/apply.js'
 import {describeDifference, diffConfig} from '../../src/config/diff.js'
 import {loadConfig} from '../../src/config/load.js'
 import {storedStateFromAdmin} from '../../src/config/state.js'
+import {yesFlag} from '../../src/cli/flags.js'
 
 export default class ConfigApply extends RunbookCommand {
   static override description =
@@ -15,7 +16,7 @@ export default class ConfigApply extends RunbookCommand {
   static override flags = {
     config: Flags.string({description: 'Config file (YAML or JSON)', env: 'CYCLES_CONFIG', default: './cycles.yaml'}),
     reason: Flags.string({description: 'Why (kept in the audit log); default: cycles config apply FILE'}),
-    yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation', default: false}),
+    yes: yesFlag('Do not ask for confirmation'),
   }
 
   async run(): Promise<void> {

@@ -1,18 +1,19 @@
-import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../src/cli/base-command.js'
 import {fetchDaemonStatus} from '../../src/daemon/status.js'
+import {urlFlag} from '../../src/cli/flags.js'
 
 export default class DaemonStatus extends BaseCommand {
   static override description = 'Show readiness and counters of a running daemon'
 
+  static override examples = ['<%= config.bin %> daemon status', '<%= config.bin %> daemon status --url http://127.0.0.1:7878 --json']
   static override flags = {
-    url: Flags.string({description: 'Daemon runtime URL', env: 'CYCLES_BASE_URL', default: 'http://127.0.0.1:7878'}),
+    url: urlFlag({description: 'Daemon runtime URL', env: 'CYCLES_BASE_URL', default: 'http://127.0.0.1:7878'}),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(DaemonStatus)
-    const result = await fetchDaemonStatus(flags.url)
+    const result = await fetchDaemonStatus(flags.url!)
     if (this.jsonMode) return this.printJson({url: result.url, ready: result.ready, ...result.status})
     const s = result.status as {
       version?: string; store?: string; uptime_s?: number; requests?: number; would_denials?: number; shed?: number

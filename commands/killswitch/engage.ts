@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {ControlClient, describeControl} from '../../src/client/control-client.js'
+import {yesFlag} from '../../src/cli/flags.js'
 
 export default class KillswitchEngage extends RunbookCommand {
   static override description =
@@ -10,6 +11,7 @@ export default class KillswitchEngage extends RunbookCommand {
   static override flags = {
     reason: Flags.string({description: 'Why (kept in the audit log)', required: true}),
     actor: Flags.string({description: 'Who is engaging it (kept in the audit log)', env: 'USER'}),
+    yes: yesFlag(),
   }
 
   async run(): Promise<void> {

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {ControlClient, describeControl, enforcementSetWhileEngaged} from '../../src/client/control-client.js'
+import {yesFlag} from '../../src/cli/flags.js'
 
 export default class KillswitchRelease extends RunbookCommand {
   static override description =
@@ -10,7 +11,7 @@ export default class KillswitchRelease extends RunbookCommand {
   static override flags = {
     reason: Flags.string({description: 'Why (kept in the audit log)'}),
     actor: Flags.string({description: 'Who is releasing it (kept in the audit log)', env: 'USER'}),
-    yes: Flags.boolean({description: 'Release without asking, even when it turns on enforcement set while engaged', default: false}),
+    yes: yesFlag('Release without asking, even when it turns on enforcement set while engaged'),
   }
 
   async run(): Promise<void> {

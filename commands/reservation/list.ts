@@ -3,22 +3,24 @@ import {Flags} from '@oclif/core'
 import {humanAmount} from '../../src/cli/money.js'
 import {scopeText, statusText, table} from '../../src/cli/render.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
+import {enumFlag, listFlags} from '../../src/cli/flags.js'
 
 export default class ReservationList extends RunbookCommand {
   static override description = 'List reservations on the runtime plane (admin-on-behalf-of needs --tenant)'
-  static override examples = ['<%= config.bin %> reservation list --tenant acme --status ACTIVE']
+  static override examples = ['<%= config.bin %> reservation list --tenant acme --status active', '<%= config.bin %> reservation list --tenant acme --all --json']
   static override flags = {
     tenant: Flags.string({description: 'Tenant id (required with the admin key)'}),
-    status: Flags.string({options: ['ACTIVE', 'COMMITTED', 'RELEASED', 'EXPIRED'], description: 'Status'}),
+    status: enumFlag({options: ['ACTIVE', 'COMMITTED', 'RELEASED', 'EXPIRED'], description: 'Status'}),
     workspace: Flags.string({description: 'Subject filter'}),
     agent: Flags.string({description: 'Subject filter'}),
-    limit: Flags.integer({default: 50, min: 1, max: 100, description: 'Page size'}),
-    cursor: Flags.string({description: 'Continue from a next_cursor'}),
+    ...listFlags,
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parseRunbook(ReservationList)
-    const page = await this.runtime().listReservations({tenant: flags.tenant, status: flags.status, workspace: flags.workspace, agent: flags.agent, limit: flags.limit, cursor: flags.cursor})
+    const runtime = this.runtime()
+    const query = {tenant: flags.tenant, status: flags.status, workspace: flags.workspace, agent: flags.agent, limit: flags.limit}
+    const page = flags.all ? await runtime.listAllReservations(query) : await runtime.listReservations({...query, cursor: flags.cursor})
     if (this.jsonMode) this.printJson(page)
     else {
       const rows = page.reservations.map((r) => [

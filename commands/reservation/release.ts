@@ -4,6 +4,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {formatAmount} from '../../src/cli/money.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
+import {yesFlag} from '../../src/cli/flags.js'
 
 export default class ReservationRelease extends RunbookCommand {
   static override description = 'Force-release a reservation, returning its hold to the budget (admin-on-behalf-of; asks first)'
@@ -12,7 +13,7 @@ export default class ReservationRelease extends RunbookCommand {
   static override flags = {
     reason: Flags.string({description: 'Why (name the incident)', required: true}),
     'idempotency-key': Flags.string({description: 'Reuse to retry safely (generated and printed when omitted)'}),
-    yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation', default: false}),
+    yes: yesFlag('Do not ask for confirmation'),
   }
 
   async run(): Promise<void> {

@@ -4,6 +4,7 @@ import {RunbookCommand} from '../../src/cli/runbook-command.js'
 
 export default class ReservationShow extends RunbookCommand {
   static override description = 'Show one reservation (runtime plane)'
+  static override examples = ['<%= config.bin %> reservation show 6f1c2a90-…']
   static override args = {id: Args.string({description: 'Reservation id', required: true})}
 
   async run(): Promise<void> {

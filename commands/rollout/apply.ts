@@ -4,6 +4,7 @@ import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {EXIT} from '../../src/cli/errors.js'
 import {RolloutClient} from '../../src/client/rollout-client.js'
 import {describeOutcome, runRolloutApply} from '../../src/rollout/apply-run.js'
+import {yesFlag} from '../../src/cli/flags.js'
 
 export default class RolloutApply extends RunbookCommand {
   static override description = `Apply the next step of a rollout plan whose gate passes, through the admin API (limits as funding RESET, modes as rollout steps; audited). A failing gate refuses with the figures and exit ${EXIT.GATE_FAILED}; re-running an applied step changes nothing`
@@ -23,6 +24,7 @@ export default class RolloutApply extends RunbookCommand {
     reason: Flags.string({description: 'Why (kept in the audit log); required with --force'}),
     actor: Flags.string({description: 'Who applies (kept in the audit log)', env: 'CYCLES_ACTOR'}),
     calibration: Flags.string({description: 'A fresher `cycles calibrate --format json`: judge budget readiness with it instead of the plan\'s'}),
+    yes: yesFlag(),
   }
 
   async run(): Promise<void> {

@@ -9,6 +9,7 @@ import {dbPathFrom, runReport} from '../../src/analytics/run.js'
 import {useColor} from '../../src/output/table.js'
 import {FORMATS, type Format} from '../../src/output/write.js'
 import {UNITS} from '../../src/protocol/types.js'
+import {enumFlag} from '../../src/cli/flags.js'
 
 export default class ShadowReport extends BaseCommand {
   static override description =
@@ -23,9 +24,9 @@ export default class ShadowReport extends BaseCommand {
 
   static override flags = {
     ...sliceFlags,
-    unit: Flags.string({description: 'Only this unit', options: [...UNITS]}),
-    by: Flags.string({description: 'Group by', options: [...GROUPINGS], default: 'scope'}),
-    format: Flags.string({description: 'Output format', options: [...FORMATS], default: 'table'}),
+    unit: enumFlag({description: 'Only this unit', options: [...UNITS]}),
+    by: enumFlag({description: 'Group by', options: [...GROUPINGS], default: 'scope'}),
+    format: enumFlag({description: 'Output format', options: [...FORMATS], default: 'table'}),
     output: Flags.string({char: 'o', description: 'Write the report to this file instead of stdout'}),
     'fail-on': Flags.string({description: `Exit ${EXIT.GATE_FAILED} when any of these gates is violated (comma-separated: ${GATES.join(', ')})`}),
     'min-requests': Flags.integer({description: 'Sample floor: fewer requests is insufficient_data', default: REPORT_DEFAULTS.minRequests, min: 1}),

@@ -5,6 +5,7 @@ import {RunbookCommand} from '../../src/cli/runbook-command.js'
 
 export default class TenantShow extends RunbookCommand {
   static override description = 'Show one tenant'
+  static override examples = ['<%= config.bin %> tenant show acme', '<%= config.bin %> tenant show acme --json']
   static override args = {id: Args.string({description: 'Tenant id', required: true})}
 
   async run(): Promise<void> {

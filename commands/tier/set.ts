@@ -5,6 +5,7 @@ import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {ControlClient, describeControl, type ModeName, type TierName} from '../../src/client/control-client.js'
 import {RolloutClient} from '../../src/client/rollout-client.js'
 import {describePreview, previewEnforce} from '../../src/rollout/status-preview.js'
+import {enumValue, yesFlag} from '../../src/cli/flags.js'
 
 export default class TierSet extends RunbookCommand {
   static override description =
@@ -15,20 +16,20 @@ export default class TierSet extends RunbookCommand {
     '<%= config.bin %> tier set high shadow --reason "rollback"',
   ]
   static override args = {
-    tier: Args.string({description: 'Risk tier', required: true, options: ['low', 'medium', 'high']}),
-    mode: Args.string({description: 'Mode', required: true, options: ['shadow', 'enforce']}),
+    tier: Args.string({description: 'Risk tier: low | medium | high', required: true}),
+    mode: Args.string({description: 'Mode: shadow | enforce', required: true}),
   }
   static override flags = {
     reason: Flags.string({description: 'Why (kept in the audit log; required to enforce)'}),
     percent: Flags.integer({description: 'Share of runs enforced in enforce mode (0–100; default: keep the current one)', min: 0, max: 100}),
     actor: Flags.string({description: 'Who is changing it (kept in the audit log)', env: 'USER'}),
-    yes: Flags.boolean({description: 'Enforce without asking (scripts)', default: false}),
+    yes: yesFlag('Enforce without asking (scripts)'),
   }
 
   async run(): Promise<void> {
     const {args, flags} = await this.parseRunbook(TierSet)
-    const tier = args.tier as TierName
-    const mode = args.mode as ModeName
+    const tier = enumValue(['low', 'medium', 'high'] as const, args.tier, 'tier') as TierName
+    const mode = enumValue(['shadow', 'enforce'] as const, args.mode, 'mode') as ModeName
     const http = this.admin().http
     let preview: Awaited<ReturnType<typeof previewEnforce>> | undefined
     if (mode === 'enforce') {

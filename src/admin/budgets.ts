@@ -325,7 +325,10 @@ export class BudgetOps {
     const existing = await this.core.store.getIdempotency(idemKey)
     if (!existing) return undefined
     if (existing.hash !== hash) throw new ProtocolError('IDEMPOTENCY_MISMATCH', 'idempotency_key was already used with a different request')
-    return {status: existing.status, body: existing.body, raw: true}
+    // Additive: the stored response (its `timestamp` is when it was applied) plus `replayed`, so a
+    // client can say "already applied, nothing changed" instead of announcing a second change.
+    const body = existing.status === 200 ? JSON.stringify({...(JSON.parse(existing.body) as object), replayed: true}) : existing.body
+    return {status: existing.status, body, raw: true}
   }
 
   private address(query: URLSearchParams): {scope: string; unit: Unit} {

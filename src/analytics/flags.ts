@@ -2,12 +2,13 @@
 // and the runaway detectors' thresholds (defaults from shadow-analytics.md).
 import {Flags} from '@oclif/core'
 
+import {instantFlag, sinceFlag} from '../cli/flags.js'
 import {REPORT_DEFAULTS} from './report.js'
 
 export const sliceFlags = {
   db: Flags.string({description: 'Analysis database file [default: .cycles/shadow.duckdb]', env: 'CYCLES_DB'}),
-  since: Flags.string({description: 'Only records at or after this time (ISO-8601 or date)'}),
-  until: Flags.string({description: 'Only records before this time'}),
+  since: sinceFlag('Only records at or after then'),
+  until: instantFlag('Only records before this time'),
   tenant: Flags.string({description: 'Only this tenant'}),
 }
 

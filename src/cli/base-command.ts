@@ -38,8 +38,15 @@ export abstract class BaseCommand extends Command {
 
   protected override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     let cliError: CliError
-    if (error instanceof CliError) cliError = error
-    else if (error.oclif?.exit !== undefined && /flag|argument|Unexpected|Missing|Expected/i.test(error.message)) {
+    if (error instanceof CliError) {
+      cliError = error
+      // A flag's own parse threw it: oclif wrapped the message ("Parsing --since \n\t… See more help").
+      const wrapped = /^Parsing --[\w-]+ \s*\n\t([\s\S]*?)\nSee more help with --help$/.exec(cliError.message)
+      if (wrapped) cliError.message = wrapped[1]
+    } else if ((error as {code?: string}).code === 'ERR_INVALID_URL') {
+      // A URL that reached a client unchecked is still the user's input, not a crash.
+      cliError = new CliError('USAGE', `not a valid URL: ${(error as {input?: string}).input ?? error.message}`, {exit: EXIT.USAGE})
+    } else if (error.oclif?.exit !== undefined && /flag|argument|Unexpected|Missing|Expected/i.test(error.message)) {
       const didYouMean = this.nearestFlag(error.message)
       cliError = new CliError('USAGE', error.message, {
         exit: EXIT.USAGE,

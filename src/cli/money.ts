@@ -33,7 +33,14 @@ export function resolveAmount(unit: Unit, flags: {amount?: string; usd?: string}
     return usdToMicrocents(flags.usd)
   }
   if (flags.amount !== undefined) {
-    const raw = flags.amount.replaceAll('_', '').replaceAll(',', '')
+    // Digits only (underscores allowed as separators): "1,000" is 1000 to some and 1.000 to others.
+    if (flags.amount.includes(',') || flags.amount.includes('.')) {
+      throw new CliError('USAGE', `--amount expects a whole number in ${unit} without separators or decimals, got '${flags.amount}'`, {
+        exit: EXIT.USAGE,
+        suggestions: [`write it as ${flags.amount.replaceAll(',', '').replace(/\..*$/, '')}${unit === 'USD_MICROCENTS' ? ' (or pass dollars with --usd 1.50)' : ''}`],
+      })
+    }
+    const raw = flags.amount.replaceAll('_', '')
     if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
       throw new CliError('USAGE', `--amount expects a non-negative integer in ${unit}, got '${flags.amount}'`, {exit: EXIT.USAGE, suggestions: unit === 'USD_MICROCENTS' ? ['or pass --usd 1.50'] : []})
     }

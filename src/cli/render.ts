@@ -77,6 +77,10 @@ export function budgetDetail(l: LedgerWire): string {
 export function fundingDetail(r: FundingResponse, unit: string): string {
   const line = (label: string, prev?: {amount: number}, next?: {amount: number}) =>
     prev && next ? `${label.padEnd(10)} ${formatAmount(prev.amount, unit)} → ${chalk.bold(formatAmount(next.amount, unit))}` : undefined
+  if (r.replayed) {
+    // The idempotency key was used before: the figures are those of the original change.
+    return `${chalk.bold(r.operation)} already applied${r.timestamp ? ` at ${r.timestamp}` : ''}, nothing changed (same idempotency key)`
+  }
   return [
     `${chalk.bold(r.operation)} applied`,
     line('allocated', r.previous_allocated, r.new_allocated),

@@ -8,6 +8,7 @@ import {RuntimeClient} from '../client/runtime-client.js'
 import {BaseCommand} from './base-command.js'
 import {type ConfirmIO, confirmAction} from './confirm.js'
 import {CliError, EXIT} from './errors.js'
+import {urlFlag} from './flags.js'
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:7979'
 export const DEFAULT_RUNTIME_URL = 'http://127.0.0.1:7878'
@@ -15,9 +16,9 @@ export const DEFAULT_RUNTIME_URL = 'http://127.0.0.1:7878'
 export abstract class RunbookCommand extends BaseCommand {
   static override baseFlags = {
     ...BaseCommand.baseFlags,
-    'admin-url': Flags.string({description: 'Admin API base URL', env: 'CYCLES_ADMIN_URL', default: DEFAULT_ADMIN_URL, helpGroup: 'BACKEND'}),
+    'admin-url': urlFlag({description: 'Admin API base URL', env: 'CYCLES_ADMIN_URL', default: DEFAULT_ADMIN_URL, helpGroup: 'BACKEND'}),
     'admin-key': Flags.string({description: 'Admin API key (X-Admin-API-Key); prefer the env var', env: 'CYCLES_ADMIN_API_KEY', helpGroup: 'BACKEND'}),
-    url: Flags.string({description: 'Runtime API base URL', env: 'CYCLES_BASE_URL', default: DEFAULT_RUNTIME_URL, helpGroup: 'BACKEND'}),
+    url: urlFlag({description: 'Runtime API base URL', env: 'CYCLES_BASE_URL', default: DEFAULT_RUNTIME_URL, helpGroup: 'BACKEND'}),
     'api-key': Flags.string({description: 'Tenant API key (X-Cycles-API-Key) for runtime calls', env: 'CYCLES_API_KEY', helpGroup: 'BACKEND'}),
     timeout: Flags.integer({description: 'HTTP timeout in seconds', default: 15, min: 1, helpGroup: 'BACKEND'}),
   }

@@ -46,6 +46,8 @@ export interface FundingResponse {
   previous_spent?: Amount
   new_spent?: Amount
   timestamp?: string
+  /** Our daemon: true when an idempotency_key replay answered (nothing changed; timestamp is the original). */
+  replayed?: boolean
 }
 
 export interface ApiKeyWire {

@@ -76,7 +76,7 @@ export class HttpClient {
     const message = `${err.message ?? (text.slice(0, 200) || res.statusText)} (HTTP ${res.status}${traceId ? `, trace_id ${traceId}` : ''})`
     throw new CliError(code, message, {
       exit: exitForHttpStatus(res.status),
-      suggestions: suggestionsFor(code, res.status, this.options, traceId),
+      suggestions: suggestionsFor(code, res.status, this.options, method === 'GET' ? undefined : traceId),
       details: {status: res.status, ...(requestId ? {request_id: requestId} : {}), ...(traceId ? {trace_id: traceId} : {}), ...(err.details ? {server_details: err.details} : {})},
     })
   }
@@ -111,6 +111,7 @@ function suggestionsFor(code: string, status: number, options: HttpClientOptions
   if (code === 'TENANT_CLOSED') out.push('the tenant is closed: its objects are read-only')
   if (code === 'BUDGET_FROZEN') out.push('unfreeze it first: cycles budget unfreeze --scope … --unit …')
   if (code === 'IDEMPOTENCY_MISMATCH') out.push('this idempotency key was used for a different request; pass a new --idempotency-key')
-  if (traceId && status !== 401) out.push(`audit trail: cycles audit list --trace-id ${traceId}`)
+  // Only where the audit log has something to show: a change that was refused (reads and 404s are not audited).
+  if (traceId && status !== 401 && status !== 404) out.push(`audit trail: cycles audit list --trace-id ${traceId}`)
   return out
 }

@@ -22,6 +22,18 @@ export class RuntimeClient {
     return this.http.request('GET', '/v1/reservations', {query})
   }
 
+  /** Every page, following next_cursor (at most `max` reservations). */
+  async listAllReservations(query: Query, max = 100_000): Promise<{reservations: ReservationSummary[]; next_cursor?: string; has_more: boolean}> {
+    const reservations: ReservationSummary[] = []
+    let cursor: string | undefined
+    do {
+      const page = await this.listReservations({...query, cursor})
+      reservations.push(...page.reservations)
+      cursor = page.has_more ? page.next_cursor : undefined
+    } while (cursor && reservations.length < max)
+    return {reservations, has_more: false}
+  }
+
   getReservation(id: string): Promise<ReservationSummary> {
     return this.http.request('GET', `/v1/reservations/${encodeURIComponent(id)}`)
   }

@@ -1,6 +1,7 @@
 // Audit flags → the admin API's audit query.
 import {CliError, EXIT} from '../cli/errors.js'
-import {parseDuration, parseInstant} from './duration.js'
+import {sinceInstant} from '../cli/flags.js'
+import {parseInstant} from './duration.js'
 
 export interface AuditFlags {
   tenant?: string
@@ -25,7 +26,8 @@ export function auditQuery(flags: AuditFlags, nowMs = Date.now()): Record<string
   if (flags['trace-id'] && !/^[0-9a-f]{32}$/.test(flags['trace-id'])) {
     throw new CliError('USAGE', '--trace-id must be 32 lowercase hex characters', {exit: EXIT.USAGE})
   }
-  const from = flags.since ? new Date(nowMs - parseDuration(flags.since)).toISOString() : flags.from ? parseInstant(flags.from, '--from') : undefined
+  // --since: a duration back from now or a date (the flag parser already turned it into an instant).
+  const from = flags.since ? sinceInstant(flags.since, nowMs) : flags.from ? parseInstant(flags.from, '--from') : undefined
   return {
     tenant_id: flags.tenant,
     resource_type: flags['resource-type'],

@@ -2,6 +2,7 @@
 import {Flags} from '@oclif/core'
 
 import {fundingDetail} from '../cli/render.js'
+import {yesFlag} from '../cli/flags.js'
 import {RunbookCommand} from '../cli/runbook-command.js'
 import {DISRUPTIVE, type FundingOperation, fundBudget} from './budget-flows.js'
 
@@ -24,7 +25,7 @@ export function fundCommand(operation: FundingOperation, description: string) {
       ...(operation === 'RESET_SPENT' ? {spent: Flags.string({description: 'Spent to start the period with (integer in the unit; default 0)'})} : {}),
       reason: Flags.string({description: 'Why (recorded in the audit log)'}),
       'idempotency-key': Flags.string({description: 'Reuse to retry safely (generated and printed when omitted)'}),
-      ...(DISRUPTIVE.has(operation) ? {yes: Flags.boolean({char: 'y', description: 'Do not ask for confirmation', default: false})} : {}),
+      yes: yesFlag(DISRUPTIVE.has(operation) ? undefined : 'Do not ask for confirmation (asked only for a credit under one cent)'),
     }
 
     async run(): Promise<void> {
