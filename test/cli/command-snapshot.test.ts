@@ -17,6 +17,8 @@ interface ManifestFlag {
   type: 'boolean' | 'option'
   char?: string
   options?: string[]
+  /** Shared enum flags (src/cli/flags.ts) check values case-insensitively themselves and list them here. */
+  helpValue?: string
   default?: unknown
   required?: boolean
   multiple?: boolean
@@ -36,6 +38,7 @@ function surfaceOf(manifest: {commands: Record<string, {flags: Record<string, Ma
         type: f.type,
         ...(f.char ? {char: f.char} : {}),
         ...(f.options ? {options: f.options} : {}),
+        ...(f.helpValue ? {helpValue: f.helpValue} : {}),
         ...(f.default !== undefined ? {default: f.default} : {}),
         ...(f.required ? {required: true} : {}),
         ...(f.multiple ? {multiple: true} : {}),
