@@ -92,7 +92,7 @@ export async function lookupOrGuide(admin: AdminClient, scope: string, unit: Uni
     return await admin.lookupBudget(scope, unit, book)
   } catch (error) {
     if (!isBudgetNotFound(error)) throw error
-    throw budgetNotFound(scope, unit, await tenantBudgets(admin, scope), extra)
+    throw budgetNotFound(scope, unit, await tenantBudgets(admin, scope), extra, error)
   }
 }
 
@@ -121,7 +121,7 @@ export async function setFrozen(client: () => AdminClient, flags: FreezeInput, f
     // (and everything else under that ancestor), so it is never done on --yes alone.
     if (!ancestor || (!flags.ancestor && !io.interactive)) {
       const offer = ancestor ? [`to stop it anyway, freeze its nearest budgeted ancestor ${ancestor.scope} (stops every agent under it): add --ancestor`] : []
-      throw budgetNotFound(scope, unit, existing, [...offer, ...(frozen ? [revokeHint] : [])])
+      throw budgetNotFound(scope, unit, existing, [...offer, ...(frozen ? [revokeHint] : [])], error)
     }
     io.note(`${scope} has no ${unit} budget of its own; its nearest budgeted ancestor is ${ancestor.scope}`)
     io.note(revokeHint)

@@ -49,7 +49,7 @@ export async function tenantBudgets(admin: AdminClient, scope: string): Promise<
 export const isBudgetNotFound = (error: unknown): error is CliError => error instanceof CliError && error.code === 'BUDGET_NOT_FOUND'
 
 /** The 404 with a way forward: the nearest existing budgets and the command that creates this one. */
-export function budgetNotFound(scope: string, unit: string, existing: BudgetRef[], extra: string[] = []): CliError {
+export function budgetNotFound(scope: string, unit: string, existing: BudgetRef[], extra: string[] = [], server?: CliError): CliError {
   const near = nearestBudgets(scope, unit, existing)
   return new CliError('BUDGET_NOT_FOUND', `no budget for ${scope} in ${unit}`, {
     exit: EXIT.NOT_FOUND,
@@ -59,6 +59,7 @@ export function budgetNotFound(scope: string, unit: string, existing: BudgetRef[
       ...extra,
       `to create it: cycles budget create --scope ${scope} --unit ${unit} --amount <integer ${unit}>`,
     ],
-    details: {scope, unit, nearest: near},
+    // The server's details (status, request and trace ids: the `--json` contract) stay; the way forward is added.
+    details: {...server?.details, scope, unit, nearest: near},
   })
 }
