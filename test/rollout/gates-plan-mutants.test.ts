@@ -168,6 +168,8 @@ describe('plan options and limits', () => {
     const p = buildPlan(cal(budgets), {tiers: ['low']})
     expect(p.steps[0]).toEqual({step: 1, kind: 'limits', tier: 'low', budgets: [{scope: 'c', unit: U, from: 100, to: 200, replayed_denial_rate: null, verdict: 'too_tight'}, {scope: 'd', unit: U, from: 100, to: 200, replayed_denial_rate: 0.02, verdict: 'too_tight'}]})
     expect(budgets.map((b) => verdictAfterLimits(b, [0.01, 0.03]))).toEqual(['too_tight', 'too_tight', 'too_tight', 'ready'])
+    // no replayed rate is not in band, even one starting at 0
+    expect(verdictAfterLimits(budgets[2], [0, 0.03])).toBe('too_tight')
     expect(readinessAfterLimits(cal(budgets))).toEqual([{tier: 'low', ready: false, budgets: 4, blockers: ['a (USD_MICROCENTS): too_tight', 'b (USD_MICROCENTS): too_tight', 'c (USD_MICROCENTS): too_tight']}])
   })
 
