@@ -325,10 +325,9 @@ export class BudgetOps {
     const existing = await this.core.store.getIdempotency(idemKey)
     if (!existing) return undefined
     if (existing.hash !== hash) throw new ProtocolError('IDEMPOTENCY_MISMATCH', 'idempotency_key was already used with a different request')
-    // Additive: the stored response (its `timestamp` is when it was applied) plus `replayed`, so a
+    // The stored response as it was (its `timestamp` is when it was applied), marked by a header so a
     // client can say "already applied, nothing changed" instead of announcing a second change.
-    const body = existing.status === 200 ? JSON.stringify({...(JSON.parse(existing.body) as object), replayed: true}) : existing.body
-    return {status: existing.status, body, raw: true}
+    return {status: existing.status, body: existing.body, raw: true, headers: {'X-Cycles-Idempotent-Replay': 'true'}}
   }
 
   private address(query: URLSearchParams): {scope: string; unit: Unit} {

@@ -48,6 +48,7 @@ export interface AdminResult {
   status: number
   body: unknown
   raw?: boolean
+  headers?: Record<string, string>
 }
 
 export class AdminCore {

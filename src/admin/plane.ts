@@ -245,7 +245,7 @@ function errorCodeOf(body: string): string | undefined {
 }
 
 function send(result: AdminResult): HttpResponse {
-  return {status: result.status, body: result.raw ? (result.body as string) : JSON.stringify(result.body)}
+  return {status: result.status, body: result.raw ? (result.body as string) : JSON.stringify(result.body), ...(result.headers ? {headers: result.headers} : {})}
 }
 
 function ctxOf(req: HttpRequest): AdminCtx {

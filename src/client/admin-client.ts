@@ -35,6 +35,9 @@ export interface LedgerWire {
 /** Which book a budget view shows: the real one (what is spent and enforced), the shadow one, or both. */
 export type BudgetBook = 'real' | 'shadow' | 'both'
 
+/** The daemon's mark on an answer replayed for a known idempotency_key (the body is the original one, byte for byte). */
+export const REPLAY_HEADER = 'X-Cycles-Idempotent-Replay'
+
 export interface FundingResponse {
   operation: string
   previous_allocated: Amount
@@ -46,7 +49,7 @@ export interface FundingResponse {
   previous_spent?: Amount
   new_spent?: Amount
   timestamp?: string
-  /** Our daemon: true when an idempotency_key replay answered (nothing changed; timestamp is the original). */
+  /** Set by this client when the daemon marks the answer as an idempotency_key replay (REPLAY_HEADER): nothing changed; timestamp is the original. */
   replayed?: boolean
 }
 
@@ -142,8 +145,16 @@ export class AdminClient {
   createBudget(body: Record<string, unknown>): Promise<LedgerWire> {
     return this.http.request('POST', '/v1/admin/budgets', {body})
   }
-  fundBudget(tenantId: string, scope: string, unit: string, body: Record<string, unknown>): Promise<FundingResponse> {
-    return this.http.request('POST', '/v1/admin/budgets/fund', {query: {tenant_id: tenantId, scope, unit}, body})
+  async fundBudget(tenantId: string, scope: string, unit: string, body: Record<string, unknown>): Promise<FundingResponse> {
+    let replayed = false
+    const result = await this.http.request<FundingResponse>('POST', '/v1/admin/budgets/fund', {
+      query: {tenant_id: tenantId, scope, unit},
+      body,
+      onHeaders: (h) => {
+        replayed = h.get(REPLAY_HEADER) === 'true'
+      },
+    })
+    return replayed ? {...result, replayed: true} : result
   }
   setFrozen(frozen: boolean, scope: string, unit: string, reason?: string): Promise<LedgerWire> {
     return this.http.request('POST', `/v1/admin/budgets/${frozen ? 'freeze' : 'unfreeze'}`, {query: {scope, unit}, body: reason ? {reason} : {}})

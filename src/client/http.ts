@@ -35,7 +35,7 @@ export class HttpClient {
     return this.options.baseUrl
   }
 
-  async request<T>(method: string, path: string, options: {query?: Query; body?: unknown} = {}): Promise<T> {
+  async request<T>(method: string, path: string, options: {query?: Query; body?: unknown; onHeaders?: (headers: Headers) => void} = {}): Promise<T> {
     const url = new URL(this.options.baseUrl.replace(/\/+$/, '') + path)
     for (const [k, v] of Object.entries(options.query ?? {})) {
       if (v === undefined) continue
@@ -68,6 +68,7 @@ export class HttpClient {
     } catch {
       body = undefined
     }
+    options.onHeaders?.(res.headers)
     if (res.ok) return body as T
     const err = (body ?? {}) as ServerErrorBody
     const traceId = err.trace_id ?? res.headers.get('x-cycles-trace-id') ?? undefined

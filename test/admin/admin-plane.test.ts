@@ -157,6 +157,9 @@ describe('admin plane', () => {
     // A retry with the same key and payload replays; nothing is credited twice.
     const again = await fund({operation: 'CREDIT', amount: {unit: 'CREDITS', amount: 50}, reason: 'top-up', idempotency_key: 'inc-1'})
     expect(again.text).toBe(credit.text)
+    // The body is the original, byte for byte; only a header says it is a replay (the CLI says "already applied").
+    expect(again.headers.get('x-cycles-idempotent-replay')).toBe('true')
+    expect(credit.headers.get('x-cycles-idempotent-replay')).toBeNull()
     const clash = await fund({operation: 'CREDIT', amount: {unit: 'CREDITS', amount: 51}, idempotency_key: 'inc-1'})
     expect(clash.status).toBe(409)
     expect(clash.body.error).toBe('IDEMPOTENCY_MISMATCH')
