@@ -47,6 +47,18 @@ describe('usage errors and prompts (built CLI)', () => {
     expect(r.stderr).toContain('→ did you mean --tenant?')
   })
 
+  it('-h is --help and -v the version, for the CLI and for a command', async () => {
+    const help = await cli(['budget', 'list', '-h'], env)
+    expect(help.code, help.stderr).toBe(0)
+    expect(help.stdout).toContain('List budgets (most used first)')
+    expect(help.stdout).toContain('--tenant=<value>')
+    const top = await cli(['-h'], env)
+    expect(top.code).toBe(0)
+    expect(top.stdout).toMatch(/TOPICS[\s\S]*budget/)
+    const version = await cli(['-v'], env)
+    expect(version.stdout).toMatch(/^cycles\/\d+\.\d+\.\d+ /)
+  })
+
   it('a flag nothing like any other gets no guess', async () => {
     const r = await cli(['budget', 'list', '--zzzzzzzz', 'acme'], env)
     expect(r.code).toBe(2)
