@@ -186,3 +186,31 @@ describe('plan options and limits', () => {
     expect(previousStep(plan, 1)).toBeUndefined()
   })
 })
+
+// Survivors of the full mutation run of 2026-11-28 in plan.ts, killed here (pure, no fleet).
+describe('plan: boundaries the full mutation run found unpinned', () => {
+  it('a tier listed twice is refused (risk order is strict)', () => {
+    expect(() => checkPlanOptions({tiers: ['low', 'low']})).toThrow('--tiers: list tiers once each')
+    expect(() => checkPlanOptions({ramp: [50, 50, 100]})).toThrow('--ramp: percentages must rise')
+  })
+  it('a suggestion lands in the band at both edges inclusive; outside it the verdict stays; a non-limit verdict never becomes ready', () => {
+    const at = (rate: number, verdict: Row['verdict'] = 'too_tight') => verdictAfterLimits(row({scope: 'tenant:a', suggested_denial_rate: rate, verdict}), [0.01, 0.03])
+    expect([at(0.01), at(0.03), at(0.0099), at(0.0301), at(0.02)]).toEqual(['ready', 'ready', 'too_tight', 'too_tight', 'ready'])
+    expect(at(0.02, 'estimates')).toBe('estimates')
+  })
+  it('every enforce step gates on budgets being ready; the id is rp_ and 16 hex', () => {
+    const p = buildPlan(cal([row({scope: 'tenant:acme'})]), {tiers: ['low'], ramp: [100]})
+    expect(p.steps.filter((s) => s.kind === 'enforce').map((s) => s.gate!.budgets_ready)).toEqual([true])
+    expect(p.plan_id).toMatch(/^rp_[0-9a-f]{16}$/)
+  })
+  it('a budget shared by two tiers gets its limit in the first only; a budget of a later tier waits for it; readiness lists only the plan\'s tiers', () => {
+    const p = buildPlan(cal([row({scope: 'tenant:acme', tiers: ['low', 'medium']}), row({scope: 'tenant:acme/agent:m', tiers: ['medium']})]), {tiers: ['low', 'medium'], ramp: [100]})
+    const limits = p.steps.filter((s) => s.kind === 'limits').map((s) => [s.tier, s.budgets!.map((b) => b.scope)])
+    expect(limits).toEqual([
+      ['low', ['tenant:acme']],
+      ['medium', ['tenant:acme/agent:m']],
+    ])
+    const lowOnly = buildPlan(cal([row({scope: 'tenant:acme', tiers: ['low', 'medium']})]), {tiers: ['low'], ramp: [100]})
+    expect(lowOnly.readiness.map((r) => r.tier)).toEqual(['low'])
+  })
+})
