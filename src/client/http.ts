@@ -97,7 +97,7 @@ async function answers(baseUrl: string): Promise<boolean> {
 function adminPlaneOff(options: HttpClientOptions, cause: string): CliError {
   return new CliError(
     'UNREACHABLE',
-    `the daemon at ${options.runtimeUrl} answers, but its admin plane is off (${options.baseUrl}: ${cause}): start it with an admin key, CYCLES_ADMIN_API_KEY=<at least 16 characters> cycles daemon start …`,
+    `${options.label} at ${options.baseUrl} is unreachable (${cause}), but the daemon at ${options.runtimeUrl} answers: its admin plane is off or listens elsewhere; start it with an admin key, CYCLES_ADMIN_API_KEY=<at least 16 characters> cycles daemon start …`,
     {
       exit: EXIT.UNREACHABLE,
       suggestions: ['give the daemon and this command the same CYCLES_ADMIN_API_KEY', `or, if the admin plane listens elsewhere, check ${options.urlHint}`],

@@ -72,7 +72,7 @@ describe('a runbook command against a daemon without its admin plane', {timeout:
     expect(res.status).toBe(7)
     const error = JSON.parse(res.stdout || res.stderr).error
     expect(error.code).toBe('UNREACHABLE')
-    expect(error.message).toContain(`the daemon at ${daemon.url} answers, but its admin plane is off (${adminUrl}: ECONNREFUSED): start it with an admin key, CYCLES_ADMIN_API_KEY=`)
+    expect(error.message).toContain(`admin API at ${adminUrl} is unreachable (ECONNREFUSED), but the daemon at ${daemon.url} answers: its admin plane is off or listens elsewhere; start it with an admin key, CYCLES_ADMIN_API_KEY=`)
     expect(error.details).toEqual({runtime_plane: 'up', admin_plane: 'off'})
   })
 
