@@ -158,3 +158,24 @@ describe('revoke', () => {
     expect(applied[0].audit?.[0].metadata).toStrictEqual({key_prefix: 'cyc_live_'})
   })
 })
+
+describe('edges the full mutation run found unpinned', () => {
+  it('expires_at must be strictly in the future: now is refused, now + 1 s is accepted', async () => {
+    const at = (ms: number) => new Date(ms).toISOString()
+    const error = await protocolError(ops.create(ctx, {tenant_id: 'acme', name: 'k', expires_at: at(now)}))
+    expect([error.code, error.message]).toEqual(['INVALID_REQUEST', 'Validation failed: expires_at: must be in the future'])
+    const id = await create({expires_at: at(now + 1000)})
+    expect((await store.getApiKey(id))?.expires_at_ms).toBe(T0 + 1000)
+  })
+  it('a key created without a description stores none (no undefined field)', async () => {
+    const id = await create({})
+    expect(Object.keys((await store.getApiKey(id))!)).not.toContain('description')
+  })
+  it('a revoked key cannot be updated: KEY_REVOKED, not a silent change', async () => {
+    const id = await create({})
+    await ops.revoke(ctx, id, new URLSearchParams())
+    const error = await protocolError(ops.update(ctx, id, {name: 'again'}))
+    expect(error.code).toBe('KEY_REVOKED')
+    expect((await store.getApiKey(id))?.name).toBe('k')
+  })
+})
