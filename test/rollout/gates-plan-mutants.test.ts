@@ -214,3 +214,19 @@ describe('plan: boundaries the full mutation run found unpinned', () => {
     expect(lowOnly.readiness.map((r) => r.tier)).toEqual(['low'])
   })
 })
+
+describe('a gate passes only when every check passes', () => {
+  it('one failing check (the kill switch) fails the whole gate; the others still pass', () => {
+    const r = evaluateStepGate(plan, step(2), state({killswitch: {engaged: true, reason: 'incident'}}), plan.readiness)
+    expect(r.checks.filter((c) => !c.passed).map((c) => c.gate)).toEqual(['killswitch'])
+    expect(r.passed).toBe(false)
+  })
+  it('the live denial rate is the enforced one only when the tier enforces and has enforced requests', () => {
+    const t = state({low: {mode: 'enforce', stats: {enforced_requests: 0, enforced_denial_rate: 0.5, would_denial_rate: 0.02}}}).tiers.low
+    expect(liveDenialRate(t)).toEqual({rate: 0.02, kind: 'would-be'})
+    const s = state({low: {mode: 'shadow', stats: {enforced_requests: 10, enforced_denial_rate: 0.5, would_denial_rate: 0.02}}}).tiers.low
+    expect(liveDenialRate(s)).toEqual({rate: 0.02, kind: 'would-be'})
+    const e = state({low: {mode: 'enforce', stats: {enforced_requests: 10, enforced_denial_rate: 0.5, would_denial_rate: 0.02}}}).tiers.low
+    expect(liveDenialRate(e)).toEqual({rate: 0.5, kind: 'enforced'})
+  })
+})
