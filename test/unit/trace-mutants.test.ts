@@ -1,7 +1,7 @@
 // Trace id resolution (src/protocol/trace.ts): header blanks and all-zero ids.
 import {describe, expect, it} from 'vitest'
 
-import {resolveTraceId} from '../../src/protocol/trace.js'
+import {newTraceId, resolveTraceId} from '../../src/protocol/trace.js'
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736'
 const OTHER = '0af7651916cd43dd8448eb211c80319c'
@@ -17,5 +17,13 @@ describe('resolveTraceId', () => {
 
   it('ignores a traceparent whose span id is all zeros', () => {
     expect(resolveTraceId(`00-${TRACE}-${'0'.repeat(16)}-01`, OTHER)).toBe(OTHER)
+  })
+})
+
+describe('newTraceId over more than one pool of random bytes', () => {
+  it('600 ids (the pool holds 256) are all 32 lowercase hex and all distinct', () => {
+    const ids = Array.from({length: 600}, () => newTraceId())
+    expect(ids.every((id) => /^[0-9a-f]{32}$/.test(id))).toBe(true)
+    expect(new Set(ids).size).toBe(600)
   })
 })
