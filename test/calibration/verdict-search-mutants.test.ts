@@ -117,6 +117,12 @@ describe('decideVerdict: configuration errors come first', () => {
     expect(r.action).toEqual({kind: 'create_budget', command: `cycles budget create --scope ${SCOPE} --unit ${U} --amount 500`})
   })
 
+  it('a closed budget with no denials yet is still a configuration error (its status alone decides)', () => {
+    const r = decideVerdict(input({budget_status: 'CLOSED', would_denials: 0, reasons: {}, demand: 500}), O)
+    expect(r.verdict).toBe('config_error')
+    expect(r.action.kind).toBe('create_budget')
+  })
+
   it('the most frequent configuration reason names the error; a unit mismatch creates the budget at the tenant', () => {
     const r = decideVerdict(input({would_denials: 10, reasons: {BUDGET_EXCEEDED: 4, TENANT_CLOSED: 1, BUDGET_FROZEN: 2, UNIT_MISMATCH: 3}}), O)
     expect(r.verdict).toBe('config_error')
