@@ -266,3 +266,13 @@ describe('searchLimit', () => {
     expect(r.replays).toBe(s.calls.length)
   })
 })
+
+describe('searchLimit: a neighbour exactly at the goal', () => {
+  it('is taken (at or below the goal, not strictly below)', () => {
+    // Rates: 0.01 from 1000 up; exactly the goal at 950; far above elsewhere below 1000.
+    const rateAt: RateAt = (x) => ({rate: x >= 1000 ? 0.01 : x === 950 ? 0.02 : 0.5, exact: true})
+    const r = searchLimit(rateAt, 0.02, 2000)
+    expect(r.allocated).toBe(950)
+    expect(r.rate).toBe(0.02)
+  })
+})
