@@ -75,7 +75,8 @@ describe('decision records', () => {
     const commit = await call(d.url, 'POST', `/v1/reservations/${id}/commit`, {idempotency_key: `c-${++n}`, actual: {unit: 'CREDITS', amount: 5}}, auth)
     expect([ext.status, commit.status]).toEqual([200, 200])
     for (const [res, endpoint] of [[r, 'reserve'], [ext, 'extend'], [commit, 'commit']] as const) {
-      expect(recordOf(res), endpoint).toMatchObject({endpoint, reservation_id: id, ...dims})
+      // A live reservation's records say so: dry_run false on its reserve, extend and commit alike.
+      expect(recordOf(res), endpoint).toMatchObject({endpoint, reservation_id: id, dry_run: false, ...dims})
     }
   })
 
