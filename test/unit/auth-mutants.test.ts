@@ -2,7 +2,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {adminKeyMatcher, keyUsable, publicKeyPrefix} from '../../src/admin/auth.js'
-import type {ApiKey} from '../../src/store/types.js'
+import type {ApiKey} from '../../src/protocol/types.js'
 
 describe('adminKeyMatcher', () => {
   it('matches the configured key only', () => {
