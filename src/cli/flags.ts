@@ -7,17 +7,10 @@
 // A bad value is a usage error (exit 2) raised while parsing, never a failed call.
 import {Flags} from '@oclif/core'
 
+import {durationMs} from '../runbook/duration.js'
 import {CliError, EXIT} from './errors.js'
 
 const usage = (message: string, suggestions: string[] = []) => new CliError('USAGE', message, {exit: EXIT.USAGE, suggestions})
-
-const UNIT_MS: Record<string, number> = {s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000}
-
-/** "90m" → 5400000; undefined when the text is not a duration. */
-export function durationMs(text: string): number | undefined {
-  const m = /^(\d+)\s*(s|m|h|d|w)$/i.exec(text.trim())
-  return m ? Number(m[1]) * UNIT_MS[m[2].toLowerCase()] : undefined
-}
 
 /**
  * A --since value → an ISO instant: a duration counts back from `nowMs`, a date is taken as given.

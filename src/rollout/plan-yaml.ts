@@ -6,27 +6,21 @@ import {z} from 'zod'
 import {pct} from '../analytics/bands.js'
 import type {Verdict} from '../calibration/verdict.js'
 import {TIERS, type Tier} from '../protocol/types.js'
+import {DURATION_UNITS, durationMs} from '../runbook/duration.js'
 import {type PlanStep, type RolloutPlan, type StepGate, planIdOf} from './plan.js'
 
-const UNITS: Array<[string, number]> = [
-  ['w', 604_800_000],
-  ['d', 86_400_000],
-  ['h', 3_600_000],
-  ['m', 60_000],
-  ['s', 1000],
-]
 
 /** 86400000 → "1d": the largest unit that divides the duration evenly. */
 export function formatDuration(ms: number): string {
   if (ms === 0) return '0s'
-  for (const [u, size] of UNITS) if (ms % size === 0) return `${ms / size}${u}`
+  for (const [u, size] of DURATION_UNITS) if (ms % size === 0) return `${ms / size}${u}`
   return `${Math.ceil(ms / 1000)}s`
 }
 
 export function parseDurationText(text: string): number {
-  const m = /^(\d+)\s*(s|m|h|d|w)$/.exec(text.trim())
-  if (!m) throw new PlanFileError(`expected a duration such as 30m, 24h, 2d; got '${text}'`)
-  return Number(m[1]) * UNITS.find(([u]) => u === m[2])![1]
+  const ms = durationMs(text)
+  if (ms === undefined) throw new PlanFileError(`expected a duration such as 30m, 24h, 2d; got '${text}'`)
+  return ms
 }
 
 export class PlanFileError extends Error {}
