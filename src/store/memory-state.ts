@@ -2,11 +2,14 @@
 // structure: no I/O, no clock of its own (callers pass `nowMs`), so recovery can replay a journal.
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../protocol/types.js'
 import {AUDIT_RETENTION, type AuditRetention, auditMatches, compareLedgers, isFailureRow, ledgerMatches, newestFirst, paginate, reservationMatches} from './filters.js'
+import {DocCollections} from './doc-collections.js'
 import {applyDelta, conditionHolds, overageOutcome} from './ledger-math.js'
 import {
   type AuditEntry,
   type AuditFilter,
+  type DocListOptions,
   type IdempotencyRecord,
+  type StoredDoc,
   type LedgerFilter,
   type OverageResult,
   type ReservationFilter,
@@ -25,6 +28,8 @@ export interface StateSnapshot {
   idempotency: Array<[string, IdempotencyRecord, number]>
   audit: AuditEntry[]
   control?: TierControl
+  /** Absent in snapshots written before doc collections existed. */
+  docs?: StoredDoc[]
 }
 
 export type SnapshotHead = Omit<StateSnapshot, 'reservations' | 'idempotency'>
@@ -76,6 +81,7 @@ export class MemoryState {
   /** Rows of failed requests, oldest first: a separate class so a flood of them evicts only its own. */
   auditFailures: AuditEntry[] = []
   control: TierControl | undefined
+  readonly docs = new DocCollections()
 
   constructor(readonly limits: MemoryLimits = DEFAULT_LIMITS) {}
 
@@ -107,6 +113,10 @@ export class MemoryState {
     }
     for (const l of tx.createLedgers ?? []) {
       if (this.getLedger(l.book, l.scope, l.unit)) return {ok: false, failed: 'exists', detail: `${l.scope} ${l.unit}`}
+    }
+    if (tx.docConditions || tx.docs) {
+      const failed = this.docs.check(tx.docConditions, tx.docs, nowMs)
+      if (failed) return failed
     }
     const next = this.nextLedgers(tx, nowMs, true)
     if (!('updated' in next)) return next
@@ -191,6 +201,7 @@ export class MemoryState {
     for (const k of tx.apiKeys ?? []) this.putApiKey(k)
     if (tx.audit?.length) this.appendAudit(tx.audit)
     if (tx.control) this.control = tx.control
+    if (tx.docs) this.docs.apply(tx.docs, nowMs)
   }
 
   private appendAudit(rows: AuditEntry[]): void {
@@ -315,8 +326,17 @@ export class MemoryState {
     return {entries: page, next_cursor}
   }
 
-  /** Drop expired idempotency records and long-finished reservations. */
+  getDocs(collection: string, ids: readonly string[], nowMs: number): Array<StoredDoc | undefined> {
+    return ids.map((id) => this.docs.get(collection, id, nowMs))
+  }
+
+  listDocs(collection: string, options: DocListOptions, nowMs: number): StoredDoc[] {
+    return this.docs.list(collection, options, nowMs)
+  }
+
+  /** Drop expired idempotency records, docs and long-finished reservations. */
   prune(nowMs: number): void {
+    this.docs.prune(nowMs)
     for (const [key, [, expires]] of this.idempotency) {
       if (expires <= nowMs) this.dropIdempotency(key)
     }
@@ -348,6 +368,7 @@ export class MemoryState {
       apiKeys: [...this.apiKeys.values()],
       audit: [...this.audit, ...this.auditFailures],
       control: this.control,
+      docs: [...this.docs.all()],
     }
   }
 
@@ -370,6 +391,7 @@ export class MemoryState {
     this.auditFailures = []
     this.appendAudit(s.audit ?? [])
     this.control = s.control
+    this.docs.restore(s.docs ?? [])
   }
 }
 

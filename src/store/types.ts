@@ -157,9 +157,65 @@ export interface AuditEntry {
   metadata?: Record<string, unknown>
 }
 
+/**
+ * A record of a named collection, for state that is not a ledger: events, webhook subscriptions and
+ * their delivery queue, policies, approval grants, action-quota and rate-limit counters, period
+ * markers. One mechanism in both stores instead of a new key family per feature.
+ */
+export interface StoredDoc {
+  collection: string
+  id: string
+  /** 1 on create, bumped by every write (optimistic concurrency: DocWrite.expectVersion). */
+  version: number
+  /** Any JSON object. */
+  value: Record<string, unknown>
+  /** The store forgets the doc after this time (ms since epoch); reads never return an expired doc. */
+  expires_at_ms?: number
+}
+
+/** A change to one doc, applied with the rest of the transaction, all or nothing. */
+export interface DocWrite {
+  collection: string
+  id: string
+  /** Replace the whole value (creates the doc when absent). */
+  set?: Record<string, unknown>
+  /** Add to numeric top-level fields (a missing doc is created as {}, a missing field counts 0); after `set`. */
+  add?: Record<string, number>
+  /** Remove the doc (nothing else may be given). */
+  delete?: true
+  /** Fail the transaction with 'doc' (detail `collection/id`) unless the current version is this (0 = absent). */
+  expectVersion?: number
+  /** New absolute expiry; omitted keeps the doc's current one. */
+  expires_at_ms?: number
+}
+
+/** A predicate on a numeric top-level field of a doc (a missing doc or field counts 0). Fails as 'condition'. */
+export interface DocCondition {
+  collection: string
+  id: string
+  field: string
+  op: 'lt' | 'lte' | 'gte' | 'eq'
+  value: number
+}
+
+export interface DocListOptions {
+  /** Only ids starting with this. */
+  prefix?: string
+  /** Ids strictly after this one (ascending order) or strictly before it (descending). */
+  after?: string
+  /** Newest (largest id) first. */
+  descending?: boolean
+  /** At most this many (default 100). */
+  limit?: number
+}
+
 export interface Tx {
   /** Every condition must hold, else nothing at all is applied. */
   conditions?: Condition[]
+  /** Checked with `conditions`, before anything is written. */
+  docConditions?: DocCondition[]
+  /** Doc writes, in order, after the ledger writes. */
+  docs?: DocWrite[]
   deltas?: LedgerDelta[]
   /** Applied after `deltas`, against the ledgers as they are then. */
   overage?: OverageCharge[]
@@ -180,7 +236,7 @@ export interface Tx {
   returnLedgers?: boolean
 }
 
-export type TxFailure = 'condition' | 'idempotency' | 'reservation' | 'exists' | 'missing' | 'overflow' | 'settlement' | 'overdraft'
+export type TxFailure = 'condition' | 'doc' | 'idempotency' | 'reservation' | 'exists' | 'missing' | 'overflow' | 'settlement' | 'overdraft'
 
 export type TxResult =
   | {
@@ -271,6 +327,11 @@ export interface Store {
   onControlChange(listener: (control: TierControl) => void): void
 
   listAudit(filter: AuditFilter): Promise<{entries: AuditEntry[]; next_cursor?: string}>
+
+  /** One entry per id, in order; undefined where the doc is absent or expired. */
+  getDocs(collection: string, ids: readonly string[]): Promise<Array<StoredDoc | undefined>>
+  /** Docs of a collection in id order (byte order of the id strings), expired ones left out. */
+  listDocs(collection: string, options?: DocListOptions): Promise<StoredDoc[]>
 
   health(): Promise<StoreHealth>
   /** Flush and release resources. */

@@ -30,11 +30,13 @@ import {
 } from './state-files.js'
 import type {
   AuditFilter,
+  DocListOptions,
   IdempotencyRecord,
   LedgerFilter,
   ReservationFilter,
   Store,
   StoreHealth,
+  StoredDoc,
   TierControl,
   Tx,
   TxResult,
@@ -294,6 +296,14 @@ export class EmbeddedStore implements Store {
 
   async listAudit(filter: AuditFilter) {
     return this.state.listAudit(filter)
+  }
+
+  async getDocs(collection: string, ids: readonly string[]): Promise<Array<StoredDoc | undefined>> {
+    return this.state.getDocs(collection, ids, this.now())
+  }
+
+  async listDocs(collection: string, options: DocListOptions = {}): Promise<StoredDoc[]> {
+    return this.state.listDocs(collection, options, this.now())
   }
 
   async health(): Promise<StoreHealth> {

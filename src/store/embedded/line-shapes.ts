@@ -10,7 +10,7 @@ const isStr = (v: unknown): v is string => typeof v === 'string'
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
 const BOOKS = new Set(['real', 'shadow'])
 const LEDGER_NUMBERS = ['allocated', 'remaining', 'reserved', 'spent', 'debt', 'overdraft_limit'] as const
-const TX_FIELDS = new Set(['deltas', 'createLedgers', 'reservation', 'idempotency', 'tenants', 'apiKeys', 'audit', 'control', 'overage'])
+const TX_FIELDS = new Set(['deltas', 'createLedgers', 'reservation', 'idempotency', 'tenants', 'apiKeys', 'audit', 'control', 'overage', 'docs', 'docConditions'])
 
 /** The first problem of a list, naming the element: `tx.deltas[3]: "scope" is not a string`. */
 function eachProblem(value: unknown, where: string, check: (item: unknown) => string | undefined): string | undefined {
@@ -86,6 +86,19 @@ function reservationTxProblem(r: unknown): string | undefined {
   return problem && `tx.reservation.value: ${problem}`
 }
 
+/** A doc write or doc condition names its collection and id. */
+function docRefProblem(d: unknown): string | undefined {
+  if (!isObj(d)) return 'not an object'
+  if (!isStr(d.collection)) return '"collection" is not a string'
+  if (!isStr(d.id)) return '"id" is not a string'
+  return undefined
+}
+
+function storedDocProblem(d: unknown): string | undefined {
+  if (!isObj(d)) return 'not an object'
+  return docRefProblem(d) || (!isNum(d.version) ? '"version" is not a number' : !isObj(d.value) ? '"value" is not an object' : undefined)
+}
+
 /** A journal line's entry: {t, tx, b?}. `b` (the stored response body) needs an idempotency record. */
 export function journalEntryProblem(entry: unknown): string | undefined {
   if (!isObj(entry)) return 'not a JSON object'
@@ -102,7 +115,9 @@ export function journalEntryProblem(entry: unknown): string | undefined {
     (tx.apiKeys !== undefined && eachProblem(tx.apiKeys, 'tx.apiKeys', apiKeyProblem)) ||
     (tx.audit !== undefined && eachProblem(tx.audit, 'tx.audit', auditProblem)) ||
     (tx.control !== undefined && controlProblem(tx.control, 'tx.control')) ||
-    (tx.overage !== undefined && eachProblem(tx.overage, 'tx.overage', overageProblem))
+    (tx.overage !== undefined && eachProblem(tx.overage, 'tx.overage', overageProblem)) ||
+    (tx.docs !== undefined && eachProblem(tx.docs, 'tx.docs', docRefProblem)) ||
+    (tx.docConditions !== undefined && eachProblem(tx.docConditions, 'tx.docConditions', docRefProblem))
   if (problem) return problem
   if (entry.b !== undefined && tx.idempotency === undefined) return '"b" (a stored response body) without tx.idempotency'
   return undefined
@@ -128,6 +143,7 @@ export function snapshotHeadProblem(head: unknown): string | undefined {
     eachProblem(head.apiKeys, 'apiKeys', apiKeyProblem) ||
     (head.audit !== undefined && eachProblem(head.audit, 'audit', auditProblem)) ||
     (head.control !== undefined && controlProblem(head.control, 'control')) ||
+    (head.docs !== undefined && eachProblem(head.docs, 'docs', storedDocProblem)) ||
     undefined
   )
 }

@@ -78,7 +78,7 @@ interface JournalEntry {
   b?: unknown
 }
 
-type JournaledEffects = Omit<Tx, 'conditions' | 'returnLedgers'>
+type JournaledEffects = Omit<Tx, 'conditions' | 'docConditions' | 'returnLedgers'>
 
 /**
  * One checksummed journal line per accepted transaction, in parts. Conditions are left out (a replay
@@ -100,6 +100,7 @@ export function journalLine(t: number, tx: Tx): string[] {
     apiKeys: tx.apiKeys,
     audit: tx.audit,
     control: tx.control,
+    docs: tx.docs,
   }
   const json = JSON.stringify(effects)
   // In parts: the body (often the largest piece) is written as it is, never copied into a new string;

@@ -12,11 +12,13 @@ import {AUDIT_RETENTION, type AuditRetention} from '../filters.js'
 import type {
   AuditEntry,
   AuditFilter,
+  DocListOptions,
   IdempotencyRecord,
   LedgerFilter,
   ReservationFilter,
   Store,
   StoreHealth,
+  StoredDoc,
   TierControl,
   Tx,
   TxResult,
@@ -305,6 +307,17 @@ export class RedisStore implements Store {
     this.generation++
     this.tenants.clear()
     this.keysByHash.clear()
+  }
+
+  // ------------------------------------------------------------------ docs
+
+  // TODO(store helper, this session): the Redis side of doc collections (reads + apply script).
+  async getDocs(_collection: string, _ids: readonly string[]): Promise<Array<StoredDoc | undefined>> {
+    throw new Error('doc collections are not implemented in the Redis store yet')
+  }
+
+  async listDocs(_collection: string, _options: DocListOptions = {}): Promise<StoredDoc[]> {
+    throw new Error('doc collections are not implemented in the Redis store yet')
   }
 
   // ------------------------------------------------------------------ audit

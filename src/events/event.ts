@@ -1,0 +1,61 @@
+// The event envelope of the admin spec (Event; a webhook's body is this JSON) and how events are
+// stored: docs of the `events` collection (src/store/types.ts StoredDoc), ids ordered by time.
+import crypto from 'node:crypto'
+
+export const EVENTS_COLLECTION = 'events'
+
+/** Tenant id of events that belong to no tenant (system events, system-wide subscriptions). */
+export const SYSTEM_TENANT = '__system__'
+
+export const EVENT_CATEGORIES = ['budget', 'tenant', 'api_key', 'policy', 'reservation', 'system', 'webhook'] as const
+export type EventCategory = (typeof EVENT_CATEGORIES)[number]
+
+export interface EventActor {
+  type: 'admin' | 'api_key' | 'admin_on_behalf_of' | 'system' | 'scheduler'
+  key_id?: string
+  source_ip?: string
+}
+
+export interface CyclesEvent {
+  event_id: string
+  /** `{category}.{action}`; custom types start with `custom.`. */
+  event_type: string
+  category: EventCategory
+  /** ISO 8601. */
+  timestamp: string
+  tenant_id: string
+  scope?: string
+  actor?: EventActor
+  /** 'cycles-server' (runtime plane) or 'cycles-admin' (admin plane). */
+  source: string
+  data?: Record<string, unknown>
+  correlation_id?: string
+  request_id?: string
+  trace_id?: string
+  metadata?: Record<string, unknown>
+}
+
+/**
+ * `evt_` + the time in ms (11 base-36 digits, so ids sort by time as strings) + 12 random hex digits.
+ * Listing the collection in id order is listing events in time order.
+ */
+export function newEventId(nowMs: number): string {
+  return `evt_${nowMs.toString(36).padStart(11, '0')}${crypto.randomBytes(6).toString('hex')}`
+}
+
+/** The smallest id of an event at or after `ms` (a lower bound for time-window listing). */
+export function eventIdFloor(ms: number): string {
+  return `evt_${Math.max(0, ms).toString(36).padStart(11, '0')}`
+}
+
+/** The category of a type (`custom.*` types are filed under the category their second segment names, else 'system'). */
+export function categoryOf(eventType: string): EventCategory {
+  const parts = eventType.split('.')
+  const head = parts[0] === 'custom' ? parts[1] : parts[0]
+  return (EVENT_CATEGORIES as readonly string[]).includes(head) ? (head as EventCategory) : 'system'
+}
+
+/** Where events go: implemented by the daemon's event writer (batched, never blocking a request). */
+export interface EventSink {
+  emit(event: CyclesEvent): void
+}
