@@ -10,7 +10,7 @@ import crypto from 'node:crypto'
 /** The prev_hash of the first record of a chain. */
 export const GENESIS_HASH = '0'.repeat(64)
 
-const TAIL = /,"prev_hash":"([0-9a-f]{64})","hash":"([0-9a-f]{64})"\}$/
+const TAIL = /([,{])"prev_hash":"([0-9a-f]{64})","hash":"([0-9a-f]{64})"\}$/
 
 export function sha256Hex(text: string): string {
   return crypto.createHash('sha256').update(text).digest('hex')
@@ -42,8 +42,8 @@ export interface OpenedLink {
 export function openRecord(line: string): OpenedLink | undefined {
   const m = TAIL.exec(line)
   if (!m) return undefined
-  const body = `${line.slice(0, m.index)},"prev_hash":"${m[1]}"}`
-  return {prevHash: m[1], hash: m[2], computed: sha256Hex(body)}
+  const body = `${line.slice(0, m.index)}${m[1]}"prev_hash":"${m[2]}"}`
+  return {prevHash: m[2], hash: m[3], computed: sha256Hex(body)}
 }
 
 /** What is wrong with a line as the successor of `expectedPrev` (undefined: it links). */
