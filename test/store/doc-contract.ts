@@ -194,6 +194,7 @@ export function describeDocContract(name: string, factory: ClockedStoreFactory):
       expect(await list({after: 'a', limit: 3})).toEqual(['b', 'b10', 'b2'])
       expect(await list({descending: true, limit: 2})).toEqual(['c', 'ba'])
       expect(await list({prefix: 'z'})).toEqual([])
+      expect(await list({limit: 0})).toEqual([])
       expect(await store.listDocs('never')).toEqual([])
     })
 
