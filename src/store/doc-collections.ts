@@ -5,6 +5,27 @@ import type {DocCondition, DocListOptions, DocWrite, StoredDoc, TxResult} from '
 type Failure = Extract<TxResult, {ok: false}>
 
 const DEFAULT_LIST_LIMIT = 100
+const OPS = new Set(['lt', 'lte', 'gte', 'eq'])
+
+/**
+ * Why a transaction's doc part cannot be applied, or undefined. Both stores refuse such a
+ * transaction (TypeError) before anything is written: a NaN or infinite number would be journaled
+ * as null, and the embedded store would then refuse its own journal on the next start.
+ */
+export function docInputProblem(conditions: readonly DocCondition[] | undefined, writes: readonly DocWrite[] | undefined): string | undefined {
+  for (const c of conditions ?? []) {
+    if (!OPS.has(c.op)) return `doc condition on ${c.collection}/${c.id}: op must be lt, lte, gte or eq, not ${String(c.op)}`
+    if (!Number.isFinite(c.value)) return `doc condition on ${c.collection}/${c.id}: value is not a finite number`
+  }
+  for (const w of writes ?? []) {
+    for (const [field, by] of Object.entries(w.add ?? {})) {
+      if (!Number.isFinite(by)) return `doc ${w.collection}/${w.id}: add.${field} is not a finite number`
+    }
+    if (w.expires_at_ms !== undefined && !Number.isFinite(w.expires_at_ms)) return `doc ${w.collection}/${w.id}: expires_at_ms is not a finite number`
+    if (w.expectVersion !== undefined && !Number.isSafeInteger(w.expectVersion)) return `doc ${w.collection}/${w.id}: expectVersion is not an integer`
+  }
+  return undefined
+}
 
 export function docFieldValue(doc: StoredDoc | undefined, field: string): number {
   const v = doc?.value[field]

@@ -111,6 +111,21 @@ export function describeDocContract(name: string, factory: ClockedStoreFactory):
       expect(await doc('p', 'a')).toBeUndefined()
     })
 
+    it('refuses a doc part with a NaN or infinite number or an unknown op, writing nothing', async () => {
+      await seedLedger()
+      const bad: Tx[] = [
+        {docs: [{collection: 'n', id: 'a', add: {count: Number.NaN}}]},
+        {docs: [{collection: 'n', id: 'a', add: {count: Number.POSITIVE_INFINITY}}]},
+        {docs: [{collection: 'n', id: 'a', set: {}, expires_at_ms: Number.NaN}]},
+        {docs: [{collection: 'n', id: 'a', set: {}, expectVersion: 0.5}]},
+        {docConditions: [{collection: 'n', id: 'a', field: 'count', op: 'gt' as never, value: 1}]},
+        {docConditions: [{collection: 'n', id: 'a', field: 'count', op: 'lt', value: Number.NaN}]},
+      ]
+      for (const tx of bad) await expect(store.apply({...sideEffects(), ...tx, docs: [...sideEffects().docs!, ...(tx.docs ?? [])]})).rejects.toThrow(TypeError)
+      await expectNothingApplied()
+      expect(await doc('n', 'a')).toBeUndefined()
+    })
+
     it('docConditions: gte, lt, lte and eq on numeric fields, a missing doc or field counting 0', async () => {
       await seedLedger()
       await store.apply({docs: [{collection: 'q', id: 'count', set: {n: 3, label: 'three'}}]})

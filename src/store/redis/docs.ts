@@ -7,6 +7,7 @@
 // HSET and no JSON in Lua (cjson would round numbers to 14 digits and turn [] into {}).
 import type {Redis} from 'ioredis'
 
+import {docInputProblem} from '../doc-collections.js'
 import type {DocListOptions, StoredDoc, Tx} from '../types.js'
 import type {KeyLayout} from './keys.js'
 
@@ -31,10 +32,10 @@ export type DocWritePlan = [
  */
 export type DocPlan = [Array<Array<number | string>>, Array<number | string> | 0, DocWritePlan[] | 0]
 
-const OPS = new Set(['lt', 'lte', 'gte', 'eq'])
-
 /** The doc part of a transaction's plan; `set` fields go to `extra` (ARGV) as name/JSON-text pairs. */
 export function planDocs(tx: Tx, k: (name: string) => number, extra: string[], keys: KeyLayout): DocPlan {
+  const problem = docInputProblem(tx.docConditions, tx.docs)
+  if (problem) throw new TypeError(problem)
   const loads = new Map<number, Array<number | string>>()
   const load = (collection: string, id: string, field?: string): number => {
     const i = k(keys.doc(collection, id))
@@ -47,7 +48,6 @@ export function planDocs(tx: Tx, k: (name: string) => number, extra: string[], k
   if (tx.docConditions?.length) {
     conditions = []
     for (const c of tx.docConditions) {
-      if (!OPS.has(c.op) || !Number.isFinite(c.value)) throw new TypeError(`doc condition on ${c.collection}/${c.id}: op must be lt, lte, gte or eq with a finite value`)
       conditions.push(load(c.collection, c.id, `.${c.field}`), `.${c.field}`, c.op, c.value)
     }
   }
@@ -70,13 +70,11 @@ export function planDocs(tx: Tx, k: (name: string) => number, extra: string[], k
       }
       if (!w.delete && w.add) {
         for (const [field, by] of Object.entries(w.add)) {
-          if (!Number.isFinite(by)) throw new TypeError(`doc ${w.collection}/${w.id}: add.${field} is not a finite number`)
           ;(adds ||= []).push(`.${field}`, by)
           // The current value is needed unless `set` just replaced it.
           load(w.collection, w.id, `.${field}`)
         }
       }
-      if (w.expires_at_ms !== undefined && !Number.isFinite(w.expires_at_ms)) throw new TypeError(`doc ${w.collection}/${w.id}: expires_at_ms is not a finite number`)
       writes.push([docKey, w.id, k(keys.docIndex(w.collection)), w.expectVersion ?? -1, w.delete ? 1 : 0, setAt, setCount, adds, w.delete ? 0 : (w.expires_at_ms ?? 0)])
     }
   }
