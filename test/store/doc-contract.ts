@@ -37,13 +37,17 @@ export function describeDocContract(name: string, factory: ClockedStoreFactory):
       expect(r.ok).toBe(true)
     }
     /** Ledger and doc writes that ride along with a transaction expected to fail. */
-    const sideEffects = (): Pick<Tx, 'deltas' | 'docs'> => ({
+    const sideEffects = (): Pick<Tx, 'deltas' | 'docs' | 'idempotency' | 'audit'> => ({
       deltas: [{book: 'real', scope: SCOPE, unit: U, add: {spent: 5}}],
       docs: [{collection: 'side', id: 'x', set: {touched: true}}],
+      idempotency: {key: 'docs:side:k1', record: {hash: 'h', status: 200, body: '{}'}, ttl_ms: 60_000},
+      audit: [{log_id: 'side-audit', timestamp_ms: now, operation: 'docs.side', status: 200}],
     })
     const expectNothingApplied = async () => {
       expect(await spent()).toBe(0)
       expect(await doc('side', 'x')).toBeUndefined()
+      expect(await store.getIdempotency('docs:side:k1')).toBeUndefined()
+      expect((await store.listAudit({operation: 'docs.side'})).entries).toEqual([])
     }
 
     it('creates, replaces, adds to and deletes docs, bumping the version on every write', async () => {
