@@ -62,13 +62,31 @@ export function nextDoc(current: StoredDoc | undefined, w: DocWrite): StoredDoc 
   return doc
 }
 
+/**
+ * Byte order of the ids' UTF-8 (the order of Redis' ZRANGEBYLEX), which is code point order. JS
+ * compares UTF-16 code units, which differs only where a surrogate (an astral character) meets a
+ * unit of U+E000..U+FFFF: there the surrogate must sort higher.
+ */
+export function compareIds(a: string, b: string): number {
+  if (a === b) return 0
+  const n = Math.min(a.length, b.length)
+  let i = 0
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++
+  if (i === n) return a.length - b.length
+  const x = a.charCodeAt(i)
+  const y = b.charCodeAt(i)
+  if (x < 0xd800 || y < 0xd800) return x - y
+  // Surrogates (D800..DFFF) above E000..FFFF.
+  return (x >= 0xe000 ? x - 0x800 : x + 0x2000) - (y >= 0xe000 ? y - 0x800 : y + 0x2000)
+}
+
 /** Index of the first id in `ids` (sorted) that is not before `id`. */
 function lowerBound(ids: readonly string[], id: string): number {
   let lo = 0
   let hi = ids.length
   while (lo < hi) {
     const mid = (lo + hi) >>> 1
-    if (ids[mid] < id) lo = mid + 1
+    if (compareIds(ids[mid], id) < 0) lo = mid + 1
     else hi = mid
   }
   return lo
@@ -120,7 +138,7 @@ export class DocCollections {
     const ids = this.ordered.get(collection)
     if (!ids) return
     // Time-ordered ids (events) arrive in order: append without a search.
-    if (ids.length === 0 || ids[ids.length - 1] < id) ids.push(id)
+    if (ids.length === 0 || compareIds(ids[ids.length - 1], id) < 0) ids.push(id)
     else ids.splice(lowerBound(ids, id), 0, id)
   }
 
@@ -134,7 +152,7 @@ export class DocCollections {
   private idsOf(collection: string, docs: Map<string, StoredDoc>): string[] {
     let ids = this.ordered.get(collection)
     if (!ids) {
-      ids = [...docs.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      ids = [...docs.keys()].sort(compareIds)
       this.ordered.set(collection, ids)
     }
     return ids
@@ -153,7 +171,7 @@ export class DocCollections {
       return out.length < limit
     }
     if (!descending) {
-      let i = lowerBound(ids, after !== undefined && after >= prefix ? after : prefix)
+      let i = lowerBound(ids, after !== undefined && compareIds(after, prefix) >= 0 ? after : prefix)
       if (i < ids.length && ids[i] === after) i++
       // Ids with the prefix are contiguous: stop at the first one without it.
       for (; i < ids.length && take(ids[i]); i++);
@@ -163,7 +181,7 @@ export class DocCollections {
     // while ids keep the prefix.
     let i = (after === undefined ? ids.length : lowerBound(ids, after)) - 1
     if (prefix) {
-      let end = lowerBound(ids, `${prefix}\uffff`)
+      let end = lowerBound(ids, `${prefix}\u{10FFFF}`)
       while (end < ids.length && ids[end].startsWith(prefix)) end++
       i = Math.min(i, end - 1)
     }

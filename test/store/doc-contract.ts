@@ -217,6 +217,16 @@ export function describeDocContract(name: string, factory: ClockedStoreFactory):
       expect(await store.listDocs('never')).toEqual([])
     })
 
+    it('orders ids by their UTF-8 bytes, also where UTF-16 order differs (astral characters)', async () => {
+      const smile = 'a\u{1F600}'
+      const wide = 'a\uFF5E'
+      await store.apply({docs: [smile, wide, 'a', 'a\u00E9'].map((id) => ({collection: 'u', id, set: {}}))})
+      expect((await store.listDocs('u')).map((d) => d.id)).toEqual(['a', 'a\u00E9', wide, smile])
+      expect((await store.listDocs('u', {descending: true})).map((d) => d.id)).toEqual([smile, wide, 'a\u00E9', 'a'])
+      expect((await store.listDocs('u', {after: wide})).map((d) => d.id)).toEqual([smile])
+      expect((await store.listDocs('u', {after: smile, descending: true, limit: 1})).map((d) => d.id)).toEqual([wide])
+    })
+
     it('lists 100 docs by default and pages through more with `after`', async () => {
       const ids = Array.from({length: 130}, (_, i) => `id${String(i).padStart(3, '0')}`)
       await store.apply({docs: ids.map((id) => ({collection: 'page', id, set: {}}))})
