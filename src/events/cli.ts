@@ -150,8 +150,10 @@ export async function tailEvents(o: TailOptions): Promise<number> {
   let shown = 0
   for (;;) {
     let cursor: string | undefined
+    // One window per poll: a cursor is bound to the filters it came with.
+    const from = new Date(Math.max(0, fromMs - TAIL_OVERLAP_MS)).toISOString()
     do {
-      const page = await o.admin.listEvents({...o.query, from: new Date(Math.max(0, fromMs - TAIL_OVERLAP_MS)).toISOString(), sort_dir: 'asc', limit: 100, ...(cursor ? {cursor} : {})})
+      const page = await o.admin.listEvents({...o.query, from, sort_dir: 'asc', limit: 100, ...(cursor ? {cursor} : {})})
       for (const e of page.items) {
         if (seen.has(e.event_id)) continue
         const at = Date.parse(e.timestamp)
