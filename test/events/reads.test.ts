@@ -113,3 +113,15 @@ describe('GET /v1/events (tenant self-service)', () => {
     expect((await call(td.url, 'GET', '/v1/events')).status).toBe(401)
   })
 })
+
+describe('GET /v1/admin/overview', () => {
+  it('event_counts counts the window by category from the event log', async () => {
+    const res = await admin(td, 'GET', '/v1/admin/overview')
+    expect(res.status).toBe(200)
+    expectSpec('AdminOverviewResponse', res.body)
+    // The 11 of the setup and the admin plane's refusal of a request without a key (api_key.auth_failed) above.
+    expect(res.body.event_counts).toEqual({total_recent: 12, by_category: {budget: 7, reservation: 2, api_key: 3}})
+    expect(res.body.recent_expiries).toEqual([])
+  })
+})
+
