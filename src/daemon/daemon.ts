@@ -312,6 +312,8 @@ export class Daemon {
       /** The auto-rollback guard per tier: armed (watching an enforced tier), tripped (sent it back to shadow), idle. */
       guard: Object.fromEntries(TIERS.map((t) => [t, guardStateOf(this.control, t, this.options.config.rollout.guard.enabled)])),
       decision_log: this.decisions.currentPath,
+      /** The event writer: emitted, written, dropped (buffer full while the store was down), waiting. */
+      events: this.events?.writer ? {...this.events.writer.stats} : {enabled: false},
     }
   }
 
