@@ -21,6 +21,7 @@ import {
   statusTransition,
 } from './requests.js'
 import {ledgerId, ledgerWire, utilization} from './wire.js'
+import {FUNDING_EVENT, budgetLifecycleData} from '../events/build.js'
 
 const FUND_IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 /** `book` on list and lookup: which ledger to show (absent: the real one, in the spec's shape). */
@@ -78,6 +79,7 @@ export class BudgetOps {
       throw new ProtocolError('INTERNAL_ERROR', `Store rejected the change (${result.failed})`)
     }
     await this.core.store.flushed()
+    this.core.emit(ctx, 'budget.created', {scope, data: budgetLifecycleData(ledgerId(scope, req.unit), 'CREATE', undefined, base)})
     return {status: 201, body: ledgerWire(base)}
   }
 
@@ -198,6 +200,7 @@ export class BudgetOps {
         throw new ProtocolError('INTERNAL_ERROR', `Store rejected the change (${result.failed})`)
       }
       await this.core.store.flushed()
+      this.core.emit(ctx, 'budget.updated', {scope, data: budgetLifecycleData(ledgerId(scope, unit), 'UPDATE', real, result.ledgers.get(`real|${scope}|${unit}`)!, {changed_fields: Object.keys(req)})})
       return {status: 200, body: ledgerWire(result.ledgers.get(`real|${scope}|${unit}`)!)}
     }
     throw new ProtocolError('INTERNAL_ERROR', 'Budget changed too often during the update; retry')
@@ -236,6 +239,7 @@ export class BudgetOps {
         throw new ProtocolError('INTERNAL_ERROR', `Store rejected the change (${result.failed})`)
       }
       await this.core.store.flushed()
+      this.core.emit(ctx, target === 'FROZEN' ? 'budget.frozen' : 'budget.unfrozen', {scope, data: budgetLifecycleData(ledgerId(scope, unit), 'STATUS_CHANGE', real, result.ledgers.get(`real|${scope}|${unit}`)!, {reason: body.reason})})
       return {status: 200, body: ledgerWire(result.ledgers.get(`real|${scope}|${unit}`)!)}
     }
     throw new ProtocolError('INTERNAL_ERROR', 'Budget changed too often; retry')
@@ -315,6 +319,7 @@ export class BudgetOps {
         throw new ProtocolError('INTERNAL_ERROR', `Store rejected the change (${result.failed})`)
       }
       await this.core.store.flushed()
+      this.core.emit(ctx, FUNDING_EVENT[req.operation], {scope, data: budgetLifecycleData(ledgerId(scope, unit), req.operation, real, {...real, ...plan.next}, {reason: req.reason, ...(req.operation === 'RESET_SPENT' ? {spent_override_provided: req.spent !== undefined} : {})})})
       return {status: 200, body: text, raw: true}
     }
     throw new ProtocolError('INTERNAL_ERROR', 'Budget changed too often during funding; retry with the same idempotency_key')

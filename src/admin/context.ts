@@ -7,6 +7,8 @@ import {ProtocolError, invalid} from '../protocol/errors.js'
 import {ScopeSyntaxError, parseScope} from '../protocol/scope.js'
 import {type Tenant, UNITS, type Unit} from '../protocol/types.js'
 import type {AuditEntry, Store} from '../store/types.js'
+import {type AdminEventFields, adminEvent} from '../events/admin-events.js'
+import type {EventSink} from '../events/event.js'
 import {ADMIN_TENANT} from './wire.js'
 
 export interface DenialSample {
@@ -33,6 +35,8 @@ export interface AdminDeps {
   randomBytes?: (n: number) => Buffer
   /** Recent runtime denials for the overview (the daemon feeds it from its decision records). */
   recentDenials?: () => DenialSample[]
+  /** Where admin changes are announced (the daemon's event writer); default: nowhere. */
+  events?: EventSink
 }
 
 /** The caller of one admin request. */
@@ -57,6 +61,7 @@ export class AdminCore {
   readonly newId: () => string
   readonly random: (n: number) => Buffer
   readonly recentDenials: () => DenialSample[]
+  readonly events: EventSink
 
   constructor(deps: AdminDeps) {
     this.store = deps.store
@@ -64,6 +69,12 @@ export class AdminCore {
     this.newId = deps.newId ?? randomUUID
     this.random = deps.randomBytes ?? randomBytes
     this.recentDenials = deps.recentDenials ?? (() => [])
+    this.events = deps.events ?? {emit() {}}
+  }
+
+  /** Announce an admin change (after it is applied; never blocks: events/writer.ts). */
+  emit(ctx: AdminCtx, eventType: string, fields: AdminEventFields): void {
+    this.events.emit(adminEvent(this.now(), ctx, eventType, fields))
   }
 
   /** One audit row for a successful admin write (written in the same transaction as the write). */

@@ -7,6 +7,7 @@ import {API_KEY_STATUSES, type ApiKey} from '../protocol/types.js'
 import {type AdminCore, type AdminCtx, type AdminResult, paginate, sortBy} from './context.js'
 import {DEFAULT_PERMISSIONS, apiKeyCreate, apiKeyUpdate, parseBody, queryEnum, queryLimit, querySearch} from './requests.js'
 import {apiKeyWire, effectiveKeyStatus, iso} from './wire.js'
+import {apiKeyData} from '../events/build.js'
 
 /** Expiry given to keys created without one (the spec recommends 90 days). */
 export const DEFAULT_KEY_TTL_MS = 90 * 24 * 3_600_000
@@ -44,6 +45,7 @@ export class ApiKeyOps {
     })
     if (!result.ok) throw new ProtocolError('INTERNAL_ERROR', `Store rejected the change (${result.failed})`)
     await this.core.store.flushed()
+    this.core.emit(ctx, 'api_key.created', {tenant_id: key.tenant_id, data: apiKeyData(key, undefined)})
     return {
       status: 201,
       body: {
@@ -96,6 +98,7 @@ export class ApiKeyOps {
     })
     if (!result.ok) throw new ProtocolError('INTERNAL_ERROR', `Store rejected the change (${result.failed})`)
     await this.core.store.flushed()
+    if ('permissions' in req || 'scope_filter' in req) this.core.emit(ctx, 'api_key.permissions_changed', {tenant_id: key.tenant_id, data: {...apiKeyData(next, key), changed_fields: Object.keys(req)}})
     return {status: 200, body: apiKeyWire(next, this.core.now())}
   }
 
@@ -114,6 +117,7 @@ export class ApiKeyOps {
     })
     if (!result.ok) throw new ProtocolError('INTERNAL_ERROR', `Store rejected the change (${result.failed})`)
     await this.core.store.flushed()
+    this.core.emit(ctx, 'api_key.revoked', {tenant_id: key.tenant_id, data: {...apiKeyData(next, key), ...(reason ? {reason} : {})}})
     return {status: 200, body: apiKeyWire(next, now)}
   }
 

@@ -5,6 +5,7 @@ import {BUDGET_DENIAL_REASONS, type DecisionRecord} from '../decision-log/record
 import type {ApiKey, Ledger} from '../protocol/types.js'
 import type {AdminCore, AdminResult, DenialSample} from './context.js'
 import {iso} from './wire.js'
+import {recentEvents} from '../events/overview.js'
 
 export const EVENT_WINDOW_SECONDS = 3600
 
@@ -24,6 +25,7 @@ export class OverviewOps {
     const recent = this.core.recentDenials().filter((d) => d.ts_ms >= since).sort((a, b) => b.ts_ms - a.ts_ms)
     const denials = recent.filter((d) => !d.would)
     const wouldDenials = recent.filter((d) => d.would)
+    const events = await recentEvents(this.core.store, since)
     const body: Record<string, unknown> = {
       as_of: iso(now),
       event_window_seconds: EVENT_WINDOW_SECONDS,
@@ -46,9 +48,9 @@ export class OverviewOps {
       debt_scopes: withDebt.slice(0, 10).map((l: Ledger) => ({scope: l.scope, unit: l.unit, debt: l.debt, overdraft_limit: l.overdraft_limit})),
       webhook_counts: {total: 0, active: 0, disabled: 0, with_failures: 0},
       failing_webhooks: [],
-      event_counts: {total_recent: denials.length, by_category: denials.length > 0 ? {reservation: denials.length} : {}},
+      event_counts: {total_recent: events.total_recent, by_category: events.by_category},
       recent_denials: denials.slice(0, 10).map(denialEvent),
-      recent_expiries: [],
+      recent_expiries: events.recent_expiries,
       recent_denials_by_reason: countBy(denials, (d) => d.reason_code ?? 'UNKNOWN'),
       // Not in the spec (an extension the reference server lacks): what full enforcement would have
       // denied in the same window among admitted requests (shadow tiers, the shadowed share of a ramp).

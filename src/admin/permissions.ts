@@ -31,6 +31,7 @@ export const RUNTIME_PERMISSIONS = {
   balances: 'balances:read',
   listReservations: 'reservations:list',
   getReservation: 'reservations:list',
+  listEvents: 'events:read',
 } as const
 export type RuntimeOperation = keyof typeof RUNTIME_PERMISSIONS
 

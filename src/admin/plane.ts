@@ -15,6 +15,8 @@ import {type ControlHooks, registerControlRoutes} from './control-routes.js'
 import {ApiKeyOps} from './keys.js'
 import {OverviewOps} from './overview.js'
 import {registerRolloutRoutes} from './rollout-routes.js'
+import {registerEventRoutes} from '../events/routes.js'
+import {SOURCE_ADMIN, authFailedEvent} from '../events/build.js'
 import {TenantOps} from './tenants.js'
 import {ADMIN_TENANT, UNAUTH_TENANT} from './wire.js'
 import type {AuditEntry} from '../store/types.js'
@@ -84,6 +86,7 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
       if (res.status >= 400 && !authed) {
         // Unauthenticated: counted into the source's window; its one row is written when the window closes.
         failures.record(req.remote_address, {operation: `${req.method}:${req.path}`, status: res.status, error_code: errorCodeOf(res.body), user_agent: headerOf(req, 'user-agent')})
+        if (res.status === 401) core.events.emit(authFailedEvent(core.now(), SOURCE_ADMIN, ctxOf(req), res.body.includes('Missing') ? 'missing_key' : 'invalid_key'))
         await flushFailureRows()
       } else if (res.status >= 400) {
         // One row per failed request. Method and path only: no headers, query string or body, so no secret.
@@ -191,6 +194,7 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
 
   registerControlRoutes(server, adminOnly, core, options) // tier modes and the kill switch (a cycles extension)
   registerRolloutRoutes(server, adminOnly, core, options) // rollout steps, rollback, live tier figures and the guard (a cycles extension)
+  registerEventRoutes(server, adminOnly, store) // the event log (events/routes.ts)
   const close = async (): Promise<void> => {
     clearInterval(flushTimer)
     await flushFailureRows(true)

@@ -172,6 +172,7 @@ export function registerRolloutRoutes(server: JsonServer, adminOnly: AdminOnly, 
                 },
           {plan_id: planId, step, tier, mode, enforce_percent: percent, reason, ...(actor ? {actor} : {}), ...(forced ? {forced} : {}), ...(baseline ? {baseline} : {})},
         )
+        if (changed) core.emit(ctx, 'custom.rollout.step_applied', {data: {plan_id: planId, step, tier, mode, enforce_percent: percent, reason, ...(actor ? {actor} : {}), ...(forced ? {forced} : {}), ...(baseline ? {baseline} : {})}})
         return {status: 200, body: {...view(after), already_applied: !changed}}
       }),
     )

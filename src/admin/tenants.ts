@@ -9,6 +9,8 @@ import type {AuditEntry, LedgerDelta, Tx} from '../store/types.js'
 import {type AdminCore, type AdminCtx, type AdminResult, paginate, sortBy} from './context.js'
 import {parseBody, queryEnum, queryLimit, querySearch, tenantCreate, tenantUpdate} from './requests.js'
 import {ledgerId, tenantWire} from './wire.js'
+import {tenantLifecycleData} from '../events/build.js'
+import {cascadeEvents} from '../events/admin-events.js'
 
 export interface CascadeCounts {
   budgets_closed: number
@@ -42,6 +44,7 @@ export class TenantOps {
       audit: [this.core.audit(ctx, {tenant_id: req.tenant_id, operation: 'createTenant', resource_type: 'tenant', resource_id: req.tenant_id, status: 201})],
     }
     await this.apply(tx)
+    this.core.emit(ctx, 'tenant.created', {tenant_id: tenant.tenant_id, data: tenantLifecycleData(undefined, tenant, [])})
     return {status: 201, body: tenantWire(tenant)}
   }
 
@@ -96,6 +99,7 @@ export class TenantOps {
       return {status: 200, body: tenantWire(next)}
     }
     await this.apply({tenants: [next], audit: [this.core.audit(ctx, {tenant_id: id, operation: 'updateTenant', resource_type: 'tenant', resource_id: id, status: 200, metadata: meta})]})
+    this.core.emit(ctx, tenantEventType(tenant, next, changed), {tenant_id: id, data: tenantLifecycleData(tenant, next, changed)})
     return {status: 200, body: tenantWire(next)}
   }
 
@@ -145,15 +149,19 @@ export class TenantOps {
       deltas,
       audit,
     })
+    if (flip) this.core.emit(ctx, 'tenant.closed', {tenant_id: id, data: tenantLifecycleData(tenant, flip, (meta.changed_fields as string[] | undefined) ?? ['status']), correlation_id})
+    for (const event of cascadeEvents(now, ctx, audit)) this.core.events.emit(event)
     // Reservations after the flip: from here on the runtime refuses every mutation for this tenant
     // (TENANT_CLOSED), so each release below races only with the expiry sweep, and both expect ACTIVE.
     for (const r of reservations) {
+      const releasedRow = row('reservation', r.reservation_id, 'reservation.released_via_tenant_cascade', {released_amount: r.reserved.amount, unit: r.reserved.unit})
       const released = await this.core.store.apply({
         deltas: [...releaseRealHold(r), ...releaseHold('shadow', r.shadow_scopes, r)],
         reservation: {expectStatus: 'ACTIVE', value: {...r, status: 'RELEASED', finalized_at_ms: this.core.now()}},
-        audit: [row('reservation', r.reservation_id, 'reservation.released_via_tenant_cascade', {released_amount: r.reserved.amount, unit: r.reserved.unit})],
+        audit: [releasedRow],
       })
       if (released.ok) counts.reservations_released++
+      if (released.ok) for (const event of cascadeEvents(this.core.now(), ctx, [releasedRow])) this.core.events.emit(event)
     }
     await this.core.store.flushed()
     return counts
@@ -175,6 +183,13 @@ export class TenantOps {
     if (!result.ok) throw new ProtocolError('INTERNAL_ERROR', `Store rejected the change (${result.failed})`)
     await this.core.store.flushed()
   }
+}
+
+/** Status moves first (suspended, reactivated); a change of defaults only is settings_changed; anything else updated. */
+function tenantEventType(before: Tenant, after: Tenant, changed: string[]): string {
+  if (before.status !== after.status) return after.status === 'SUSPENDED' ? 'tenant.suspended' : 'tenant.reactivated'
+  const settings = ['default_commit_overage_policy', 'default_reservation_ttl_ms', 'max_reservation_ttl_ms', 'max_reservation_extensions']
+  return changed.length > 0 && changed.every((f) => settings.includes(f)) ? 'tenant.settings_changed' : 'tenant.updated'
 }
 
 function releaseHold(book: Book, scopes: string[], r: Reservation): LedgerDelta[] {

@@ -1,5 +1,6 @@
 // Typed client for the Cycles admin API (cycles-governance-admin v0.1.25): our daemon's admin
 // plane or a reference cycles-server-admin. Scope and unit always travel as query parameters.
+import type {CyclesEvent} from '../events/event.js'
 import {HttpClient, type Query} from './http.js'
 
 export type Amount = {unit: string; amount: number}
@@ -174,6 +175,13 @@ export class AdminClient {
   // audit, overview
   listAudit(query: Query): Promise<Page<AuditEntryWire>> {
     return this.page('/v1/admin/audit/logs', 'logs', query)
+  }
+  // events (src/events: the daemon's event log)
+  listEvents(query: Query): Promise<Page<CyclesEvent>> {
+    return this.page('/v1/admin/events', 'events', query)
+  }
+  getEvent(id: string): Promise<CyclesEvent> {
+    return this.http.request('GET', `/v1/admin/events/${encodeURIComponent(id)}`)
   }
   overview(): Promise<Overview> {
     return this.http.request('GET', '/v1/admin/overview')

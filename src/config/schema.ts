@@ -2,6 +2,7 @@
 import {z} from 'zod'
 
 import {scopeFilterProblem} from '../admin/permissions.js'
+import {eventsConfigSchema} from '../events/config.js'
 import {PERMISSIONS} from '../admin/requests.js'
 import {ScopeSyntaxError, parseScope} from '../protocol/scope.js'
 import {BUDGET_STATUSES, OVERAGE_POLICIES, TENANT_STATUSES, TIERS, type Tier, UNITS} from '../protocol/types.js'
@@ -116,6 +117,8 @@ export const configSchema = z
         high: t?.high ?? DEFAULT_TIERS.high,
       })),
     rollout: z.strictObject({guard: rolloutGuardSchema.prefault({})}).prefault({}),
+    /** Events: retention, the writer's batching, the detectors' thresholds (src/events/config.ts). */
+    events: eventsConfigSchema.prefault({}),
     /** Admin plane key (the admin plane stays off without one). */
     admin_key: z.string().min(16, 'expected at least 16 characters').optional(),
     /**

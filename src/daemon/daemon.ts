@@ -15,6 +15,7 @@ import {ProtocolError} from '../protocol/errors.js'
 import {TierClassifier} from '../evaluator/tiers.js'
 import {TIERS, type Book, type Ledger} from '../protocol/types.js'
 import {EmbeddedStore} from '../store/embedded/embedded-store.js'
+import {isStoreUnavailable} from '../store/errors.js'
 import {openingLedger} from '../store/ledger-math.js'
 import type {Store, TierControl, Tx} from '../store/types.js'
 import {controlChangeLine} from './control-log.js'
@@ -25,6 +26,8 @@ import {RuntimeService} from './runtime-service.js'
 import {GuardRunner} from './guard-runner.js'
 import {DaemonMetrics} from './metrics.js'
 import {TierStats} from './tier-stats.js'
+import {DaemonEvents} from '../events/daemon-events.js'
+import {tenantEvents} from '../events/routes.js'
 
 export const DAEMON_VERSION = '0.1.0'
 
@@ -73,6 +76,8 @@ export class Daemon {
   tierStats!: TierStats
   /** The auto-rollback guard. */
   guard!: GuardRunner
+  /** The event writer, the ledger watch and the decision-record feed (src/events). */
+  events!: DaemonEvents
   private sweepTimer: NodeJS.Timeout | undefined
   private sweeping = false
   private stopping: Promise<void> | undefined
@@ -96,6 +101,9 @@ export class Daemon {
     const store = options.store ?? (await EmbeddedStore.open({stateDir: options.stateDir, now, fsyncIntervalMs: options.fsyncIntervalMs}))
     try {
       await seedFromConfig(store, options.config, now())
+      const events = await DaemonEvents.start({store, config: options.config.events, now, log: options.log})
+      // What the planes write through: the real book's post-states reach the ledger watch.
+      const planeStore = events.observe(store)
       const controlRef = {current: (await store.getControl()) ?? controlFromConfig(options.config)}
       const tierStats = new TierStats(now())
       // The one place a newer control record is applied in this process (pub/sub, the admin plane, the guard).
@@ -116,10 +124,12 @@ export class Daemon {
         frozenByConfig: new Set(options.config.budgets.filter((b) => b.status === 'FROZEN').map((b) => `${b.scope}|${b.unit}`)),
         now,
         log: options.log,
+        events: events.sink,
       })
       store.onControlChange(applyControl)
       const service = new RuntimeService({
-        store,
+        store: planeStore,
+        onExpired: (r) => events.runtime.expired(r),
         classifier: new TierClassifier(options.config.tiers),
         control: () => controlRef.current,
         onStoreError: (tier) => options.config.tiers[tier].on_store_error ?? 'deny',
@@ -159,6 +169,7 @@ export class Daemon {
           if (!req.path.startsWith('/actuator/')) counters.requests++
           if (res.status >= 500) counters.errors5xx++
           const record = decisionRecordFor(req, res, now())
+          events.onRuntimeResponse(req.path, res.status, record)
           if (record) {
             decisions.write(record)
             counters.observe(record)
@@ -181,7 +192,11 @@ export class Daemon {
       })
       const adminKey = options.adminKey ?? options.config.admin_key
       const adminKeyMatches = adminKey ? adminKeyMatcher(adminKey) : undefined
-      registerRuntimeRoutes(runtime, {service, store, counters, now, adminKeyMatches})
+      registerRuntimeRoutes(runtime, {
+        service, store, counters, now, adminKeyMatches,
+        onAuthFailure: (req, reason, key) => events.runtime.authFailed({request_id: req.request_id, trace_id: req.trace_id, ...(req.remote_address ? {source_ip: req.remote_address} : {})}, reason, key),
+        tenantEvents: (ctx, query) => tenantEvents(store, ctx.tenant, ctx.scopeFilter, query),
+      })
       runtime.route('GET', '/actuator/health/liveness', async () => ({status: 200, body: '{"status":"UP"}'}))
       runtime.route('GET', '/actuator/health/readiness', async () => {
         const health = await store.health()
@@ -193,11 +208,12 @@ export class Daemon {
       daemon = new Daemon(store, service, runtime, decisions, counters, controlRef, options)
       daemon.tierStats = tierStats
       daemon.guard = guard
+      daemon.events = events
       daemon.url = await runtime.listen(options.port ?? 7878, options.host ?? '127.0.0.1')
       if (adminKeyMatches) {
         // The admin plane: same store, its own port; never started without a key.
         const plane = createAdminPlane({
-          store, now, adminKeyMatches, recentDenials: () => denials.snapshot(), maxInFlight: options.maxInFlight, log: options.log,
+          store: planeStore, now, events: events.sink, adminKeyMatches, recentDenials: () => denials.snapshot(), maxInFlight: options.maxInFlight, log: options.log,
           authFailures: options.adminAuthFailures,
           control: () => controlRef.current,
           onControl: applyControl,
@@ -219,7 +235,14 @@ export class Daemon {
       }
       let reportedFailure: WriteFailure | undefined
       daemon.sweepTimer = setInterval(() => {
-        daemon!.sweepExpired().catch((error) => options.log?.(`expiry sweep failed: ${(error as Error).message}`))
+        // The sweep reaches the store every tick: it also says when the store goes away and comes back.
+        daemon!.sweepExpired().then(
+          () => events.runtime.storeReachable(true),
+          (error) => {
+            if (isStoreUnavailable(error)) events.runtime.storeReachable(false, (error as Error).message)
+            options.log?.(`expiry sweep failed: ${(error as Error).message}`)
+          },
+        )
         // Say once when the state disk fails and once when it works again.
         const failure = stateWriteFailure(store)
         if (failure && !reportedFailure) options.log?.(`state journal: ${failure.message}; changes are refused with 503 until it can be written`)
@@ -289,6 +312,8 @@ export class Daemon {
       /** The auto-rollback guard per tier: armed (watching an enforced tier), tripped (sent it back to shadow), idle. */
       guard: Object.fromEntries(TIERS.map((t) => [t, guardStateOf(this.control, t, this.options.config.rollout.guard.enabled)])),
       decision_log: this.decisions.currentPath,
+      /** The event writer: emitted, written, dropped (buffer full while the store was down), waiting. */
+      events: this.events?.writer ? {...this.events.writer.stats} : {enabled: false},
     }
   }
 
@@ -301,6 +326,7 @@ export class Daemon {
       await Promise.all([this.runtime.close(), this.admin?.close()])
       await this.adminPlane?.close().catch((error) => this.options.log?.(`admin plane close: ${(error as Error).message}`))
       this.decisions.close()
+      await this.events?.close()
       await this.store.close()
     })()
     return this.stopping

@@ -17,6 +17,8 @@ import {TIERS, type Tier} from '../protocol/types.js'
 import {DenialRateGuard, type GuardWindow, isUnexpectedFreeze} from '../rollout/guard.js'
 import type {GuardTripRecord, Store, TierControl} from '../store/types.js'
 import {type TierStats, isBudgetDenial, recordKind, wouldDenyRate} from './tier-stats.js'
+import type {EventSink} from '../events/event.js'
+import {guardRollbackEvent} from '../events/build.js'
 
 export interface GuardRunnerDeps {
   store: Store
@@ -29,6 +31,8 @@ export interface GuardRunnerDeps {
   frozenByConfig: ReadonlySet<string>
   now: () => number
   log?: (line: string) => void
+  /** Where a trip is announced (custom.rollout.guard_rollback). */
+  events?: EventSink
 }
 
 /** An enforced BUDGET_FROZEN on one budget is looked into at most this often. */
@@ -48,7 +52,7 @@ export class GuardRunner {
 
   constructor(private readonly deps: GuardRunnerDeps) {
     this.rate = new DenialRateGuard(deps.config)
-    this.core = new AdminCore({store: deps.store, now: deps.now})
+    this.core = new AdminCore({store: deps.store, now: deps.now, ...(deps.events ? {events: deps.events} : {})})
   }
 
   /** Judge the windows every half slice (at most every second). */
@@ -187,5 +191,6 @@ export class GuardRunner {
     )
     this.rate.reset(tier)
     if (changed) this.deps.log?.(`rollout guard: tier ${tier} back to shadow (${record.kind}): ${record.reason}`)
+    if (changed) this.core.events.emit(guardRollbackEvent(this.deps.now(), id, tier, record))
   }
 }

@@ -66,6 +66,8 @@ export interface RuntimeDeps {
   newId?: () => string
   /** What an enforce-mode tier answers while the store is unreachable (config `on_store_error`); default deny. */
   onStoreError?: (tier: Tier) => 'deny' | 'allow'
+  /** Told of each reservation the expiry sweep expired (reservation.expired). */
+  onExpired?: (r: Reservation) => void
 }
 
 /** What a reservation holds, and where. */
@@ -90,6 +92,7 @@ export class RuntimeCore {
   readonly newId: () => string
   /** Scopes held by open reservations this daemon created (see FinalizePath.reservationToFinalize). */
   readonly openHolds = new Map<string, Holds>()
+  readonly onExpired: (r: Reservation) => void
 
   constructor(deps: RuntimeDeps) {
     this.store = deps.store
@@ -97,6 +100,7 @@ export class RuntimeCore {
     this.control = deps.control
     this.now = deps.now ?? Date.now
     this.newId = deps.newId ?? randomUUID
+    this.onExpired = deps.onExpired ?? (() => {})
   }
 
   /** The tier of an action and the tier's effective mode (before the ramp: see modeOfRequest). */

@@ -188,6 +188,7 @@ export class FinalizePath {
       if (applied.ok) {
         expired++
         this.core.openHolds.delete(r.reservation_id)
+        this.core.onExpired(r)
       }
     }
     return expired

@@ -9,6 +9,8 @@ import {keyUsable} from '../admin/auth.js'
 import {RUNTIME_PERMISSIONS, type RuntimeOperation, compileScopeFilter, permits} from '../admin/permissions.js'
 import {isStoreUnavailable} from '../store/errors.js'
 import type {Store} from '../store/types.js'
+import type {ApiKey} from '../protocol/types.js'
+import {authFailureReason} from '../events/build.js'
 import type {DaemonCounters} from './counters.js'
 import {type HttpRequest, type HttpResponse, type JsonServer, headerOf} from './http/json-server.js'
 import type {CallContext, RuntimeService, ServiceResponse} from './runtime-service.js'
@@ -20,6 +22,10 @@ export interface RuntimePlaneDeps {
   /** Admin key, when configured: accepted for list/get/release of reservations (admin-on-behalf-of). */
   adminKeyMatches?: (presented: string) => boolean
   now?: () => number
+  /** Told of each presented key that does not authenticate (api_key.auth_failed). */
+  onAuthFailure?: (req: HttpRequest, reason: string, key: ApiKey | undefined) => void
+  /** GET /v1/events: the tenant's own events (absent: the route answers an empty list). */
+  tenantEvents?: (ctx: CallContext, query: URLSearchParams) => Promise<string>
 }
 
 /** Attached to each request so beforeSend can write the decision record. */
@@ -47,7 +53,10 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
     // Key and tenant as they are now (store.findApiKeyWithTenant), so a revocation applies at once.
     // The secret is hashed per request and never kept: sha256 of a 41-character key costs about a microsecond.
     const {key, tenant} = await store.findApiKeyWithTenant(sha256Hex(presented))
-    if (!key || !keyUsable(key, (deps.now ?? Date.now)())) throw new ProtocolError('UNAUTHORIZED', 'Invalid or revoked API key')
+    if (!key || !keyUsable(key, (deps.now ?? Date.now)())) {
+      deps.onAuthFailure?.(req, authFailureReason(key, (deps.now ?? Date.now)()), key)
+      throw new ProtocolError('UNAUTHORIZED', 'Invalid or revoked API key')
+    }
     const required = RUNTIME_PERMISSIONS[operation]
     if (!permits(key.permissions, required)) {
       throw new ProtocolError('FORBIDDEN', `API key ${key.key_id} lacks the ${required} permission; grant it with PATCH /v1/admin/api-keys/${key.key_id} or use another key`)
@@ -99,6 +108,7 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
     .route('POST', '/v1/reservations/:id/extend', evaluated('extend', (ctx, req) => service.extend(ctx, req.params.id, req.body)))
     .route('POST', '/v1/events', evaluated('event', (ctx, req) => service.event(ctx, req.body)))
     .route('GET', '/v1/balances', evaluated('balances', (ctx, req) => service.balances(ctx, req.query)))
+    .route('GET', '/v1/events', evaluated('listEvents', async (ctx, req) => ({status: 200, body: deps.tenantEvents ? await deps.tenantEvents(ctx, req.query) : '{"events":[],"has_more":false}'})))
     .route(
       'GET',
       '/v1/reservations',

@@ -35,12 +35,21 @@ export interface CyclesEvent {
   metadata?: Record<string, unknown>
 }
 
+let lastIdMs = -1
+let sameMsSequence = 0
+
 /**
- * `evt_` + the time in ms (11 base-36 digits, so ids sort by time as strings) + 12 random hex digits.
- * Listing the collection in id order is listing events in time order.
+ * `evt_` + the time in ms (11 base-36 digits, so ids sort by time as strings) + 12 hex digits: a
+ * sequence within the millisecond (4, so one process's events of one millisecond keep their order)
+ * and 8 random ones. Listing the collection in id order is listing events in time order.
  */
 export function newEventId(nowMs: number): string {
-  return `evt_${nowMs.toString(36).padStart(11, '0')}${crypto.randomBytes(6).toString('hex')}`
+  if (nowMs === lastIdMs) sameMsSequence = Math.min(sameMsSequence + 1, 0xffff)
+  else {
+    lastIdMs = nowMs
+    sameMsSequence = 0
+  }
+  return `evt_${nowMs.toString(36).padStart(11, '0')}${sameMsSequence.toString(16).padStart(4, '0')}${crypto.randomBytes(4).toString('hex')}`
 }
 
 /** The smallest id of an event at or after `ms` (a lower bound for time-window listing). */

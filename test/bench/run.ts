@@ -12,6 +12,7 @@ const SUITES: Record<string, () => Promise<{run: (args: string[]) => Promise<voi
   faithfulness: () => import('./faithfulness-bench.js'),
   startup: () => import('./startup-bench.js'),
   docs: () => import('./docs-bench.js'),
+  events: () => import('./events-bench.js'),
 }
 
 const plan = planBench(process.argv.slice(2))

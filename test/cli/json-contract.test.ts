@@ -23,6 +23,7 @@ let config: Config
 let configFile: string
 let db: string
 let reservationId: string
+let eventId: string
 
 /** Run one command in this process with --json and the daemon's addresses; its stdout parsed, and its exit code. */
 async function runJson(id: string, argv: string[]): Promise<{json: unknown; exit: number}> {
@@ -68,6 +69,8 @@ beforeAll(async () => {
   reservationId = live.body.reservation_id
   expect((await reserve('json-3', 90_000_000)).body.decision).toBe('ALLOW') // shadow: would be denied
   await d.daemon.decisions.flushed()
+  await d.daemon.events.writer!.flush()
+  eventId = (await call(d.daemon.adminUrl, 'GET', '/v1/admin/events?limit=1&event_type=reservation.observed_denied', undefined, {'X-Admin-API-Key': ADMIN_KEY})).body.events[0].event_id
 }, 120_000)
 
 afterAll(async () => {
@@ -87,6 +90,8 @@ const COMMANDS: Array<{name: string; id: string; argv: () => string[]; exit?: nu
   {name: 'reservation-list', id: 'reservation:list', argv: () => ['--tenant', 'acme']},
   {name: 'reservation-show', id: 'reservation:show', argv: () => [reservationId]},
   {name: 'overview', id: 'overview', argv: () => []},
+  {name: 'events-list', id: 'events:list', argv: () => ['--tenant', 'acme', '--category', 'reservation']},
+  {name: 'events-show', id: 'events:show', argv: () => [eventId]},
   {name: 'killswitch-status', id: 'killswitch:status', argv: () => []},
   {name: 'rollout-status', id: 'rollout:status', argv: () => []},
   {name: 'daemon-status', id: 'daemon:status', argv: () => []},
