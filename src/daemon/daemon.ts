@@ -25,6 +25,11 @@ import {RuntimeService} from './runtime-service.js'
 import {GuardRunner} from './guard-runner.js'
 import {DaemonMetrics} from './metrics.js'
 import {TierStats} from './tier-stats.js'
+import {AdminCore} from '../admin/context.js'
+import {WebhookDispatcher} from '../webhooks/dispatcher.js'
+import {registerTenantWebhookRoutes, webhookApi} from '../webhooks/routes.js'
+import {SecretBox, secretKeyFromEnv} from '../webhooks/secrets.js'
+import type {HostLookup} from '../webhooks/security.js'
 
 export const DAEMON_VERSION = '0.1.0'
 
@@ -54,6 +59,10 @@ export interface DaemonOptions {
   logRetryIntervalMs?: number
   /** Admin-plane failed-authentication limit and aggregation window (default 300 per source per 60 s). */
   adminAuthFailures?: {maxFailures?: number; windowMs?: number; maxSources?: number}
+  /** Webhook secrets' AES-256 key; default: CYCLES_WEBHOOK_SECRET_KEY (unset: webhooks cannot be created). */
+  webhookSecretKey?: Buffer
+  /** Webhook dispatcher knobs (tests: a short send timeout, no settle delay, manual ticks). */
+  webhooks?: {settleMs?: number; sendTimeoutMs?: number; pollMs?: number; leaseMs?: number; instanceId?: string; lookup?: HostLookup; manual?: boolean}
 }
 
 /** Most reservations one expiry batch releases; a tick runs as many batches as are due. */
@@ -73,6 +82,8 @@ export class Daemon {
   tierStats!: TierStats
   /** The auto-rollback guard. */
   guard!: GuardRunner
+  /** Delivers the `events` collection to webhook subscriptions. */
+  webhooks!: WebhookDispatcher
   private sweepTimer: NodeJS.Timeout | undefined
   private sweeping = false
   private stopping: Promise<void> | undefined
@@ -182,6 +193,9 @@ export class Daemon {
       const adminKey = options.adminKey ?? options.config.admin_key
       const adminKeyMatches = adminKey ? adminKeyMatcher(adminKey) : undefined
       registerRuntimeRoutes(runtime, {service, store, counters, now, adminKeyMatches})
+      const webhookKey = options.webhookSecretKey ?? secretKeyFromEnv()
+      const webhookOptions = {secrets: new SecretBox(webhookKey), lookup: options.webhooks?.lookup, sendTimeoutMs: options.webhooks?.sendTimeoutMs}
+      registerTenantWebhookRoutes(runtime, {api: webhookApi(new AdminCore({store, now}), webhookOptions), store, now, adminKeyMatches})
       runtime.route('GET', '/actuator/health/liveness', async () => ({status: 200, body: '{"status":"UP"}'}))
       runtime.route('GET', '/actuator/health/readiness', async () => {
         const health = await store.health()
@@ -199,6 +213,7 @@ export class Daemon {
         const plane = createAdminPlane({
           store, now, adminKeyMatches, recentDenials: () => denials.snapshot(), maxInFlight: options.maxInFlight, log: options.log,
           authFailures: options.adminAuthFailures,
+          webhooks: webhookOptions,
           control: () => controlRef.current,
           onControl: applyControl,
           metrics: () => metrics.scrape(),
@@ -228,6 +243,8 @@ export class Daemon {
       }, options.sweepIntervalMs ?? 1000)
       daemon.sweepTimer.unref()
       guard.start()
+      daemon.webhooks = new WebhookDispatcher({store, secrets: webhookOptions.secrets, now, log: options.log, ...options.webhooks})
+      if (!options.webhooks?.manual) daemon.webhooks.start()
       daemon.ready = true
       return daemon
     } catch (error) {
@@ -298,7 +315,7 @@ export class Daemon {
       this.ready = false
       if (this.sweepTimer) clearInterval(this.sweepTimer)
       await this.guard?.stop()
-      await Promise.all([this.runtime.close(), this.admin?.close()])
+      await Promise.all([this.runtime.close(), this.admin?.close(), this.webhooks?.stop()])
       await this.adminPlane?.close().catch((error) => this.options.log?.(`admin plane close: ${(error as Error).message}`))
       this.decisions.close()
       await this.store.close()
