@@ -115,7 +115,7 @@ export class WebhookActions {
     const replayId = `replay_${this.core.admin.random(10).toString('hex')}`
     // Not ACTIVE: nothing is queued (a paused or disabled subscription receives nothing).
     const queue = sub.status === 'ACTIVE' ? selected : []
-    const writes: DocWrite[] = queue.flatMap((e) => enqueueWrites(sub, e, newDeliveryId(now, this.core.admin.random), now, replayId))
+    const writes: DocWrite[] = queue.flatMap((e, i) => enqueueWrites(sub, e, newDeliveryId(now, this.core.admin.random, i), now, replayId))
     const result = await this.core.store.apply({
       // The lock's version makes two concurrent replays of one subscription collide: one gets 409.
       docs: [{collection: CONTROL_COLLECTION, id: replayLockId(id), set: {replay_id: replayId, at_ms: now, events: queue.length}, expectVersion: lock?.version ?? 0}, ...writes],

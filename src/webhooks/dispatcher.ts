@@ -150,7 +150,7 @@ export class WebhookDispatcher {
         const event = doc.value as unknown as CyclesEvent
         for (const sub of subs) {
           if (!matches(sub, event) || loopsBack(sub, event)) continue
-          writes.push(...enqueueWrites(sub, event, dispatchDeliveryId(event, sub.subscription_id, now), now))
+          writes.push(...enqueueWrites(sub, event, dispatchDeliveryId(event, sub.subscription_id, now, inPage), now))
           inPage++
         }
       }

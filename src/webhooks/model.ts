@@ -117,12 +117,16 @@ export const isSystemOwned = (tenantId: string) => tenantId === SYSTEM_TENANT
 /** `whsub_` + 24 hex. */
 export const newSubscriptionId = (random: (n: number) => Buffer) => `whsub_${random(12).toString('hex')}`
 
-/** `dlv_` + the time in base 36 (so a subscription's deliveries list in time order) + 10 random hex. */
-export const newDeliveryId = (nowMs: number, random: (n: number) => Buffer) => `dlv_${nowMs.toString(36).padStart(11, '0')}${random(5).toString('hex')}`
+/**
+ * `dlv_` + the time in base 36 + a sequence number within one batch (so a subscription's deliveries
+ * list, and are sent, in the order they were queued) + 10 random hex.
+ */
+export const newDeliveryId = (nowMs: number, random: (n: number) => Buffer, seq = 0) =>
+  `dlv_${nowMs.toString(36).padStart(11, '0')}${seq.toString(36).padStart(4, '0')}${random(5).toString('hex')}`
 
-/** The delivery of one event to one subscription by the dispatcher: the same on every instance. */
-export function dispatchDeliveryId(event: Pick<CyclesEvent, 'event_id'>, subscriptionId: string, createdMs: number): string {
-  return `dlv_${createdMs.toString(36).padStart(11, '0')}${createHash('sha256').update(`${subscriptionId}|${event.event_id}`).digest('hex').slice(0, 10)}`
+/** The delivery of one event to one subscription by the dispatcher (`seq`: its place in the scan). */
+export function dispatchDeliveryId(event: Pick<CyclesEvent, 'event_id'>, subscriptionId: string, createdMs: number, seq: number): string {
+  return `dlv_${createdMs.toString(36).padStart(11, '0')}${seq.toString(36).padStart(4, '0')}${createHash('sha256').update(`${subscriptionId}|${event.event_id}`).digest('hex').slice(0, 10)}`
 }
 
 export const deliveryKey = (subscriptionId: string, deliveryId: string) => `${subscriptionId}/${deliveryId}`

@@ -12,6 +12,12 @@ import {type TestDaemon, startTestDaemon, tempDir} from '../support/daemon.js'
 
 export const SECRET_KEY = Buffer.alloc(32, 7)
 
+/** *.example.com resolves to a public address without DNS (the sandbox may have none); anything else: none. */
+export const exampleHosts = async (host: string): Promise<string[]> => {
+  if (host === 'example.com' || host.endsWith('.example.com')) return ['93.184.216.34']
+  throw new Error(`no address for ${host}`)
+}
+
 /** How the receiver answers: 200, 500, never within the timeout, or by closing the connection. */
 export type ReceiverMode = 'healthy' | 'failing' | 'slow' | 'closing'
 
@@ -114,7 +120,7 @@ export async function startWebhookDaemon(options: {clock?: Clock; dir?: string; 
       adminPort: 0,
       now: clock.now,
       webhookSecretKey: SECRET_KEY,
-      webhooks: {manual: true, settleMs: 0, sendTimeoutMs: options.sendTimeoutMs ?? 500, instanceId: options.instanceId},
+      webhooks: {manual: true, settleMs: 0, sendTimeoutMs: options.sendTimeoutMs ?? 500, instanceId: options.instanceId, lookup: exampleHosts},
       ...(options.store ? {store: options.store} : {}),
     },
     options.dir ?? tempDir('cycles-webhooks-'),
