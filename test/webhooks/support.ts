@@ -120,6 +120,7 @@ export async function startWebhookDaemon(options: {clock?: Clock; dir?: string; 
       adminPort: 0,
       now: clock.now,
       webhookSecretKey: SECRET_KEY,
+      log: process.env.WEBHOOK_TEST_LOG ? (l: string) => console.error(l) : undefined,
       webhooks: {manual: true, settleMs: 0, sendTimeoutMs: options.sendTimeoutMs ?? 500, instanceId: options.instanceId, lookup: exampleHosts},
       ...(options.store ? {store: options.store} : {}),
     },
