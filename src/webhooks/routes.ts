@@ -32,7 +32,7 @@ export function registerWebhookAdminRoutes(server: JsonServer, adminOnly: AdminO
     .route('GET', '/v1/admin/webhooks', adminOnly((req) => subs.list(req.query)))
     .route('POST', '/v1/admin/webhooks/bulk-action', adminOnly((req, ctx) => actions.bulk(ctx, req.body)))
     .route('GET', '/v1/admin/webhooks/:id', adminOnly((req) => subs.get(ADMIN_CALLER, req.params.id)))
-    .route('PATCH', '/v1/admin/webhooks/:id', adminOnly((req, ctx) => subs.update(ctx, ADMIN_CALLER, req.params.id, req.body)))
+    .route('PATCH', '/v1/admin/webhooks/:id', adminOnly((req, ctx) => subs.update(ctx, ADMIN_CALLER, req.params.id, req.body, req.query.get('reason') ?? undefined)))
     .route('DELETE', '/v1/admin/webhooks/:id', adminOnly((req, ctx) => subs.remove(ctx, ADMIN_CALLER, req.params.id)))
     .route('POST', '/v1/admin/webhooks/:id/test', adminOnly((req) => actions.test(ADMIN_CALLER, req.params.id)), {bodyOptional: true})
     .route('GET', '/v1/admin/webhooks/:id/deliveries', adminOnly((req) => actions.deliveries(ADMIN_CALLER, req.params.id, req.query)))

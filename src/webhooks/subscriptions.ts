@@ -124,7 +124,7 @@ export class SubscriptionOps {
     return {status: 200, body: {subscriptions: page.map(subscriptionWire), ...(next_cursor ? {next_cursor} : {}), has_more}}
   }
 
-  async update(ctx: AdminCtx, caller: Caller, id: string, raw: unknown): Promise<AdminResult> {
+  async update(ctx: AdminCtx, caller: Caller, id: string, raw: unknown, reason?: string): Promise<AdminResult> {
     const req = parseBody(webhookUpdate, raw)
     return withRetry(async () => {
       const loaded = await this.core.loadMutable(id, caller)
@@ -141,7 +141,7 @@ export class SubscriptionOps {
             correlation_id: `webhook_update:${id}:${ctx.request_id}`,
           }),
         ],
-        audit: [this.core.auditRow(ctx, caller, {tenant_id: next.tenant_id, operation: 'updateWebhookSubscription', resource_id: id, status: 200, metadata: {changed_fields: changedFields, ...(loaded.sub.status !== next.status ? {previous_status: loaded.sub.status, new_status: next.status} : {}), ...(typeof req.metadata?.reason === 'string' ? {reason: req.metadata.reason} : {})}})],
+        audit: [this.core.auditRow(ctx, caller, {tenant_id: next.tenant_id, operation: 'updateWebhookSubscription', resource_id: id, status: 200, metadata: {changed_fields: changedFields, ...(loaded.sub.status !== next.status ? {previous_status: loaded.sub.status, new_status: next.status} : {}), ...(reason ? {reason: reason.slice(0, 512)} : typeof req.metadata?.reason === 'string' ? {reason: req.metadata.reason} : {})}})],
       })
       return {status: 200, body: subscriptionWire(next)}
     })
