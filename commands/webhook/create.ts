@@ -19,12 +19,12 @@ export const webhookFlags = {
 export default class WebhookCreate extends RunbookCommand {
   static override description = 'Create a webhook subscription; its signing secret is printed once on stdout and never again'
   static override examples = [
-    '<%= config.bin %> webhook create --tenant acme --url https://sink.example.com/cycles --events reservation.denied,budget.exhausted',
-    '<%= config.bin %> webhook create --url https://ops.example.com/hook --events api_key.revoked --categories system   # system-wide',
+    '<%= config.bin %> webhook create --tenant acme --endpoint https://sink.example.com/cycles --events reservation.denied,budget.exhausted',
+    '<%= config.bin %> webhook create --endpoint https://ops.example.com/hook --events api_key.revoked --categories system   # system-wide',
   ]
   static override flags = {
     tenant: Flags.string({description: 'Owning tenant (omit for a system-wide subscription, which may also select admin-only events)'}),
-    url: urlFlag({description: 'Receiver URL (https; http only where the server allows it)'}),
+    endpoint: urlFlag({description: 'Receiver URL (https; http only where the server allows it). Not --url: that is the runtime API'}),
     ...webhookFlags,
     yes: yesFlag(),
   }
@@ -32,7 +32,7 @@ export default class WebhookCreate extends RunbookCommand {
   async run(): Promise<void> {
     const {flags} = await this.parseRunbook(WebhookCreate)
     const body = webhookBody(flags)
-    if (!body.url) this.error('--url is required', {exit: 2})
+    if (!body.url) this.error('--endpoint is required (the receiver URL)', {exit: 2})
     if (!body.event_types) this.error('--events is required (at least one event type)', {exit: 2})
     const created = await this.admin().createWebhook(flags.tenant, body)
     showWebhookSecretOnce(created, this.jsonMode, (l) => this.out(l), (l) => this.note(l))

@@ -14,7 +14,7 @@ export default class WebhookTest extends RunbookCommand {
     if (this.jsonMode) this.printJson(result)
     else this.out(`${result.success ? 'delivered' : 'FAILED'}: HTTP ${result.response_status ?? '-'} in ${result.response_time_ms ?? '?'} ms${result.error_message ? ` (${result.error_message})` : ''}, event ${result.event_id ?? '?'}`)
     if (!result.success) {
-      if (!this.jsonMode) this.note(`fix the receiver or its URL (cycles webhook update ${args.id} --url <url>), then test again`)
+      if (!this.jsonMode) this.note(`fix the receiver or its URL (cycles webhook update ${args.id} --endpoint <url>), then test again`)
       process.exitCode = EXIT.GATE_FAILED
     }
   }

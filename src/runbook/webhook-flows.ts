@@ -10,7 +10,7 @@ import {newSigningSecret, signatureOf, signatureValid} from '../webhooks/secrets
 const usage = (message: string, suggestions: string[] = []) => new CliError('USAGE', message, {exit: EXIT.USAGE, suggestions})
 
 export interface WebhookFlagValues {
-  url?: string
+  endpoint?: string
   events?: string
   categories?: string
   'scope-filter'?: string
@@ -26,7 +26,7 @@ const list = (text: string | undefined) => (text === undefined ? undefined : tex
 /** The create / update body the flags describe (only what was given). */
 export function webhookBody(flags: WebhookFlagValues): Record<string, unknown> {
   const body: Record<string, unknown> = {}
-  if (flags.url !== undefined) body.url = flags.url
+  if (flags.endpoint !== undefined) body.url = flags.endpoint
   if (flags.events !== undefined) body.event_types = list(flags.events)
   if (flags.categories !== undefined) body.event_categories = list(flags.categories)
   if (flags['scope-filter'] !== undefined) body.scope_filter = flags['scope-filter']
