@@ -194,6 +194,7 @@ export class Daemon {
       const adminKeyMatches = adminKey ? adminKeyMatcher(adminKey) : undefined
       registerRuntimeRoutes(runtime, {service, store, counters, now, adminKeyMatches})
       const webhookKey = options.webhookSecretKey ?? secretKeyFromEnv()
+      if (!webhookKey && adminKeyMatches) options.log?.('webhooks: CYCLES_WEBHOOK_SECRET_KEY is not set, so webhook subscriptions cannot be created (set it to openssl rand -hex 32, the same on every instance)')
       const webhookOptions = {secrets: new SecretBox(webhookKey), lookup: options.webhooks?.lookup, sendTimeoutMs: options.webhooks?.sendTimeoutMs}
       registerTenantWebhookRoutes(runtime, {api: webhookApi(new AdminCore({store, now}), webhookOptions), store, now, adminKeyMatches})
       runtime.route('GET', '/actuator/health/liveness', async () => ({status: 200, body: '{"status":"UP"}'}))

@@ -8,6 +8,7 @@ import {EVENTS_COLLECTION} from '../../src/events/event.js'
 import {LEASES_COLLECTION, QUEUE_COLLECTION, deliveryKey} from '../../src/webhooks/model.js'
 import {signatureOf} from '../../src/webhooks/secrets.js'
 import {tempDir} from '../support/daemon.js'
+import {specErrors} from '../support/spec.js'
 import {type Receiver, type WebhookDaemon, emit, startReceiver, startWebhookDaemon, subscribe, testClock} from './support.js'
 
 let d: WebhookDaemon | undefined
@@ -104,11 +105,16 @@ describe('webhook delivery', () => {
     const disabled = await eventsOfType('webhook.disabled')
     expect(disabled).toHaveLength(1)
     expect(disabled[0].data).toMatchObject({subscription_id: id, previous_status: 'ACTIVE', new_status: 'DISABLED', disable_reason: 'consecutive_failures_exceeded_threshold'})
+    const overview = await d.admin('GET', '/v1/admin/overview')
+    expect(specErrors('admin', 'AdminOverviewResponse', overview.body)).toBeUndefined()
+    expect(overview.body.webhook_counts).toEqual({total: 1, active: 0, disabled: 1, with_failures: 1})
+    expect(overview.body.failing_webhooks).toEqual([{subscription_id: id, url: r.url, consecutive_failures: 2, last_failure_at: new Date(d.clock.t).toISOString()}])
     const dropped = await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
     expect(await d.daemon.webhooks.tick()).toEqual({enqueued: 0, sent: 0})
     r.mode = 'healthy'
     const patch = await d.admin('PATCH', `/v1/admin/webhooks/${id}`, {status: 'ACTIVE'})
     expect(patch.body).toMatchObject({status: 'ACTIVE', consecutive_failures: 0})
+    expect((await d.admin('GET', '/v1/admin/overview')).body.webhook_counts).toEqual({total: 1, active: 1, disabled: 0, with_failures: 0})
     expect((await eventsOfType('webhook.resumed'))[0].data).toMatchObject({previous_status: 'DISABLED', new_status: 'ACTIVE'})
     const after = await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
     await d.daemon.webhooks.tick()
