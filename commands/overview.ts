@@ -32,6 +32,14 @@ export default class Overview extends RunbookCommand {
     if (o.debt_scopes.length > 0) this.out(table(['scope', 'unit', 'debt', 'overdraft limit'], o.debt_scopes.map((s) => [scopeText(s.scope), s.unit, humanAmount(s.debt, s.unit), humanAmount(s.overdraft_limit, s.unit)]), documentLayout()))
     this.out(`Frozen: ${a.frozen.length}`)
     if (a.frozen.length > 0) this.out(budgetRows(a.frozen, documentLayout()))
+    const hooks = o.webhook_counts
+    if (hooks) {
+      this.out(`Webhooks: ${hooks.total} (${hooks.active} active, ${hooks.disabled} disabled, ${hooks.with_failures} failing)`)
+      if (o.failing_webhooks?.length) {
+        this.out(table(['subscription', 'url', 'failures in a row', 'last failure'], o.failing_webhooks.map((f) => [f.subscription_id, f.url, f.consecutive_failures, f.last_failure_at ?? '']), documentLayout()))
+        this.note(`see why: cycles webhook deliveries ${o.failing_webhooks[0].subscription_id} --status failed`)
+      }
+    }
     const w = o.would_denials
     const counts = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${v}`).join(', ')
     this.out(`Recent denials (last hour): ${o.recent_denials.length} real; ${w ? `${w.total_recent} would-be (shadowed traffic full enforcement would have denied)` : 'would-be denials not reported by this server'}`)

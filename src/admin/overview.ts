@@ -6,6 +6,7 @@ import type {ApiKey, Ledger} from '../protocol/types.js'
 import type {AdminCore, AdminResult, DenialSample} from './context.js'
 import {iso} from './wire.js'
 import {recentEvents} from '../events/overview.js'
+import {webhookOverview} from '../webhooks/overview.js'
 
 export const EVENT_WINDOW_SECONDS = 3600
 
@@ -46,8 +47,7 @@ export class OverviewOps {
       },
       over_limit_scopes: overLimit.slice(0, 10).map((l: Ledger) => ({scope: l.scope, unit: l.unit, allocated: l.allocated, remaining: l.remaining, debt: l.debt})),
       debt_scopes: withDebt.slice(0, 10).map((l: Ledger) => ({scope: l.scope, unit: l.unit, debt: l.debt, overdraft_limit: l.overdraft_limit})),
-      webhook_counts: {total: 0, active: 0, disabled: 0, with_failures: 0},
-      failing_webhooks: [],
+      ...(await webhookOverview(this.core.store)),
       event_counts: {total_recent: events.total_recent, by_category: events.by_category},
       recent_denials: denials.slice(0, 10).map(denialEvent),
       recent_expiries: events.recent_expiries,

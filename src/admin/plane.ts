@@ -19,6 +19,9 @@ import {registerEventRoutes} from '../events/routes.js'
 import {SOURCE_ADMIN, authFailedEvent} from '../events/build.js'
 import {TenantOps} from './tenants.js'
 import {ADMIN_TENANT, UNAUTH_TENANT} from './wire.js'
+import type {WebhookOptions} from '../webhooks/core.js'
+import {registerWebhookAdminRoutes, webhookApi} from '../webhooks/routes.js'
+import {SecretBox} from '../webhooks/secrets.js'
 import type {AuditEntry} from '../store/types.js'
 
 export interface AdminPlaneOptions extends AdminDeps, ControlHooks {
@@ -29,6 +32,8 @@ export interface AdminPlaneOptions extends AdminDeps, ControlHooks {
   authFailures?: Omit<AuthFailureOptions, 'now'>
   /** The daemon's Prometheus exposition (GET /metrics); absent, the route answers 404. */
   metrics?: () => Promise<{body: string; contentType: string}>
+  /** Webhook secrets' key and URL checks (default: no key, so creating a webhook answers 503 naming the variable). */
+  webhooks?: WebhookOptions
 }
 
 const AUTH = Symbol('admin-auth')
@@ -195,6 +200,7 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
   registerControlRoutes(server, adminOnly, core, options) // tier modes and the kill switch (a cycles extension)
   registerRolloutRoutes(server, adminOnly, core, options) // rollout steps, rollback, live tier figures and the guard (a cycles extension)
   registerEventRoutes(server, adminOnly, store) // the event log (events/routes.ts)
+  registerWebhookAdminRoutes(server, adminOnly, webhookApi(core, options.webhooks ?? {secrets: new SecretBox(undefined)}))
   const close = async (): Promise<void> => {
     clearInterval(flushTimer)
     await flushFailureRows(true)
@@ -267,6 +273,7 @@ function resourceTypeOf(path: string): string {
   if (path.startsWith('/v1/admin/budgets')) return 'budget'
   if (path.startsWith('/v1/admin/api-keys')) return 'api_key'
   if (path.startsWith('/v1/admin/audit')) return 'audit'
+  if (path.startsWith('/v1/admin/webhooks') || path.startsWith('/v1/admin/config/webhook-security')) return 'webhook'
   if (path.startsWith('/v1/admin/rollout') || path.startsWith('/v1/admin/control') || path.startsWith('/v1/admin/killswitch')) return 'control'
   return 'admin'
 }

@@ -94,6 +94,57 @@ export interface AuditEntryWire {
   metadata?: Record<string, unknown>
 }
 
+export interface WebhookWire {
+  subscription_id: string
+  tenant_id: string
+  name?: string
+  url: string
+  event_types: string[]
+  event_categories?: string[]
+  scope_filter?: string
+  headers?: Record<string, string>
+  status: 'ACTIVE' | 'PAUSED' | 'DISABLED'
+  consecutive_failures?: number
+  disable_after_failures?: number
+  last_success_at?: string
+  last_failure_at?: string
+  [k: string]: unknown
+}
+
+export interface WebhookCreated {
+  subscription: WebhookWire
+  signing_secret?: string
+}
+
+export interface DeliveryWire {
+  delivery_id: string
+  subscription_id: string
+  event_id: string
+  event_type?: string
+  status: 'PENDING' | 'SUCCESS' | 'FAILED' | 'RETRYING'
+  attempted_at: string
+  completed_at?: string
+  attempts?: number
+  response_status?: number
+  response_time_ms?: number
+  error_message?: string
+  next_retry_at?: string
+}
+
+export interface WebhookTestResult {
+  success: boolean
+  response_status?: number
+  response_time_ms?: number
+  error_message?: string
+  event_id?: string
+}
+
+export interface ReplayAccepted {
+  replay_id: string
+  events_queued: number
+  estimated_completion_seconds?: number
+}
+
 export interface Page<T> {
   items: T[]
   next_cursor?: string
@@ -115,6 +166,8 @@ export interface Overview {
     by_tier: Record<string, number>
     recent: Array<{timestamp: string; tenant_id: string; scope?: string; data?: Record<string, unknown>}>
   }
+  webhook_counts?: {total: number; active: number; disabled: number; with_failures: number}
+  failing_webhooks?: Array<{subscription_id: string; url: string; consecutive_failures: number; last_failure_at?: string}>
   [k: string]: unknown
 }
 
@@ -185,6 +238,34 @@ export class AdminClient {
   }
   overview(): Promise<Overview> {
     return this.http.request('GET', '/v1/admin/overview')
+  }
+
+  // webhooks
+  listWebhooks(query: Query): Promise<Page<WebhookWire>> {
+    return this.page('/v1/admin/webhooks', 'subscriptions', query)
+  }
+  getWebhook(id: string): Promise<WebhookWire> {
+    return this.http.request('GET', `/v1/admin/webhooks/${encodeURIComponent(id)}`)
+  }
+  /** No tenant: a system-wide (__system__) subscription. */
+  createWebhook(tenantId: string | undefined, body: Record<string, unknown>): Promise<WebhookCreated> {
+    return this.http.request('POST', '/v1/admin/webhooks', {query: {tenant_id: tenantId}, body})
+  }
+  /** `reason` travels as a query parameter (our daemon keeps it in the audit row; other servers ignore it). */
+  updateWebhook(id: string, body: Record<string, unknown>, reason?: string): Promise<WebhookWire> {
+    return this.http.request('PATCH', `/v1/admin/webhooks/${encodeURIComponent(id)}`, {body, query: {reason}})
+  }
+  async deleteWebhook(id: string): Promise<void> {
+    await this.http.request('DELETE', `/v1/admin/webhooks/${encodeURIComponent(id)}`)
+  }
+  testWebhook(id: string): Promise<WebhookTestResult> {
+    return this.http.request('POST', `/v1/admin/webhooks/${encodeURIComponent(id)}/test`)
+  }
+  listDeliveries(id: string, query: Query): Promise<Page<DeliveryWire>> {
+    return this.page(`/v1/admin/webhooks/${encodeURIComponent(id)}/deliveries`, 'deliveries', query)
+  }
+  replayWebhook(id: string, body: {from: string; to: string; event_types?: string[]; max_events?: number}): Promise<ReplayAccepted> {
+    return this.http.request('POST', `/v1/admin/webhooks/${encodeURIComponent(id)}/replay`, {body})
   }
 
   /** Follow next_cursor until the end (or `max` items). */

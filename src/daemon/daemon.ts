@@ -28,6 +28,11 @@ import {DaemonMetrics} from './metrics.js'
 import {TierStats} from './tier-stats.js'
 import {DaemonEvents} from '../events/daemon-events.js'
 import {tenantEvents} from '../events/routes.js'
+import {AdminCore} from '../admin/context.js'
+import {WebhookDispatcher} from '../webhooks/dispatcher.js'
+import {registerTenantWebhookRoutes, webhookApi} from '../webhooks/routes.js'
+import {SecretBox, secretKeyFromEnv} from '../webhooks/secrets.js'
+import type {HostLookup} from '../webhooks/security.js'
 
 export const DAEMON_VERSION = '0.1.0'
 
@@ -57,6 +62,10 @@ export interface DaemonOptions {
   logRetryIntervalMs?: number
   /** Admin-plane failed-authentication limit and aggregation window (default 300 per source per 60 s). */
   adminAuthFailures?: {maxFailures?: number; windowMs?: number; maxSources?: number}
+  /** Webhook secrets' AES-256 key; default: CYCLES_WEBHOOK_SECRET_KEY (unset: webhooks cannot be created). */
+  webhookSecretKey?: Buffer
+  /** Webhook dispatcher knobs (tests: a short send timeout, no settle delay, manual ticks). */
+  webhooks?: {settleMs?: number; sendTimeoutMs?: number; pollMs?: number; leaseMs?: number; instanceId?: string; lookup?: HostLookup; manual?: boolean}
 }
 
 /** Most reservations one expiry batch releases; a tick runs as many batches as are due. */
@@ -78,6 +87,8 @@ export class Daemon {
   guard!: GuardRunner
   /** The event writer, the ledger watch and the decision-record feed (src/events). */
   events!: DaemonEvents
+  /** Delivers the `events` collection to webhook subscriptions. */
+  webhooks!: WebhookDispatcher
   private sweepTimer: NodeJS.Timeout | undefined
   private sweeping = false
   private stopping: Promise<void> | undefined
@@ -197,6 +208,10 @@ export class Daemon {
         onAuthFailure: (req, reason, key) => events.runtime.authFailed({request_id: req.request_id, trace_id: req.trace_id, ...(req.remote_address ? {source_ip: req.remote_address} : {})}, reason, key),
         tenantEvents: (ctx, query) => tenantEvents(store, ctx.tenant, ctx.scopeFilter, query),
       })
+      const webhookKey = options.webhookSecretKey ?? secretKeyFromEnv()
+      if (!webhookKey && adminKeyMatches) options.log?.('webhooks: CYCLES_WEBHOOK_SECRET_KEY is not set, so webhook subscriptions cannot be created (set it to openssl rand -hex 32, the same on every instance)')
+      const webhookOptions = {secrets: new SecretBox(webhookKey), lookup: options.webhooks?.lookup, sendTimeoutMs: options.webhooks?.sendTimeoutMs}
+      registerTenantWebhookRoutes(runtime, {api: webhookApi(new AdminCore({store, now}), webhookOptions), store, now, adminKeyMatches})
       runtime.route('GET', '/actuator/health/liveness', async () => ({status: 200, body: '{"status":"UP"}'}))
       runtime.route('GET', '/actuator/health/readiness', async () => {
         const health = await store.health()
@@ -215,6 +230,7 @@ export class Daemon {
         const plane = createAdminPlane({
           store: planeStore, now, events: events.sink, adminKeyMatches, recentDenials: () => denials.snapshot(), maxInFlight: options.maxInFlight, log: options.log,
           authFailures: options.adminAuthFailures,
+          webhooks: webhookOptions,
           control: () => controlRef.current,
           onControl: applyControl,
           metrics: () => metrics.scrape(),
@@ -251,6 +267,8 @@ export class Daemon {
       }, options.sweepIntervalMs ?? 1000)
       daemon.sweepTimer.unref()
       guard.start()
+      daemon.webhooks = new WebhookDispatcher({store, secrets: webhookOptions.secrets, now, log: options.log, ...options.webhooks})
+      if (!options.webhooks?.manual) daemon.webhooks.start()
       daemon.ready = true
       return daemon
     } catch (error) {
@@ -323,7 +341,7 @@ export class Daemon {
       this.ready = false
       if (this.sweepTimer) clearInterval(this.sweepTimer)
       await this.guard?.stop()
-      await Promise.all([this.runtime.close(), this.admin?.close()])
+      await Promise.all([this.runtime.close(), this.admin?.close(), this.webhooks?.stop()])
       await this.adminPlane?.close().catch((error) => this.options.log?.(`admin plane close: ${(error as Error).message}`))
       this.decisions.close()
       await this.events?.close()

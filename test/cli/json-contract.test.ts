@@ -24,6 +24,7 @@ let configFile: string
 let db: string
 let reservationId: string
 let eventId: string
+let webhookId: string
 
 /** Run one command in this process with --json and the daemon's addresses; its stdout parsed, and its exit code. */
 async function runJson(id: string, argv: string[]): Promise<{json: unknown; exit: number}> {
@@ -54,7 +55,7 @@ async function runJson(id: string, argv: string[]): Promise<{json: unknown; exit
 beforeAll(async () => {
   assertBuilt()
   dir = tempDir('cycles-json-contract-')
-  d = await startTestDaemon(ADMIN_CONFIG, {adminPort: 0}, dir)
+  d = await startTestDaemon(ADMIN_CONFIG, {adminPort: 0, webhookSecretKey: Buffer.alloc(32, 1), webhooks: {manual: true}}, dir)
   configFile = path.join(dir, 'cycles.yaml')
   fs.writeFileSync(configFile, ADMIN_CONFIG)
   db = path.join(dir, 'shadow.duckdb')
@@ -71,6 +72,10 @@ beforeAll(async () => {
   await d.daemon.decisions.flushed()
   await d.daemon.events.writer!.flush()
   eventId = (await call(d.daemon.adminUrl, 'GET', '/v1/admin/events?limit=1&event_type=reservation.observed_denied', undefined, {'X-Admin-API-Key': ADMIN_KEY})).body.events[0].event_id
+  // A system-wide webhook (its audit row is not acme's) on a loopback URL answering 404 (the daemon's own runtime plane); local development opts in.
+  const adminCall = (method: string, p: string, body?: unknown) => call(d.daemon.adminUrl, method, p, body, {'X-Admin-API-Key': ADMIN_KEY})
+  expect((await adminCall('PUT', '/v1/admin/config/webhook-security', {allow_http: true, blocked_cidr_ranges: []})).status).toBe(200)
+  webhookId = (await adminCall('POST', '/v1/admin/webhooks', {url: `${d.url}/hook`, event_types: ['reservation.denied']})).body.subscription.subscription_id
 }, 120_000)
 
 afterAll(async () => {
@@ -101,6 +106,13 @@ const COMMANDS: Array<{name: string; id: string; argv: () => string[]; exit?: nu
   {name: 'shadow-report', id: 'shadow:report', argv: () => ['--db', db]},
   {name: 'shadow-loops', id: 'shadow:loops', argv: () => ['--db', db]},
   {name: 'calibrate', id: 'calibrate', argv: () => ['--db', db, '--config', configFile]},
+  {name: 'webhook-create', id: 'webhook:create', argv: () => ['--tenant', 'acme', '--endpoint', `${d.url}/hook2`, '--events', 'budget.exhausted']},
+  {name: 'webhook-list', id: 'webhook:list', argv: () => ['--tenant', 'acme']},
+  {name: 'webhook-test', id: 'webhook:test', argv: () => [webhookId]}, // a failed test sets exit code 8 (process.exitCode, which this harness resets)
+  {name: 'webhook-show', id: 'webhook:show', argv: () => [webhookId]},
+  {name: 'webhook-deliveries', id: 'webhook:deliveries', argv: () => [webhookId]},
+  {name: 'webhook-replay', id: 'webhook:replay', argv: () => [webhookId, '--since', '1h', '--yes']},
+  {name: 'webhook-pause', id: 'webhook:pause', argv: () => [webhookId, '--yes']},
   {name: 'error-not-found', id: 'budget:show', argv: () => ['--scope', 'tenant:nobody', '--unit', 'TOKENS'], exit: 5},
 ]
 

@@ -1,0 +1,204 @@
+// Delivery end to end on a real daemon and real receivers on loopback: signed bodies, the §5.3
+// headers, retries on the controllable clock, disable after N failed deliveries and re-enable, pause
+// drops events, timeouts and closed connections, and no delivery lost across a restart or a dead
+// instance's lease.
+import {afterEach, describe, expect, it} from 'vitest'
+
+import {EVENTS_COLLECTION} from '../../src/events/event.js'
+import {LEASES_COLLECTION, QUEUE_COLLECTION, deliveryKey} from '../../src/webhooks/model.js'
+import {signatureOf} from '../../src/webhooks/secrets.js'
+import {tempDir} from '../support/daemon.js'
+import {specErrors} from '../support/spec.js'
+import {type Receiver, type WebhookDaemon, emit, startReceiver, startWebhookDaemon, subscribe, testClock} from './support.js'
+
+let d: WebhookDaemon | undefined
+const receivers: Receiver[] = []
+afterEach(async () => {
+  await d?.stop()
+  d = undefined
+  for (const r of receivers.splice(0)) await r.close()
+})
+const receiver = async (mode: Parameters<typeof startReceiver>[0]) => {
+  const r = await startReceiver(mode)
+  receivers.push(r)
+  return r
+}
+const deliveries = async (id: string, query = '') => (await d!.admin('GET', `/v1/admin/webhooks/${id}/deliveries${query}`)).body.deliveries as Array<Record<string, any>>
+const webhook = async (id: string) => (await d!.admin('GET', `/v1/admin/webhooks/${id}`)).body
+const eventsOfType = async (type: string) => (await d!.daemon.store.listDocs(EVENTS_COLLECTION, {limit: 10_000})).map((doc) => doc.value as Record<string, any>).filter((e) => e.event_type === type)
+
+describe('webhook delivery', () => {
+  it('posts the event JSON signed with the subscription secret, with the §5.3 and custom headers', async () => {
+    d = await startWebhookDaemon()
+    const r = await receiver('healthy')
+    const {id, secret} = await subscribe(d, r, {headers: {'X-Sink-Token': 'tok-123'}})
+    expect(secret).toMatch(/^whsec_[0-9a-f]{64}$/)
+    const event = await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied', scope: 'tenant:acme/agent:a1', request_id: 'req-42', trace_id: 'ab'.repeat(16), data: {reason_code: 'BUDGET_EXCEEDED'}})
+    await emit(d.daemon.store, d.clock.t, {event_type: 'budget.funded'}) // not subscribed
+    await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied', tenant_id: 'globex'}) // another tenant
+    const tick = await d.daemon.webhooks.tick()
+    expect(tick).toEqual({enqueued: 1, sent: 1})
+    expect(r.received).toHaveLength(1)
+    const got = r.received[0]
+    expect(got.signatureValid).toBe(true)
+    expect(JSON.parse(got.body)).toEqual(event)
+    expect(got.headers['x-cycles-signature']).toBe(signatureOf(got.body, secret))
+    expect(got.headers['x-cycles-event-id']).toBe(event.event_id)
+    expect(got.headers['x-cycles-event-type']).toBe('reservation.denied')
+    expect(got.headers['x-cycles-trace-id']).toBe('ab'.repeat(16))
+    expect(got.headers.traceparent).toMatch(new RegExp(`^00-${'ab'.repeat(16)}-[0-9a-f]{16}-01$`))
+    expect(got.headers['x-request-id']).toBe('req-42')
+    expect(got.headers['user-agent']).toMatch(/^cycles-webhooks\//)
+    expect(got.headers['x-sink-token']).toBe('tok-123')
+    const [row] = await deliveries(id)
+    expect(row).toMatchObject({event_id: event.event_id, status: 'SUCCESS', attempts: 1, response_status: 200})
+    expect((await webhook(id)).consecutive_failures).toBe(0)
+  })
+
+  it('retries after 1, 2, 4, 8 and 16 s on the clock, then fails the delivery and raises system.webhook_delivery_failed', async () => {
+    d = await startWebhookDaemon()
+    const r = await receiver('failing')
+    const {id} = await subscribe(d, r)
+    await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    await d.daemon.webhooks.tick()
+    expect(r.received).toHaveLength(1)
+    const waits: number[] = []
+    for (const delay of [1000, 2000, 4000, 8000, 16000]) {
+      const [row] = await deliveries(id)
+      expect(row.status).toBe('RETRYING')
+      expect(row.response_status).toBe(500)
+      const due = Date.parse(row.next_retry_at) - d.clock.t
+      waits.push(due)
+      d.clock.advance(delay - 1)
+      await d.daemon.webhooks.tick()
+      const before = r.received.length
+      d.clock.advance(1)
+      await d.daemon.webhooks.tick()
+      expect(r.received.length).toBe(before + 1) // sent exactly when due, not a millisecond earlier
+    }
+    expect(waits).toEqual([1000, 2000, 4000, 8000, 16000])
+    expect(r.received).toHaveLength(6)
+    const [row] = await deliveries(id)
+    expect(row).toMatchObject({status: 'FAILED', attempts: 6, response_status: 500, error_message: 'HTTP 500'})
+    expect(row.next_retry_at).toBeUndefined()
+    const sub = await webhook(id)
+    expect(sub.consecutive_failures).toBe(1)
+    expect(sub.status).toBe('ACTIVE')
+    const failedEvents = await eventsOfType('system.webhook_delivery_failed')
+    expect(failedEvents).toHaveLength(1)
+    expect(failedEvents[0].data).toMatchObject({subscription_id: id, attempts: 6, response_status: 500})
+    d.clock.advance(60_000)
+    await d.daemon.webhooks.tick()
+    expect(r.received).toHaveLength(6) // finished: never sent again
+  })
+
+  it('disables after disable_after_failures failed deliveries, drops events while disabled, and an operator re-enable resets the count', async () => {
+    d = await startWebhookDaemon()
+    const r = await receiver('failing')
+    const {id} = await subscribe(d, r, {retry_policy: {max_retries: 0}, disable_after_failures: 2})
+    await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    await d.daemon.webhooks.tick()
+    expect(await webhook(id)).toMatchObject({status: 'ACTIVE', consecutive_failures: 1})
+    await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    await d.daemon.webhooks.tick()
+    expect(await webhook(id)).toMatchObject({status: 'DISABLED', consecutive_failures: 2})
+    const disabled = await eventsOfType('webhook.disabled')
+    expect(disabled).toHaveLength(1)
+    expect(disabled[0].data).toMatchObject({subscription_id: id, previous_status: 'ACTIVE', new_status: 'DISABLED', disable_reason: 'consecutive_failures_exceeded_threshold'})
+    const overview = await d.admin('GET', '/v1/admin/overview')
+    expect(specErrors('admin', 'AdminOverviewResponse', overview.body)).toBeUndefined()
+    expect(overview.body.webhook_counts).toEqual({total: 1, active: 0, disabled: 1, with_failures: 1})
+    expect(overview.body.failing_webhooks).toEqual([{subscription_id: id, url: r.url, consecutive_failures: 2, last_failure_at: new Date(d.clock.t).toISOString()}])
+    const dropped = await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    expect(await d.daemon.webhooks.tick()).toEqual({enqueued: 0, sent: 0})
+    r.mode = 'healthy'
+    const patch = await d.admin('PATCH', `/v1/admin/webhooks/${id}`, {status: 'ACTIVE'})
+    expect(patch.body).toMatchObject({status: 'ACTIVE', consecutive_failures: 0})
+    expect((await d.admin('GET', '/v1/admin/overview')).body.webhook_counts).toEqual({total: 1, active: 1, disabled: 0, with_failures: 0})
+    expect((await eventsOfType('webhook.resumed'))[0].data).toMatchObject({previous_status: 'DISABLED', new_status: 'ACTIVE'})
+    const after = await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    await d.daemon.webhooks.tick()
+    expect(r.delivered().map((e) => e.event_id)).toEqual([after.event_id])
+    expect(r.received.map((x) => x.event.event_id)).not.toContain(dropped.event_id)
+  })
+
+  it('a success resets consecutive_failures', async () => {
+    d = await startWebhookDaemon()
+    const r = await receiver('failing')
+    const {id} = await subscribe(d, r, {retry_policy: {max_retries: 0}})
+    await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    await d.daemon.webhooks.tick()
+    expect((await webhook(id)).consecutive_failures).toBe(1)
+    r.mode = 'healthy'
+    await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    await d.daemon.webhooks.tick()
+    const sub = await webhook(id)
+    expect(sub.consecutive_failures).toBe(0)
+    expect(sub.last_success_at).toBe(new Date(d.clock.t).toISOString())
+  })
+
+  it('a paused subscription drops the events of its pause; resumed, it hears the next ones', async () => {
+    d = await startWebhookDaemon()
+    const r = await receiver('healthy')
+    const {id} = await subscribe(d, r)
+    expect((await d.admin('PATCH', `/v1/admin/webhooks/${id}`, {status: 'PAUSED'})).body.status).toBe('PAUSED')
+    const during = await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    expect(await d.daemon.webhooks.tick()).toEqual({enqueued: 0, sent: 0})
+    await d.admin('PATCH', `/v1/admin/webhooks/${id}`, {status: 'ACTIVE'})
+    const later = await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    await d.daemon.webhooks.tick()
+    expect(r.delivered().map((e) => e.event_id)).toEqual([later.event_id])
+    expect((await deliveries(id)).map((x) => x.event_id)).not.toContain(during.event_id)
+  })
+
+  it('a receiver that never answers is a failed attempt after the timeout; one that closes the connection too', async () => {
+    d = await startWebhookDaemon({sendTimeoutMs: 300})
+    const slow = await receiver('slow')
+    const closing = await receiver('closing')
+    const a = await subscribe(d, slow, {retry_policy: {max_retries: 0}})
+    const b = await subscribe(d, closing, {retry_policy: {max_retries: 0}})
+    await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    await d.daemon.webhooks.tick()
+    const [slowRow] = await deliveries(a.id)
+    expect(slowRow).toMatchObject({status: 'FAILED', attempts: 1, error_message: 'no answer within 300 ms'})
+    expect(slowRow.response_status).toBeUndefined()
+    const [closedRow] = await deliveries(b.id)
+    expect(closedRow).toMatchObject({status: 'FAILED', attempts: 1, error_message: 'connection closed by the receiver before an answer'})
+  })
+
+  it('deliveries queued when the daemon stops are sent after the restart', async () => {
+    const dir = tempDir('cycles-webhooks-restart-')
+    const clock = testClock()
+    d = await startWebhookDaemon({dir, clock})
+    const r = await receiver('healthy')
+    const {id} = await subscribe(d, r)
+    const events = [] as string[]
+    for (let i = 0; i < 5; i++) events.push((await emit(d.daemon.store, clock.t, {event_type: 'reservation.denied'})).event_id)
+    expect(await d.daemon.webhooks.scan()).toBe(5) // queued, none sent yet
+    await d.stop()
+    d = await startWebhookDaemon({dir, clock, optIn: false})
+    expect(await d.daemon.webhooks.tick()).toEqual({enqueued: 0, sent: 5})
+    expect(r.delivered().map((e) => e.event_id).sort()).toEqual(events.sort())
+    expect((await deliveries(id)).every((x) => x.status === 'SUCCESS')).toBe(true)
+  })
+
+  it("a dead instance's claim expires and the delivery is sent by another (at least once, nothing lost)", async () => {
+    d = await startWebhookDaemon()
+    const r = await receiver('healthy')
+    const {id} = await subscribe(d, r)
+    await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    await d.daemon.webhooks.scan()
+    const [queued] = await d.daemon.store.listDocs(QUEUE_COLLECTION, {})
+    expect(queued.id.startsWith(`${id}/`)).toBe(true)
+    // An instance claimed it and died before finishing.
+    const claim = await d.daemon.store.apply({docs: [{collection: LEASES_COLLECTION, id: queued.id, set: {owner: 'dead'}, expectVersion: 0, expires_at_ms: d.clock.t + 60_000}]})
+    expect(claim.ok).toBe(true)
+    expect((await d.daemon.webhooks.tick()).sent).toBe(0)
+    expect(r.received).toHaveLength(0)
+    d.clock.advance(60_000)
+    expect((await d.daemon.webhooks.tick()).sent).toBe(1)
+    expect(r.delivered()).toHaveLength(1)
+    expect(await d.daemon.store.getDocs(QUEUE_COLLECTION, [queued.id])).toEqual([undefined])
+    expect(deliveryKey(id, (await deliveries(id))[0].delivery_id)).toBe(queued.id)
+  })
+})
