@@ -8,6 +8,7 @@ import {ProtocolError} from '../protocol/errors.js'
 import {keyUsable} from '../admin/auth.js'
 import {RUNTIME_PERMISSIONS, type RuntimeOperation, compileScopeFilter, permits} from '../admin/permissions.js'
 import {isStoreUnavailable} from '../store/errors.js'
+import {PROTOCOL_VERSION_HEADER, wireVersionOf} from '../policies/types.js'
 import type {Store} from '../store/types.js'
 import type {DaemonCounters} from './counters.js'
 import {type HttpRequest, type HttpResponse, type JsonServer, headerOf} from './http/json-server.js'
@@ -36,7 +37,8 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
   const authenticate = async (req: HttpRequest, operation: RuntimeOperation, allowAdmin = false): Promise<CallContext> => {
     const presented = headerOf(req, 'x-cycles-api-key')
     const idem = headerOf(req, 'x-idempotency-key')
-    const base = {request_id: req.request_id, trace_id: req.trace_id, ...(idem === undefined ? {} : {headerIdempotencyKey: idem})}
+    const wire = wireVersionOf(headerOf(req, PROTOCOL_VERSION_HEADER)) // deny_detail for v0.1.26 clients only
+    const base = {request_id: req.request_id, trace_id: req.trace_id, ...(idem === undefined ? {} : {headerIdempotencyKey: idem}), ...(wire === '0.1.26' ? {wireVersion: wire} : {})}
     if (presented === undefined && allowAdmin && deps.adminKeyMatches) {
       const adminKey = headerOf(req, 'x-admin-api-key')
       if (adminKey !== undefined && deps.adminKeyMatches(adminKey)) {

@@ -1,0 +1,98 @@
+// Steps 1–3 of the reservation evaluation order (after the closed-tenant guard, before the budget
+// checks of evaluate.ts): the governing policy's access control, the approval gate (a `cycles`
+// extension), its rate limit, then risk-class and per-kind quotas against the counters as they are
+// now. Returns the first denial, or what an admitted live reservation writes (counter increments
+// guarded at write time, the grant it consumes) so one transaction carries ledgers and counters.
+import {invalid} from '../protocol/errors.js'
+import type {Action, Amount} from '../protocol/types.js'
+import type {DocWrite, Store} from '../store/types.js'
+import {resolveKind} from '../policies/action-kinds.js'
+import type {ApprovalGate} from '../policies/approval.js'
+import {type CounterUse, type PolicyDenial, type RateUse, planPolicy, quotaDenial, rateDenial, rateUse} from '../policies/evaluate.js'
+import {type SelectedPolicy, selectPolicy} from '../policies/match.js'
+import type {PolicySet} from '../policies/policy-set.js'
+import {QUOTA_COUNTERS_COLLECTION, RATE_COUNTERS_COLLECTION} from '../policies/types.js'
+
+export type ActionWithKeys = Action & {policy_keys?: {host?: string; recipient_domain?: string; resource_type?: string}}
+
+export interface PolicyStageInput {
+  store: Store
+  set: PolicySet
+  tenant: string
+  affected_scopes: string[]
+  scope_path: string
+  action: ActionWithKeys
+  run_id?: string
+  estimate: Amount
+  nowMs: number
+  /** Ask the approval gate (enforced requests); shadowed ones only record that approval would be needed. */
+  consultApprovals: boolean
+  gate: ApprovalGate
+}
+
+/** A denial of steps 1–3, with the policy that fired; APPROVAL_REQUIRED is the gate's. */
+export type StageDenial = Omit<PolicyDenial, 'reason_code'> & {reason_code: PolicyDenial['reason_code'] | 'APPROVAL_REQUIRED'}
+
+export interface PolicyStage {
+  selected?: SelectedPolicy
+  denial?: StageDenial
+  /** Quota counters an admitted live reservation increments. */
+  counters: CounterUse[]
+  /** The per-minute reservation counter, when the policy sets max_reservations_per_minute. */
+  rate?: RateUse
+  /** The approval grant an admitted live reservation consumes. */
+  approvalConsume: DocWrite[]
+}
+
+const NO_POLICY: PolicyStage = {counters: [], approvalConsume: []}
+
+/** 400 for an undeclared custom.* kind (cycles-action-kinds CUSTOM.* NAMESPACE RULES), whether or not a policy applies. */
+export function checkKindDeclared(kind: string, set: PolicySet): void {
+  if (kind.startsWith('custom.') && 'undeclaredCustom' in resolveKind(kind, set.customKinds)) {
+    throw invalid(`Validation failed: action.kind: ${kind} is not a registered custom kind; declare it (action_kinds: in the config, or POST /v1/admin/action-kinds) with its risk_class`)
+  }
+}
+
+export async function evaluatePolicyStage(input: PolicyStageInput): Promise<PolicyStage> {
+  const {set, action, nowMs} = input
+  checkKindDeclared(action.kind, set)
+  const policies = set.byTenant.get(input.tenant)
+  if (!policies) return NO_POLICY
+  const selected = selectPolicy(policies, input.affected_scopes, nowMs)
+  if (!selected) return NO_POLICY
+  const resolution = resolveKind(action.kind, set.customKinds)
+  if ('undeclaredCustom' in resolution) return NO_POLICY // refused above
+  const plan = planPolicy(selected, {tenant: input.tenant, kind: action.kind, kindResolution: resolution, policy_keys: action.policy_keys, run_id: input.run_id, nowMs})
+  if (plan.access) return {selected, denial: plan.access, counters: [], approvalConsume: []}
+
+  const rate = rateUse(selected, input.tenant, 'reservations', nowMs)
+  // Counters are read while the gate answers: one round trip instead of two.
+  const [quotaDocs, rateDocs, verdict] = await Promise.all([
+    plan.counters.length > 0 ? input.store.getDocs(QUOTA_COUNTERS_COLLECTION, plan.counters.map((c) => c.id)) : [],
+    rate ? input.store.getDocs(RATE_COUNTERS_COLLECTION, [rate.id]) : [],
+    plan.needsApproval && input.consultApprovals
+      ? input.gate(input.store, {tenant: input.tenant, subject: input.scope_path, action_kind: action.kind, estimate: input.estimate, nowMs})
+      : undefined,
+  ])
+  const base = {selected, counters: plan.counters, ...(rate ? {rate} : {})}
+  if (plan.needsApproval) {
+    if (!verdict || !verdict.admitted) {
+      const message = verdict && !verdict.admitted ? verdict.message : `Approval required for ${action.kind} on ${input.scope_path} (policy ${selected.policy.policy_id})`
+      const id = selected.policy.policy_id
+      return {...base, approvalConsume: [], denial: {reason_code: 'APPROVAL_REQUIRED', message, detail: {reason_code: 'APPROVAL_REQUIRED', blocked_by_policy: id, blocked_by_scope: selected.scope, suggested_fix: verdict && !verdict.admitted && verdict.request_id !== 'none' ? `Approve request ${verdict.request_id}: cycles approvals approve ${verdict.request_id}` : `Remove '${action.kind}' from approval_required_action_kinds in policy '${id}'`}}}
+    }
+  }
+  const approvalConsume = verdict?.admitted ? verdict.consume : []
+  if (rate) {
+    const denial = rateDenial(rate, numberOf(rateDocs[0]?.value.used))
+    if (denial) return {...base, approvalConsume: [], denial}
+  }
+  const used = new Map<string, number>()
+  plan.counters.forEach((c, i) => used.set(c.id, numberOf(quotaDocs[i]?.value.used)))
+  const denial = quotaDenial(plan, used, action.kind)
+  return denial ? {...base, approvalConsume: [], denial} : {...base, approvalConsume}
+}
+
+function numberOf(v: unknown): number {
+  return typeof v === 'number' ? v : 0
+}
