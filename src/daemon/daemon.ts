@@ -2,6 +2,7 @@
 // node:http, the decision log, the expiry sweep, health, status, and a clean drain on shutdown.
 
 import type {CyclesConfig} from '../config/schema.js'
+import {policySeedWrites} from '../config/policies.js'
 import {sha256Hex} from '../protocol/canonical-json.js'
 import {adminKeyMatcher, publicKeyPrefix} from '../admin/auth.js'
 import {DenialRing} from '../admin/overview.js'
@@ -397,8 +398,9 @@ export async function seedFromConfig(store: Store, config: CyclesConfig, nowMs: 
     }
   }
   if (!(await store.getControl())) tx.control = controlFromConfig(config)
+  tx.docs = await policySeedWrites(store, config, nowMs) // policies and custom action kinds (src/config/policies.ts)
   // Nothing new (every restart after the first): no journal line, so a full state disk is no reason not to start.
-  if (tx.tenants!.length === 0 && tx.apiKeys!.length === 0 && tx.createLedgers!.length === 0 && !tx.control) return
+  if (tx.tenants!.length === 0 && tx.apiKeys!.length === 0 && tx.createLedgers!.length === 0 && !tx.control && tx.docs.length === 0) return
   const result = await store.apply(tx)
   if (!result.ok) throw new Error(`seeding state from config failed: ${result.failed} ${result.detail ?? ''}`)
   try {

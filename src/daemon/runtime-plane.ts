@@ -9,6 +9,7 @@ import {keyUsable} from '../admin/auth.js'
 import {RUNTIME_PERMISSIONS, type RuntimeOperation, compileScopeFilter, permits} from '../admin/permissions.js'
 import {isStoreUnavailable} from '../store/errors.js'
 import {PROTOCOL_VERSION_HEADER, wireVersionOf} from '../policies/types.js'
+import {registerActionKindRoutes} from '../policies/registry-routes.js'
 import type {Store} from '../store/types.js'
 import type {DaemonCounters} from './counters.js'
 import {type HttpRequest, type HttpResponse, type JsonServer, headerOf} from './http/json-server.js'
@@ -82,6 +83,8 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
     }
   }
 
+  server
+  registerActionKindRoutes(server, deps.now) // the public v0.1.26 action-kind registry
   server
     .route('POST', '/v1/reservations', evaluated('reserve', (ctx, req) => service.reserve(ctx, req.body)))
     .route('POST', '/v1/decide', evaluated('decide', (ctx, req) => service.decide(ctx, req.body)))
