@@ -208,7 +208,8 @@ function quotaExceeded(use: CounterUse, used: number, kind: string): PolicyDenia
   const risk = key.risk_class
   const what = risk ?? kind
   const message = risk ? `Risk-class quota exceeded: ${risk} ${key.window} limit ${use.limit} reached` : `Action quota exceeded: ${kind} ${key.window} limit ${use.limit} reached`
-  const wait = key.window === 'per_minute_tumbling' ? 'Wait until the next minute or increase' : key.window === 'per_hour_tumbling' ? 'Wait until the next hour or increase' : 'Increase'
+  // Burst windows pass by themselves within a minute; for the rest the fix is a higher limit.
+  const fix = key.window === 'per_minute_tumbling' ? `Wait until the next minute or increase ${key.window}` : `Increase ${what} ${key.window}`
   return {
     reason_code: 'ACTION_QUOTA_EXCEEDED',
     message,
@@ -217,7 +218,7 @@ function quotaExceeded(use: CounterUse, used: number, kind: string): PolicyDenia
       quota_violation: {action_kind: kind, ...(risk ? {risk_class: risk} : {}), window: key.window, window_key: key.window_key, used, limit: use.limit, scope: key.scope, policy_id: use.policy_id},
       blocked_by_policy: use.policy_id,
       blocked_by_scope: key.scope,
-      suggested_fix: `${wait} ${what} ${key.window} limit from ${use.limit} in policy '${use.policy_id}'`,
+      suggested_fix: `${fix} limit from ${use.limit} in policy '${use.policy_id}'`,
     },
   }
 }
