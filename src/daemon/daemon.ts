@@ -3,6 +3,7 @@
 
 import type {CyclesConfig} from '../config/schema.js'
 import {policySeedWrites} from '../config/policies.js'
+import type {ApprovalGate} from '../policies/approval.js'
 import {sha256Hex} from '../protocol/canonical-json.js'
 import {adminKeyMatcher, publicKeyPrefix} from '../admin/auth.js'
 import {DenialRing} from '../admin/overview.js'
@@ -55,6 +56,8 @@ export interface DaemonOptions {
   logRetryIntervalMs?: number
   /** Admin-plane failed-authentication limit and aggregation window (default 300 per source per 60 s). */
   adminAuthFailures?: {maxFailures?: number; windowMs?: number; maxSources?: number}
+  /** The approval gate policies consult (src/approvals/gate.ts); absent, kinds that need approval are denied. */
+  approvalGate?: ApprovalGate
 }
 
 /** Most reservations one expiry batch releases; a tick runs as many batches as are due. */
@@ -121,6 +124,7 @@ export class Daemon {
       store.onControlChange(applyControl)
       const service = new RuntimeService({
         store,
+        ...(options.approvalGate ? {approvalGate: options.approvalGate} : {}),
         classifier: new TierClassifier(options.config.tiers),
         control: () => controlRef.current,
         onStoreError: (tier) => options.config.tiers[tier].on_store_error ?? 'deny',
