@@ -26,7 +26,7 @@ afterAll(async () => d?.stop())
 
 /** The admin spec's Policy with the v0.1.26 PolicyExtension's properties (the extension is a strict superset). */
 function policySchema(): Record<string, any> {
-  const base = structuredClone(specDocument('admin').components.schemas.Policy) as Record<string, any>
+  const base = structuredClone((specDocument('admin') as any).components.schemas.Policy) as Record<string, any>
   const ext = extensionDoc('governance-ext').components.schemas.PolicyExtension
   base.properties = {...base.properties, ...ext.properties}
   base.properties.caps = {type: 'object'}
