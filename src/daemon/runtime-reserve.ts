@@ -7,14 +7,16 @@ import {unconditionalHold, unconditionalSettle} from '../evaluator/real-book.js'
 import {planSettlement} from '../evaluator/settle.js'
 import {chargeDeltas, holdDeltas, wouldOutcome} from '../evaluator/shadow-book.js'
 import {requestHash} from '../protocol/canonical-json.js'
-import {ProtocolError, invalid} from '../protocol/errors.js'
+import {ProtocolError} from '../protocol/errors.js'
 import {
   type EventCreateRequest,
   type ReservationCreateRequest,
   decisionRequest,
+  decisionRequestV26,
   eventCreateRequest,
   parseRequest,
   reservationCreateRequest,
+  reservationCreateRequestV26,
 } from '../protocol/requests.js'
 import {type Amount, type Book, type Decision, type Ledger, type Mode, type Reservation, type Tenant, type Tier} from '../protocol/types.js'
 import type {Condition, LedgerDelta, Tx} from '../store/types.js'
@@ -46,9 +48,9 @@ export class ReservePath {
   constructor(private readonly core: RuntimeCore) {}
 
   async reserveStored(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
-    const req = parseRequest(reservationCreateRequest, raw)
+    // observe_mode and action.policy_keys only from v0.1.26 clients: v0.1.25 ones get the v0.1.25 schema (unknown field → 400).
+    const req = parseRequest(ctx.wireVersion === '0.1.26' ? reservationCreateRequestV26 : reservationCreateRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
-    onlyForV26(ctx, req)
     const dryRun = req.dry_run ?? false
     const {tier, mode, facts, scopes, idemKey, hash} = this.begin('reserve', ctx, req, dryRun)
 
@@ -216,9 +218,8 @@ export class ReservePath {
   }
 
   async decideStored(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
-    const req = parseRequest(decisionRequest, raw)
+    const req = parseRequest(ctx.wireVersion === '0.1.26' ? decisionRequestV26 : decisionRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
-    onlyForV26(ctx, req)
     const {facts, scopes, idemKey, hash} = this.begin('decide', ctx, req, false)
 
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -463,17 +464,6 @@ export class ReservePath {
 function shadowRealHold(ledgers: Ledger[], estimate: number) {
   const hold = unconditionalHold(ledgers, estimate)
   return {...hold, scopes: ledgers.map((l) => l.scope), partial: hold.held.some((h) => h !== estimate)}
-}
-
-/**
- * observe_mode and action.policy_keys are v0.1.26 request fields: a v0.1.25 client is held to the
- * v0.1.25 request schema (unknown field → 400, as the reference server answers), so they are read
- * only from clients that sent X-Cycles-Protocol-Version: 0.1.26.
- */
-function onlyForV26(ctx: CallContext, req: Pick<ReservationCreateRequest, 'action'> & {observe_mode?: string}): void {
-  if (ctx.wireVersion === '0.1.26') return
-  const fields = [...(req.observe_mode === undefined ? [] : ['observe_mode']), ...(req.action.policy_keys === undefined ? [] : ['action.policy_keys'])]
-  if (fields.length > 0) throw invalid(`Validation failed: unknown field(s) ${fields.join(', ')} (v0.1.26 fields: send X-Cycles-Protocol-Version: 0.1.26 to use them)`)
 }
 
 const NO_POLICY_STAGE: PolicyStage = {counters: [], approvalConsume: []}

@@ -112,7 +112,9 @@ function subject(value: unknown, path: string, issues: Issues): Subject {
   return out
 }
 
-const ACTION_KEYS = new Set(['kind', 'name', 'tags', 'policy_keys'])
+const ACTION_KEYS = new Set(['kind', 'name', 'tags'])
+/** v0.1.26 adds action.policy_keys; v0.1.25 requests keep the v0.1.25 schema (unknown field → 400). */
+const ACTION_KEYS_V26 = new Set([...ACTION_KEYS, 'policy_keys'])
 const POLICY_KEYS = new Set(['host', 'recipient_domain', 'resource_type', 'path_prefix', 'custom'])
 /** v0.1.26 ActionPolicyKeys (cycles-action-kinds). */
 function policyKeys(value: unknown, path: string, issues: Issues): PolicyKeys {
@@ -132,8 +134,8 @@ function policyKeys(value: unknown, path: string, issues: Issues): PolicyKeys {
   }
   return out
 }
-function action(value: unknown, path: string, issues: Issues): Action {
-  const o = object(value, path, ACTION_KEYS, issues)
+function action(value: unknown, path: string, issues: Issues, v26 = false): Action {
+  const o = object(value, path, v26 ? ACTION_KEYS_V26 : ACTION_KEYS, issues)
   if (!o) return {kind: '', name: ''} // placeholder: the issue is already recorded
   const out: Action = {kind: string(o.kind, `${path}.kind`, issues, 64, {notBlank: true})!, name: string(o.name, `${path}.name`, issues, 256, {notBlank: true})!}
   if (o.tags !== undefined) {
@@ -184,13 +186,15 @@ export interface ReservationCreateRequest {
   observe_mode?: 'DISABLED' | 'OBSERVE' | 'ENFORCE'
 }
 
-export const reservationCreateRequest = parser<ReservationCreateRequest>(
-  ['idempotency_key', 'subject', 'action', 'estimate', 'ttl_ms', 'grace_period_ms', 'overage_policy', 'dry_run', 'metadata', 'observe_mode'],
-  (o, issues) => {
+const RESERVATION_CREATE_KEYS = ['idempotency_key', 'subject', 'action', 'estimate', 'ttl_ms', 'grace_period_ms', 'overage_policy', 'dry_run', 'metadata']
+
+/** v0.1.25 ReservationCreateRequest; with `v26` also observe_mode and action.policy_keys (cycles-protocol-extensions). */
+function reservationCreate(v26: boolean): RequestParser<ReservationCreateRequest> {
+  return parser<ReservationCreateRequest>(v26 ? [...RESERVATION_CREATE_KEYS, 'observe_mode'] : RESERVATION_CREATE_KEYS, (o, issues) => {
     const req: ReservationCreateRequest = {
       idempotency_key: idempotencyKey(o, issues),
       subject: subject(o?.subject, 'subject', issues),
-      action: action(o?.action, 'action', issues),
+      action: action(o?.action, 'action', issues, v26),
       estimate: amount(o?.estimate, 'estimate', issues),
       // Defaults are materialised so an omitted default and an explicit one hash alike (idempotency).
       grace_period_ms: 5_000,
@@ -215,8 +219,11 @@ export const reservationCreateRequest = parser<ReservationCreateRequest>(
       ...(req.metadata === undefined ? {} : {metadata: req.metadata}),
       ...(req.observe_mode === undefined ? {} : {observe_mode: req.observe_mode}),
     }
-  },
-)
+  })
+}
+
+export const reservationCreateRequest = reservationCreate(false)
+export const reservationCreateRequestV26 = reservationCreate(true)
 
 export interface DecisionRequest {
   idempotency_key: string
@@ -226,13 +233,19 @@ export interface DecisionRequest {
   metadata?: Json
 }
 
-export const decisionRequest = parser<DecisionRequest>(['idempotency_key', 'subject', 'action', 'estimate', 'metadata'], (o, issues) => ({
-  idempotency_key: idempotencyKey(o, issues),
-  subject: subject(o?.subject, 'subject', issues),
-  action: action(o?.action, 'action', issues),
-  estimate: amount(o?.estimate, 'estimate', issues),
-  ...(o?.metadata === undefined ? {} : {metadata: metadata(o.metadata, 'metadata', issues)}),
-}))
+function decision(v26: boolean): RequestParser<DecisionRequest> {
+  return parser<DecisionRequest>(['idempotency_key', 'subject', 'action', 'estimate', 'metadata'], (o, issues) => ({
+    idempotency_key: idempotencyKey(o, issues),
+    subject: subject(o?.subject, 'subject', issues),
+    action: action(o?.action, 'action', issues, v26),
+    estimate: amount(o?.estimate, 'estimate', issues),
+    ...(o?.metadata === undefined ? {} : {metadata: metadata(o.metadata, 'metadata', issues)}),
+  }))
+}
+
+export const decisionRequest = decision(false)
+/** v0.1.26: action.policy_keys accepted. */
+export const decisionRequestV26 = decision(true)
 
 export interface CommitRequest {
   idempotency_key: string
