@@ -39,9 +39,7 @@ import {
   projectLedgers,
 } from './runtime-core.js'
 import {balancesOf, shadowHeaders, jsonWithBalances} from './wire.js'
-import {type PolicyStage, evaluatePolicyStage} from '../evaluator/policy-stage.js'
-import {budgetDenyDetail} from '../policies/deny-detail.js'
-import {type DenyDetail, counterWrites, rateWrites} from '../policies/evaluate.js'
+import {NO_POLICY_STAGE, type PolicyStage, checkKindDeclared, denyDetailOf, evaluatePolicyStage, observeModeOf, policyWrites} from '../evaluator/policy-stage.js'
 import {EMPTY_POLICY_SET} from '../policies/policy-set.js'
 
 export class ReservePath {
@@ -370,6 +368,11 @@ export class ReservePath {
     const estimate = req.estimate
     const policies = this.core.policies()
     const set = policies instanceof Promise ? await policies : policies
+    try {
+      checkKindDeclared(req.action.kind, set)
+    } catch (error) {
+      throw withContext(error as ProtocolError, facts)
+    }
     const [replay, tenant, real, shadow, stage] = await Promise.all([
       lookUpReplay ? this.core.replay(idemKey, hash, facts) : undefined,
       this.core.store.getTenant(ctx.tenant),
@@ -464,35 +467,6 @@ export class ReservePath {
 function shadowRealHold(ledgers: Ledger[], estimate: number) {
   const hold = unconditionalHold(ledgers, estimate)
   return {...hold, scopes: ledgers.map((l) => l.scope), partial: hold.held.some((h) => h !== estimate)}
-}
-
-const NO_POLICY_STAGE: PolicyStage = {counters: [], approvalConsume: []}
-
-/** The effective observe mode (v0.1.26 PRECEDENCE): the request's, else the tenant's unless ENFORCE, else ENFORCE. */
-function observeModeOf(requested: ReservationCreateRequest['observe_mode'], tenant: Tenant | undefined): 'OBSERVE' | 'ENFORCE' {
-  if (requested !== undefined) return requested === 'OBSERVE' ? 'OBSERVE' : 'ENFORCE'
-  return tenant?.observe_mode === 'OBSERVE' ? 'OBSERVE' : 'ENFORCE'
-}
-
-/**
- * What an admitted live reservation writes besides the ledgers: its quota and rate counters (guarded
- * by the limits in enforce mode; counted without guards in shadow mode, where the request is admitted
- * whatever they say) and, when enforced, the approval grant it consumes.
- */
-function policyWrites(stage: PolicyStage, enforce: boolean): Pick<Tx, 'docs' | 'docConditions'> {
-  if (stage.counters.length === 0 && !stage.rate && stage.approvalConsume.length === 0) return {}
-  const counted = counterWrites(stage.counters, enforce)
-  const rate = stage.rate ? rateWrites(stage.rate) : undefined
-  return {
-    docs: [...counted.docs, ...(rate ? rate.docs : []), ...(enforce ? stage.approvalConsume : [])],
-    docConditions: [...counted.docConditions, ...(rate && enforce ? rate.docConditions : [])],
-  }
-}
-
-function denyDetailOf(evaluation: ReserveEvaluation, stage: PolicyStage, real: BookView, estimate: Amount): DenyDetail {
-  const reason = evaluation.reason_code ?? 'DENY'
-  if (stage.denial && stage.denial.reason_code === reason) return stage.denial.detail
-  return budgetDenyDetail(reason, evaluation.denied_scope, real.ledgers, estimate.amount, estimate.unit)
 }
 
 function wouldOf(view: BookView, evaluation: ReserveEvaluation): Pick<RecordFacts, 'would_decision' | 'would_reason_code' | 'denied_scope'> {

@@ -4,8 +4,12 @@
 // now. Returns the first denial, or what an admitted live reservation writes (counter increments
 // guarded at write time, the grant it consumes) so one transaction carries ledgers and counters.
 import {invalid} from '../protocol/errors.js'
-import type {Action, Amount} from '../protocol/types.js'
-import type {DocWrite, Store} from '../store/types.js'
+import type {Action, Amount, Ledger, Tenant} from '../protocol/types.js'
+import type {DocWrite, Store, Tx} from '../store/types.js'
+import {budgetDenyDetail} from '../policies/deny-detail.js'
+import {counterWrites, rateWrites, type DenyDetail} from '../policies/evaluate.js'
+import type {ObserveMode} from '../policies/types.js'
+import type {ReserveEvaluation} from './evaluate.js'
 import {resolveKind} from '../policies/action-kinds.js'
 import type {ApprovalGate} from '../policies/approval.js'
 import {type CounterUse, type PolicyDenial, type RateUse, planPolicy, quotaDenial, rateDenial, rateUse} from '../policies/evaluate.js'
@@ -44,7 +48,6 @@ export interface PolicyStage {
   approvalConsume: DocWrite[]
 }
 
-const NO_POLICY: PolicyStage = {counters: [], approvalConsume: []}
 
 /** 400 for an undeclared custom.* kind (cycles-action-kinds CUSTOM.* NAMESPACE RULES), whether or not a policy applies. */
 export function checkKindDeclared(kind: string, set: PolicySet): void {
@@ -57,11 +60,11 @@ export async function evaluatePolicyStage(input: PolicyStageInput): Promise<Poli
   const {set, action, nowMs} = input
   checkKindDeclared(action.kind, set)
   const policies = set.byTenant.get(input.tenant)
-  if (!policies) return NO_POLICY
+  if (!policies) return NO_POLICY_STAGE
   const selected = selectPolicy(policies, input.affected_scopes, nowMs)
-  if (!selected) return NO_POLICY
+  if (!selected) return NO_POLICY_STAGE
   const resolution = resolveKind(action.kind, set.customKinds)
-  if ('undeclaredCustom' in resolution) return NO_POLICY // refused above
+  if ('undeclaredCustom' in resolution) return NO_POLICY_STAGE // refused above
   const plan = planPolicy(selected, {tenant: input.tenant, kind: action.kind, kindResolution: resolution, policy_keys: action.policy_keys, run_id: input.run_id, nowMs})
   if (plan.access) return {selected, denial: plan.access, counters: [], approvalConsume: []}
 
@@ -96,3 +99,34 @@ export async function evaluatePolicyStage(input: PolicyStageInput): Promise<Poli
 function numberOf(v: unknown): number {
   return typeof v === 'number' ? v : 0
 }
+
+export const NO_POLICY_STAGE: PolicyStage = {counters: [], approvalConsume: []}
+
+/** The effective observe mode (v0.1.26 PRECEDENCE): the request's, else the tenant's unless ENFORCE, else ENFORCE. */
+export function observeModeOf(requested: ObserveMode | undefined, tenant: Tenant | undefined): 'OBSERVE' | 'ENFORCE' {
+  if (requested !== undefined) return requested === 'OBSERVE' ? 'OBSERVE' : 'ENFORCE'
+  return tenant?.observe_mode === 'OBSERVE' ? 'OBSERVE' : 'ENFORCE'
+}
+
+/**
+ * What an admitted live reservation writes besides the ledgers: its quota and rate counters (guarded
+ * by the limits in enforce mode; counted without guards in shadow mode, where the request is admitted
+ * whatever they say) and, when enforced, the approval grant it consumes.
+ */
+export function policyWrites(stage: PolicyStage, enforce: boolean): Pick<Tx, 'docs' | 'docConditions'> {
+  if (stage.counters.length === 0 && !stage.rate && stage.approvalConsume.length === 0) return {}
+  const counted = counterWrites(stage.counters, enforce)
+  const rate = stage.rate ? rateWrites(stage.rate) : undefined
+  return {
+    docs: [...counted.docs, ...(rate ? rate.docs : []), ...(enforce ? stage.approvalConsume : [])],
+    docConditions: [...counted.docConditions, ...(rate && enforce ? rate.docConditions : [])],
+  }
+}
+
+/** The v0.1.26 DenyDetail of a denial: the policy's own, or the budget's. */
+export function denyDetailOf(evaluation: ReserveEvaluation, stage: PolicyStage, real: {ledgers: ReadonlyArray<Ledger | undefined>}, estimate: Amount): DenyDetail {
+  const reason = evaluation.reason_code ?? 'DENY'
+  if (stage.denial && stage.denial.reason_code === reason) return stage.denial.detail
+  return budgetDenyDetail(reason, evaluation.denied_scope, real.ledgers, estimate.amount, estimate.unit)
+}
+
