@@ -14,6 +14,7 @@ import {AdminCore, type AdminCtx, type AdminDeps, type AdminResult} from './cont
 import {type ControlHooks, registerControlRoutes} from './control-routes.js'
 import {ApiKeyOps} from './keys.js'
 import {OverviewOps} from './overview.js'
+import {registerPolicyRoutes} from './policy-routes.js'
 import {registerRolloutRoutes} from './rollout-routes.js'
 import {registerEventRoutes} from '../events/routes.js'
 import {SOURCE_ADMIN, authFailedEvent} from '../events/build.js'
@@ -198,6 +199,7 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
     .route('GET', '/metrics', metricsRoute)
 
   registerControlRoutes(server, adminOnly, core, options) // tier modes and the kill switch (a cycles extension)
+  registerPolicyRoutes(server, adminOnly, core) // policies, action-quota counters, custom action kinds (v0.1.26)
   registerRolloutRoutes(server, adminOnly, core, options) // rollout steps, rollback, live tier figures and the guard (a cycles extension)
   registerEventRoutes(server, adminOnly, store) // the event log (events/routes.ts)
   registerWebhookAdminRoutes(server, adminOnly, webhookApi(core, options.webhooks ?? {secrets: new SecretBox(undefined)}))
@@ -274,6 +276,7 @@ function resourceTypeOf(path: string): string {
   if (path.startsWith('/v1/admin/api-keys')) return 'api_key'
   if (path.startsWith('/v1/admin/audit')) return 'audit'
   if (path.startsWith('/v1/admin/webhooks') || path.startsWith('/v1/admin/config/webhook-security')) return 'webhook'
+  if (path.startsWith('/v1/admin/policies') || path.startsWith('/v1/admin/action-')) return 'policy'
   if (path.startsWith('/v1/admin/rollout') || path.startsWith('/v1/admin/control') || path.startsWith('/v1/admin/killswitch')) return 'control'
   return 'admin'
 }

@@ -36,6 +36,8 @@ export const tenantUpdate = z.strictObject({
   default_reservation_ttl_ms: ttl.optional(),
   max_reservation_ttl_ms: ttl.optional(),
   max_reservation_extensions: z.int().min(0).max(1_000_000).optional(),
+  /** v0.1.26 governance extension: the tenant's default observe mode. */
+  observe_mode: z.enum(['DISABLED', 'OBSERVE', 'ENFORCE']).optional(),
 })
 export type TenantUpdate = z.infer<typeof tenantUpdate>
 

@@ -36,6 +36,8 @@ export function tenantWire(t: Tenant): Record<string, unknown> {
   if (t.updated_at_ms !== undefined) out.updated_at = iso(t.updated_at_ms)
   if (t.suspended_at_ms !== undefined) out.suspended_at = iso(t.suspended_at_ms)
   if (t.closed_at_ms !== undefined) out.closed_at = iso(t.closed_at_ms)
+  // v0.1.26 Tenant.observe_mode: shown once set (PATCH), so v0.1.25 tenants keep the v0.1.25 shape.
+  if (t.observe_mode !== undefined) out.observe_mode = t.observe_mode
   return out
 }
 

@@ -3,6 +3,7 @@ import {z} from 'zod'
 
 import {scopeFilterProblem} from '../admin/permissions.js'
 import {eventsConfigSchema} from '../events/config.js'
+import {configActionKinds, configPolicy} from './policies.js'
 import {PERMISSIONS} from '../admin/requests.js'
 import {ScopeSyntaxError, parseScope} from '../protocol/scope.js'
 import {BUDGET_STATUSES, OVERAGE_POLICIES, TENANT_STATUSES, TIERS, type Tier, UNITS} from '../protocol/types.js'
@@ -108,6 +109,10 @@ export const configSchema = z
     tenants: z.array(tenant).default([]),
     api_keys: z.array(apiKey).default([]),
     budgets: z.array(budget).default([]),
+    /** Policies (admin spec + v0.1.26 governance fields), seeded create-if-absent (src/config/policies.ts). */
+    policies: z.array(configPolicy).default([]),
+    /** Declared custom.* action kinds with their risk class (cycles-action-kinds CUSTOM.* NAMESPACE RULES). */
+    action_kinds: configActionKinds,
     tiers: z
       .strictObject({low: tierConfig.optional(), medium: tierConfig.optional(), high: tierConfig.optional()})
       .optional()
@@ -140,6 +145,9 @@ export const configSchema = z
     config.tenants.forEach((t, i) => {
       if (tenants.has(t.id)) ctx.addIssue({code: 'custom', path: ['tenants', i, 'id'], message: `duplicate tenant ${t.id}`})
       tenants.add(t.id)
+    })
+    config.policies.forEach((p, i) => {
+      if (!tenants.has(p.tenant)) ctx.addIssue({code: 'custom', path: ['policies', i, 'tenant'], message: `unknown tenant '${p.tenant}'; add it under tenants:`})
     })
     config.api_keys.forEach((k, i) => {
       if (!tenants.has(k.tenant)) {

@@ -2,6 +2,8 @@
 // node:http, the decision log, the expiry sweep, health, status, and a clean drain on shutdown.
 
 import type {CyclesConfig} from '../config/schema.js'
+import {policySeedWrites} from '../config/policies.js'
+import type {ApprovalGate} from '../policies/approval.js'
 import {sha256Hex} from '../protocol/canonical-json.js'
 import {adminKeyMatcher, publicKeyPrefix} from '../admin/auth.js'
 import {DenialRing} from '../admin/overview.js'
@@ -66,6 +68,8 @@ export interface DaemonOptions {
   webhookSecretKey?: Buffer
   /** Webhook dispatcher knobs (tests: a short send timeout, no settle delay, manual ticks). */
   webhooks?: {settleMs?: number; sendTimeoutMs?: number; pollMs?: number; leaseMs?: number; instanceId?: string; lookup?: HostLookup; manual?: boolean}
+  /** The approval gate policies consult (src/approvals/gate.ts); absent, kinds that need approval are denied. */
+  approvalGate?: ApprovalGate
 }
 
 /** Most reservations one expiry batch releases; a tick runs as many batches as are due. */
@@ -141,6 +145,7 @@ export class Daemon {
       const service = new RuntimeService({
         store: planeStore,
         onExpired: (r) => events.runtime.expired(r),
+        ...(options.approvalGate ? {approvalGate: options.approvalGate} : {}),
         classifier: new TierClassifier(options.config.tiers),
         control: () => controlRef.current,
         onStoreError: (tier) => options.config.tiers[tier].on_store_error ?? 'deny',
@@ -441,8 +446,9 @@ export async function seedFromConfig(store: Store, config: CyclesConfig, nowMs: 
     }
   }
   if (!(await store.getControl())) tx.control = controlFromConfig(config)
+  tx.docs = await policySeedWrites(store, config, nowMs) // policies and custom action kinds (src/config/policies.ts)
   // Nothing new (every restart after the first): no journal line, so a full state disk is no reason not to start.
-  if (tx.tenants!.length === 0 && tx.apiKeys!.length === 0 && tx.createLedgers!.length === 0 && !tx.control) return
+  if (tx.tenants!.length === 0 && tx.apiKeys!.length === 0 && tx.createLedgers!.length === 0 && !tx.control && tx.docs.length === 0) return
   const result = await store.apply(tx)
   if (!result.ok) throw new Error(`seeding state from config failed: ${result.failed} ${result.detail ?? ''}`)
   try {

@@ -23,6 +23,11 @@ import {
 import {releaseHold as releaseShadowHold} from '../evaluator/shadow-book.js'
 import {applyDelta} from '../store/ledger-math.js'
 import type {Condition, IdempotencyRecord, LedgerDelta, Store, TierControl, Tx, TxResult} from '../store/types.js'
+import type {ApprovalGate} from '../policies/approval.js'
+import {NO_APPROVAL_GATE} from '../policies/approval.js'
+import {type SelectedPolicy, selectPolicy} from '../policies/match.js'
+import {type PolicySet, currentPolicies} from '../policies/policy-set.js'
+import {QUOTA_COUNTERS_COLLECTION, type WireVersion} from '../policies/types.js'
 import {withContext} from './request-facts.js'
 
 export const DEFAULT_TTL_MS = 60_000
@@ -45,6 +50,8 @@ export interface CallContext {
   admin?: boolean
   /** The tenant key's scope filter, when it has one: scopes outside it are 403 or left out of lists. */
   scopeFilter?: ScopeFilter
+  /** '0.1.26' when the client sent X-Cycles-Protocol-Version: 0.1.26 (or later): deny_detail goes on its denials. */
+  wireVersion?: WireVersion
 }
 
 export type {RecordFacts} from '../decision-log/record.js'
@@ -68,6 +75,8 @@ export interface RuntimeDeps {
   onStoreError?: (tier: Tier) => 'deny' | 'allow'
   /** Told of each reservation the expiry sweep expired (reservation.expired). */
   onExpired?: (r: Reservation) => void
+  /** The approval gate policies' approval_required_action_kinds consult (src/approvals/gate.ts); absent, such kinds are denied. */
+  approvalGate?: ApprovalGate
 }
 
 /** What a reservation holds, and where. */
@@ -90,6 +99,7 @@ export class RuntimeCore {
   readonly control: () => TierControl
   readonly now: () => number
   readonly newId: () => string
+  readonly approvalGate: ApprovalGate
   /** Scopes held by open reservations this daemon created (see FinalizePath.reservationToFinalize). */
   readonly openHolds = new Map<string, Holds>()
   readonly onExpired: (r: Reservation) => void
@@ -101,6 +111,36 @@ export class RuntimeCore {
     this.now = deps.now ?? Date.now
     this.newId = deps.newId ?? randomUUID
     this.onExpired = deps.onExpired ?? (() => {})
+    this.approvalGate = deps.approvalGate ?? NO_APPROVAL_GATE
+  }
+
+  /** The policies in force (cached per store; see policies/policy-set.ts). */
+  policies(): PolicySet | Promise<PolicySet> {
+    return currentPolicies(this.store, this.now())
+  }
+
+  /** The governing policy of a reservation's scopes now (commit rate limits). */
+  async policyFor(tenant: string, affectedScopes: string[]): Promise<SelectedPolicy | undefined> {
+    const set = await this.policies()
+    const mine = set.byTenant.get(tenant)
+    return mine ? selectPolicy(mine, affectedScopes, this.now()) : undefined
+  }
+
+  /**
+   * Per_run quota counters come back down by one at release and expiry (cycles-action-kinds PER_RUN
+   * COUNTER LIFECYCLE). Counters already expired or reset to 0 are left alone: the guard keeps a
+   * counter from going below zero, and a failed guard makes the caller read and plan again.
+   */
+  async perRunDecrements(r: Pick<Reservation, 'per_run_counters'>): Promise<Pick<Tx, 'docs' | 'docConditions'>> {
+    const ids = r.per_run_counters
+    if (!ids || ids.length === 0) return {}
+    const docs = await this.store.getDocs(QUOTA_COUNTERS_COLLECTION, ids)
+    const live = ids.filter((_, i) => typeof docs[i]?.value.used === 'number' && (docs[i]!.value.used as number) >= 1)
+    if (live.length === 0) return {}
+    return {
+      docs: live.map((id) => ({collection: QUOTA_COUNTERS_COLLECTION, id, add: {used: -1}})),
+      docConditions: live.map((id) => ({collection: QUOTA_COUNTERS_COLLECTION, id, field: 'used', op: 'gte' as const, value: 1})),
+    }
   }
 
   /** The tier of an action and the tier's effective mode (before the ramp: see modeOfRequest). */

@@ -32,6 +32,8 @@ import {
   projectLedgers,
 } from './runtime-core.js'
 import {balancesOf, shadowHeaders} from './wire.js'
+import {rateDenial, rateUse, rateWrites} from '../policies/evaluate.js'
+import {RATE_COUNTERS_COLLECTION} from '../policies/types.js'
 
 export class FinalizePath {
   constructor(private readonly core: RuntimeCore) {}
@@ -73,6 +75,12 @@ export class FinalizePath {
         facts.would_decision = 'DENY'
         facts.would_reason_code = shadowSettle.code
         facts.denied_scope = shadowSettle.scope
+      }
+      const rate = await this.commitRate(ctx, r, facts, enforced)
+      if ('denied' in rate) return rate.denied
+      if (rate.writes) {
+        tx.docs = rate.writes.docs
+        tx.docConditions = enforced ? rate.writes.docConditions : []
       }
       const charged = realSettle?.ok ? realSettle.charged : req.actual.amount
       const body: Record<string, unknown> = {status: 'COMMITTED', charged: {unit: r.reserved.unit, amount: charged}}
@@ -123,6 +131,7 @@ export class FinalizePath {
       const text = JSON.stringify(body)
       const applied = await this.core.store.apply({
         deltas,
+        ...(await this.core.perRunDecrements(r)),
         reservation: {
           expectStatus: 'ACTIVE',
           value: {
@@ -175,6 +184,29 @@ export class FinalizePath {
     throw new ProtocolError('INTERNAL_ERROR', 'Reservation changed too often during extend; retry with the same idempotency_key')
   }
 
+  /**
+   * The governing policy's max_commits_per_minute on the reservation's scopes: over it an enforced
+   * commit is 429 LIMIT_EXCEEDED (Retry-After, X-RateLimit-Reset); a shadow-mode commit is counted and
+   * admitted. Otherwise the counter increment the commit's transaction carries.
+   */
+  private async commitRate(ctx: CallContext, r: Reservation, facts: RecordFacts, enforced: boolean): Promise<{denied: ServiceResponse} | {writes?: ReturnType<typeof rateWrites>}> {
+    const selected = await this.core.policyFor(r.tenant, r.affected_scopes)
+    const use = selected ? rateUse(selected, r.tenant, 'commits', this.core.now()) : undefined
+    if (!use) return {}
+    const [doc] = await this.core.store.getDocs(RATE_COUNTERS_COLLECTION, [use.id])
+    const denial = rateDenial(use, typeof doc?.value.used === 'number' ? doc.value.used : 0)
+    if (denial && enforced) {
+      facts.decision = 'DENY'
+      facts.reason_code = 'LIMIT_EXCEEDED'
+      facts.policy_id = use.policy_id
+      const details = ctx.wireVersion === '0.1.26' ? {details: {deny_detail: denial.detail}} : {}
+      const body = {error: 'LIMIT_EXCEEDED', message: denial.message, request_id: ctx.request_id, trace_id: ctx.trace_id, ...details}
+      const headers = {'Retry-After': String(use.retry_after_s), 'X-RateLimit-Reset': String(use.reset_s)}
+      return {denied: {status: 429, body: JSON.stringify(body), record: facts, headers}}
+    }
+    return {writes: rateWrites(use)}
+  }
+
   /** Expire ACTIVE reservations past expires_at + grace, returning their holds. Returns how many. */
   async expireDue(limit = 1000): Promise<number> {
     const now = this.core.now()
@@ -183,6 +215,7 @@ export class FinalizePath {
     for (const r of due) {
       const applied = await this.core.store.apply({
         deltas: releaseBoth(r),
+        ...(await this.core.perRunDecrements(r)),
         reservation: {expectStatus: 'ACTIVE', value: {...r, status: 'EXPIRED', finalized_at_ms: now}},
       })
       if (applied.ok) {

@@ -8,6 +8,8 @@ import {ProtocolError} from '../protocol/errors.js'
 import {keyUsable} from '../admin/auth.js'
 import {RUNTIME_PERMISSIONS, type RuntimeOperation, compileScopeFilter, permits} from '../admin/permissions.js'
 import {isStoreUnavailable} from '../store/errors.js'
+import {PROTOCOL_VERSION_HEADER, wireVersionOf} from '../policies/types.js'
+import {registerActionKindRoutes} from '../policies/registry-routes.js'
 import type {Store} from '../store/types.js'
 import type {ApiKey} from '../protocol/types.js'
 import {authFailureReason} from '../events/build.js'
@@ -42,7 +44,8 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
   const authenticate = async (req: HttpRequest, operation: RuntimeOperation, allowAdmin = false): Promise<CallContext> => {
     const presented = headerOf(req, 'x-cycles-api-key')
     const idem = headerOf(req, 'x-idempotency-key')
-    const base = {request_id: req.request_id, trace_id: req.trace_id, ...(idem === undefined ? {} : {headerIdempotencyKey: idem})}
+    const wire = wireVersionOf(headerOf(req, PROTOCOL_VERSION_HEADER)) // deny_detail for v0.1.26 clients only
+    const base = {request_id: req.request_id, trace_id: req.trace_id, ...(idem === undefined ? {} : {headerIdempotencyKey: idem}), ...(wire === '0.1.26' ? {wireVersion: wire} : {})}
     if (presented === undefined && allowAdmin && deps.adminKeyMatches) {
       const adminKey = headerOf(req, 'x-admin-api-key')
       if (adminKey !== undefined && deps.adminKeyMatches(adminKey)) {
@@ -89,6 +92,8 @@ export function registerRuntimeRoutes(server: JsonServer, deps: RuntimePlaneDeps
     }
   }
 
+  server
+  registerActionKindRoutes(server, deps.now) // the public v0.1.26 action-kind registry
   server
     .route('POST', '/v1/reservations', evaluated('reserve', (ctx, req) => service.reserve(ctx, req.body)))
     .route('POST', '/v1/decide', evaluated('decide', (ctx, req) => service.decide(ctx, req.body)))

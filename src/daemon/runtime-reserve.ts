@@ -12,9 +12,11 @@ import {
   type EventCreateRequest,
   type ReservationCreateRequest,
   decisionRequest,
+  decisionRequestV26,
   eventCreateRequest,
   parseRequest,
   reservationCreateRequest,
+  reservationCreateRequestV26,
 } from '../protocol/requests.js'
 import {type Amount, type Book, type Decision, type Ledger, type Mode, type Reservation, type Tenant, type Tier} from '../protocol/types.js'
 import type {Condition, LedgerDelta, Tx} from '../store/types.js'
@@ -37,25 +39,33 @@ import {
   projectLedgers,
 } from './runtime-core.js'
 import {balancesOf, shadowHeaders, jsonWithBalances} from './wire.js'
+import {NO_POLICY_STAGE, type PolicyStage, checkKindDeclared, denyDetailOf, evaluatePolicyStage, observeModeOf, policyWrites} from '../evaluator/policy-stage.js'
+import {EMPTY_POLICY_SET} from '../policies/policy-set.js'
 
 export class ReservePath {
   constructor(private readonly core: RuntimeCore) {}
 
   async reserveStored(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
-    const req = parseRequest(reservationCreateRequest, raw)
+    // observe_mode and action.policy_keys only from v0.1.26 clients: v0.1.25 ones get the v0.1.25 schema (unknown field → 400).
+    const req = parseRequest(ctx.wireVersion === '0.1.26' ? reservationCreateRequestV26 : reservationCreateRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
     const dryRun = req.dry_run ?? false
     const {tier, mode, facts, scopes, idemKey, hash} = this.begin('reserve', ctx, req, dryRun)
 
+    // Per-request observe mode is known now; the tenant's once it is read (observe-mode rules, v0.1.26).
+    const observeAsked = req.observe_mode === 'OBSERVE'
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const read = await this.readAndEvaluate(ctx, scopes, req.estimate, idemKey, hash, facts, attempt === 0)
+      const read = await this.readAndEvaluate(ctx, req, scopes, idemKey, hash, facts, attempt === 0, mode === 'enforce' && !observeAsked)
       if ('replay' in read) return read.replay
-      const {tenant, real, realEval, shadowEval} = read
+      const {tenant, real, realEval, shadowEval, stage} = read
+      const observed = observeModeOf(req.observe_mode, tenant) === 'OBSERVE'
+      if (observed) facts.observe_mode = 'OBSERVE'
       const wouldDenyHeaders = shadowHeaders(facts)
 
-      const result = dryRun
-        ? await this.dryRunResponse(req, real, realEval, shadowEval, scopes, idemKey, hash, facts)
-        : await this.liveReserve(ctx, req, {tier, mode}, tenant, real, realEval, shadowEval, scopes, idemKey, hash, facts)
+      const result =
+        dryRun || observed
+          ? await this.dryRunResponse(ctx, req, real, realEval, shadowEval, stage, scopes, idemKey, hash, facts)
+          : await this.liveReserve(ctx, req, {tier, mode}, tenant, real, realEval, shadowEval, stage, scopes, idemKey, hash, facts)
       if (result === 'retry') continue
       if (result === 'replay') return (await this.core.replay(idemKey, hash, facts))!
       if (wouldDenyHeaders) result.headers = {...result.headers, ...wouldDenyHeaders}
@@ -65,21 +75,24 @@ export class ReservePath {
   }
 
   private async dryRunResponse(
+    ctx: CallContext,
     req: ReservationCreateRequest,
     real: BookView,
     realEval: ReserveEvaluation,
     shadowEval: ReserveEvaluation,
+    stage: PolicyStage,
     scopes: {affected_scopes: string[]; scope_path: string},
     idemKey: string,
     hash: string,
     facts: RecordFacts,
   ): Promise<ServiceResponse | 'retry' | 'replay'> {
-    if (real.unitMismatch) throw this.core.unitMismatch(real, req.estimate.unit, facts)
+    if (real.unitMismatch && !stage.denial) throw this.core.unitMismatch(real, req.estimate.unit, facts)
     const body: Record<string, unknown> = {decision: realEval.decision}
     if (realEval.decision === 'DENY') {
       body.reason_code = realEval.reason_code
       body.affected_scopes = scopes.affected_scopes
       body.scope_path = scopes.scope_path
+      if (ctx.wireVersion === '0.1.26') body.deny_detail = denyDetailOf(realEval, stage, real, req.estimate)
     } else {
       if (realEval.caps) body.caps = realEval.caps
       body.affected_scopes = scopes.affected_scopes
@@ -108,6 +121,7 @@ export class ReservePath {
     real: BookView,
     realEval: ReserveEvaluation,
     shadowEval: ReserveEvaluation,
+    stage: PolicyStage,
     scopes: {affected_scopes: string[]; scope_path: string},
     idemKey: string,
     hash: string,
@@ -115,25 +129,21 @@ export class ReservePath {
   ): Promise<ServiceResponse | 'retry' | 'replay'> {
     const enforce = mode === 'enforce'
     if (enforce) {
-      if (real.unitMismatch) throw this.core.unitMismatch(real, req.estimate.unit, facts)
-      if (realEval.decision === 'DENY') {
-        const {code} = liveErrorFor(realEval.reason_code!)
-        facts.decision = 'DENY'
-        facts.reason_code = code
-        const message =
-          code === 'NOT_FOUND'
-            ? `Budget not found for provided scope: ${scopes.scope_path}`
-            : `Reservation denied: ${realEval.reason_code} on scope ${realEval.denied_scope ?? scopes.scope_path}`
-        const error = new ProtocolError(code as ProtocolError['code'], message)
-        error.context = facts
-        throw error
-      }
+      if (real.unitMismatch && !stage.denial) throw this.core.unitMismatch(real, req.estimate.unit, facts)
+      if (realEval.decision === 'DENY') return this.liveDenial(ctx, req, real, realEval, stage, scopes, facts)
     }
+    const policy = stage.selected?.policy
     // Shadow mode holds on the real book too, without admission conditions (evaluator/real-book.ts).
     const budgetedReal = real.ledgers.filter((l): l is Ledger => l !== undefined)
     const realHold = enforce ? undefined : shadowRealHold(budgetedReal, req.estimate.amount)
     const now = this.core.now()
-    const ttl = Math.min(req.ttl_ms ?? tenant?.default_reservation_ttl_ms ?? DEFAULT_TTL_MS, tenant?.max_reservation_ttl_ms ?? DEFAULT_MAX_TTL_MS)
+    // A policy's reservation_ttl_override and commit_overage_policy override the tenant's defaults (admin spec).
+    const ttlOverride = policy?.reservation_ttl_override
+    const ttl = Math.min(
+      req.ttl_ms ?? ttlOverride?.default_ttl_ms ?? tenant?.default_reservation_ttl_ms ?? DEFAULT_TTL_MS,
+      ttlOverride?.max_ttl_ms ?? tenant?.max_reservation_ttl_ms ?? DEFAULT_MAX_TTL_MS,
+    )
+    const perRun = stage.counters.filter((c) => c.per_run).map((c) => c.id)
     const reservation: Reservation = {
       reservation_id: this.core.newId(),
       tenant: ctx.tenant,
@@ -150,17 +160,18 @@ export class ReservePath {
       tier,
       ...(facts.enforce_percent === undefined ? {} : {enforce_percent: facts.enforce_percent}),
       idempotency_key: req.idempotency_key,
-      overage_policy: req.overage_policy ?? tenant?.default_commit_overage_policy ?? 'ALLOW_IF_AVAILABLE',
+      overage_policy: req.overage_policy ?? policy?.commit_overage_policy ?? tenant?.default_commit_overage_policy ?? 'ALLOW_IF_AVAILABLE',
       created_at_ms: now,
       expires_at_ms: now + ttl,
       ttl_ms: ttl,
       grace_period_ms: req.grace_period_ms,
       extension_count: 0,
-      max_extensions: tenant?.max_reservation_extensions ?? DEFAULT_MAX_EXTENSIONS,
+      max_extensions: ttlOverride?.max_extensions ?? tenant?.max_reservation_extensions ?? DEFAULT_MAX_EXTENSIONS,
       ...(req.metadata ? {metadata: req.metadata} : {}),
       ...runIds(req.subject, req.metadata),
       would_decision: facts.would_decision,
       ...(facts.would_reason_code ? {would_reason_code: facts.would_reason_code} : {}),
+      ...(perRun.length > 0 ? {per_run_counters: perRun} : {}),
     }
     facts.overage_policy = reservation.overage_policy
     const hold = (book: Book, scopesHeld: string[]): LedgerDelta[] => holdDeltas(book, scopesHeld, req.estimate)
@@ -175,6 +186,7 @@ export class ReservePath {
       conditions,
       deltas: [...realDeltas, ...hold('shadow', reservation.shadow_scopes)],
       reservation: {value: reservation, expectStatus: 'absent'},
+      ...policyWrites(stage, enforce),
     }
     // Idempotency and the response body are written in the same transaction below; compute balances
     // from the pre-state plus our own hold, which is what the post-mutation snapshot shows.
@@ -204,19 +216,21 @@ export class ReservePath {
   }
 
   async decideStored(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
-    const req = parseRequest(decisionRequest, raw)
+    const req = parseRequest(ctx.wireVersion === '0.1.26' ? decisionRequestV26 : decisionRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
     const {facts, scopes, idemKey, hash} = this.begin('decide', ctx, req, false)
 
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const read = await this.readAndEvaluate(ctx, scopes, req.estimate, idemKey, hash, facts, attempt === 0)
+      const read = await this.readAndEvaluate(ctx, req, scopes, idemKey, hash, facts, attempt === 0, facts.mode === 'enforce')
       if ('replay' in read) return read.replay
-      const {real, realEval, shadowEval} = read
-      if (real.unitMismatch) throw this.core.unitMismatch(real, req.estimate.unit, facts)
+      const {tenant, real, realEval, shadowEval, stage} = read
+      if (observeModeOf(undefined, tenant) === 'OBSERVE') facts.observe_mode = 'OBSERVE'
+      if (real.unitMismatch && !stage.denial) throw this.core.unitMismatch(real, req.estimate.unit, facts)
       const body: Record<string, unknown> = {decision: realEval.decision}
       if (realEval.decision === 'ALLOW_WITH_CAPS') body.caps = realEval.caps
       if (realEval.reason_code) body.reason_code = realEval.reason_code
       body.affected_scopes = scopes.affected_scopes
+      if (realEval.decision === 'DENY' && ctx.wireVersion === '0.1.26') body.deny_detail = denyDetailOf(realEval, stage, real, req.estimate)
       facts.decision = realEval.decision
       if (realEval.reason_code) facts.reason_code = realEval.reason_code
       const text = JSON.stringify(body)
@@ -343,27 +357,56 @@ export class ReservePath {
    */
   private async readAndEvaluate(
     ctx: CallContext,
-    scopes: {affected_scopes: string[]},
-    estimate: Amount,
+    req: ReserveLike,
+    scopes: {affected_scopes: string[]; scope_path: string},
     idemKey: string,
     hash: string,
     facts: RecordFacts,
     lookUpReplay: boolean,
-  ): Promise<{replay: ServiceResponse} | {tenant: Tenant | undefined; real: BookView; realEval: ReserveEvaluation; shadowEval: ReserveEvaluation}> {
-    const [replay, tenant, real, shadow] = await Promise.all([
+    consultApprovals: boolean,
+  ): Promise<{replay: ServiceResponse} | {tenant: Tenant | undefined; real: BookView; realEval: ReserveEvaluation; shadowEval: ReserveEvaluation; stage: PolicyStage}> {
+    const estimate = req.estimate
+    const policies = this.core.policies()
+    const set = policies instanceof Promise ? await policies : policies
+    try {
+      checkKindDeclared(req.action.kind, set)
+    } catch (error) {
+      throw withContext(error as ProtocolError, facts)
+    }
+    const [replay, tenant, real, shadow, stage] = await Promise.all([
       lookUpReplay ? this.core.replay(idemKey, hash, facts) : undefined,
       this.core.store.getTenant(ctx.tenant),
       this.core.view('real', scopes.affected_scopes, estimate),
       this.core.view('shadow', scopes.affected_scopes, estimate),
+      // Steps 1–3 of the v0.1.26 order; the evaluator puts them after the closed-tenant guard.
+      set === EMPTY_POLICY_SET
+        ? NO_POLICY_STAGE
+        : evaluatePolicyStage({
+            store: this.core.store,
+            set,
+            tenant: ctx.tenant,
+            affected_scopes: scopes.affected_scopes,
+            scope_path: scopes.scope_path,
+            action: req.action,
+            run_id: facts.run_id,
+            estimate,
+            nowMs: this.core.now(),
+            consultApprovals,
+            gate: this.core.approvalGate,
+          }).catch((error: unknown) => {
+            throw error instanceof ProtocolError ? withContext(error, facts) : error
+          }),
     ])
     if (replay) return {replay}
-    const realEval = this.finish(real, tenant)
-    const shadowEval = this.finish(shadow, tenant)
+    if (stage.selected) facts.policy_id = stage.selected.policy.policy_id
+    const realEval = this.finish(real, tenant, stage)
+    const shadowEval = this.finish(shadow, tenant, stage)
     Object.assign(facts, wouldOf(shadow, shadowEval))
-    return {tenant, real, realEval, shadowEval}
+    return {tenant, real, realEval, shadowEval, stage}
   }
 
-  private finish(view: BookView, tenant: Tenant | undefined): ReserveEvaluation {
+  private finish(view: BookView, tenant: Tenant | undefined, stage: PolicyStage): ReserveEvaluation {
+    const denial = stage.denial
     return evaluateReserve({
       tenant,
       affected_scopes: view.scopes,
@@ -371,7 +414,46 @@ export class ReservePath {
       estimate: view.estimate.amount,
       ledgers: view.ledgers,
       book: view.book,
+      policy: {
+        ...(denial ? {denial: {reason_code: denial.reason_code, scope: denial.detail.blocked_by_scope}} : {}),
+        ...(stage.selected?.policy.caps ? {caps: stage.selected.policy.caps} : {}),
+      },
     })
+  }
+
+  /**
+   * An enforced live reserve the evaluator denied: 409 (the v0.1.26 codes for policy denials; a
+   * missing approval answers ACTION_KIND_NOT_ALLOWED naming the pending request), 404 without a
+   * budget, 429 with Retry-After and X-RateLimit-Reset for a policy rate limit. deny_detail goes in
+   * `details` for v0.1.26 clients only.
+   */
+  private liveDenial(
+    ctx: CallContext,
+    req: ReservationCreateRequest,
+    real: BookView,
+    realEval: ReserveEvaluation,
+    stage: PolicyStage,
+    scopes: {scope_path: string},
+    facts: RecordFacts,
+  ): ServiceResponse {
+    const reason = realEval.reason_code!
+    const {code, status} = liveErrorFor(reason)
+    facts.decision = 'DENY'
+    facts.reason_code = reason === 'APPROVAL_REQUIRED' ? reason : code
+    const policyDenial = stage.denial?.reason_code === reason ? stage.denial : undefined
+    const message =
+      policyDenial?.message ??
+      (code === 'NOT_FOUND' ? `Budget not found for provided scope: ${scopes.scope_path}` : `Reservation denied: ${reason} on scope ${realEval.denied_scope ?? scopes.scope_path}`)
+    const details = ctx.wireVersion === '0.1.26' ? {deny_detail: denyDetailOf(realEval, stage, real, req.estimate)} : undefined
+    if (status === 429) {
+      const body = {error: code, message, request_id: ctx.request_id, trace_id: ctx.trace_id, ...(details ? {details} : {})}
+      const retry = policyDenial?.retry_after_s ?? 1
+      const reset = stage.rate?.reset_s ?? Math.floor(this.core.now() / 1000) + retry
+      return {status, body: JSON.stringify(body), record: facts, headers: {'Retry-After': String(retry), 'X-RateLimit-Reset': String(reset)}}
+    }
+    const error = new ProtocolError(code as ProtocolError['code'], message, details)
+    error.context = facts
+    throw error
   }
 
   /** Debit the shadow ledger with the estimate of a would-be-allowed dry-run or decide. */

@@ -56,6 +56,14 @@ export interface DecisionRecord {
   overage_policy?: OveragePolicy
   /** Optional: the writer's record sequence number (increasing within one process), to order records of one millisecond. */
   seq?: number
+  /**
+   * Optional (v0.1.26 observe mode; older logs lack it): OBSERVE when the request was evaluated as
+   * observed (per request or per tenant) — answered as a dry-run, nothing held or counted. `mode`
+   * still says what the tier gave it: tiers decide which actions are enforced, observe mode which tenants.
+   */
+  observe_mode?: 'OBSERVE'
+  /** Optional: the policy that governed the request (its denial, quotas, caps or limits), when one did. */
+  policy_id?: string
 }
 
 /** run_id / parent_run_id from subject.dimensions, else metadata. */

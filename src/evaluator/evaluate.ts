@@ -12,6 +12,12 @@ export type DenyReason =
   | 'DEBT_OUTSTANDING'
   | 'BUDGET_EXCEEDED'
   | 'BUDGET_NOT_FOUND'
+  // Steps 1–3 of the v0.1.26 order (policy-stage.ts), and the approval gate and rate limits of a policy.
+  | 'ACTION_KIND_DENIED'
+  | 'ACTION_KIND_NOT_ALLOWED'
+  | 'ACTION_QUOTA_EXCEEDED'
+  | 'APPROVAL_REQUIRED'
+  | 'LIMIT_EXCEEDED'
 
 export interface ReserveEvaluation {
   decision: Decision
@@ -36,12 +42,19 @@ export interface ReserveInput {
   ledgers: Array<Ledger | undefined>
   /** The book the ledgers come from; stamped on the conditions (default real). */
   book?: Book
+  /** The governing policy's verdict (policy-stage.ts): its denial, checked right after the closed-tenant guard, and its caps. */
+  policy?: {denial?: {reason_code: DenyReason; scope?: string}; caps?: Caps}
 }
 
 export function evaluateReserve(input: ReserveInput): ReserveEvaluation {
-  const {tenant, affected_scopes: scopes, estimate, ledgers, book = 'real'} = input
+  const {tenant, affected_scopes: scopes, estimate, ledgers, book = 'real', policy} = input
   if (tenant?.status === 'CLOSED') {
     return {decision: 'DENY', reason_code: 'TENANT_CLOSED', budgeted: budgetedScopes(scopes, ledgers), admitting: [], estimate, book}
+  }
+  // Access control, approval, rate limit and quotas come before any budget check (v0.1.26 order).
+  const policyDenial = policy?.denial
+  if (policyDenial) {
+    return {decision: 'DENY', reason_code: policyDenial.reason_code, ...(policyDenial.scope ? {denied_scope: policyDenial.scope} : {}), budgeted: budgetedScopes(scopes, ledgers), admitting: [], estimate, book}
   }
   const budgeted: string[] = []
   const admitting: Ledger[] = []
@@ -54,8 +67,9 @@ export function evaluateReserve(input: ReserveInput): ReserveEvaluation {
     admitting.push(ledger)
   }
   if (budgeted.length === 0) return {decision: 'DENY', reason_code: 'BUDGET_NOT_FOUND', budgeted, admitting, estimate, book}
+  // A policy's caps are its pattern-based override of the budget's (admin spec: policy > ledger).
   const deepest = ledgers.at(-1)
-  const caps = deepest?.caps && Object.keys(deepest.caps).length > 0 ? deepest.caps : undefined
+  const caps = nonEmpty(policy?.caps) ?? nonEmpty(deepest?.caps)
   return caps ? {decision: 'ALLOW_WITH_CAPS', caps, budgeted, admitting, estimate, book} : {decision: 'ALLOW', budgeted, admitting, estimate, book}
 }
 
@@ -97,6 +111,10 @@ function admissibleConditions(ledger: Ledger, estimate: number, book: Book): Con
   ]
 }
 
+function nonEmpty(caps: Caps | undefined): Caps | undefined {
+  return caps && Object.keys(caps).length > 0 ? caps : undefined
+}
+
 function budgetedScopes(scopes: string[], ledgers: Array<Ledger | undefined>): string[] {
   return scopes.filter((_, i) => ledgers[i] !== undefined)
 }
@@ -104,5 +122,8 @@ function budgetedScopes(scopes: string[], ledgers: Array<Ledger | undefined>): s
 /** The wire mapping of a deny reason on the persisting (live) surface. */
 export function liveErrorFor(reason: DenyReason): {status: number; code: string} {
   if (reason === 'BUDGET_NOT_FOUND') return {status: 404, code: 'NOT_FOUND'}
+  if (reason === 'LIMIT_EXCEEDED') return {status: 429, code: 'LIMIT_EXCEEDED'}
+  // Issue 14 §2: a missing approval is answered as v0.1.26 answers a kind that is not allowed.
+  if (reason === 'APPROVAL_REQUIRED') return {status: 409, code: 'ACTION_KIND_NOT_ALLOWED'}
   return {status: 409, code: reason}
 }

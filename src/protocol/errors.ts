@@ -19,6 +19,10 @@ export const ERROR_CODES = [
   'LIMIT_EXCEEDED',
   'TENANT_CLOSED',
   'INTERNAL_ERROR',
+  // Added by cycles-protocol-extensions v0.1.26 (policies: access control and action quotas).
+  'ACTION_QUOTA_EXCEEDED',
+  'ACTION_KIND_NOT_ALLOWED',
+  'ACTION_KIND_DENIED',
   // Admin-plane codes (cycles-admin.md §1.4); the runtime plane never sends them.
   'TENANT_NOT_FOUND',
   'TENANT_SUSPENDED',
@@ -51,6 +55,9 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   DEBT_OUTSTANDING: 409,
   MAX_EXTENSIONS_EXCEEDED: 409,
   TENANT_CLOSED: 409,
+  ACTION_QUOTA_EXCEEDED: 409,
+  ACTION_KIND_NOT_ALLOWED: 409,
+  ACTION_KIND_DENIED: 409,
   RESERVATION_EXPIRED: 410,
   LIMIT_EXCEEDED: 429,
   INTERNAL_ERROR: 500,

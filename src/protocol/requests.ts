@@ -5,7 +5,7 @@
 // the generic validator cost ~10 µs of a ~75 µs request. Each parser returns a fresh object with its
 // keys in spec order and defaults filled in, which requestHash relies on (canonical-json.ts).
 import {invalid} from './errors.js'
-import {type Action, type Amount, OVERAGE_POLICIES, type OveragePolicy, SCOPE_LEVELS, type Subject, UNITS} from './types.js'
+import {type Action, type Amount, OVERAGE_POLICIES, type OveragePolicy, type PolicyKeys, SCOPE_LEVELS, type Subject, UNITS} from './types.js'
 
 const MAX_METADATA_DEPTH = 16
 const MAX_ISSUES = 5
@@ -113,8 +113,29 @@ function subject(value: unknown, path: string, issues: Issues): Subject {
 }
 
 const ACTION_KEYS = new Set(['kind', 'name', 'tags'])
-function action(value: unknown, path: string, issues: Issues): Action {
-  const o = object(value, path, ACTION_KEYS, issues)
+/** v0.1.26 adds action.policy_keys; v0.1.25 requests keep the v0.1.25 schema (unknown field → 400). */
+const ACTION_KEYS_V26 = new Set([...ACTION_KEYS, 'policy_keys'])
+const POLICY_KEYS = new Set(['host', 'recipient_domain', 'resource_type', 'path_prefix', 'custom'])
+/** v0.1.26 ActionPolicyKeys (cycles-action-kinds). */
+function policyKeys(value: unknown, path: string, issues: Issues): PolicyKeys {
+  const o = object(value, path, POLICY_KEYS, issues) ?? {}
+  const out: PolicyKeys = {}
+  for (const [k, max] of [['host', 253], ['recipient_domain', 253], ['resource_type', 128], ['path_prefix', 512]] as const) {
+    if (o[k] !== undefined) out[k] = string(o[k], `${path}.${k}`, issues, max)
+  }
+  if (o.custom !== undefined) {
+    if (!isObject(o.custom)) issues.add(`${path}.custom`, 'expected an object')
+    else {
+      const keys = Object.keys(o.custom)
+      if (keys.length > 8) issues.add(`${path}.custom`, 'at most 8 entries')
+      for (const k of keys) string(o.custom[k], `${path}.custom.${k}`, issues, 256)
+      out.custom = o.custom as Record<string, string>
+    }
+  }
+  return out
+}
+function action(value: unknown, path: string, issues: Issues, v26 = false): Action {
+  const o = object(value, path, v26 ? ACTION_KEYS_V26 : ACTION_KEYS, issues)
   if (!o) return {kind: '', name: ''} // placeholder: the issue is already recorded
   const out: Action = {kind: string(o.kind, `${path}.kind`, issues, 64, {notBlank: true})!, name: string(o.name, `${path}.name`, issues, 256, {notBlank: true})!}
   if (o.tags !== undefined) {
@@ -125,6 +146,7 @@ function action(value: unknown, path: string, issues: Issues): Action {
       out.tags = o.tags as string[]
     }
   }
+  if (o.policy_keys !== undefined) out.policy_keys = policyKeys(o.policy_keys, `${path}.policy_keys`, issues)
   return out
 }
 
@@ -160,15 +182,19 @@ export interface ReservationCreateRequest {
   overage_policy?: OveragePolicy
   dry_run: boolean
   metadata?: Json
+  /** v0.1.26 per-request observe mode override. */
+  observe_mode?: 'DISABLED' | 'OBSERVE' | 'ENFORCE'
 }
 
-export const reservationCreateRequest = parser<ReservationCreateRequest>(
-  ['idempotency_key', 'subject', 'action', 'estimate', 'ttl_ms', 'grace_period_ms', 'overage_policy', 'dry_run', 'metadata'],
-  (o, issues) => {
+const RESERVATION_CREATE_KEYS = ['idempotency_key', 'subject', 'action', 'estimate', 'ttl_ms', 'grace_period_ms', 'overage_policy', 'dry_run', 'metadata']
+
+/** v0.1.25 ReservationCreateRequest; with `v26` also observe_mode and action.policy_keys (cycles-protocol-extensions). */
+function reservationCreate(v26: boolean): RequestParser<ReservationCreateRequest> {
+  return parser<ReservationCreateRequest>(v26 ? [...RESERVATION_CREATE_KEYS, 'observe_mode'] : RESERVATION_CREATE_KEYS, (o, issues) => {
     const req: ReservationCreateRequest = {
       idempotency_key: idempotencyKey(o, issues),
       subject: subject(o?.subject, 'subject', issues),
-      action: action(o?.action, 'action', issues),
+      action: action(o?.action, 'action', issues, v26),
       estimate: amount(o?.estimate, 'estimate', issues),
       // Defaults are materialised so an omitted default and an explicit one hash alike (idempotency).
       grace_period_ms: 5_000,
@@ -179,6 +205,7 @@ export const reservationCreateRequest = parser<ReservationCreateRequest>(
     if (o?.overage_policy !== undefined) req.overage_policy = oneOf(o.overage_policy, 'overage_policy', issues, OVERAGE_POLICIES)
     if (o?.dry_run !== undefined) req.dry_run = boolean(o.dry_run, 'dry_run', issues)!
     if (o?.metadata !== undefined) req.metadata = metadata(o.metadata, 'metadata', issues)
+    if (o?.observe_mode !== undefined) req.observe_mode = oneOf(o.observe_mode, 'observe_mode', issues, ['DISABLED', 'OBSERVE', 'ENFORCE'] as const)
     // Spec key order, whatever order the client sent.
     return {
       idempotency_key: req.idempotency_key,
@@ -190,9 +217,13 @@ export const reservationCreateRequest = parser<ReservationCreateRequest>(
       ...(req.overage_policy === undefined ? {} : {overage_policy: req.overage_policy}),
       dry_run: req.dry_run,
       ...(req.metadata === undefined ? {} : {metadata: req.metadata}),
+      ...(req.observe_mode === undefined ? {} : {observe_mode: req.observe_mode}),
     }
-  },
-)
+  })
+}
+
+export const reservationCreateRequest = reservationCreate(false)
+export const reservationCreateRequestV26 = reservationCreate(true)
 
 export interface DecisionRequest {
   idempotency_key: string
@@ -202,13 +233,19 @@ export interface DecisionRequest {
   metadata?: Json
 }
 
-export const decisionRequest = parser<DecisionRequest>(['idempotency_key', 'subject', 'action', 'estimate', 'metadata'], (o, issues) => ({
-  idempotency_key: idempotencyKey(o, issues),
-  subject: subject(o?.subject, 'subject', issues),
-  action: action(o?.action, 'action', issues),
-  estimate: amount(o?.estimate, 'estimate', issues),
-  ...(o?.metadata === undefined ? {} : {metadata: metadata(o.metadata, 'metadata', issues)}),
-}))
+function decision(v26: boolean): RequestParser<DecisionRequest> {
+  return parser<DecisionRequest>(['idempotency_key', 'subject', 'action', 'estimate', 'metadata'], (o, issues) => ({
+    idempotency_key: idempotencyKey(o, issues),
+    subject: subject(o?.subject, 'subject', issues),
+    action: action(o?.action, 'action', issues, v26),
+    estimate: amount(o?.estimate, 'estimate', issues),
+    ...(o?.metadata === undefined ? {} : {metadata: metadata(o.metadata, 'metadata', issues)}),
+  }))
+}
+
+export const decisionRequest = decision(false)
+/** v0.1.26: action.policy_keys accepted. */
+export const decisionRequestV26 = decision(true)
 
 export interface CommitRequest {
   idempotency_key: string

@@ -35,6 +35,16 @@ export interface Action {
   kind: string
   name: string
   tags?: string[]
+  /** v0.1.26 ActionPolicyKeys: routing dimensions for policy quota allowlists. */
+  policy_keys?: PolicyKeys
+}
+
+export interface PolicyKeys {
+  host?: string
+  recipient_domain?: string
+  resource_type?: string
+  path_prefix?: string
+  custom?: Record<string, string>
 }
 
 export interface Caps {
@@ -77,6 +87,8 @@ export interface Tenant {
   updated_at_ms?: number
   suspended_at_ms?: number
   closed_at_ms?: number
+  /** v0.1.26 Tenant.observe_mode (absent = ENFORCE). */
+  observe_mode?: 'DISABLED' | 'OBSERVE' | 'ENFORCE'
 }
 
 export const API_KEY_STATUSES = ['ACTIVE', 'REVOKED', 'EXPIRED'] as const
@@ -152,6 +164,8 @@ export interface Reservation {
   would_reason_code?: string
   /** The tier's enforce_percent when the reservation was created (its mode came from it). */
   enforce_percent?: number
+  /** Ids of the per_run quota counters it incremented: each comes back down by one at release and expiry. */
+  per_run_counters?: string[]
 }
 
 export interface BalanceWire {
