@@ -14,6 +14,7 @@ import {AdminCore, type AdminCtx, type AdminDeps, type AdminResult} from './cont
 import {type ControlHooks, registerControlRoutes} from './control-routes.js'
 import {ApiKeyOps} from './keys.js'
 import {OverviewOps} from './overview.js'
+import {registerApprovalRoutes} from './approval-routes.js'
 import {registerRolloutRoutes} from './rollout-routes.js'
 import {TenantOps} from './tenants.js'
 import {ADMIN_TENANT, UNAUTH_TENANT} from './wire.js'
@@ -191,6 +192,7 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
 
   registerControlRoutes(server, adminOnly, core, options) // tier modes and the kill switch (a cycles extension)
   registerRolloutRoutes(server, adminOnly, core, options) // rollout steps, rollback, live tier figures and the guard (a cycles extension)
+  registerApprovalRoutes(server, adminOnly, core) // approval requests: list, show, approve, reject (a cycles extension)
   const close = async (): Promise<void> => {
     clearInterval(flushTimer)
     await flushFailureRows(true)
@@ -263,6 +265,7 @@ function resourceTypeOf(path: string): string {
   if (path.startsWith('/v1/admin/budgets')) return 'budget'
   if (path.startsWith('/v1/admin/api-keys')) return 'api_key'
   if (path.startsWith('/v1/admin/audit')) return 'audit'
+  if (path.startsWith('/v1/admin/approvals')) return 'approval'
   if (path.startsWith('/v1/admin/rollout') || path.startsWith('/v1/admin/control') || path.startsWith('/v1/admin/killswitch')) return 'control'
   return 'admin'
 }
