@@ -4,6 +4,7 @@ import {z} from 'zod'
 import {scopeFilterProblem} from '../admin/permissions.js'
 import {PERMISSIONS} from '../admin/requests.js'
 import {ScopeSyntaxError, parseScope} from '../protocol/scope.js'
+import {BUDGET_PERIODS} from '../daemon/periods.js'
 import {BUDGET_STATUSES, OVERAGE_POLICIES, TENANT_STATUSES, TIERS, type Tier, UNITS} from '../protocol/types.js'
 
 const id = z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'expected letters, digits, _ . - only').max(128)
@@ -70,6 +71,8 @@ const budget = z.strictObject({
   status: z.enum(BUDGET_STATUSES).default('ACTIVE'),
   caps: caps.optional(),
   commit_overage_policy: z.enum(OVERAGE_POLICIES).optional(),
+  /** A periodic budget (a cycles extension): its spent resets at each UTC hour, day, week (Monday) or month. */
+  period: z.enum(BUDGET_PERIODS).optional(),
 })
 
 const tierConfig = z.strictObject({

@@ -23,6 +23,8 @@ import {type HttpRequest, JsonServer, type SheddingOptions} from './http/json-se
 import {decisionRecordFor, registerRuntimeRoutes} from './runtime-plane.js'
 import {RuntimeService} from './runtime-service.js'
 import {GuardRunner} from './guard-runner.js'
+import {PeriodRunner} from './period-runner.js'
+import {BUDGET_PERIODS_COLLECTION, budgetKey, periodConfigWrites} from './periods.js'
 import {DaemonMetrics} from './metrics.js'
 import {TierStats} from './tier-stats.js'
 
@@ -54,6 +56,8 @@ export interface DaemonOptions {
   logRetryIntervalMs?: number
   /** Admin-plane failed-authentication limit and aggregation window (default 300 per source per 60 s). */
   adminAuthFailures?: {maxFailures?: number; windowMs?: number; maxSources?: number}
+  /** How often the period runner looks for a periodic budget's boundary (default 1000 ms). */
+  periodIntervalMs?: number
 }
 
 /** Most reservations one expiry batch releases; a tick runs as many batches as are due. */
@@ -73,6 +77,8 @@ export class Daemon {
   tierStats!: TierStats
   /** The auto-rollback guard. */
   guard!: GuardRunner
+  /** Resets periodic budgets at their boundaries (exactly once across instances). */
+  periods!: PeriodRunner
   private sweepTimer: NodeJS.Timeout | undefined
   private sweeping = false
   private stopping: Promise<void> | undefined
@@ -228,6 +234,8 @@ export class Daemon {
       }, options.sweepIntervalMs ?? 1000)
       daemon.sweepTimer.unref()
       guard.start()
+      daemon.periods = new PeriodRunner({store, now, intervalMs: options.periodIntervalMs, instance: daemon.url, log: options.log})
+      daemon.periods.start()
       daemon.ready = true
       return daemon
     } catch (error) {
@@ -298,6 +306,7 @@ export class Daemon {
       this.ready = false
       if (this.sweepTimer) clearInterval(this.sweepTimer)
       await this.guard?.stop()
+      await this.periods?.stop()
       await Promise.all([this.runtime.close(), this.admin?.close()])
       await this.adminPlane?.close().catch((error) => this.options.log?.(`admin plane close: ${(error as Error).message}`))
       this.decisions.close()
@@ -396,9 +405,16 @@ export async function seedFromConfig(store: Store, config: CyclesConfig, nowMs: 
       tx.createLedgers!.push(ledger)
     }
   }
+  // Periodic budgets: the file's period when the store has none for the budget (create-if-absent too).
+  const periodic = config.budgets.filter((b) => b.period)
+  if (periodic.length > 0) {
+    const periodDocs = await store.getDocs(BUDGET_PERIODS_COLLECTION, periodic.map((b) => budgetKey(b.scope, b.unit)))
+    const docs = periodic.flatMap((b, i) => (periodDocs[i] ? [] : periodConfigWrites(b.scope, b.unit, b.period, nowMs)))
+    if (docs.length > 0) tx.docs = docs
+  }
   if (!(await store.getControl())) tx.control = controlFromConfig(config)
   // Nothing new (every restart after the first): no journal line, so a full state disk is no reason not to start.
-  if (tx.tenants!.length === 0 && tx.apiKeys!.length === 0 && tx.createLedgers!.length === 0 && !tx.control) return
+  if (tx.tenants!.length === 0 && tx.apiKeys!.length === 0 && tx.createLedgers!.length === 0 && !tx.docs && !tx.control) return
   const result = await store.apply(tx)
   if (!result.ok) throw new Error(`seeding state from config failed: ${result.failed} ${result.detail ?? ''}`)
   try {
