@@ -63,7 +63,7 @@ export async function approvalGate(
   if (record && latest) {
     if (record.status === 'APPROVED' && (record.grant_expires_at_ms ?? 0) > nowMs) {
       const consumed: ApprovalRecord = {...record, status: 'CONSUMED', consumed_at_ms: nowMs}
-      return {admitted: true, consume: [{...recordWrite(consumed, latest.version), expectVersion: undefined}]}
+      return {admitted: true, consume: [recordWrite(consumed, latest.version)]}
     }
     if (record.status === 'PENDING' && record.pending_until_ms > nowMs) {
       return {
