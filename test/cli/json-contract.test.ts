@@ -12,6 +12,7 @@ import {Ajv2020} from 'ajv/dist/2020.js'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {assertBuilt} from '../admin/cli.js'
+import {approvalGate} from '../../src/approvals/gate.js'
 import {ACME_KEY, ADMIN_CONFIG, ADMIN_KEY} from '../admin/support.js'
 import {type TestDaemon, call, startTestDaemon, tempDir} from '../support/daemon.js'
 import {shapeOf} from '../support/json-shape.js'
@@ -23,6 +24,7 @@ let config: Config
 let configFile: string
 let db: string
 let reservationId: string
+let approvalId: string
 
 /** Run one command in this process with --json and the daemon's addresses; its stdout parsed, and its exit code. */
 async function runJson(id: string, argv: string[]): Promise<{json: unknown; exit: number}> {
@@ -68,6 +70,10 @@ beforeAll(async () => {
   reservationId = live.body.reservation_id
   expect((await reserve('json-3', 90_000_000)).body.decision).toBe('ALLOW') // shadow: would be denied
   await d.daemon.decisions.flushed()
+  // An approval request (what a policy requiring approval queues), for approvals list | show.
+  const queued = await approvalGate(d.daemon.store, {tenant: 'acme', subject: 'tenant:acme/workspace:prod', action_kind: 'payment.charge', estimate: {unit: 'USD_MICROCENTS', amount: 5000}, nowMs: Date.now()})
+  if (queued.admitted) throw new Error('expected the approval gate to queue a request')
+  approvalId = queued.request_id
 }, 120_000)
 
 afterAll(async () => {
@@ -96,6 +102,8 @@ const COMMANDS: Array<{name: string; id: string; argv: () => string[]; exit?: nu
   {name: 'shadow-report', id: 'shadow:report', argv: () => ['--db', db]},
   {name: 'shadow-loops', id: 'shadow:loops', argv: () => ['--db', db]},
   {name: 'calibrate', id: 'calibrate', argv: () => ['--db', db, '--config', configFile]},
+  {name: 'approvals-list', id: 'approvals:list', argv: () => ['--tenant', 'acme']},
+  {name: 'approvals-show', id: 'approvals:show', argv: () => [approvalId]},
   {name: 'error-not-found', id: 'budget:show', argv: () => ['--scope', 'tenant:nobody', '--unit', 'TOKENS'], exit: 5},
 ]
 
