@@ -5,7 +5,7 @@ import {afterEach, describe, expect, it} from 'vitest'
 import {decideApprovalRequest} from '../../src/admin/approval-routes.js'
 import {AdminCore, type AdminCtx} from '../../src/admin/context.js'
 import {approvalGate, isApprovalConflict} from '../../src/approvals/gate.js'
-import {APPROVALS_COLLECTION, REJECTION_HOLD_MS, askKey} from '../../src/approvals/requests.js'
+import {APPROVALS_COLLECTION, DEFAULT_PENDING_TTL_MS, REJECTION_HOLD_MS, askKey} from '../../src/approvals/requests.js'
 import {EVENTS_COLLECTION} from '../../src/events/event.js'
 import type {Ledger} from '../../src/protocol/types.js'
 import type {Store} from '../../src/store/types.js'
@@ -108,6 +108,16 @@ export function describeApprovalGate(name: string, open: () => Promise<Store>): 
       const late = await approvalGate(s, ask({}, T0 + 10 + 60_000))
       expect(late).toMatchObject({admitted: false, reason: 'APPROVAL_EXPIRED', request_id: `${askKey(ask())}_0001`})
       if (!late.admitted) expect(late.message).toContain(`the approval of ${denied.request_id} expired`)
+    })
+
+    it('a request nobody answers lapses: the next ask is APPROVAL_EXPIRED and queues a fresh request, which can no longer be approved under the old id', async () => {
+      const s = await fresh()
+      const first = await approvalGate(s, ask())
+      if (first.admitted) throw new Error('expected a denial')
+      const lapsed = await approvalGate(s, ask({}, T0 + DEFAULT_PENDING_TTL_MS))
+      expect(lapsed).toMatchObject({admitted: false, reason: 'APPROVAL_EXPIRED', request_id: `${askKey(ask())}_0001`})
+      if (!lapsed.admitted) expect(lapsed.message).toContain(`request ${first.request_id} expired unanswered`)
+      await expect(approve(s, first.request_id, T0 + DEFAULT_PENDING_TTL_MS + 1)).rejects.toMatchObject({code: 'INVALID_REQUEST', status: 409})
     })
 
     it('a rejection stands for the hold period, then a new request may be queued', async () => {
