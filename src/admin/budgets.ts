@@ -22,6 +22,7 @@ import {
 } from './requests.js'
 import {ledgerId, ledgerWire, utilization} from './wire.js'
 import {FUNDING_EVENT, budgetLifecycleData} from '../events/build.js'
+import {BUDGET_PERIODS_COLLECTION, budgetKey, periodConfigOf, periodConfigWrites} from '../daemon/periods.js'
 
 const FUND_IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 /** `book` on list and lookup: which ledger to show (absent: the real one, in the spec's shape). */
@@ -63,6 +64,7 @@ export class BudgetOps {
     }
     const result = await this.core.store.apply({
       createLedgers: [{...base, book: 'real'}, {...base, book: 'shadow'}],
+      ...(req.period ? {docs: periodConfigWrites(scope, req.unit, req.period, now)} : {}),
       audit: [
         this.core.audit(ctx, {
           tenant_id: req.tenant_id,
@@ -70,7 +72,7 @@ export class BudgetOps {
           resource_type: 'budget',
           resource_id: ledgerId(scope, req.unit),
           status: 201,
-          metadata: {scope, unit: req.unit, allocated: req.allocated.amount, ...(req.metadata ? {request_metadata: req.metadata} : {})},
+          metadata: {scope, unit: req.unit, allocated: req.allocated.amount, ...(req.period ? {period: req.period} : {}), ...(req.metadata ? {request_metadata: req.metadata} : {})},
         }),
       ],
     })
@@ -80,7 +82,7 @@ export class BudgetOps {
     }
     await this.core.store.flushed()
     this.core.emit(ctx, 'budget.created', {scope, data: budgetLifecycleData(ledgerId(scope, req.unit), 'CREATE', undefined, base)})
-    return {status: 201, body: ledgerWire(base)}
+    return {status: 201, body: {...ledgerWire(base), ...(req.period ? {period: req.period} : {})}}
   }
 
   async list(query: URLSearchParams): Promise<AdminResult> {
@@ -143,13 +145,16 @@ export class BudgetOps {
   async lookup(query: URLSearchParams): Promise<AdminResult> {
     const book = queryEnum(query, 'book', BOOK_VIEWS)
     const {real, shadow} = await this.read(query)
-    if (!book) return {status: 200, body: ledgerWire(real)}
+    // `period` (a cycles extension) only on periodic budgets, so other budgets keep the spec's shape.
+    const [periodDoc] = await this.core.store.getDocs(BUDGET_PERIODS_COLLECTION, [budgetKey(real.scope, real.unit)])
+    const period = periodDoc ? {period: periodConfigOf(periodDoc).period} : {}
+    if (!book) return {status: 200, body: {...ledgerWire(real), ...period}}
     const shadowWire = shadow ? {...ledgerWire(shadow), book: 'shadow'} : undefined
     if (book === 'shadow') {
       if (!shadowWire) throw new ProtocolError('BUDGET_NOT_FOUND', `No shadow ledger for scope ${real.scope} in ${real.unit}`)
       return {status: 200, body: shadowWire}
     }
-    return {status: 200, body: {...ledgerWire(real), book: 'real', ...(book === 'both' && shadowWire ? {shadow: shadowWire} : {})}}
+    return {status: 200, body: {...ledgerWire(real), ...period, book: 'real', ...(book === 'both' && shadowWire ? {shadow: shadowWire} : {})}}
   }
 
   /** The shadow ledgers of these real ones, in order (undefined where a shadow ledger is missing). */
@@ -184,6 +189,7 @@ export class BudgetOps {
         conditions,
         deltas,
         returnLedgers: true,
+        ...(req.period !== undefined ? {docs: periodConfigWrites(scope, unit, req.period ?? undefined, this.core.now())} : {}),
         audit: [
           this.core.audit(ctx, {
             tenant_id: scopeTenant(scope),
@@ -191,7 +197,7 @@ export class BudgetOps {
             resource_type: 'budget',
             resource_id: ledgerId(scope, unit),
             status: 200,
-            metadata: {scope, unit, changed_fields: Object.keys(req), ...(req.overdraft_limit ? {overdraft_limit: req.overdraft_limit.amount} : {})},
+            metadata: {scope, unit, changed_fields: Object.keys(req), ...(req.overdraft_limit ? {overdraft_limit: req.overdraft_limit.amount} : {}), ...(req.period !== undefined ? {period: req.period} : {})},
           }),
         ],
       })
@@ -201,7 +207,7 @@ export class BudgetOps {
       }
       await this.core.store.flushed()
       this.core.emit(ctx, 'budget.updated', {scope, data: budgetLifecycleData(ledgerId(scope, unit), 'UPDATE', real, result.ledgers.get(`real|${scope}|${unit}`)!, {changed_fields: Object.keys(req)})})
-      return {status: 200, body: ledgerWire(result.ledgers.get(`real|${scope}|${unit}`)!)}
+      return {status: 200, body: {...ledgerWire(result.ledgers.get(`real|${scope}|${unit}`)!), ...(req.period ? {period: req.period} : {})}}
     }
     throw new ProtocolError('INTERNAL_ERROR', 'Budget changed too often during the update; retry')
   }

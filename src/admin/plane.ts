@@ -15,6 +15,7 @@ import {type ControlHooks, registerControlRoutes} from './control-routes.js'
 import {ApiKeyOps} from './keys.js'
 import {OverviewOps} from './overview.js'
 import {registerPolicyRoutes} from './policy-routes.js'
+import {registerApprovalRoutes} from './approval-routes.js'
 import {registerRolloutRoutes} from './rollout-routes.js'
 import {registerEventRoutes} from '../events/routes.js'
 import {SOURCE_ADMIN, authFailedEvent} from '../events/build.js'
@@ -203,6 +204,7 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
   registerRolloutRoutes(server, adminOnly, core, options) // rollout steps, rollback, live tier figures and the guard (a cycles extension)
   registerEventRoutes(server, adminOnly, store) // the event log (events/routes.ts)
   registerWebhookAdminRoutes(server, adminOnly, webhookApi(core, options.webhooks ?? {secrets: new SecretBox(undefined)}))
+  registerApprovalRoutes(server, adminOnly, core) // approval requests: list, show, approve, reject (a cycles extension)
   const close = async (): Promise<void> => {
     clearInterval(flushTimer)
     await flushFailureRows(true)
@@ -277,6 +279,7 @@ function resourceTypeOf(path: string): string {
   if (path.startsWith('/v1/admin/audit')) return 'audit'
   if (path.startsWith('/v1/admin/webhooks') || path.startsWith('/v1/admin/config/webhook-security')) return 'webhook'
   if (path.startsWith('/v1/admin/policies') || path.startsWith('/v1/admin/action-')) return 'policy'
+  if (path.startsWith('/v1/admin/approvals')) return 'approval'
   if (path.startsWith('/v1/admin/rollout') || path.startsWith('/v1/admin/control') || path.startsWith('/v1/admin/killswitch')) return 'control'
   return 'admin'
 }

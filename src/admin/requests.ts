@@ -4,6 +4,7 @@ import {z} from 'zod'
 
 import {ProtocolError, invalid} from '../protocol/errors.js'
 import {OVERAGE_POLICIES, UNITS} from '../protocol/types.js'
+import {BUDGET_PERIODS} from '../daemon/periods.js'
 import {scopeFilterProblem} from './permissions.js'
 
 const amountValue = z.int().min(0).max(Number.MAX_SAFE_INTEGER)
@@ -52,6 +53,8 @@ export const budgetCreate = z.strictObject({
   period_start: dateTime.optional(),
   period_end: dateTime.optional(),
   metadata: freeMap.optional(),
+  /** A cycles extension: spent resets at each UTC hour, day, week or month (README "Periodic budgets"). */
+  period: z.enum(BUDGET_PERIODS).optional(),
 })
 export type BudgetCreate = z.infer<typeof budgetCreate>
 
@@ -59,6 +62,8 @@ export const budgetUpdate = z.strictObject({
   overdraft_limit: amountSchema.optional(),
   commit_overage_policy: z.enum(OVERAGE_POLICIES).optional(),
   metadata: freeMap.optional(),
+  /** A cycles extension: set or change the period; null makes the budget non-periodic. */
+  period: z.enum(BUDGET_PERIODS).nullable().optional(),
 })
 export type BudgetUpdate = z.infer<typeof budgetUpdate>
 

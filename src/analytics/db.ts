@@ -23,7 +23,7 @@ export const RECORD_TABLE = `CREATE TABLE IF NOT EXISTS records (
   action_kind VARCHAR, action_name VARCHAR, unit VARCHAR, estimate BIGINT, actual BIGINT,
   decision VARCHAR, reason_code VARCHAR, would_decision VARCHAR, would_reason_code VARCHAR, denied_scope VARCHAR,
   http_status INTEGER, latency_us BIGINT,
-  reservation_id VARCHAR, overage_policy VARCHAR, seq BIGINT)`
+  reservation_id VARCHAR, overage_policy VARCHAR, seq BIGINT, policy_id VARCHAR)`
 
 const SCHEMA = [
   RECORD_TABLE,
@@ -31,6 +31,7 @@ const SCHEMA = [
   `ALTER TABLE records ADD COLUMN IF NOT EXISTS reservation_id VARCHAR`,
   `ALTER TABLE records ADD COLUMN IF NOT EXISTS overage_policy VARCHAR`,
   `ALTER TABLE records ADD COLUMN IF NOT EXISTS seq BIGINT`,
+  `ALTER TABLE records ADD COLUMN IF NOT EXISTS policy_id VARCHAR`,
   `CREATE TABLE IF NOT EXISTS quarantine (file_id INTEGER, file VARCHAR, line BIGINT, reason VARCHAR, raw VARCHAR, ingested_at TIMESTAMP)`,
   `CREATE TABLE IF NOT EXISTS ingested_files (file_id INTEGER, path VARCHAR, size BIGINT, mtime_ms DOUBLE, fingerprint VARCHAR,
      rows BIGINT, ingested BIGINT, duplicates BIGINT, malformed BIGINT, ingested_at TIMESTAMP)`,

@@ -1,4 +1,5 @@
 // The shadow report in each output format, on the generic output layer (src/output).
+import {renderPolicyDenialLines} from './policy-denials.js'
 import {type JUnitCase, renderJUnit} from '../output/junit.js'
 import {type Column, type TableSpec, type Tone, painter, renderMarkdownTable, renderTable} from '../output/table.js'
 import {json} from '../output/write.js'
@@ -96,6 +97,7 @@ export function renderReportText(report: Report, options: {color: boolean; limit
   }
   parts.push(`\n${renderTable(loopSpec(report), options.color)}`)
   parts.push(`\n${renderTable(fanoutSpec(report), options.color)}`)
+  for (const line of renderPolicyDenialLines(report.policy_denials ?? [], options.limit)) parts.push(`${line}\n`)
   if (options.violations.length > 0) {
     parts.push(`\n${paint('bad', `${options.violations.length} gate violation(s):`)}\n`)
     for (const v of options.violations.slice(0, 20)) parts.push(`  ✗ [${v.gate}] ${v.message}\n`)
@@ -127,6 +129,8 @@ export function renderReportMarkdown(report: Report, options: {limit: number; vi
   out.push('', '</details>', '')
   out.push(`<details><summary>Loop signatures (${report.loops.length})</summary>`, '', renderMarkdownTable(loopSpec(report)), '</details>', '')
   out.push(`<details><summary>Delegation fan-out (${report.totals.fanout_flagged} flagged)</summary>`, '', renderMarkdownTable(fanoutSpec(report)), '</details>', '')
+  const byRule = renderPolicyDenialLines(report.policy_denials ?? [], options.limit)
+  if (byRule.length > 0) out.push(`<details><summary>${byRule[1]}</summary>`, '', ...byRule.slice(2).map((l) => `- ${l.trim()}`), '', '</details>', '')
   if (options.violations.length > 0) {
     out.push('<details><summary>Gate violations</summary>', '')
     for (const v of options.violations) out.push(`- **${v.gate}**: ${v.message}`)

@@ -7,6 +7,7 @@
 // - dry-run denial rate: among dry-run reserves and decides, the share whose `decision` was DENY
 //   (the stateless answer against the real ledger).
 // - estimate accuracy: over successful commits (2xx) with estimate and actual.
+import {type PolicyDenialRow, policyDenialsByRule} from './policy-denials.js'
 import {type Action, type Verdict, VERDICT_SEVERITY, decideVerdict, tierReadiness} from '../calibration/verdict.js'
 import {TIERS, type Tier} from '../protocol/types.js'
 import {type Band, bandOf} from './bands.js'
@@ -108,6 +109,8 @@ export interface Report {
   scopes: ScopeRow[]
   loops: LoopRow[]
   fanout: FanoutRow[]
+  /** Would-be denials by policy rule (v0.1.26 policies; empty without them). */
+  policy_denials: PolicyDenialRow[]
 }
 
 const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v).replace(' ', 'T') + (String(v).endsWith('Z') ? '' : 'Z'))
@@ -240,6 +243,7 @@ export async function buildReport(db: ShadowDb, options: ReportOptions = {}): Pr
   )
   const loops = await findLoops(db, o)
   const fanout = await findFanout(db, o)
+  const policyDenials = await policyDenialsByRule(db)
 
   return {
     generated_at: new Date().toISOString(),
@@ -266,6 +270,7 @@ export async function buildReport(db: ShadowDb, options: ReportOptions = {}): Pr
     scopes,
     loops,
     fanout,
+    policy_denials: policyDenials,
   }
 }
 
@@ -295,7 +300,7 @@ async function applyTierReadiness(db: ShadowDb, tierRows: ScopeRow[], o: ReportO
 }
 
 /** Sliding-window count per run, and consecutive identical reservations per run. */
-async function findLoops(db: ShadowDb, o: typeof REPORT_DEFAULTS): Promise<LoopRow[]> {
+export async function findLoops(db: ShadowDb, o: typeof REPORT_DEFAULTS): Promise<LoopRow[]> {
   const windowUs = Math.round(o.loopWindowSeconds * 1_000_000) - 1 // (t − Δ, t]
   const windowRows = await db.all<{run_id: string; cnt: number; first_ts: unknown; last_ts: unknown; scope: string}>(`
     WITH a AS (SELECT run_id, ts, scope_path FROM f WHERE endpoint IN ('reserve', 'decide') AND run_id IS NOT NULL),

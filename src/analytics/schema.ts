@@ -32,6 +32,8 @@ export const JSON_COLUMNS: Record<string, string> = {
   reservation_id: 'VARCHAR',
   overage_policy: 'VARCHAR',
   seq: 'BIGINT',
+  // The policy that governed a request (v0.1.26 policies; older logs lack it): denials by rule.
+  policy_id: 'VARCHAR',
 }
 
 export const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`
@@ -53,7 +55,7 @@ export function readJsonSql(files: string | string[], options: {filename?: boole
 export const SELECT_COLUMNS =
   'id, ts, endpoint, tenant, dry_run, mode, tier, scope_path, run_id, parent_run_id, ' +
   'action.kind, action.name, unit, estimate, actual, decision, reason_code, would_decision, ' +
-  'would_reason_code, denied_scope, http_status, latency_us, reservation_id, overage_policy, seq'
+  'would_reason_code, denied_scope, http_status, latency_us, reservation_id, overage_policy, seq, policy_id'
 
 /** A row that is a valid schema-v1 record (records table, or read_json output with `v = 1` added). */
 export const VALID_SQL = `(

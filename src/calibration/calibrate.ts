@@ -1,6 +1,8 @@
 // Calibration: the limit search with joint validation and one verdict per budget (README "Calibration"),
 // built on accounting.ts (per-budget accounting) and estimates.ts (estimate corrections). Pure over an
 // in-memory replay log: the same log, budgets and options give the same result.
+import type {PolicyDenialRow} from '../analytics/policy-denials.js'
+import type {QuotaSuggestions} from './quota-suggest.js'
 import {pct} from '../analytics/bands.js'
 import type {Tier} from '../protocol/types.js'
 import {BIG, account, budgetRecords, demandOf, isAttempt, smallSampleHint, unbudgetedRows} from './accounting.js'
@@ -51,6 +53,10 @@ export interface CalibrationResult {
   budgets: BudgetRow[]
   estimates: EstimateRow[]
   tiers: TierRow[]
+  /** Suggested action quotas per (scope, action kind), proven by replay (quota-suggest.ts; `cycles calibrate` fills it). */
+  action_quotas?: QuotaSuggestions
+  /** Would-be denials by policy rule (`cycles calibrate` fills it). */
+  policy_denials?: PolicyDenialRow[]
 }
 
 export interface CalibrationInput {

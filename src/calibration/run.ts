@@ -1,12 +1,14 @@
 // What `cycles calibrate` calls: load the replay log, the current allocations, calibrate, gate,
 // render, and optionally write the calibrated daemon config.
 import {openShadowDb} from '../analytics/db.js'
+import {policyDenialsByRule, renderPolicyDenialLines} from '../analytics/policy-denials.js'
 import {CliError, EXIT} from '../cli/errors.js'
 import {type Format, writeOutput} from '../output/write.js'
 import type {CalibrationOptions, CalibrationResult} from './calibrate.js'
 import {parseGateList} from './gates.js'
 import {calibrateParallel} from './parallel-search.js'
 import {type GateOutcome, evaluateCalibrationGates, renderCalibrationJUnit, renderCalibrationJson, renderCalibrationMarkdown, renderCalibrationText} from './render.js'
+import {suggestActionQuotas, renderQuotaSuggestions} from './quota-suggest.js'
 import {type LogFilter, loadReplayLog} from './replay-log.js'
 import {type CurrentBudgets, budgetsFromAdmin, budgetsFromConfig} from './sources.js'
 import {writeConfigFile} from './write-config.js'
@@ -54,6 +56,13 @@ export async function currentBudgets(run: Pick<CalibrateRun, 'config' | 'adminUr
   })
 }
 
+/** The action-quota suggestions and policy denials by rule, appended to the table and Markdown output. */
+function policyRuleLines(result: CalibrationResult, limit: number, markdown: boolean): string {
+  const lines = [...(result.action_quotas ? renderQuotaSuggestions(result.action_quotas, limit) : []), ...renderPolicyDenialLines(result.policy_denials ?? [], limit)]
+  if (lines.length === 0) return ''
+  return `${(markdown ? lines.map((l) => (l.startsWith('  ') ? `- ${l.trim()}` : l)) : lines).join('\n')}\n`
+}
+
 export async function runCalibrate(run: CalibrateRun): Promise<{result: CalibrationResult; gates: GateOutcome; text: string; written?: number}> {
   let gateList: string[]
   try {
@@ -71,6 +80,9 @@ export async function runCalibrate(run: CalibrateRun): Promise<{result: Calibrat
       throw error
     })
     result = await calibrateParallel({log, budgets: current.budgets, tenants: current.tenants}, run.options)
+    // The new rules (v0.1.26 policies): per-run and per-minute action quotas by replay, and policy denials by rule.
+    result.action_quotas = await suggestActionQuotas(db, run.filter)
+    result.policy_denials = await policyDenialsByRule(db)
   } finally {
     db.close()
   }
@@ -89,6 +101,7 @@ export async function runCalibrate(run: CalibrateRun): Promise<{result: Calibrat
     default:
       text = renderCalibrationText(result, gates, {color: Boolean(run.color) && !run.output, limit: run.limit ?? 50, width: run.width ?? 120})
   }
+  if (run.format === 'table' || run.format === 'markdown') text += policyRuleLines(result, run.limit ?? 50, run.format === 'markdown')
   writeOutput(text, run.output)
   let written: number | undefined
   if (run.writeConfig && run.config) {

@@ -6,6 +6,7 @@ import {eventsConfigSchema} from '../events/config.js'
 import {configActionKinds, configPolicy} from './policies.js'
 import {PERMISSIONS} from '../admin/requests.js'
 import {ScopeSyntaxError, parseScope} from '../protocol/scope.js'
+import {BUDGET_PERIODS} from '../daemon/periods.js'
 import {BUDGET_STATUSES, OVERAGE_POLICIES, TENANT_STATUSES, TIERS, type Tier, UNITS} from '../protocol/types.js'
 
 const id = z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'expected letters, digits, _ . - only').max(128)
@@ -72,6 +73,8 @@ const budget = z.strictObject({
   status: z.enum(BUDGET_STATUSES).default('ACTIVE'),
   caps: caps.optional(),
   commit_overage_policy: z.enum(OVERAGE_POLICIES).optional(),
+  /** A periodic budget (a cycles extension): its spent resets at each UTC hour, day, week (Monday) or month. */
+  period: z.enum(BUDGET_PERIODS).optional(),
 })
 
 const tierConfig = z.strictObject({

@@ -26,6 +26,8 @@ import {type HttpRequest, JsonServer, type SheddingOptions} from './http/json-se
 import {decisionRecordFor, registerRuntimeRoutes} from './runtime-plane.js'
 import {RuntimeService} from './runtime-service.js'
 import {GuardRunner} from './guard-runner.js'
+import {PeriodRunner} from './period-runner.js'
+import {BUDGET_PERIODS_COLLECTION, budgetKey, periodConfigWrites} from './periods.js'
 import {DaemonMetrics} from './metrics.js'
 import {TierStats} from './tier-stats.js'
 import {DaemonEvents} from '../events/daemon-events.js'
@@ -70,6 +72,8 @@ export interface DaemonOptions {
   webhooks?: {settleMs?: number; sendTimeoutMs?: number; pollMs?: number; leaseMs?: number; instanceId?: string; lookup?: HostLookup; manual?: boolean}
   /** The approval gate policies consult (src/approvals/gate.ts); absent, kinds that need approval are denied. */
   approvalGate?: ApprovalGate
+  /** How often the period runner looks for a periodic budget's boundary (default 1000 ms). */
+  periodIntervalMs?: number
 }
 
 /** Most reservations one expiry batch releases; a tick runs as many batches as are due. */
@@ -93,6 +97,8 @@ export class Daemon {
   events!: DaemonEvents
   /** Delivers the `events` collection to webhook subscriptions. */
   webhooks!: WebhookDispatcher
+  /** Resets periodic budgets at their boundaries (exactly once across instances). */
+  periods!: PeriodRunner
   private sweepTimer: NodeJS.Timeout | undefined
   private sweeping = false
   private stopping: Promise<void> | undefined
@@ -274,6 +280,8 @@ export class Daemon {
       guard.start()
       daemon.webhooks = new WebhookDispatcher({store, secrets: webhookOptions.secrets, now, log: options.log, ...options.webhooks})
       if (!options.webhooks?.manual) daemon.webhooks.start()
+      daemon.periods = new PeriodRunner({store, now, intervalMs: options.periodIntervalMs, instance: daemon.url, log: options.log})
+      daemon.periods.start()
       daemon.ready = true
       return daemon
     } catch (error) {
@@ -346,6 +354,7 @@ export class Daemon {
       this.ready = false
       if (this.sweepTimer) clearInterval(this.sweepTimer)
       await this.guard?.stop()
+      await this.periods?.stop()
       await Promise.all([this.runtime.close(), this.admin?.close(), this.webhooks?.stop()])
       await this.adminPlane?.close().catch((error) => this.options.log?.(`admin plane close: ${(error as Error).message}`))
       this.decisions.close()
@@ -445,8 +454,15 @@ export async function seedFromConfig(store: Store, config: CyclesConfig, nowMs: 
       tx.createLedgers!.push(ledger)
     }
   }
+  // Periodic budgets: the file's period when the store has none for the budget (create-if-absent too).
+  const periodic = config.budgets.filter((b) => b.period)
+  if (periodic.length > 0) {
+    const periodDocs = await store.getDocs(BUDGET_PERIODS_COLLECTION, periodic.map((b) => budgetKey(b.scope, b.unit)))
+    const docs = periodic.flatMap((b, i) => (periodDocs[i] ? [] : periodConfigWrites(b.scope, b.unit, b.period, nowMs)))
+    if (docs.length > 0) tx.docs = docs
+  }
   if (!(await store.getControl())) tx.control = controlFromConfig(config)
-  tx.docs = await policySeedWrites(store, config, nowMs) // policies and custom action kinds (src/config/policies.ts)
+  tx.docs = [...(tx.docs ?? []), ...(await policySeedWrites(store, config, nowMs))] // policies and custom action kinds (src/config/policies.ts)
   // Nothing new (every restart after the first): no journal line, so a full state disk is no reason not to start.
   if (tx.tenants!.length === 0 && tx.apiKeys!.length === 0 && tx.createLedgers!.length === 0 && !tx.control && tx.docs.length === 0) return
   const result = await store.apply(tx)

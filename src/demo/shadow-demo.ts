@@ -123,6 +123,8 @@ export async function runShadowDemo(options: DemoOptions): Promise<DemoResult> {
   const [low, high] = result.band
   const inBand = calibrated.filter((b) => b.suggested_denial_rate !== null && b.suggested_denial_rate >= low && b.suggested_denial_rate <= high).length
   log(`    ${calibrated.length} of ${result.budgets.length} budgets calibrated (${inBand} land in the ${low * 100}–${high * 100} % band jointly), ${result.replay.replays.toLocaleString('en-US')} replays → ${calibratedConfig} [${elapsed()}]`)
+  const quotas = result.action_quotas?.totals
+  if (quotas) log(`    action quotas by replay: the suggested quotas stop ${quotas.loops_stopped} of ${quotas.loops} flagged loop(s) (${quotas.loops_stopped_per_run} by a per_run quota) and deny ${quotas.normal_runs_denied} of ${quotas.normal_runs.toLocaleString('en-US')} normal runs`)
   lap('calibrate')
 
   let rollout: RolloutDemoResult | null = null

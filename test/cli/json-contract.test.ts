@@ -12,6 +12,7 @@ import {Ajv2020} from 'ajv/dist/2020.js'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {assertBuilt} from '../admin/cli.js'
+import {approvalGate} from '../../src/approvals/gate.js'
 import {ACME_KEY, ADMIN_CONFIG, ADMIN_KEY} from '../admin/support.js'
 import {type TestDaemon, call, startTestDaemon, tempDir} from '../support/daemon.js'
 import {shapeOf} from '../support/json-shape.js'
@@ -25,6 +26,7 @@ let db: string
 let reservationId: string
 let eventId: string
 let webhookId: string
+let approvalId: string
 
 /** Run one command in this process with --json and the daemon's addresses; its stdout parsed, and its exit code. */
 async function runJson(id: string, argv: string[]): Promise<{json: unknown; exit: number}> {
@@ -76,6 +78,10 @@ beforeAll(async () => {
   const adminCall = (method: string, p: string, body?: unknown) => call(d.daemon.adminUrl, method, p, body, {'X-Admin-API-Key': ADMIN_KEY})
   expect((await adminCall('PUT', '/v1/admin/config/webhook-security', {allow_http: true, blocked_cidr_ranges: []})).status).toBe(200)
   webhookId = (await adminCall('POST', '/v1/admin/webhooks', {url: `${d.url}/hook`, event_types: ['reservation.denied']})).body.subscription.subscription_id
+  // An approval request (what a policy requiring approval queues), for approvals list | show.
+  const queued = await approvalGate(d.daemon.store, {tenant: 'acme', subject: 'tenant:acme/workspace:prod', action_kind: 'payment.charge', estimate: {unit: 'USD_MICROCENTS', amount: 5000}, nowMs: Date.now()})
+  if (queued.admitted) throw new Error('expected the approval gate to queue a request')
+  approvalId = queued.request_id
 }, 120_000)
 
 afterAll(async () => {
@@ -113,6 +119,8 @@ const COMMANDS: Array<{name: string; id: string; argv: () => string[]; exit?: nu
   {name: 'webhook-deliveries', id: 'webhook:deliveries', argv: () => [webhookId]},
   {name: 'webhook-replay', id: 'webhook:replay', argv: () => [webhookId, '--since', '1h', '--yes']},
   {name: 'webhook-pause', id: 'webhook:pause', argv: () => [webhookId, '--yes']},
+  {name: 'approvals-list', id: 'approvals:list', argv: () => ['--tenant', 'acme']},
+  {name: 'approvals-show', id: 'approvals:show', argv: () => [approvalId]},
   {name: 'error-not-found', id: 'budget:show', argv: () => ['--scope', 'tenant:nobody', '--unit', 'TOKENS'], exit: 5},
 ]
 

@@ -1,0 +1,151 @@
+// Action-quota suggestions by replay over a real DuckDB file: normal runs, a run-away loop that holds
+// its reservations (a per_run quota stops it), a retry loop that releases every attempt (invisible to
+// per_run by the spec's counter lifecycle; the per-minute quota stops it), and policy denials by rule.
+import fs from 'node:fs'
+import path from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import {openShadowDb} from '../../src/analytics/db.js'
+import {ingest} from '../../src/analytics/ingest.js'
+import {buildReport} from '../../src/analytics/report.js'
+import {chooseMaxCalls, suggestActionQuotas} from '../../src/calibration/quota-suggest.js'
+import {tempDir} from '../support/daemon.js'
+
+const T0 = Date.parse('2026-11-02T00:00:00.000Z')
+const SCOPE = 'tenant:acme/workspace:prod/agent:crawler'
+const OTHER = 'tenant:acme/workspace:prod/agent:writer'
+let seq = 0
+
+function record(o: {endpoint: 'reserve' | 'release' | 'commit'; ms: number; run: string; scope?: string; kind?: string; dry?: boolean; estimate?: number; would?: {reason: string; policy_id?: string}}) {
+  seq++
+  return {
+    v: 1,
+    id: `r${seq}`,
+    ts: new Date(o.ms).toISOString(),
+    endpoint: o.endpoint,
+    tenant: 'acme',
+    dry_run: o.dry ?? false,
+    mode: 'shadow',
+    tier: 'low',
+    scope_path: o.scope ?? SCOPE,
+    run_id: o.run,
+    action: {kind: o.kind ?? 'search.web', name: 'q'},
+    unit: 'CREDITS',
+    estimate: o.estimate ?? 10,
+    ...(o.endpoint === 'commit' ? {actual: 10} : {}),
+    decision: 'ALLOW',
+    would_decision: o.would ? 'DENY' : 'ALLOW',
+    ...(o.would ? {would_reason_code: o.would.reason} : {}),
+    ...(o.would?.policy_id ? {policy_id: o.would.policy_id} : {}),
+    http_status: 200,
+    seq,
+  }
+}
+
+/** 30 normal runs (1–6 calls each, an hour apart), a holding loop and a releasing retry loop. */
+function fleetLog(): object[] {
+  const out: object[] = []
+  for (let r = 0; r < 30; r++) {
+    const start = T0 + r * 3_600_000
+    const calls = 1 + (r % 6) // needs 1..6
+    for (let c = 0; c < calls; c++) {
+      // Each step asks a different amount: a normal run is no repeat signature.
+      out.push(record({endpoint: 'reserve', ms: start + c * 20_000, run: `normal-${r}`, estimate: 10 + c}))
+      out.push(record({endpoint: 'commit', ms: start + c * 20_000 + 500, run: `normal-${r}`, estimate: 10 + c}))
+    }
+    // A dry-run before each run: counts nothing for a quota.
+    out.push(record({endpoint: 'reserve', ms: start - 1000, run: `normal-${r}`, dry: true}))
+    // The other agent: 12 runs of 2 calls.
+    if (r < 12) for (let c = 0; c < 2; c++) out.push(record({endpoint: 'reserve', ms: start + 5000 + c * 1000, run: `writer-${r}`, scope: OTHER, kind: 'llm.completion'}))
+  }
+  // Holding loop: 60 reservations in 80 s, never released (the report's window signature).
+  const holdStart = T0 + 40 * 3_600_000
+  for (let c = 0; c < 60; c++) out.push(record({endpoint: 'reserve', ms: holdStart + c * 1300, run: 'loop-hold'}))
+  // Retry loop: 50 attempts in 85 s, each released (the call failed).
+  const retryStart = T0 + 45 * 3_600_000
+  for (let c = 0; c < 50; c++) {
+    out.push(record({endpoint: 'reserve', ms: retryStart + c * 1700, run: 'loop-retry'}))
+    out.push(record({endpoint: 'release', ms: retryStart + c * 1700 + 200, run: 'loop-retry'}))
+  }
+  // Policy would-be denials: 3 by a quota rule, 2 by an access rule, 1 budget denial (not a policy rule).
+  for (let i = 0; i < 3; i++) out.push(record({endpoint: 'reserve', ms: T0 + 50 * 3_600_000 + i, run: `q-${i}`, scope: OTHER, kind: 'email.send', would: {reason: 'ACTION_QUOTA_EXCEEDED', policy_id: 'pol_mail'}}))
+  for (let i = 0; i < 2; i++) out.push(record({endpoint: 'reserve', ms: T0 + 51 * 3_600_000 + i, run: `d-${i}`, scope: OTHER, kind: 'payment.charge', would: {reason: 'ACTION_KIND_DENIED', policy_id: 'pol_sandbox'}}))
+  out.push(record({endpoint: 'reserve', ms: T0 + 52 * 3_600_000, run: 'b-0', scope: OTHER, kind: 'llm.completion', would: {reason: 'BUDGET_EXCEEDED'}}))
+  return out
+}
+
+async function fleetDb() {
+  const dir = tempDir('cycles-quota-')
+  const file = path.join(dir, 'decisions.jsonl')
+  fs.writeFileSync(file, `${fleetLog().map((r) => JSON.stringify(r)).join('\n')}\n`)
+  const db = await openShadowDb(path.join(dir, 'shadow.duckdb'), {create: true, threads: 1, memoryLimit: '256MB'})
+  const result = await ingest(db, [file])
+  expect(result.malformed).toBe(0)
+  return db
+}
+
+describe('chooseMaxCalls', () => {
+  it('pads the normal need, lowers the padding to stop a loop, and says when a loop cannot be told apart', () => {
+    expect(chooseMaxCalls(6, [], 0.5)).toEqual({max: 9})
+    expect(chooseMaxCalls(0, [], 0.5)).toEqual({max: 1})
+    expect(chooseMaxCalls(1, [], 0.5)).toEqual({max: 2})
+    expect(chooseMaxCalls(6, [60], 0.5)).toEqual({max: 9})
+    expect(chooseMaxCalls(6, [8, 60], 0.5)).toMatchObject({max: 7})
+    const blind = chooseMaxCalls(6, [1], 0.5)
+    expect(blind.max).toBe(9)
+    expect(blind.note).toContain('cannot tell it from normal runs')
+  })
+})
+
+describe('suggestActionQuotas (replay over DuckDB)', () => {
+  it('per_run: the normal need with headroom stops the holding loop and no normal run; the releasing retry loop is invisible to it', async () => {
+    const db = await fleetDb()
+    try {
+      const q = await suggestActionQuotas(db)
+      expect(q.flagged_loops.map((l) => l.run_id).sort()).toEqual(['loop-hold', 'loop-retry'])
+      const perRun = q.suggestions.find((s) => s.scope === SCOPE && s.action_kind === 'search.web' && s.window === 'per_run')!
+      expect(perRun).toMatchObject({runs: 32, loops: 2, normal_need: 6, suggested_max_calls: 9})
+      expect(perRun.replay).toEqual({normal_runs_denied: 0, loops_denied: 1, loops_not_denied: ['loop-retry']})
+      expect(perRun.policy).toEqual({scope_pattern: SCOPE, action_quotas: [{action_kind: 'search.web', max_calls: 9, window: 'per_run'}]})
+
+      const perMinute = q.suggestions.find((s) => s.scope === SCOPE && s.window === 'per_minute_tumbling')!
+      // Normal runs make at most 3 calls in one minute (20 s apart); both loops pass 40 in their busiest minute.
+      expect(perMinute).toMatchObject({normal_need: 3, suggested_max_calls: 5})
+      expect(perMinute.replay).toEqual({normal_runs_denied: 0, loops_denied: 2, loops_not_denied: []})
+
+      const writer = q.suggestions.find((s) => s.scope === OTHER && s.action_kind === 'llm.completion' && s.window === 'per_run')!
+      expect(writer).toMatchObject({runs: 13, loops: 0, normal_need: 2, suggested_max_calls: 3, replay: {normal_runs_denied: 0, loops_denied: 0}})
+      // Groups under the sample floor without a loop get no suggestion (email.send: 3 single-call runs).
+      expect(q.suggestions.some((s) => s.action_kind === 'email.send')).toBe(false)
+      expect(q.totals).toEqual({normal_runs: 48, loops: 2, loops_stopped: 2, loops_stopped_per_run: 1, normal_runs_denied: 0})
+    } finally {
+      db.close()
+    }
+  })
+
+  it('a smaller headroom never admits a loop and a zero headroom still admits every normal run', async () => {
+    const db = await fleetDb()
+    try {
+      const q = await suggestActionQuotas(db, {}, {headroom: 0})
+      const perRun = q.suggestions.find((s) => s.scope === SCOPE && s.window === 'per_run')!
+      expect(perRun.suggested_max_calls).toBe(7) // need + 1 at least
+      expect(q.totals.normal_runs_denied).toBe(0)
+    } finally {
+      db.close()
+    }
+  })
+
+  it('the report lists policy denials by rule; budget denials are not policy rules', async () => {
+    const db = await fleetDb()
+    try {
+      const report = await buildReport(db, {})
+      expect(report.policy_denials.map((r) => [r.rule, r.would_denials, r.denials, r.runs])).toEqual([
+        ['pol_mail ACTION_QUOTA_EXCEEDED email.send', 3, 0, 3],
+        ['pol_sandbox ACTION_KIND_DENIED payment.charge', 2, 0, 2],
+      ])
+    } finally {
+      db.close()
+    }
+  })
+})
