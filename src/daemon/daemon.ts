@@ -10,6 +10,7 @@ import {guardStateOf} from '../admin/rollout-routes.js'
 import {DEFAULT_PERMISSIONS} from '../admin/requests.js'
 import type {RetentionPolicy} from '../decision-log/retention.js'
 import {DecisionLogWriter} from '../decision-log/writer.js'
+import {type LogIdentity, loadLogIdentity} from '../integrity/log-identity.js'
 import {WriteFailedError, type WriteFailure} from '../io/group-commit-writer.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {TierClassifier} from '../evaluator/tiers.js'
@@ -54,6 +55,8 @@ export interface DaemonOptions {
   logRetryIntervalMs?: number
   /** Admin-plane failed-authentication limit and aggregation window (default 300 per source per 60 s). */
   adminAuthFailures?: {maxFailures?: number; windowMs?: number; maxSources?: number}
+  /** PEM of the decision log's checkpoint signing key ($CYCLES_LOG_SIGNING_KEY); config `decision_log.signing_key_file` wins. */
+  logSigningKeyPem?: string
 }
 
 /** Most reservations one expiry batch releases; a tick runs as many batches as are due. */
@@ -73,6 +76,8 @@ export class Daemon {
   tierStats!: TierStats
   /** The auto-rollback guard. */
   guard!: GuardRunner
+  /** The decision-log chain's instance and checkpoint key (undefined when `decision_log.chain` is false). */
+  logIdentity: LogIdentity | undefined
   private sweepTimer: NodeJS.Timeout | undefined
   private sweeping = false
   private stopping: Promise<void> | undefined
@@ -127,8 +132,13 @@ export class Daemon {
       })
       const counters = new DaemonCounters(now())
       const denials = new DenialRing()
+      const chainConfig = options.config.decision_log
+      const logIdentity = chainConfig.chain
+        ? loadLogIdentity({stateDir: options.stateDir, keyPem: options.logSigningKeyPem, keyFile: chainConfig.signing_key_file})
+        : undefined
       const decisions = new DecisionLogWriter({
         dir: options.logDir,
+        ...(logIdentity ? {instanceId: logIdentity.instanceId, chain: {key: logIdentity.key, checkpointIntervalMs: chainConfig.checkpoint_interval_s * 1000}} : {}),
         fsyncIntervalMs: options.fsyncIntervalMs,
         now,
         retention: options.logRetention,
@@ -193,6 +203,7 @@ export class Daemon {
       daemon = new Daemon(store, service, runtime, decisions, counters, controlRef, options)
       daemon.tierStats = tierStats
       daemon.guard = guard
+      daemon.logIdentity = logIdentity
       daemon.url = await runtime.listen(options.port ?? 7878, options.host ?? '127.0.0.1')
       if (adminKeyMatches) {
         // The admin plane: same store, its own port; never started without a key.
@@ -337,6 +348,21 @@ function decisionLogStatus(decisions: DecisionLogWriter) {
     records_written: health.records_written,
     records_dropped: health.records_dropped,
     files_deleted_by_retention: health.files_deleted,
+    ...chainStatus(decisions),
+  }
+}
+
+/** The hash chain: instance, head, records and the checkpoints' public key (what `audit verify --public-key` takes). */
+function chainStatus(decisions: DecisionLogWriter) {
+  const chain = decisions.chainStatus()
+  if (!chain) return {chained: false}
+  return {
+    chained: true,
+    instance: chain.instance,
+    chain_records: chain.records,
+    chain_head: chain.head,
+    checkpoint_public_key: chain.public_key,
+    ...(chain.last_checkpoint ? {last_checkpoint: {n: chain.last_checkpoint.n, ts: chain.last_checkpoint.ts, records: chain.last_checkpoint.records}} : {}),
   }
 }
 
