@@ -30,24 +30,26 @@ export function verifyLogDir(dir: string, options: VerifyOptions = {}): VerifyRe
   return verifyChains(dir, listing.segments, listing.checkpoints, options)
 }
 
-/** Verify the chains the given segment files belong to (`shadow ingest --verify`); checkpoints are looked up next to them. */
+/**
+ * Verify the whole chains the given segment files belong to (`shadow ingest --verify`): every
+ * segment and the checkpoint file of each of their instances, from the files' directories — a
+ * checkpoint signed over later segments must find them, or the tail would look truncated.
+ */
 export function verifyLogFiles(files: string[], options: VerifyOptions = {}): VerifyReport {
   const segments = new Map<string, SegmentFile[]>()
   const checkpoints = new Map<string, string>()
-  const dirs = new Set<string>()
+  const listings = new Map<string, ReturnType<typeof listLogDir>>()
   for (const file of files) {
     const parsed = parseSegmentName(path.basename(file))
-    if (!parsed) continue
+    if (!parsed || segments.has(parsed.instance)) continue
     const dir = path.dirname(path.resolve(file))
-    dirs.add(dir)
-    const list = segments.get(parsed.instance) ?? []
-    list.push({...parsed, path: path.resolve(file)})
-    segments.set(parsed.instance, list)
-    const checkpoint = path.join(dir, checkpointFileName(parsed.instance))
-    if (fs.existsSync(checkpoint)) checkpoints.set(parsed.instance, checkpoint)
+    let listing = listings.get(dir)
+    if (!listing) listings.set(dir, (listing = listLogDir(dir)))
+    segments.set(parsed.instance, listing.segments.get(parsed.instance) ?? [])
+    const checkpoint = listing.checkpoints.get(parsed.instance)
+    if (checkpoint) checkpoints.set(parsed.instance, checkpoint)
   }
-  for (const list of segments.values()) list.sort((a, b) => a.seq - b.seq)
-  return verifyChains([...dirs].join(', '), segments, checkpoints, options)
+  return verifyChains([...listings.keys()].join(', '), segments, checkpoints, options)
 }
 
 function verifyChains(dir: string, segments: Map<string, SegmentFile[]>, checkpointFiles: Map<string, string>, options: VerifyOptions): VerifyReport {
