@@ -96,6 +96,7 @@ const COMMANDS: Array<{name: string; id: string; argv: () => string[]; exit?: nu
   {name: 'shadow-report', id: 'shadow:report', argv: () => ['--db', db]},
   {name: 'shadow-loops', id: 'shadow:loops', argv: () => ['--db', db]},
   {name: 'calibrate', id: 'calibrate', argv: () => ['--db', db, '--config', configFile]},
+  {name: 'audit-verify', id: 'audit:verify', argv: () => ['--log-dir', d.logDir]},
   {name: 'error-not-found', id: 'budget:show', argv: () => ['--scope', 'tenant:nobody', '--unit', 'TOKENS'], exit: 5},
 ]
 
