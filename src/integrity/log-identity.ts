@@ -54,7 +54,7 @@ export function loadLogIdentity(options: LogIdentityOptions): LogIdentity {
 }
 
 function newInstanceId(): string {
-  return randomBytes(4).toString('hex')
+  return randomBytes(3).toString('hex')
 }
 
 function persistedInstanceId(file: string): string {

@@ -123,7 +123,7 @@ describe('the chain\'s identity: instance and checkpoint key', () => {
     const stateDir = path.join(tempDir('cycles-identity-'), 'state')
     const first = loadLogIdentity({stateDir})
     expect(first.keySource).toBe('generated')
-    expect(first.instanceId).toMatch(/^[0-9a-f]{8}$/)
+    expect(first.instanceId).toMatch(/^[0-9a-f]{6}$/)
     expect(first.key.publicText).toMatch(/^ed25519:[A-Za-z0-9_-]{43}$/)
     expect(fs.statSync(first.keyFile!).mode & 0o777).toBe(0o600)
     expect(fs.statSync(path.join(stateDir, 'decision-log-instance')).mode & 0o777).toBe(0o600)

@@ -126,7 +126,7 @@ describe('a chained decision log through kill -9, restart and tampering (built C
     const tampered = verify(logDir)
     expect(tampered.status).toBe(EXIT.TAMPERED)
     expect(tampered.report.intact).toBe(false)
-    expect(tampered.report.break).toEqual({kind: 'edited', instance: expect.stringMatching(/^[0-9a-f]{8}$/), file: segment, line: 10, record_id: victim.id, message: expect.stringContaining('does not match its hash')})
+    expect(tampered.report.break).toEqual({kind: 'edited', instance: expect.stringMatching(/^[0-9a-f]{6}$/), file: segment, line: 10, record_id: victim.id, message: expect.stringContaining('does not match its hash')})
     const tamperedText = runCli(['audit', 'verify', '--log-dir', logDir])
     expect(tamperedText.status).toBe(EXIT.TAMPERED)
     expect(tamperedText.stderr).toContain(`TAMPERED (edited) at ${segment} line 10 (record ${victim.id})`)
