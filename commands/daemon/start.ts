@@ -4,7 +4,7 @@ import {BaseCommand} from '../../src/cli/base-command.js'
 import {CliError, EXIT} from '../../src/cli/errors.js'
 import type {StartupReconcile} from '../../src/config/startup.js'
 import {DEFAULT_ADMIN_URL} from '../../src/cli/runbook-command.js'
-import {adminPlaneNote, drainOnSignals, startDaemon} from '../../src/daemon/start.js'
+import {adminPlaneNote, chainNote, drainOnSignals, startDaemon} from '../../src/daemon/start.js'
 import {EmbeddedStore} from '../../src/store/embedded/embedded-store.js'
 import {describeQuarantine} from '../../src/store/embedded/quarantine.js'
 
@@ -67,7 +67,7 @@ export default class DaemonStart extends BaseCommand {
     })
     const recovery = daemon.store instanceof EmbeddedStore ? daemon.store.recovery : undefined
     if (this.jsonMode) {
-      this.printJson({url: daemon.url, ...(daemon.adminUrl ? {admin_url: daemon.adminUrl} : {}), pid: process.pid, store: daemon.store.kind, tiers: daemon.control.tiers, ...(reconciled ? {config_differences: reconciled.differences, config_applied: reconciled.applied} : {}), ...(flags.recover && recovery ? {recovery} : {})})
+      this.printJson({url: daemon.url, ...(daemon.adminUrl ? {admin_url: daemon.adminUrl} : {}), pid: process.pid, store: daemon.store.kind, tiers: daemon.control.tiers, ...(daemon.logIdentity ? {decision_log_instance: daemon.logIdentity.instanceId, checkpoint_public_key: daemon.logIdentity.key.publicText} : {}), ...(reconciled ? {config_differences: reconciled.differences, config_applied: reconciled.applied} : {}), ...(flags.recover && recovery ? {recovery} : {})})
     } else {
       if (recovery?.quarantine) for (const line of describeQuarantine(recovery.quarantine)) log(line)
       else if (flags.recover) log('recovery: no damaged lines found; nothing was set aside')
@@ -76,6 +76,7 @@ export default class DaemonStart extends BaseCommand {
       for (const line of adminPlaneNote(daemon, DEFAULT_ADMIN_URL)) log(line)
       const tiers = daemon.control.tiers
       log(`store: ${daemon.store.kind} (${flags.redis ? flags.redis.replace(/\/\/([^@/]*)@/, '//***@') : flags['state-dir']}); decision log: ${flags['log-dir']}`)
+      log(chainNote(daemon))
       log(`tiers: low=${tiers.low} medium=${tiers.medium} high=${tiers.high}${daemon.control.killswitch.engaged ? ' (kill switch ENGAGED: all shadow)' : ''}`)
     }
     await drainOnSignals(daemon, log)

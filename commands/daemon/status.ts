@@ -21,7 +21,7 @@ export default class DaemonStatus extends BaseCommand {
       shed_by_reason?: Record<string, number>
       storage?: {
         state?: {writable: boolean; message?: string}
-        decision_log?: {writable: boolean; message?: string; records_dropped?: number; files_deleted_by_retention?: number}
+        decision_log?: {writable: boolean; message?: string; records_dropped?: number; files_deleted_by_retention?: number; chained?: boolean; instance?: string; chain_records?: number; checkpoint_public_key?: string; last_checkpoint?: {ts: string; records: number}}
       }
     }
     const shedReasons = Object.entries(s.shed_by_reason ?? {}).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')
@@ -40,6 +40,11 @@ export default class DaemonStatus extends BaseCommand {
       const dropped = log.records_dropped ? `, ${log.records_dropped} record(s) dropped` : ''
       const deleted = log.files_deleted_by_retention ? `, ${log.files_deleted_by_retention} file(s) deleted by retention` : ''
       lines.push(`decision log: ${log.writable ? 'writable' : `NOT WRITABLE: ${log.message ?? '?'}`}${dropped}${deleted}`)
+      if (log.chained) {
+        const checkpoint = log.last_checkpoint ? `last checkpoint ${log.last_checkpoint.ts} (${log.last_checkpoint.records} records)` : 'no checkpoint yet'
+        lines.push(`chain:      instance ${log.instance}, ${log.chain_records ?? 0} records, ${checkpoint}`)
+        lines.push(`public key: ${log.checkpoint_public_key} (cycles audit verify --public-key)`)
+      }
     }
     process.stdout.write(lines.join('\n') + '\n')
     if (!result.ready) this.exit(7)

@@ -3,6 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base-command.js'
 import {EXIT} from '../../src/cli/errors.js'
 import {dbPathFrom, runIngest} from '../../src/analytics/run.js'
+import {refuseBrokenChains} from '../../src/integrity/verify-command.js'
 import {progressReporter} from '../../src/output/progress.js'
 
 export default class ShadowIngest extends BaseCommand {
@@ -23,10 +24,12 @@ export default class ShadowIngest extends BaseCommand {
     db: Flags.string({description: 'Analysis database file [default: .cycles/shadow.duckdb]', env: 'CYCLES_DB'}),
     'show-malformed': Flags.integer({description: 'How many quarantined lines to show', default: 5, min: 0}),
     progress: Flags.boolean({description: 'Progress bar on a TTY for large inputs', default: true, allowNo: true}),
+    verify: Flags.boolean({description: `Verify the logs' hash chains and signed checkpoints first; refuse to ingest anything (exit ${EXIT.TAMPERED}) when one is broken`, default: false}),
   }
 
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(ShadowIngest)
+    if (flags.verify) for (const line of refuseBrokenChains(argv as string[])) this.note(line)
     const progress = flags.progress && !this.jsonMode ? progressReporter('ingest') : undefined
     let result
     try {

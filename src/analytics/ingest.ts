@@ -337,8 +337,8 @@ async function loadBatch(db: ShadowDb, batch: Plan[]): Promise<{results: Array<{
   const hi = batch.at(-1)!.fileId
   const inBatch = `file_id BETWEEN ${lo} AND ${hi}`
   const readable = batch.filter((p) => p.source !== undefined)
-  // v ≠ 1 gets a NULL id so the schema rule rejects the row
-  const columns = SELECT_COLUMNS.replace(/^id,/, 'CASE WHEN v = 1 THEN id END,')
+  // a v other than 1 or 2 (ingested schemas) gets a NULL id so the schema rule rejects the row
+  const columns = SELECT_COLUMNS.replace(/^id,/, 'CASE WHEN v IN (1, 2) THEN id END,')
   await db.run('BEGIN TRANSACTION')
   try {
     // 1. Load every non-blank line of every file of the batch in one statement.
@@ -368,7 +368,7 @@ async function loadBatch(db: ShadowDb, batch: Plan[]): Promise<{results: Array<{
       if (c && c.bad > 0) {
         anyBad = true
         const bad = await db.all<{line: number}>(
-          `SELECT ordinality::DOUBLE AS line FROM ${readJsonSql(plan.source!)} WITH ORDINALITY WHERE NOT coalesce(v = 1 AND ${VALID_SQL}, false) ORDER BY ordinality`,
+          `SELECT ordinality::DOUBLE AS line FROM ${readJsonSql(plan.source!)} WITH ORDINALITY WHERE NOT coalesce(v IN (1, 2) AND ${VALID_SQL}, false) ORDER BY ordinality`,
         )
         if (bad.length !== c.bad) throw new Error(`${plan.file.path}: ${c.bad} invalid rows on the first read but ${bad.length} on the second`)
         const located = new Map((await locateLines(plan.source!, bad.map((b) => b.line))).map((l) => [l.ordinal, l]))

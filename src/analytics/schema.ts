@@ -1,7 +1,7 @@
 // How a schema-v1 decision record (src/decision-log/record.ts) is read: the explicit column list
 // for DuckDB's JSON reader, and the validity rule a line must pass to be ingested. The same rule
 // exists twice — as SQL (decides) and as TypeScript (explains why a quarantined line failed).
-import {DECISION_ENDPOINTS} from '../decision-log/record.js'
+import {DECISION_ENDPOINTS, INGESTED_SCHEMA_VERSIONS} from '../decision-log/record.js'
 import {DECISIONS, UNITS} from '../protocol/types.js'
 
 /** Columns handed to read_json(..., columns = {...}); fields not listed are ignored. */
@@ -83,7 +83,7 @@ export function recordProblems(raw: string): string[] {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return ['not a JSON object']
   const r = value as Record<string, unknown>
   const problems: string[] = []
-  if (r.v !== 1) problems.push(r.v === undefined ? 'missing v' : `unsupported schema version v=${JSON.stringify(r.v)}`)
+  if (!INGESTED_SCHEMA_VERSIONS.includes(r.v as number)) problems.push(r.v === undefined ? 'missing v' : `unsupported schema version v=${JSON.stringify(r.v)}`)
   for (const key of ['id', 'ts', 'tenant']) if (!isStr(r[key]) || r[key] === '') problems.push(`missing or non-string ${key}`)
   if (isStr(r.ts) && Number.isNaN(Date.parse(r.ts as string))) problems.push(`ts is not a timestamp: ${JSON.stringify(r.ts)}`)
   if (typeof r.dry_run !== 'boolean') problems.push('missing or non-boolean dry_run')

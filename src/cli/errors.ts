@@ -16,6 +16,8 @@ export const EXIT = {
   STATE_LOCKED: 10,
   SERVER_ERROR: 11,
   STATE_CORRUPT: 12,
+  /** `audit verify`: a chain or checkpoint check failed (records changed, removed, added or a checkpoint forged). */
+  TAMPERED: 13,
 } as const
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT]
 

@@ -127,6 +127,17 @@ export const configSchema = z
     rollout: z.strictObject({guard: rolloutGuardSchema.prefault({})}).prefault({}),
     /** Events: retention, the writer's batching, the detectors' thresholds (src/events/config.ts). */
     events: eventsConfigSchema.prefault({}),
+    /** The tamper-evident decision log (README "Tamper-evident decision log"). */
+    decision_log: z
+      .strictObject({
+        /** Hash-chain every record (schema v2) and write signed checkpoints; false writes schema v1. */
+        chain: z.boolean().default(true),
+        /** Seconds between signed checkpoints (also one at start and at shutdown); 0 = only those two. */
+        checkpoint_interval_s: z.int().min(0).max(86_400).default(60),
+        /** PEM file of the Ed25519 checkpoint key (else $CYCLES_LOG_SIGNING_KEY, else one generated in the state directory). */
+        signing_key_file: z.string().min(1).optional(),
+      })
+      .prefault({}),
     /** Admin plane key (the admin plane stays off without one). */
     admin_key: z.string().min(16, 'expected at least 16 characters').optional(),
     /**

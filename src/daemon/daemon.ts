@@ -12,6 +12,7 @@ import {guardStateOf} from '../admin/rollout-routes.js'
 import {DEFAULT_PERMISSIONS} from '../admin/requests.js'
 import type {RetentionPolicy} from '../decision-log/retention.js'
 import {DecisionLogWriter} from '../decision-log/writer.js'
+import {type LogIdentity, loadLogIdentity} from '../integrity/log-identity.js'
 import {WriteFailedError, type WriteFailure} from '../io/group-commit-writer.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {TierClassifier} from '../evaluator/tiers.js'
@@ -74,6 +75,8 @@ export interface DaemonOptions {
   approvalGate?: ApprovalGate
   /** How often the period runner looks for a periodic budget's boundary (default 1000 ms). */
   periodIntervalMs?: number
+  /** PEM of the decision log's checkpoint signing key ($CYCLES_LOG_SIGNING_KEY); config `decision_log.signing_key_file` wins. */
+  logSigningKeyPem?: string
 }
 
 /** Most reservations one expiry batch releases; a tick runs as many batches as are due. */
@@ -99,6 +102,8 @@ export class Daemon {
   webhooks!: WebhookDispatcher
   /** Resets periodic budgets at their boundaries (exactly once across instances). */
   periods!: PeriodRunner
+  /** The decision-log chain's instance and checkpoint key (undefined when `decision_log.chain` is false). */
+  logIdentity: LogIdentity | undefined
   private sweepTimer: NodeJS.Timeout | undefined
   private sweeping = false
   private stopping: Promise<void> | undefined
@@ -159,8 +164,13 @@ export class Daemon {
       })
       const counters = new DaemonCounters(now())
       const denials = new DenialRing()
+      const chainConfig = options.config.decision_log
+      const logIdentity = chainConfig.chain
+        ? loadLogIdentity({stateDir: options.stateDir, keyPem: options.logSigningKeyPem, keyFile: chainConfig.signing_key_file})
+        : undefined
       const decisions = new DecisionLogWriter({
         dir: options.logDir,
+        ...(logIdentity ? {instanceId: logIdentity.instanceId, chain: {key: logIdentity.key, checkpointIntervalMs: chainConfig.checkpoint_interval_s * 1000}} : {}),
         fsyncIntervalMs: options.fsyncIntervalMs,
         now,
         retention: options.logRetention,
@@ -235,6 +245,7 @@ export class Daemon {
       daemon.tierStats = tierStats
       daemon.guard = guard
       daemon.events = events
+      daemon.logIdentity = logIdentity
       daemon.url = await runtime.listen(options.port ?? 7878, options.host ?? '127.0.0.1')
       if (adminKeyMatches) {
         // The admin plane: same store, its own port; never started without a key.
@@ -395,6 +406,21 @@ function decisionLogStatus(decisions: DecisionLogWriter) {
     records_written: health.records_written,
     records_dropped: health.records_dropped,
     files_deleted_by_retention: health.files_deleted,
+    ...chainStatus(decisions),
+  }
+}
+
+/** The hash chain: instance, head, records and the checkpoints' public key (what `audit verify --public-key` takes). */
+function chainStatus(decisions: DecisionLogWriter) {
+  const chain = decisions.chainStatus()
+  if (!chain) return {chained: false}
+  return {
+    chained: true,
+    instance: chain.instance,
+    chain_records: chain.records,
+    chain_head: chain.head,
+    checkpoint_public_key: chain.public_key,
+    ...(chain.last_checkpoint ? {last_checkpoint: {n: chain.last_checkpoint.n, ts: chain.last_checkpoint.ts, records: chain.last_checkpoint.records}} : {}),
   }
 }
 

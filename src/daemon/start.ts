@@ -8,6 +8,8 @@ import {StateCorruptError} from '../store/embedded/state-damage.js'
 import {StoreUnavailableError} from '../store/errors.js'
 import {RedisStore} from '../store/redis/redis-store.js'
 import type {Store} from '../store/types.js'
+import {SIGNING_KEY_ENV} from '../integrity/log-identity.js'
+import {SigningKeyError} from '../integrity/signing.js'
 import {Daemon} from './daemon.js'
 
 export interface StartOptions {
@@ -77,6 +79,7 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
       ...(options.adminPort === undefined ? {} : {adminPort: options.adminPort}),
       ...(adminKey ? {adminKey} : {}),
       ...bounds,
+      logSigningKeyPem: (options.env ?? process.env)[SIGNING_KEY_ENV] || undefined,
     })
   } catch (error) {
     if (error instanceof StateCorruptError) {
@@ -85,6 +88,9 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
     }
     if (error instanceof StateDirLockedError) {
       throw new CliError('STATE_LOCKED', error.message, {exit: EXIT.STATE_LOCKED, suggestions: ['stop the other daemon, or pass a different --state-dir']})
+    }
+    if (error instanceof SigningKeyError) {
+      throw new CliError('CONFIG', error.message, {exit: EXIT.CONFIG, suggestions: [`give an Ed25519 private key in PEM (PKCS#8), e.g. openssl genpkey -algorithm ed25519; or unset ${SIGNING_KEY_ENV} to use the key kept in the state directory`]})
     }
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'EADDRINUSE') {
@@ -128,6 +134,14 @@ function parseBounds(options: StartOptions): {logRetention?: ReturnType<typeof p
     throw new CliError('USAGE', `--max-rss expects a size such as 1536MB or 2GiB; got '${options.maxRss}'`, {exit: EXIT.USAGE})
   }
   return {...(logRetention ? {logRetention} : {}), shedding: {maxQueueMs: options.maxQueueMs, maxRssBytes}}
+}
+
+/** What `daemon start` prints about the decision log's chain: the key its checkpoints are signed with. */
+export function chainNote(daemon: Daemon): string {
+  const identity = daemon.logIdentity
+  if (!identity) return 'decision log: not chained (decision_log.chain: false): schema v1, no checkpoints'
+  const where = {config: `from ${identity.keyFile}`, env: `from $${SIGNING_KEY_ENV}`, state: `kept in ${identity.keyFile}`, generated: `generated now, kept in ${identity.keyFile}`, ephemeral: 'for this run only (no state directory)'}[identity.keySource]
+  return `decision log: hash-chained, instance ${identity.instanceId}; checkpoints signed with ${identity.key.publicText} (${where}); check with: cycles audit verify --log-dir <dir> --public-key ${identity.key.publicText}`
 }
 
 /** Resolve when the process is asked to stop (SIGINT/SIGTERM), after draining the daemon. */

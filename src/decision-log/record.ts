@@ -1,14 +1,21 @@
-// Decision log record, schema v1: the contract between the daemon (and the simulator) and the
+// Decision log record, schema v1 and v2: the contract between the daemon (and the simulator) and the
 // analyzer. Documented in the README; change it only with a new `v`.
+//
+// v2 is v1 plus the hash chain: `prev_hash` and `hash` as the last two members of the line, sealed
+// by the writer (src/decision-log/chain.ts with src/integrity/chain.ts). Records are built as v1;
+// the daemon's writer turns them into v2 lines as it writes them. Ingest reads both.
 import type {Action, Decision, Mode, OveragePolicy, Subject, Tier, Unit} from '../protocol/types.js'
 
 export const DECISION_LOG_SCHEMA_VERSION = 1
+/** Schema versions `cycles shadow ingest` reads. */
+export const INGESTED_SCHEMA_VERSIONS: readonly number[] = [1, 2]
 
 export type DecisionEndpoint = 'reserve' | 'decide' | 'commit' | 'release' | 'extend' | 'event'
 export const DECISION_ENDPOINTS: readonly DecisionEndpoint[] = ['reserve', 'decide', 'commit', 'release', 'extend', 'event']
 
 export interface DecisionRecord {
-  v: 1
+  /** 1 as built; 2 in a chained log (then `prev_hash` and `hash` follow as the last members). */
+  v: 1 | 2
   /** UUID, unique per record; ingest de-duplicates on it. */
   id: string
   /** ISO-8601 UTC with milliseconds. */
@@ -64,6 +71,10 @@ export interface DecisionRecord {
   observe_mode?: 'OBSERVE'
   /** Optional: the policy that governed the request (its denial, quotas, caps or limits), when one did. */
   policy_id?: string
+  /** v2: the previous record's hash (64 zeros for the first record of the instance's chain). */
+  prev_hash?: string
+  /** v2: SHA-256 of the line up to and with prev_hash (src/integrity/chain.ts). */
+  hash?: string
 }
 
 /** run_id / parent_run_id from subject.dimensions, else metadata. */

@@ -3,13 +3,20 @@
 // that cannot be written never stops decisions: the records are dropped and counted, and the count
 // is reported (status, the daemon's log) once records are written again. Retention deletes old
 // closed segments. The directory is created 0700 and the segments 0600.
+//
+// With `chain` (schema v2, the daemon's default) every record is sealed into the instance's hash
+// chain as it is written, and signed checkpoints go to the instance's checkpoint file (see
+// src/decision-log/chain.ts).
 import {randomBytes} from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 
 import {GroupCommitWriter, type WriteFailure} from '../io/group-commit-writer.js'
+import type {SigningKey} from '../integrity/signing.js'
+import {type ChainStatus, DecisionChain} from './chain.js'
 import type {DecisionRecord} from './record.js'
 import {type RetentionPolicy, type RetentionResult, applyRetention} from './retention.js'
+import {listLogDir, segmentName} from './segments.js'
 
 export interface DecisionSink {
   write(record: DecisionRecord): void
@@ -31,6 +38,8 @@ export interface DecisionLogOptions {
   retryIntervalMs?: number
   /** The daemon's log: failures, recoveries with the number of records dropped, retention errors. */
   log?: (line: string) => void
+  /** Hash-chain the records (schema v2) and sign checkpoints with this key. */
+  chain?: {key: SigningKey; checkpointIntervalMs: number}
 }
 
 export interface DecisionLogHealth {
@@ -51,6 +60,8 @@ export class DecisionLogWriter implements DecisionSink {
   private readonly now: () => number
   filesDeleted = 0
   readonly instanceId: string
+  /** The hash chain and its checkpoints (undefined: schema v1, unchained). */
+  readonly chain: DecisionChain | undefined
 
   constructor(private readonly options: DecisionLogOptions) {
     fs.mkdirSync(options.dir, {recursive: true, mode: 0o700})
@@ -58,6 +69,11 @@ export class DecisionLogWriter implements DecisionSink {
     this.now = options.now ?? Date.now
     this.instanceId = options.instanceId ?? randomBytes(3).toString('hex')
     const log = options.log ?? (() => {})
+    // Segment numbers go on from this instance's last segment, so they order its files across restarts.
+    this.sequence = listLogDir(options.dir).segments.get(this.instanceId)?.at(-1)?.seq ?? 0
+    this.chain = options.chain
+      ? new DecisionChain({dir: options.dir, instanceId: this.instanceId, key: options.chain.key, currentSegment: () => path.basename(this.writer.currentPath), now: this.now, log})
+      : undefined
     this.writer = new GroupCommitWriter({
       fsyncIntervalMs: options.fsyncIntervalMs,
       now: options.now,
@@ -67,9 +83,9 @@ export class DecisionLogWriter implements DecisionSink {
       segments: {
         nextPath: (now) => {
           this.sequence++
-          const name = `decisions-${hourOf(now)}-${this.instanceId}-${String(this.sequence).padStart(4, '0')}.jsonl`
+          const name = segmentName(hourOf(now), this.instanceId, this.sequence)
           // A segment was just closed: the moment retention may have something new to delete.
-          if (this.sequence > 1) this.applyRetention(now)
+          if (this.writer.currentPath !== '') this.applyRetention(now)
           return path.join(options.dir, name)
         },
         shouldRotate: (bytes, openedAt, now) => bytes > maxBytes || hourOf(openedAt) !== hourOf(now),
@@ -83,7 +99,9 @@ export class DecisionLogWriter implements DecisionSink {
         const from = new Date(failure.sinceMs).toISOString()
         log(`decision log: writing again; ${droppedLines} record(s) dropped from ${from} to ${new Date(recoveredAtMs).toISOString()} (${failure.errno})`)
       },
+      sealer: this.chain,
     })
+    if (this.chain && options.chain) this.chain.start(this.writer, options.chain.checkpointIntervalMs)
     const interval = options.retentionIntervalMs ?? 60_000
     if (options.retention && interval > 0) {
       this.retentionTimer = setInterval(() => this.applyRetention(this.now()), interval)
@@ -101,6 +119,11 @@ export class DecisionLogWriter implements DecisionSink {
 
   get recordsDropped(): number {
     return this.writer.linesDropped
+  }
+
+  /** The chain's head, record count and last checkpoint (undefined when unchained). */
+  chainStatus(): ChainStatus | undefined {
+    return this.chain?.status()
   }
 
   health(): DecisionLogHealth {
@@ -144,6 +167,8 @@ export class DecisionLogWriter implements DecisionSink {
   close(): void {
     if (this.retentionTimer) clearInterval(this.retentionTimer)
     this.writer.close()
+    // After the last records are written and fsynced: the shutdown checkpoint covers all of them.
+    this.chain?.close()
   }
 }
 

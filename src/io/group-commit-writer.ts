@@ -65,6 +65,18 @@ export interface GroupCommitOptions {
   fileMode?: number
   onFailure?: (failure: WriteFailure) => void
   onRecovery?: (recovery: WriteRecovery) => void
+  /**
+   * Seals each (string) line just before it is encoded, in file order (the decision log's hash
+   * chain). In drop mode a batch that is not written is rolled back, so the chain links only lines
+   * that reached the file.
+   */
+  sealer?: LineSealer
+}
+
+export interface LineSealer {
+  seal(line: string): string
+  mark(): unknown
+  rollback(mark: unknown): void
 }
 
 interface Batch {
@@ -173,8 +185,10 @@ export class GroupCommitWriter {
     let written = true
     if (this.pending.length > 0) {
       const count = this.pending.length
+      const mark = this.options.sealer?.mark()
       const size = this.encodePending()
       written = this.writeOut(this.buffer.subarray(0, size), count)
+      if (!written && !this.keep) this.options.sealer?.rollback(mark)
       // A rare huge batch should not pin its buffer for the life of the process.
       if (this.buffer.length > MAX_KEPT_BUFFER) this.buffer = Buffer.allocUnsafe(INITIAL_BUFFER)
     }
@@ -311,8 +325,9 @@ export class GroupCommitWriter {
    */
   private encodePending(): number {
     let size = 0
+    const sealer = this.options.sealer
     for (const line of this.pending) {
-      if (typeof line === 'string') size = this.encode(line, size)
+      if (typeof line === 'string') size = this.encode(sealer ? sealer.seal(line) : line, size)
       else for (const part of line) size = this.encode(part, size)
       this.room(size + 1)
       this.buffer[size++] = 0x0a
@@ -349,6 +364,21 @@ export class GroupCommitWriter {
       this.reopen = false
       this.bytes = fs.fstatSync(fd).size
       if (!reopening) this.openedAt = now
+    }
+  }
+
+  /**
+   * Write what is pending and fdatasync the current segment now, on the event loop: for the rare
+   * moment something must not be claimed before the lines are on disk (a signed checkpoint).
+   */
+  syncNow(): void {
+    this.flushNow()
+    if (this.fd === undefined || !this.dirty) return
+    try {
+      fs.fdatasyncSync(this.fd)
+      this.dirty = false
+    } catch {
+      // the periodic sync retries; the caller's claim is then only as durable as the page cache
     }
   }
 

@@ -55,7 +55,7 @@ describe('shadow ingest', () => {
     const good = lines.slice(0, 6)
     const noId = JSON.parse(good[1]) as Record<string, unknown>
     delete noId.id
-    const wrongVersion = {...(JSON.parse(good[2]) as object), v: 2}
+    const wrongVersion = {...(JSON.parse(good[2]) as object), v: 3}
     const badEstimate = {...(JSON.parse(good[3]) as object), endpoint: 'reserve', estimate: 'lots'}
     const content = [
       good[0], // 1
@@ -83,7 +83,7 @@ describe('shadow ingest', () => {
       expect(q.every((r) => r.file === path.resolve(file))).toBe(true)
       expect(q[0].reason).toMatch(/not valid JSON/)
       expect(q[1].reason).toMatch(/missing or non-string id/)
-      expect(q[2].reason).toMatch(/unsupported schema version v=2/)
+      expect(q[2].reason).toMatch(/unsupported schema version v=3/)
       expect(q[3].reason).toBe('not a JSON object')
       expect(q[4].reason).toMatch(/estimate is not a non-negative integer/)
       expect(q[5].reason).toMatch(/^torn tail \(no newline at end of file/)

@@ -1,5 +1,7 @@
 // Daemon runtime plane: dry-run and decide throughput and latency at 64 connections with the
-// decision log on, next to a bare node:http server returning a same-size body, in the same run.
+// decision log on, next to a bare node:http server returning a same-size body, in the same run; and
+// the same dry-runs against a second daemon whose log is not hash-chained (decision_log.chain: false),
+// interleaved, for what the chain costs a request.
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -19,6 +21,7 @@ export async function run(args: string[]): Promise<void> {
   const connections = 64
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cycles-bench-'))
   fs.writeFileSync(path.join(dir, 'cycles.yaml'), CONFIG)
+  fs.writeFileSync(path.join(dir, 'unchained.yaml'), `${CONFIG}\ndecision_log: {chain: false}\n`)
   const bin = path.join(PROJECT_ROOT, 'bin', 'run.js')
   let seq = 0
   const subject = {tenant: 'bench', workspace: 'prod', agent: 'a'}
@@ -34,6 +37,7 @@ export async function run(args: string[]): Promise<void> {
   const sample = await fetch(`${daemon.url}/v1/reservations`, {method: 'POST', headers: {'content-type': 'application/json', 'X-Cycles-API-Key': KEY}, body: dryRun()})
   const sampleSize = (await sample.text()).length
   const bare = await spawnListening([path.join(PROJECT_ROOT, 'dist', 'test', 'bench', 'bare-server.js'), String(sampleSize)])
+  const unchained = await spawnListening([bin, 'daemon', 'start', '--config', path.join(dir, 'unchained.yaml'), '--port', '0', '--log-dir', path.join(dir, 'log-unchained'), '--state-dir', path.join(dir, 'state-unchained')])
 
   // Same daemon, plus one webhook subscribed to reservation.denied (its receiver: the bare server),
   // so the line below shows what delivery costs the request path: nothing should wait on it.
@@ -53,13 +57,15 @@ export async function run(args: string[]): Promise<void> {
     await load('warmup', {url: bare.url, connections, durationS: 1, path: '/v1/reservations', headers, body: dryRun})
     await load('warmup', {url: daemon.url, connections, durationS: 2, path: '/v1/reservations', headers, body: dryRun})
     await load('warmup', {url: hooked.url, connections, durationS: 2, path: '/v1/reservations', headers, body: dryRun})
-    const runs: LoadResult[][] = [[], [], [], []]
+    await load('warmup', {url: unchained.url, connections, durationS: 2, path: '/v1/reservations', headers, body: dryRun})
+    const runs: LoadResult[][] = [[], [], [], [], []]
     for (let round = 0; round < rounds; round++) {
       // The baseline gets the very same request stream (same bodies, same generator cost on the client).
       runs[0].push(await load('bare node:http (same-size body)', {url: bare.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: bare.child.pid}))
       runs[1].push(await load('daemon dry-run reserve', {url: daemon.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: daemon.child.pid}))
       runs[2].push(await load('daemon decide', {url: daemon.url, connections, durationS: duration, path: '/v1/decide', headers, body: decide, serverPid: daemon.child.pid}))
       runs[3].push(await load('daemon dry-run reserve, 1 webhook on reservation.denied', {url: hooked.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: hooked.child.pid}))
+      runs[4].push(await load('daemon dry-run reserve, log not chained', {url: unchained.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: unchained.child.pid}))
     }
     for (const series of runs) {
       const sorted = [...series].sort((a, b) => a.rps - b.rps)
@@ -70,10 +76,11 @@ export async function run(args: string[]): Promise<void> {
     await daemon.stop()
     await hooked.stop()
     await bare.stop()
+    await unchained.stop()
   }
-  const logged = fs.readdirSync(path.join(dir, 'log')).reduce((n, f) => n + fs.readFileSync(path.join(dir, 'log', f), 'utf8').split('\n').length - 1, 0)
+  const logged = fs.readdirSync(path.join(dir, 'log')).filter((f) => f.endsWith('.jsonl')).reduce((n, f) => n + fs.readFileSync(path.join(dir, 'log', f), 'utf8').split('\n').length - 1, 0)
   printTable(rows)
-  const [baseline, dry, dec, withHook] = rows
+  const [baseline, dry, dec, withHook, plain] = rows
   console.log('')
   console.log(`response body: ${sampleSize} bytes; connections: ${connections}; duration: ${duration}s × ${rounds} rounds each; machine: ${os.cpus().length} cores`)
   console.log(`decision records written: ${fmt(logged)} (logging on, group commit, fsync 1/s)`)
@@ -86,6 +93,12 @@ export async function run(args: string[]): Promise<void> {
   if (dry.cpuUsPerRequest && baseline.cpuUsPerRequest) {
     // On a busy machine throughput ratios wander; CPU time per request does not.
     console.log(`CPU per request: daemon dry-run ${fmt(dry.cpuUsPerRequest, 1)} µs vs bare ${fmt(baseline.cpuUsPerRequest, 1)} µs → CPU-bound ratio ${fmt((baseline.cpuUsPerRequest / dry.cpuUsPerRequest) * 100, 1)} %`)
+  }
+  if (dry.cpuUsPerRequest && plain.cpuUsPerRequest) {
+    console.log(
+      `hash chain (same run, interleaved): dry-run ${fmt(dry.rps)} req/s chained vs ${fmt(plain.rps)} unchained (${fmt((dry.rps / plain.rps) * 100, 1)} %); ` +
+        `CPU per request ${fmt(dry.cpuUsPerRequest, 1)} vs ${fmt(plain.cpuUsPerRequest, 1)} µs → the chain costs ≈ ${fmt(dry.cpuUsPerRequest - plain.cpuUsPerRequest, 1)} µs per record (target: a few µs; within this machine's noise when small)`,
+    )
   }
   // Closed-loop latency: each of the 64 connections waits for its answer before sending again, so the
   // mean latency is connections / throughput (Little's law), whatever the server does.

@@ -13,6 +13,7 @@ const SUITES: Record<string, () => Promise<{run: (args: string[]) => Promise<voi
   startup: () => import('./startup-bench.js'),
   docs: () => import('./docs-bench.js'),
   events: () => import('./events-bench.js'),
+  verify: () => import('./verify-bench.js'),
 }
 
 const plan = planBench(process.argv.slice(2))

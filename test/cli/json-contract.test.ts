@@ -121,6 +121,7 @@ const COMMANDS: Array<{name: string; id: string; argv: () => string[]; exit?: nu
   {name: 'webhook-pause', id: 'webhook:pause', argv: () => [webhookId, '--yes']},
   {name: 'approvals-list', id: 'approvals:list', argv: () => ['--tenant', 'acme']},
   {name: 'approvals-show', id: 'approvals:show', argv: () => [approvalId]},
+  {name: 'audit-verify', id: 'audit:verify', argv: () => ['--log-dir', d.logDir]},
   {name: 'error-not-found', id: 'budget:show', argv: () => ['--scope', 'tenant:nobody', '--unit', 'TOKENS'], exit: 5},
 ]
 

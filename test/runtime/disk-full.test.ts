@@ -220,7 +220,12 @@ describe('log disk full', () => {
     now += 1500
     expect((await call(url, 'POST', '/v1/decide', reserveBody('after'), headers)).status).toBe(200)
     status = (await call(url, 'GET', '/actuator/cycles/status')).body
-    expect(status.storage.decision_log).toEqual({writable: true, records_written: 2, records_dropped: 6, files_deleted_by_retention: 0})
+    expect(status.storage.decision_log).toEqual({
+      writable: true, records_written: 2, records_dropped: 6, files_deleted_by_retention: 0,
+      // the dropped records were rolled back out of the hash chain: it holds the two written
+      chained: true, instance: expect.stringMatching(/^[0-9a-f]{6}$/), chain_records: 2, chain_head: expect.stringMatching(/^[0-9a-f]{64}$/),
+      checkpoint_public_key: expect.stringMatching(/^ed25519:/), last_checkpoint: {n: 1, ts: expect.any(String), records: 0},
+    })
     expect(lines).toContain('decision log: writing again; 6 record(s) dropped from 2026-11-27T11:30:00.000Z to 2026-11-27T11:30:01.500Z (ENOSPC)')
     const records = readRecords(logDir)
     expect(records.map((r) => (r.endpoint === 'decide' ? r.decision : r.endpoint))).toEqual(['ALLOW', 'ALLOW'])

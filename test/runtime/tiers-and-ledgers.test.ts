@@ -65,7 +65,7 @@ describe('shadow tier', () => {
     const records = d.records()
     const reserveRecord = recordFor(res.headers.get('x-request-id'))
     expect(reserveRecord).toMatchObject({
-      v: 1, endpoint: 'reserve', mode: 'shadow', tier: 'medium', dry_run: false, decision: 'ALLOW',
+      v: 2, endpoint: 'reserve', mode: 'shadow', tier: 'medium', dry_run: false, decision: 'ALLOW',
       would_decision: 'DENY', would_reason_code: 'BUDGET_EXCEEDED', denied_scope: 'tenant:acme/workspace:shadowed',
       scope_path: 'tenant:acme/workspace:shadowed', unit: 'TOKENS', estimate: 5000, run_id: 'run-shadowed', http_status: 200,
       reservation_id: res.body.reservation_id, tenant: 'acme',
@@ -117,13 +117,13 @@ describe('enforce tier', () => {
     expect(recordFor(ok.headers.get('x-request-id'))).toMatchObject({decision: 'ALLOW', would_decision: 'ALLOW', mode: 'enforce'})
   })
 
-  it('writes one record per evaluated request, each a complete schema-v1 record', async () => {
+  it('writes one record per evaluated request, each a complete schema-v2 (chained) record', async () => {
     const records = d.records()
     const counts: Record<string, number> = {}
     for (const r of records) counts[`${r.endpoint}${r.dry_run ? '/dry' : ''}`] = (counts[`${r.endpoint}${r.dry_run ? '/dry' : ''}`] ?? 0) + 1
     expect(counts).toEqual({reserve: 8, 'reserve/dry': 6, commit: 1, release: 1})
     for (const r of records) {
-      expect(r).toMatchObject({v: 1})
+      expect(r).toMatchObject({v: 2, prev_hash: expect.stringMatching(/^[0-9a-f]{64}$/), hash: expect.stringMatching(/^[0-9a-f]{64}$/)})
       expect(r.id).toMatch(/^[0-9a-f-]{36}$/)
       expect(r.ts).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
       expect(['reserve', 'decide', 'commit', 'release', 'extend', 'event']).toContain(r.endpoint)

@@ -8,14 +8,14 @@ import {SUITE_NAMES, planBench} from '../bench/plan.js'
 function records(run: {suite: string; args: string[]}): number {
   const given = run.args.find((a) => a.startsWith('--records='))
   if (given) return Number(given.slice('--records='.length))
-  return {analyzer: 10_000_000, calibrate: 10_000_000, faithfulness: 1_000_000}[run.suite] ?? 0
+  return {analyzer: 10_000_000, calibrate: 10_000_000, faithfulness: 1_000_000, verify: 1_000_000}[run.suite] ?? 0
 }
 
 describe('npm run bench', () => {
   it('with no argument runs a quick set: no suite generates more than 200,000 records, nothing needs Redis', () => {
     const plan = planBench([])
     expect(plan.quick).toBe(true)
-    expect(plan.runs.map((r) => r.suite)).toEqual(['daemon', 'analyzer', 'calibrate', 'startup'])
+    expect(plan.runs.map((r) => r.suite)).toEqual(['daemon', 'analyzer', 'calibrate', 'startup', 'verify'])
     expect(Math.max(...plan.runs.map(records))).toBe(200_000)
     expect(plan.runs.find((r) => r.suite === 'daemon')?.args).toContain('--quick')
   })

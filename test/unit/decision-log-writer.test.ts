@@ -196,7 +196,8 @@ describe('decision log retention and permissions', () => {
     writer.write(record(1))
     writer.close()
     const current = path.basename(writer.currentPath)
-    expect(current).toBe('decisions-2026112712-abc123-0001.jsonl')
+    // numbered after the instance's last segment (0003), so an instance's segments sort in write order
+    expect(current).toBe('decisions-2026112712-abc123-0004.jsonl')
     const result = writer.applyRetention(now)
     expect(result.deleted.map((f) => path.basename(f))).toEqual([
       'decisions-2026112009-abc123-0001.jsonl', // age
@@ -205,7 +206,7 @@ describe('decision log retention and permissions', () => {
     ])
     expect(fs.readdirSync(dir).sort()).toEqual([
       'decisions-2026112711-abc123-0003.jsonl',
-      'decisions-2026112712-abc123-0001.jsonl',
+      'decisions-2026112712-abc123-0004.jsonl',
       'decisions-2026112712-fff999-0002.jsonl',
       'notes.txt',
     ])
