@@ -91,6 +91,17 @@ export interface AuditEntryWire {
   request_id?: string
   key_id?: string
   metadata?: Record<string, unknown>
+  /** Our daemon: the row's place on the audit hash chain (rows of successful writes). */
+  chain_seq?: number
+  prev_hash?: string
+  hash?: string
+}
+
+/** One page of the audit chain in chain order (our daemon only: `order=chain`). */
+export interface AuditChainPage {
+  logs: AuditEntryWire[]
+  chain_head: {hash: string; seq: number}
+  has_more: boolean
 }
 
 export interface Page<T> {
@@ -174,6 +185,10 @@ export class AdminClient {
   // audit, overview
   listAudit(query: Query): Promise<Page<AuditEntryWire>> {
     return this.page('/v1/admin/audit/logs', 'logs', query)
+  }
+  /** Chained rows with chain_seq > `afterSeq`, oldest first, and the chain head (our daemon only). */
+  listAuditChain(afterSeq: number, limit: number): Promise<AuditChainPage> {
+    return this.http.request('GET', '/v1/admin/audit/logs', {query: {order: 'chain', after_seq: afterSeq, limit}})
   }
   overview(): Promise<Overview> {
     return this.http.request('GET', '/v1/admin/overview')
