@@ -38,6 +38,18 @@ export type BudgetBook = 'real' | 'shadow' | 'both'
 /** The daemon's mark on an answer replayed for a known idempotency_key (the body is the original one, byte for byte). */
 export const REPLAY_HEADER = 'X-Cycles-Idempotent-Replay'
 
+/** Who makes an admin change and why (cycles extension): the admin plane keeps both in the audit row. */
+export const ACTOR_HEADER = 'X-Cycles-Actor'
+export const REASON_HEADER = 'X-Cycles-Reason'
+
+/** The actor and reason headers, percent-encoded: header values are bytes, names and reasons need not be ASCII. */
+export function auditHeaders(who: {actor?: string; reason?: string}): Record<string, string> {
+  return {
+    ...(who.actor ? {[ACTOR_HEADER]: encodeURIComponent(who.actor)} : {}),
+    ...(who.reason ? {[REASON_HEADER]: encodeURIComponent(who.reason)} : {}),
+  }
+}
+
 export interface FundingResponse {
   operation: string
   previous_allocated: Amount
