@@ -7,6 +7,24 @@ import {queryDate, queryEnum, queryInt, queryLimit, queryList, querySearch} from
 import {ADMIN_TENANT, auditWire} from './wire.js'
 import {AUDIT_CHAIN_COLLECTION, AUDIT_HEAD_ID, headFromDoc} from '../integrity/audit-chain.js'
 
+/**
+ * Operation names an audit row can carry: the admin spec's (cycles-admin.md §2.5) and this daemon's
+ * own (control, rollout, aggregated unauthenticated failures). Failed requests' rows use
+ * `METHOD:/path` instead (AUDIT_FAILURE_OPERATION).
+ */
+export const AUDIT_OPERATIONS = [
+  'createTenant', 'updateTenant', 'bulkActionTenants', 'createBudget', 'updateBudget', 'fundBudget', 'freezeBudget', 'unfreezeBudget',
+  'bulkActionBudgets', 'createPolicy', 'updatePolicy', 'createApiKey', 'updateApiKey', 'revokeApiKey', 'createWebhookSubscription',
+  'updateWebhookSubscription', 'deleteWebhookSubscription', 'testWebhookSubscription', 'replayEvents', 'bulkActionWebhooks',
+  'updateWebhookSecurityConfig', 'createTenantWebhook', 'updateTenantWebhook', 'deleteTenantWebhook', 'testTenantWebhook',
+  'tenant_close_cascade', 'control.tier.set', 'control.killswitch.engage', 'control.killswitch.release', 'rollout.step',
+  'rollout.rollback', 'rollout.guard.rollback', 'unauthenticatedRequests',
+] as const
+/** A failed request's operation: its method and path. */
+export const AUDIT_FAILURE_OPERATION = /^[A-Z]+:\/\S*$/
+/** Resource types: the spec's, its cascade rows', and this daemon's own. */
+export const AUDIT_RESOURCE_TYPES = ['tenant', 'budget', 'api_key', 'policy', 'webhook', 'webhook_subscription', 'config', 'control', 'audit', 'admin'] as const
+
 const SCAN_PAGE = 1000
 const MAX_SCAN = 250_000
 const CHAIN_PAGE_MAX = 1000
