@@ -37,6 +37,7 @@ export default defineConfig({
       'test/calibration/verdict-search-mutants.test.ts',
       'test/rollout/guard-mutants.test.ts',
       'test/rollout/gates-plan-mutants.test.ts',
+      'test/store/doc-line-shapes.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -5,8 +5,10 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 import type {ApiKey, Book, Ledger, Reservation, Tenant} from '../../src/protocol/types.js'
 import type {AuditEntry, OverageCharge, Store, TierControl, Tx} from '../../src/store/types.js'
 import {ledgerKey} from '../../src/store/types.js'
+import {describeDocContract} from './doc-contract.js'
 
-export type StoreFactory = () => Promise<Store>
+/** A fresh store; `now` is the clock of doc expiry (doc-contract.ts). */
+export type StoreFactory = (options?: {now?: () => number}) => Promise<Store>
 
 const T = 'tenant:acme'
 const W = 'tenant:acme/workspace:prod'
@@ -644,4 +646,5 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       expect((await store.health()).ok).toBe(true)
     })
   })
+  describeDocContract(name, factory)
 }

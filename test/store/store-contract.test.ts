@@ -17,8 +17,8 @@ afterAll(async () => {
   await destroyRedis(redis)
 })
 
-describeStoreContract('embedded', () => EmbeddedStore.open())
-describeStoreContract('redis', () => {
+describeStoreContract('embedded', (options) => EmbeddedStore.open({now: options?.now}))
+describeStoreContract('redis', (options) => {
   if (!redis) throw new Error('redis-server did not start (see beforeAll)')
-  return RedisStore.open({url: redis.url, prefix: `t${randomUUID().slice(0, 8)}:`})
+  return RedisStore.open({url: redis.url, prefix: `t${randomUUID().slice(0, 8)}:`, now: options?.now})
 })

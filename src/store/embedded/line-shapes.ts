@@ -94,9 +94,41 @@ function docRefProblem(d: unknown): string | undefined {
   return undefined
 }
 
+const isNumbers = (v: unknown) => isObj(v) && Object.values(v).every((n) => n === undefined || isNum(n))
+
+/** What nextDoc() relies on: replaying a write of another shape would corrupt the doc silently (a string `add` adds its characters). */
+function docWriteProblem(w: unknown): string | undefined {
+  const ref = docRefProblem(w)
+  if (ref) return ref
+  const {set, add, delete: del, expectVersion, expires_at_ms: expires} = w as Obj
+  if (set !== undefined && !isObj(set)) return '"set" is not an object'
+  if (add !== undefined && !isNumbers(add)) return '"add" is not an object of numbers'
+  if (del !== undefined && del !== true) return '"delete" is not true'
+  if (expectVersion !== undefined && !Number.isSafeInteger(expectVersion)) return '"expectVersion" is not an integer'
+  if (expires !== undefined && !isNum(expires)) return '"expires_at_ms" is not a number'
+  return undefined
+}
+
+const DOC_OPS = new Set(['lt', 'lte', 'gte', 'eq'])
+
+function docConditionProblem(c: unknown): string | undefined {
+  const ref = docRefProblem(c)
+  if (ref) return ref
+  const {field, op, value} = c as Obj
+  if (!isStr(field)) return '"field" is not a string'
+  if (!DOC_OPS.has(op as string)) return '"op" is not lt, lte, gte or eq'
+  if (!isNum(value)) return '"value" is not a number'
+  return undefined
+}
+
 function storedDocProblem(d: unknown): string | undefined {
-  if (!isObj(d)) return 'not an object'
-  return docRefProblem(d) || (!isNum(d.version) ? '"version" is not a number' : !isObj(d.value) ? '"value" is not an object' : undefined)
+  const ref = docRefProblem(d)
+  if (ref) return ref
+  const {version, value, expires_at_ms: expires} = d as Obj
+  if (!Number.isSafeInteger(version) || (version as number) < 1) return '"version" is not a positive integer'
+  if (!isObj(value)) return '"value" is not an object'
+  if (expires !== undefined && !isNum(expires)) return '"expires_at_ms" is not a number'
+  return undefined
 }
 
 /** A journal line's entry: {t, tx, b?}. `b` (the stored response body) needs an idempotency record. */
@@ -116,8 +148,8 @@ export function journalEntryProblem(entry: unknown): string | undefined {
     (tx.audit !== undefined && eachProblem(tx.audit, 'tx.audit', auditProblem)) ||
     (tx.control !== undefined && controlProblem(tx.control, 'tx.control')) ||
     (tx.overage !== undefined && eachProblem(tx.overage, 'tx.overage', overageProblem)) ||
-    (tx.docs !== undefined && eachProblem(tx.docs, 'tx.docs', docRefProblem)) ||
-    (tx.docConditions !== undefined && eachProblem(tx.docConditions, 'tx.docConditions', docRefProblem))
+    (tx.docs !== undefined && eachProblem(tx.docs, 'tx.docs', docWriteProblem)) ||
+    (tx.docConditions !== undefined && eachProblem(tx.docConditions, 'tx.docConditions', docConditionProblem))
   if (problem) return problem
   if (entry.b !== undefined && tx.idempotency === undefined) return '"b" (a stored response body) without tx.idempotency'
   return undefined

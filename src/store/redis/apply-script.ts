@@ -28,16 +28,18 @@
 // plans refer to them by ARGV index, so they are neither JSON-escaped twice nor parsed by cjson.
 //
 // A plan is a positional array: {now, condition list index or 0, delta list index or 0,
-// reservation or 0, idempotency or 0, rare parts or 0} with
+// reservation or 0, idempotency or 0, rare parts or 0, docs or 0} with
 //   reservation = {key, expected state or 0, field name list (h), ARGV index of the first value,
 //                  active 1/0, expiry deadline, tenant index key or 0, all-tenants index key or 0,
 //                  created_at, full write 1/0}
 //   idempotency = {key, ARGV index of the record, ttl ms}
 //   rare parts  = {f = flag writes, n = new ledgers, t = tenants, a = API keys, au / af = audit rows of writes / failures,
 //                  ctl = control, ov = overage charges, ret = 1 to return the post-state of the
-//                  touched ledgers}.
+//                  touched ledgers}
+//   docs        = {loads, doc conditions or 0, doc writes or 0} (docs.ts DocPlan, doc-script.ts);
+//                 batch.dx = {doc-expiry key index, doc key length before its member} when a plan writes docs.
 // Check order per transaction matches the embedded store (memory-state.ts): conditions,
-// idempotency, reservation status, ledger creation, ledger deltas (missing / overflow), then overage
+// idempotency, reservation status, ledger creation, doc conditions and versions, ledger deltas (missing / overflow), then overage
 // charges (missing / settlement / overdraft / overflow). Nothing
 // of a transaction is written until every one of its checks passed.
 //
@@ -54,10 +56,13 @@
 // overage charges or asks for the post-state of the touched ledgers (ret), {'ok', {extra, limit
 // position, ...per charge}, keyIndex, {hash fields...}, keyIndex, {...}, ...} — or {'fail', kind,
 // detail}, or {'err', message}. values: one per read: for 'L'
-// the LEDGER_FIELDS values, for 'G' the string, for 'R' {cycles_json, cycles_update_json}.
+// the LEDGER_FIELDS values, for 'G' the string, for 'R' {cycles_json, cycles_update_json}, for 'H'
+// the hash, flat (a doc).
 //
 // Numbers: Lua numbers are doubles, exact for every safe integer; a counter that leaves
 // ±(2^53 - 1) fails the transaction with 'overflow' before anything is written.
+
+import {DOC_LUA} from './doc-script.js'
 
 /** The ledger fields a batched read returns (HMGET, in this order); codec.valuesToLedger reads them back. */
 export const LEDGER_FIELDS = [
@@ -147,6 +152,7 @@ end
 
 -- Reused for the reservation hash writes.
 local HARGS = {}
+${DOC_LUA}
 
 local idem
 local function failAfterIdem(kind, detail)
@@ -201,6 +207,14 @@ local function run(plan)
     for i, n in ipairs(rare.n) do
       if call('EXISTS', KEYS[n[1]]) == 1 then return failAfterIdem('exists', tostring(i)) end
     end
+  end
+
+  -- 4b. Docs (plan[7], docs.ts): doc conditions, then expected versions.
+  local dp = plan[7]
+  if dp == 0 then dp = nil end
+  if dp then
+    local kind, detail = docChecks(dp, tonumber(plan[1]))
+    if kind then return failAfterIdem(kind, detail) end
   end
 
   -- 5. Deltas, computed on working copies: missing ledger or overflow fails. Flat, nine per delta:
@@ -400,6 +414,9 @@ local function run(plan)
     end
   end
 
+  -- Doc writes, in order (after the ledgers', as in the embedded store).
+  if dp and dp[3] ~= 0 then docWrites(dp[3], tonumber(plan[1]), batch.dx) end
+
   if not rare then return 1 end
 
   -- Tenants and API keys: the auth epoch moves with the write, so an instance that checks it before
@@ -471,13 +488,15 @@ for t = 1, #plans do
   else
     if type(res) == 'table' then res = res.err or cjson.encode(res) end
     results[t] = {'err', tostring(res)}
+    -- The failed transaction may have written part of its docs: read them again.
+    DOCS = {}
   end
 end
 flush()
 
 -- Reads, after every transaction: rk = key indexes, rs = one kind letter each: 'L' a ledger (the
 -- fields in LEDGER_FIELDS, in that order: from the table when this call loaded it, else HMGET), 'G'
--- a string (GET), 'R' a reservation's cycles_json and cycles_update_json. One entry per read, in
+-- a string (GET), 'R' a reservation's cycles_json and cycles_update_json, 'H' a hash (HGETALL: a doc). One entry per read, in
 -- order (a nested array for 'L' and 'R', a string or nil for 'G').
 local values = {}
 local rk, kinds = batch.rk, batch.rs
@@ -490,6 +509,8 @@ if rk then
       if h then values[i] = h.v else values[i] = call('HMGET', KEYS[k], ${LEDGER_FIELDS_LUA}) end
     elseif kind == 71 then
       values[i] = call('GET', KEYS[k])
+    elseif kind == 72 then
+      values[i] = call('HGETALL', KEYS[k])
     else
       values[i] = call('HMGET', KEYS[k], 'cycles_json', '${RESERVATION_UPDATE_FIELD}')
     end

@@ -17,11 +17,11 @@ import {type ApplyReply, settleTx} from './tx-reply.js'
 const APPLY_SHA = sha1(APPLY_SCRIPT)
 
 
-/** Kinds of batched read (the reads section of APPLY_SCRIPT): ledger fields, a string, a reservation's record. */
-export type ReadKind = 'L' | 'G' | 'R'
+/** Kinds of batched read (the reads section of APPLY_SCRIPT): ledger fields, a string, a reservation's record, a hash (a doc). */
+export type ReadKind = 'L' | 'G' | 'R' | 'H'
 
 /** Reads waiting for the next call, by kind, then key (the key strings are mostly cached ones). */
-const newPending = (): Record<ReadKind, Map<string, PendingRead>> => ({L: new Map(), G: new Map(), R: new Map()})
+const newPending = (): Record<ReadKind, Map<string, PendingRead>> => ({L: new Map(), G: new Map(), R: new Map(), H: new Map()})
 
 interface PendingRead {
   kind: ReadKind
@@ -44,6 +44,8 @@ export interface GroupCommitOptions {
   audit: AuditRetention
   /** Called after a transaction's writes succeeded, before its caller hears of it (local cache effects). */
   onApplied: (tx: Tx) => void
+  /** The transactions' clock (doc expiry, updated_at_ms). */
+  now: () => number
 }
 
 export class GroupCommit {
@@ -87,8 +89,8 @@ export class GroupCommit {
     this.flushScheduled = false
     const queued = this.pendingTx
     this.pendingTx = []
-    const {L, G, R} = this.pending
-    const reads = [...L.values(), ...G.values(), ...R.values()]
+    const {L, G, R, H} = this.pending
+    const reads = [...L.values(), ...G.values(), ...R.values(), ...H.values()]
     this.pending = newPending()
     if (queued.length <= MAX_GROUP) {
       this.send(queued, reads)
@@ -120,12 +122,14 @@ export class GroupCommit {
     const sent: Array<{q: QueuedTx; ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined}> = []
     let reservations = false
     let invalidates = false
+    let docWrites = false
+    const nowMs = this.opts.now()
     for (const q of group) {
       let planned: Planned | undefined
       let ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined
       try {
         ledgerOf = q.tx.returnLedgers ? new Map() : undefined
-        planned = planTx(q.tx, k, extra, ledgerOf, this.keys, this.opts.audit)
+        planned = planTx(q.tx, k, extra, ledgerOf, this.keys, this.opts.audit, nowMs)
       } catch (error) {
         q.reject(error)
         continue
@@ -142,6 +146,7 @@ export class GroupCommit {
         reservations = true
       }
       if (q.tx.tenants?.length || q.tx.apiKeys?.length) invalidates = true
+      if (q.tx.docs?.length) docWrites = true
       plans.push(JSON.stringify(plan))
       sent.push({q, ledgerOf})
     }
@@ -152,6 +157,7 @@ export class GroupCommit {
     if (dLists.texts.length > 0) batch += `,"d":[${dLists.texts.join(',')}]`
     if (hLists.texts.length > 0) batch += `,"h":[${hLists.texts.join(',')}]`
     if (reservations) batch += `,"x":[${k(L.reservationTtl())},"${Math.max(1, Math.round(this.opts.terminalRetentionMs))}",${L.reservationIdAt()}]`
+    if (docWrites) batch += `,"dx":[${k(L.docExpiry())},${L.docMemberAt()}]`
     if (invalidates) batch += `,"inv":${JSON.stringify(L.invalidationChannel())},"hp":${JSON.stringify(L.apiKeyHashPrefix())},"ep":${k(L.authEpoch())}`
     if (reads.length > 0) {
       // Read keys share KEYS with the transactions' (a ledger both written and read is sent once).

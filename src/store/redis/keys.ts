@@ -119,8 +119,43 @@ export class KeyLayout {
     return `${this.prefix}cycles:auth:epoch`
   }
 
+  /** Hash of one doc: `v` version, `x` expires_at_ms (when set), `.{field}` the JSON text of each top-level value field. */
+  doc(collection: string, id: string): string {
+    return `${this.prefix}doc:${escapeCollection(collection)}:${id}`
+  }
+
+  /** What every doc key starts with, before `{collection}:{id}` (that rest is the doc's member in docExpiry). */
+  docKeyPrefix(): string {
+    return `${this.prefix}doc:`
+  }
+
+  /** Length of docKeyPrefix(). */
+  docMemberAt(): number {
+    return this.prefix.length + 'doc:'.length
+  }
+
+  /** zset, every score 0: the ids of one collection, for listing in byte order (ZRANGEBYLEX). */
+  docIndex(collection: string): string {
+    return `${this.prefix}doc-index:${escapeCollection(collection)}`
+  }
+
+  /** Prefix of docIndex keys (the sweep script appends the escaped collection). */
+  docIndexPrefix(): string {
+    return `${this.prefix}doc-index:`
+  }
+
+  /** zset: member `{collection}:{id}` (as in the doc key), score expires_at_ms: what the sweep removes when due. */
+  docExpiry(): string {
+    return `${this.prefix}doc-expiry`
+  }
+
   /** Pub/sub: `t:{tenant}` / `k:{key hash}` when a tenant or API key changes (cache invalidation). */
   invalidationChannel(): string {
     return `${this.prefix}cycles:invalidate`
   }
+}
+
+/** A collection name with `%` and `:` escaped, so the first `:` after it in a doc key ends it. */
+export function escapeCollection(collection: string): string {
+  return collection.includes('%') || collection.includes(':') ? collection.replace(/%/g, '%25').replace(/:/g, '%3A') : collection
 }

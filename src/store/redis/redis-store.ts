@@ -28,6 +28,9 @@ import {decodeIdempotency, parseJson, reservationFromHash, valuesToLedger} from 
 import {quit, redactUrl, toStoreError, withTimeout} from './connection.js'
 import {GroupCommit} from './group-commit.js'
 import {KeyLayout} from './keys.js'
+import {SWEEP_DOCS_SCRIPT} from './doc-script.js'
+import * as docs from './docs.js'
+import {decodeDoc} from './docs.js'
 import * as reads from './reads.js'
 
 
@@ -49,6 +52,10 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number
   /** How long open() waits for the first connection before failing. */
   openTimeoutMs?: number
+  /** How often expired docs are swept out (their hashes also expire in Redis; the sweep cleans the indexes). */
+  docSweepIntervalMs?: number
+  /** The clock of transactions and doc reads (doc expiry, updated_at_ms); tests move it. */
+  now?: () => number
   log?: (line: string) => void
 }
 
@@ -80,6 +87,7 @@ export class RedisStore implements Store {
   private readonly redis: Redis
   private readonly sub: Redis
   private readonly opts: Required<Omit<RedisStoreOptions, 'log' | 'prefix'>> & Pick<RedisStoreOptions, 'log'>
+  private docSweepTimer: NodeJS.Timeout | undefined
   private readonly tenants = new Map<string, CacheEntry<Tenant>>()
   private readonly keysByHash = new Map<string, CacheEntry<ApiKey>>()
   /** Bumped by every invalidation, so a lookup that raced with one is not cached. */
@@ -104,6 +112,8 @@ export class RedisStore implements Store {
       connectTimeoutMs: options.connectTimeoutMs ?? 500,
       commandTimeoutMs: options.commandTimeoutMs ?? 1000,
       openTimeoutMs: options.openTimeoutMs ?? 5000,
+      docSweepIntervalMs: options.docSweepIntervalMs ?? 60_000,
+      now: options.now ?? Date.now,
       log: options.log,
     }
     const common = {
@@ -124,6 +134,7 @@ export class RedisStore implements Store {
       terminalRetentionMs: this.opts.terminalRetentionMs,
       audit: this.opts.audit,
       onApplied: (tx) => this.onApplied(tx),
+      now: this.opts.now,
     })
   }
 
@@ -149,6 +160,8 @@ export class RedisStore implements Store {
     store.controlTimer.unref()
     store.auditPruneTimer = setInterval(() => void store.pruneAudit().catch(() => {}), AUDIT_PRUNE_INTERVAL_MS)
     store.auditPruneTimer.unref()
+    store.docSweepTimer = setInterval(() => void store.sweepDocs().catch((error: unknown) => store.opts.log?.(`doc sweep failed: ${(error as Error).message}`)), store.opts.docSweepIntervalMs)
+    store.docSweepTimer.unref()
     return store
   }
 
@@ -255,7 +268,7 @@ export class RedisStore implements Store {
   }
 
   /** Queue a read for the turn's batch (group-commit.ts). */
-  private read(kind: 'L' | 'G' | 'R', key: string): Promise<unknown> {
+  private read(kind: 'L' | 'G' | 'R' | 'H', key: string): Promise<unknown> {
     return this.batch.read(kind, key)
   }
 
@@ -311,13 +324,28 @@ export class RedisStore implements Store {
 
   // ------------------------------------------------------------------ docs
 
-  // TODO(store helper, this session): the Redis side of doc collections (reads + apply script).
-  async getDocs(_collection: string, _ids: readonly string[]): Promise<Array<StoredDoc | undefined>> {
-    throw new Error('doc collections are not implemented in the Redis store yet')
+  /** Read in the turn's batch (hot path: quota counters), after the transactions of that call. */
+  async getDocs(collection: string, ids: readonly string[]): Promise<Array<StoredDoc | undefined>> {
+    const hashes = await Promise.all(ids.map((id) => this.read('H', this.keys.doc(collection, id))))
+    const now = this.opts.now()
+    return hashes.map((h, i) => decodeDoc(collection, ids[i], h as unknown[] | null, now))
   }
 
-  async listDocs(_collection: string, _options: DocListOptions = {}): Promise<StoredDoc[]> {
-    throw new Error('doc collections are not implemented in the Redis store yet')
+  async listDocs(collection: string, options: DocListOptions = {}): Promise<StoredDoc[]> {
+    return this.call(() => docs.listDocs(this.redis, this.keys, collection, options, this.opts.now()))
+  }
+
+  /**
+   * Remove the docs whose expiry is due and their index members, `batch` at a time (reads already
+   * leave expired docs out; Redis drops their hashes by itself). Returns how many were looked at.
+   */
+  async sweepDocs(nowMs: number = this.opts.now(), batch = 1000): Promise<number> {
+    let total = 0
+    for (;;) {
+      const n = Number(await this.call(() => this.redis.eval(SWEEP_DOCS_SCRIPT, 1, this.keys.docExpiry(), String(nowMs), String(batch), this.keys.docKeyPrefix(), this.keys.docIndexPrefix())))
+      total += n
+      if (n < batch || this.closed) return total
+    }
   }
 
   // ------------------------------------------------------------------ audit
@@ -362,6 +390,7 @@ export class RedisStore implements Store {
     this.closed = true
     if (this.controlTimer) clearInterval(this.controlTimer)
     if (this.auditPruneTimer) clearInterval(this.auditPruneTimer)
+    if (this.docSweepTimer) clearInterval(this.docSweepTimer)
     await Promise.all([quit(this.redis), quit(this.sub)])
   }
 

@@ -4,6 +4,7 @@ import type {Book, Unit} from '../../protocol/types.js'
 import type {Tx} from '../types.js'
 import {type AuditRetention, isFailureRow} from '../filters.js'
 import {encodeIdempotency, encodeSet, ledgerToHash, reservationToHash} from './codec.js'
+import {type DocPlan, planDocs} from './docs.js'
 import type {KeyLayout} from './keys.js'
 
 /**
@@ -41,8 +42,8 @@ export interface RarePlan {
 export type ReservationPlan = [number, string | 0, number, number, 0 | 1, string, number, number, string, 0 | 1]
 /** Idempotency write: key, ARGV index of the record, ttl ms. */
 export type IdempotencyPlan = [number, number, string]
-/** apply-script.ts: {now (decimal string), condition list or 0, delta list or 0, reservation or 0, idempotency or 0, rare parts or 0}. */
-export type Plan = [string, number, number, ReservationPlan | 0, IdempotencyPlan | 0, RarePlan | 0]
+/** apply-script.ts: {now (decimal string), condition list or 0, delta list or 0, reservation or 0, idempotency or 0, rare parts or 0, docs or 0}. */
+export type Plan = [string, number, number, ReservationPlan | 0, IdempotencyPlan | 0, RarePlan | 0, DocPlan | 0]
 
 /** What planTx() produced for one transaction, before its lists are numbered for the call. */
 export interface Planned {
@@ -61,9 +62,10 @@ export function planTx(
   ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined,
   keys: KeyLayout,
   audit: AuditRetention,
+  nowMs: number = Date.now(),
 ): Planned | undefined {
   const L = keys
-  const plan: Plan = [String(Date.now()), 0, 0, 0, 0, 0]
+  const plan: Plan = [String(nowMs), 0, 0, 0, 0, 0, 0]
   let rare: RarePlan | undefined
   if (tx.returnLedgers) (rare ??= {}).ret = 1
   /** ARGV index of the next bulky string: ARGV[1] is the batch JSON. */
@@ -193,6 +195,10 @@ export function planTx(
   if (tx.control) {
     touched = true
     ;(rare ??= {}).ctl = {k: k(L.control()), v: JSON.stringify(tx.control), ch: L.controlChannel()}
+  }
+  if (tx.docConditions?.length || tx.docs?.length) {
+    touched = true
+    plan[6] = planDocs(tx, k, extra, L)
   }
   if (!touched) return undefined
   if (rare) plan[5] = rare

@@ -43,6 +43,10 @@ function failureDetail(tx: Tx, failed: TxFailure, raw: string): string | undefin
   const i = Number.parseInt(raw, 10) - 1
   switch (failed) {
     case 'condition': {
+      if (raw.startsWith('d')) {
+        const dc = tx.docConditions?.[Number.parseInt(raw.slice(1), 10) - 1]
+        return dc ? `doc:${dc.collection}/${dc.id} ${dc.field} ${dc.op} ${dc.value}` : undefined
+      }
       const c = tx.conditions?.[i]
       return c ? `${c.scope} ${c.unit} ${c.field} ${c.op} ${String(c.value)}` : undefined
     }
@@ -68,6 +72,10 @@ function failureDetail(tx: Tx, failed: TxFailure, raw: string): string | undefin
     }
     case 'reservation':
       return raw
+    case 'doc': {
+      const w = tx.docs?.[i]
+      return w ? `${w.collection}/${w.id}` : undefined
+    }
     default:
       return undefined
   }
