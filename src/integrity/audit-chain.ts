@@ -9,7 +9,7 @@
 // "Audit"): failed-request rows are a separate class with its own retention and are not.
 import {ADMIN_TENANT} from '../admin/wire.js'
 import {isFailureRow} from '../store/filters.js'
-import type {AuditEntry} from '../store/types.js'
+import type {AuditEntry, DocWrite, StoredDoc, Tx, TxResult} from '../store/types.js'
 import {GENESIS_HASH, sealRecord} from './chain.js'
 
 /** The doc collection and id of the audit chain's head (both stores; Redis compares-and-sets it). */
@@ -79,4 +79,34 @@ export function auditChainLine(e: AuditEntry): string | undefined {
   if (typeof e.prev_hash !== 'string' || typeof e.hash !== 'string') return undefined
   const text = auditChainText(e)
   return `${text.slice(0, -1)},"prev_hash":${JSON.stringify(e.prev_hash)},"hash":${JSON.stringify(e.hash)}}`
+}
+
+/** A store whose audit rows are sealed outside its atomic step (Redis: the apply script has no SHA-256). */
+export interface ChainHeadCas {
+  /** Apply a transaction (its own conditions all-or-nothing, doc versions included). */
+  apply(tx: Tx): Promise<TxResult>
+  /** The head doc as it is now (undefined: no row sealed yet). */
+  readHead(): Promise<StoredDoc | undefined>
+}
+
+/** Retries of one audited transaction against other instances' concurrent seals before giving up. */
+const MAX_SEAL_ATTEMPTS = 100
+
+/**
+ * Seal the transaction's audit rows against the head read just before, and apply them with the
+ * head's new value guarded by its version (compare-and-set): when another writer moved the head in
+ * between, the transaction fails as a whole with 'doc' on the head and is sealed and tried again, so
+ * rows go on the chain in the order they were written, none twice and none lost. Callers keep one
+ * such transaction in flight per store instance (two in one batch would both read the same head).
+ */
+export async function applySealedAudit(tx: Tx, store: ChainHeadCas): Promise<TxResult> {
+  const headRef = `${AUDIT_CHAIN_COLLECTION}/${AUDIT_HEAD_ID}`
+  for (let attempt = 0; attempt < MAX_SEAL_ATTEMPTS; attempt++) {
+    const doc = await store.readHead()
+    const sealed = sealAuditRows(tx.audit ?? [], headFromDoc(doc?.value))
+    const headWrite: DocWrite = {collection: AUDIT_CHAIN_COLLECTION, id: AUDIT_HEAD_ID, set: {hash: sealed.head.hash, seq: sealed.head.seq}, expectVersion: doc?.version ?? 0}
+    const result = await store.apply({...tx, audit: sealed.rows, docs: [...(tx.docs ?? []), headWrite]})
+    if (result.ok || result.failed !== 'doc' || result.detail !== headRef) return result
+  }
+  return {ok: false, failed: 'doc', detail: headRef}
 }
