@@ -38,6 +38,8 @@ export default defineConfig({
       'test/rollout/guard-mutants.test.ts',
       'test/rollout/gates-plan-mutants.test.ts',
       'test/store/doc-line-shapes.test.ts',
+      'test/audit/audit-verify.test.ts',
+      'test/audit/embedded-chain.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
