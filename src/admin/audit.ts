@@ -27,7 +27,7 @@ export const AUDIT_RESOURCE_TYPES = ['tenant', 'budget', 'api_key', 'policy', 'w
 
 const SCAN_PAGE = 1000
 const MAX_SCAN = 250_000
-const CHAIN_PAGE_MAX = 1000
+const CHAIN_PAGE_MAX = 10_000
 
 export class AuditOps {
   constructor(private readonly core: AdminCore) {}
@@ -99,8 +99,10 @@ export class AuditOps {
 
   /**
    * Our daemon's extension for `cycles audit verify` and `audit export`: the chained rows (successful
-   * writes) with chain_seq > after_seq in chain order, up to `limit` (≤ 1000), and the chain head as
+   * writes) with chain_seq > after_seq in chain order, up to `limit` (≤ 10,000), and the chain head as
    * it was before the rows were read. Chain order, not time order: instances' clocks may disagree.
+   * Every retained row is scanned (no MAX_SCAN cut): a cut would drop the oldest rows and pass for
+   * retention.
    */
   private async chain(query: URLSearchParams): Promise<AdminResult> {
     const after = queryInt(query, 'after_seq', 0, Number.MAX_SAFE_INTEGER) ?? 0
@@ -109,13 +111,11 @@ export class AuditOps {
     const head = headFromDoc(headDoc?.value)
     const rows: AuditEntry[] = []
     let cursor: string | undefined
-    let scanned = 0
     do {
       const page = await this.core.store.listAudit({limit: SCAN_PAGE, ...(cursor ? {cursor} : {})})
-      scanned += page.entries.length
       for (const e of page.entries) if (e.hash !== undefined && (e.chain_seq ?? 0) > after) rows.push(e)
       cursor = page.next_cursor
-    } while (cursor && scanned < MAX_SCAN)
+    } while (cursor)
     rows.sort((a, b) => (a.chain_seq ?? 0) - (b.chain_seq ?? 0))
     const page = rows.slice(0, limit)
     return {status: 200, body: {logs: page.map(auditWire), chain_head: head, has_more: rows.length > limit}}

@@ -19,7 +19,9 @@ export function table(head: string[], rows: Array<Array<string | number>>, layou
 export function auditLine(l: AuditEntryWire): string {
   const resource = `${l.resource_type ?? ''}${l.resource_id ? `:${l.resource_id}` : ''}`
   const status = l.status >= 400 ? chalk.red(String(l.status)) : String(l.status)
-  return [l.timestamp, l.tenant_id, l.operation, resource, status, l.error_code ?? '', l.trace_id ?? ''].filter((x) => x !== '').join('  ')
+  const who = typeof l.metadata?.actor === 'string' ? `by ${l.metadata.actor}` : ''
+  const why = typeof l.metadata?.reason === 'string' ? `— ${l.metadata.reason}` : ''
+  return [l.timestamp, l.tenant_id, l.operation, resource, status, l.error_code ?? '', who, why, l.trace_id ?? ''].filter((x) => x !== '').join('  ')
 }
 
 export const scopeText = (s: string) => chalk.cyan(s)

@@ -92,7 +92,7 @@ export function auditEntryFromWire(w: AuditEntryWire): AuditEntry {
 }
 
 /** Rows per request of the chain listing (the daemon's audit endpoint with order=chain). */
-const CHAIN_PAGE = 1000
+const CHAIN_PAGE = 10_000
 
 /**
  * Every chained audit row the admin API holds, oldest first, and the chain head it reported before
