@@ -55,6 +55,8 @@ export default defineConfig({
       'test/approvals/routes.test.ts',
       'test/periods/periods.test.ts',
       'test/calibration/quota-suggest.test.ts',
+      'test/audit/audit-verify.test.ts',
+      'test/audit/embedded-chain.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

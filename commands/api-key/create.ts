@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {checkTenantId} from '../../src/cli/scope-input.js'
 import {showSecretOnce} from '../../src/runbook/key-flows.js'
-import {yesFlag} from '../../src/cli/flags.js'
+import {reasonFlag, yesFlag} from '../../src/cli/flags.js'
 
 export default class ApiKeyCreate extends RunbookCommand {
   static override description = 'Create a tenant API key; its secret is printed once on stdout and never again'
@@ -14,6 +14,7 @@ export default class ApiKeyCreate extends RunbookCommand {
     permissions: Flags.string({description: 'Comma-separated permissions (default: the spec default set)'}),
     'scope-filter': Flags.string({description: 'Comma-separated scope filters, e.g. workspace:eng,agent:*'}),
     'expires-at': Flags.string({description: 'Expiry (date-time); default 90 days'}),
+    reason: reasonFlag(),
     yes: yesFlag(),
   }
 

@@ -3,13 +3,14 @@ import {Flags} from '@oclif/core'
 import {auditRows} from '../../src/cli/render.js'
 import {sinceFlag} from '../../src/cli/flags.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
+import {AUDIT_RESOURCE_TYPES} from '../../src/admin/audit.js'
 import {auditQuery} from '../../src/runbook/audit-query.js'
 
 export const auditFilterFlags = {
   tenant: Flags.string({description: 'Tenant id (__admin__ / __unauth__ for admin and unauthenticated rows)'}),
-  'resource-type': Flags.string({description: 'tenant, budget, api_key, … (comma-separated)'}),
+  'resource-type': Flags.string({description: `${AUDIT_RESOURCE_TYPES.join(', ')} (comma-separated)`}),
   'resource-id': Flags.string({description: 'Resource id (fund rows: <scope>:<unit>; freeze rows: ledger id)'}),
-  operation: Flags.string({description: 'e.g. fundBudget,revokeApiKey (comma-separated)'}),
+  operation: Flags.string({description: 'e.g. fundBudget,revokeApiKey or POST:/v1/admin/budgets for failed requests (comma-separated; an unknown name is an error listing the valid ones)'}),
   status: Flags.integer({description: 'Exact HTTP status'}),
   'status-min': Flags.integer({description: 'Lowest HTTP status'}),
   'status-max': Flags.integer({description: 'Highest HTTP status'}),
@@ -20,11 +21,12 @@ export const auditFilterFlags = {
 }
 
 export default class AuditList extends RunbookCommand {
-  static override description = 'Query the admin audit log (newest first)'
+  static override description = 'Query the admin audit log (newest first): who (actor), what (operation, resource, amount), why (reason)'
   static override examples = [
     '<%= config.bin %> audit list --resource-type api_key --since 1h',
     '<%= config.bin %> audit list --tenant __unauth__ --status 401 --since 1d',
     '<%= config.bin %> audit list --trace-id 0af7651916cd43dd8448eb211c80319c',
+    '<%= config.bin %> audit list --operation fundBudget --since 7d',
   ]
   static override flags = {
     ...auditFilterFlags,

@@ -6,7 +6,7 @@ import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {tenantOfScope} from '../../src/cli/scope-input.js'
 import {budgetAddress} from '../../src/runbook/budget-flows.js'
 import {budgetFlags} from '../../src/runbook/fund-command.js'
-import {enumFlag, yesFlag} from '../../src/cli/flags.js'
+import {enumFlag, reasonFlag, yesFlag} from '../../src/cli/flags.js'
 
 export default class BudgetCreate extends RunbookCommand {
   static override description = 'Create a budget (in the real and the shadow book)'
@@ -20,6 +20,7 @@ export default class BudgetCreate extends RunbookCommand {
     usd: Flags.string({description: 'Allocation in dollars (USD_MICROCENTS only)'}),
     'overdraft-limit': Flags.string({description: 'Overdraft limit (integer in the unit)'}),
     'commit-overage-policy': enumFlag({options: ['REJECT', 'ALLOW_IF_AVAILABLE', 'ALLOW_WITH_OVERDRAFT'], description: 'Commit overage policy'}),
+    reason: reasonFlag(),
     yes: yesFlag(),
   }
 

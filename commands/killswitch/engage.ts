@@ -10,13 +10,12 @@ export default class KillswitchEngage extends RunbookCommand {
   static override examples = ['<%= config.bin %> killswitch engage --reason "enforcement misfiring on payments, INC-142"']
   static override flags = {
     reason: Flags.string({description: 'Why (kept in the audit log)', required: true}),
-    actor: Flags.string({description: 'Who is engaging it (kept in the audit log)', env: 'USER'}),
     yes: yesFlag(),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parseRunbook(KillswitchEngage)
-    const control = await new ControlClient(this.admin().http).engage(flags.reason, flags.actor)
+    const control = await new ControlClient(this.admin().http).engage(flags.reason, this.actor)
     if (this.jsonMode) this.printJson(control)
     else for (const line of describeControl(control)) this.out(line)
   }

@@ -10,7 +10,6 @@ export default class KillswitchRelease extends RunbookCommand {
   static override examples = ['<%= config.bin %> killswitch release --reason "fixed in 1.4.2"']
   static override flags = {
     reason: Flags.string({description: 'Why (kept in the audit log)'}),
-    actor: Flags.string({description: 'Who is releasing it (kept in the audit log)', env: 'USER'}),
     yes: yesFlag('Release without asking, even when it turns on enforcement set while engaged'),
   }
 
@@ -24,7 +23,7 @@ export default class KillswitchRelease extends RunbookCommand {
       }
       await this.confirm(`release the kill switch and start enforcing ${newlyEnforced.map((t) => t.tier).join(', ')}`, flags.yes)
     }
-    const control = await client.release(flags.reason, flags.actor)
+    const control = await client.release(flags.reason, this.actor)
     if (this.jsonMode) this.printJson({...control, enforcement_turned_on: newlyEnforced})
     else for (const line of describeControl(control)) this.out(line)
   }

@@ -22,7 +22,6 @@ export default class RolloutApply extends RunbookCommand {
     'dry-run': Flags.boolean({description: `Evaluate the gate and show what would change; change nothing (exit ${EXIT.GATE_FAILED} when the gate fails)`, default: false}),
     force: Flags.boolean({description: 'Apply even when the gate fails (needs --reason; recorded as forced)', default: false}),
     reason: Flags.string({description: 'Why (kept in the audit log); required with --force'}),
-    actor: Flags.string({description: 'Who applies (kept in the audit log)', env: 'CYCLES_ACTOR'}),
     calibration: Flags.string({description: 'A fresher `cycles calibrate --format json`: judge budget readiness with it instead of the plan\'s'}),
     yes: yesFlag(),
   }
@@ -31,7 +30,7 @@ export default class RolloutApply extends RunbookCommand {
     const {args, flags} = await this.parseRunbook(RolloutApply)
     const admin = this.admin()
     const outcome = await runRolloutApply(
-      {planFile: args.plan, step: flags.step, dryRun: flags['dry-run'], force: flags.force, reason: flags.reason, actor: flags.actor, calibration: flags.calibration},
+      {planFile: args.plan, step: flags.step, dryRun: flags['dry-run'], force: flags.force, reason: flags.reason, actor: this.actor, calibration: flags.calibration},
       {admin, rollout: new RolloutClient(admin.http)},
     )
     if (this.jsonMode) this.printJson(outcome)

@@ -13,13 +13,12 @@ export default class RolloutRollback extends RunbookCommand {
   static override flags = {
     tier: enumFlag({description: 'The tier (default: every tier)', options: ['low', 'medium', 'high']}),
     reason: Flags.string({description: 'Why (kept in the audit log)', required: true}),
-    actor: Flags.string({description: 'Who is rolling back (kept in the audit log)', env: 'USER'}),
     yes: yesFlag(),
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parseRunbook(RolloutRollback)
-    const result = await rollbackTiers(new RolloutClient(this.admin().http), {tier: flags.tier as TierName | undefined, reason: flags.reason, actor: flags.actor})
+    const result = await rollbackTiers(new RolloutClient(this.admin().http), {tier: flags.tier as TierName | undefined, reason: flags.reason, actor: this.actor})
     if (this.jsonMode) this.printJson(result)
     else for (const line of [...describeRollback(result), ...renderRolloutStatus(result.status)]) this.out(line)
   }

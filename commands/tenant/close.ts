@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {statusText} from '../../src/cli/render.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {closeTenant} from '../../src/runbook/tenant-flows.js'
-import {yesFlag} from '../../src/cli/flags.js'
+import {reasonFlag, yesFlag} from '../../src/cli/flags.js'
 
 export default class TenantClose extends RunbookCommand {
   static override description =
@@ -12,6 +12,7 @@ export default class TenantClose extends RunbookCommand {
   static override args = {id: Args.string({description: 'Tenant id', required: true})}
   static override flags = {
     confirm: Flags.string({description: 'Repeat the tenant id exactly to confirm'}),
+    reason: reasonFlag(),
     yes: yesFlag('Accepted for scripts; closing is irreversible and still needs --confirm <tenant-id>'),
   }
 

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {checkTenantId} from '../../src/cli/scope-input.js'
-import {yesFlag} from '../../src/cli/flags.js'
+import {reasonFlag, yesFlag} from '../../src/cli/flags.js'
 
 export default class TenantCreate extends RunbookCommand {
   static override description = 'Create a tenant (idempotent: an identical definition is not an error)'
@@ -11,6 +11,7 @@ export default class TenantCreate extends RunbookCommand {
   static override flags = {
     name: Flags.string({description: 'Display name', required: true}),
     parent: Flags.string({description: 'Parent tenant id'}),
+    reason: reasonFlag(),
     yes: yesFlag(),
   }
 

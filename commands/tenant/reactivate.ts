@@ -3,12 +3,13 @@ import {Args} from '@oclif/core'
 import {statusText} from '../../src/cli/render.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {checkTenantId} from '../../src/cli/scope-input.js'
-import {yesFlag} from '../../src/cli/flags.js'
+import {reasonFlag, yesFlag} from '../../src/cli/flags.js'
 
 export default class TenantReactivate extends RunbookCommand {
   static override description = 'Reactivate a suspended tenant'
   static override examples = ['<%= config.bin %> tenant reactivate acme']
   static override flags = {
+    reason: reasonFlag(),
     yes: yesFlag(),
   }
   static override args = {id: Args.string({description: 'Tenant id', required: true})}

@@ -3,13 +3,14 @@ import {Args} from '@oclif/core'
 import {statusText} from '../../src/cli/render.js'
 import {RunbookCommand} from '../../src/cli/runbook-command.js'
 import {checkTenantId} from '../../src/cli/scope-input.js'
-import {yesFlag} from '../../src/cli/flags.js'
+import {reasonFlag, yesFlag} from '../../src/cli/flags.js'
 
 export default class TenantSuspend extends RunbookCommand {
   static override description = 'Suspend a tenant: its keys can no longer make runtime calls until reactivated (asks first)'
   static override examples = ['<%= config.bin %> tenant suspend acme --yes']
   static override args = {id: Args.string({description: 'Tenant id', required: true})}
   static override flags = {
+    reason: reasonFlag(),
     yes: yesFlag('Do not ask for confirmation'),
   }
 

@@ -22,7 +22,6 @@ export default class TierSet extends RunbookCommand {
   static override flags = {
     reason: Flags.string({description: 'Why (kept in the audit log; required to enforce)'}),
     percent: Flags.integer({description: 'Share of runs enforced in enforce mode (0–100; default: keep the current one)', min: 0, max: 100}),
-    actor: Flags.string({description: 'Who is changing it (kept in the audit log)', env: 'USER'}),
     yes: yesFlag('Enforce without asking (scripts)'),
   }
 
@@ -40,7 +39,7 @@ export default class TierSet extends RunbookCommand {
       if (control.killswitch.engaged) this.note('the kill switch is engaged: the tier answers in shadow until it is released (`cycles killswitch release` will say so)')
       await this.confirm(`enforce tier ${tier} at ${preview.enforce_percent} % of runs`, flags.yes)
     }
-    const control = await new ControlClient(http).setTier(tier, mode, flags.reason, flags.percent, flags.actor)
+    const control = await new ControlClient(http).setTier(tier, mode, flags.reason, flags.percent, this.actor)
     if (this.jsonMode) this.printJson({...control, ...(preview ? {preview} : {})})
     else for (const line of describeControl(control)) this.out(line)
   }

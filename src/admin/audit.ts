@@ -5,14 +5,35 @@ import type {AuditEntry, AuditFilter} from '../store/types.js'
 import {type AdminCore, type AdminResult, paginate, sortBy} from './context.js'
 import {queryDate, queryEnum, queryInt, queryLimit, queryList, querySearch} from './requests.js'
 import {ADMIN_TENANT, auditWire} from './wire.js'
+import {AUDIT_CHAIN_COLLECTION, AUDIT_HEAD_ID, headFromDoc} from '../integrity/audit-chain.js'
+
+/**
+ * Operation names an audit row can carry: the admin spec's (cycles-admin.md §2.5) and this daemon's
+ * own (control, rollout, aggregated unauthenticated failures). Failed requests' rows use
+ * `METHOD:/path` instead (AUDIT_FAILURE_OPERATION).
+ */
+export const AUDIT_OPERATIONS = [
+  'createTenant', 'updateTenant', 'bulkActionTenants', 'createBudget', 'updateBudget', 'fundBudget', 'freezeBudget', 'unfreezeBudget',
+  'bulkActionBudgets', 'createPolicy', 'updatePolicy', 'createApiKey', 'updateApiKey', 'revokeApiKey', 'createWebhookSubscription',
+  'updateWebhookSubscription', 'deleteWebhookSubscription', 'testWebhookSubscription', 'replayEvents', 'bulkActionWebhooks',
+  'updateWebhookSecurityConfig', 'createTenantWebhook', 'updateTenantWebhook', 'deleteTenantWebhook', 'testTenantWebhook',
+  'tenant_close_cascade', 'control.tier.set', 'control.killswitch.engage', 'control.killswitch.release', 'rollout.step',
+  'rollout.rollback', 'rollout.guard.rollback', 'unauthenticatedRequests',
+] as const
+/** A failed request's operation: its method and path. */
+export const AUDIT_FAILURE_OPERATION = /^[A-Z]+:\/\S*$/
+/** Resource types: the spec's, its cascade rows', and this daemon's own. */
+export const AUDIT_RESOURCE_TYPES = ['tenant', 'budget', 'api_key', 'policy', 'webhook', 'webhook_subscription', 'config', 'control', 'audit', 'admin'] as const
 
 const SCAN_PAGE = 1000
 const MAX_SCAN = 250_000
+const CHAIN_PAGE_MAX = 10_000
 
 export class AuditOps {
   constructor(private readonly core: AdminCore) {}
 
   async list(query: URLSearchParams): Promise<AdminResult> {
+    if (query.get('order') === 'chain') return this.chain(query)
     const operations = queryList(query, 'operation')
     const resourceTypes = queryList(query, 'resource_type')
     const errorCodes = queryList(query, 'error_code')
@@ -74,5 +95,29 @@ export class AuditOps {
     const binding = {r: 'audit', base, operations, resourceTypes, errorCodes, errorExclude, statusMin, statusMax, requestId, search, sortKey, dir}
     const {page, next_cursor, has_more} = paginate(sorted, binding, query.get('cursor'), limit)
     return {status: 200, body: {logs: page.map(auditWire), ...(next_cursor ? {next_cursor} : {}), has_more}}
+  }
+
+  /**
+   * Our daemon's extension for `cycles audit verify` and `audit export`: the chained rows (successful
+   * writes) with chain_seq > after_seq in chain order, up to `limit` (≤ 10,000), and the chain head as
+   * it was before the rows were read. Chain order, not time order: instances' clocks may disagree.
+   * Every retained row is scanned (no MAX_SCAN cut): a cut would drop the oldest rows and pass for
+   * retention.
+   */
+  private async chain(query: URLSearchParams): Promise<AdminResult> {
+    const after = queryInt(query, 'after_seq', 0, Number.MAX_SAFE_INTEGER) ?? 0
+    const limit = queryInt(query, 'limit', 1, CHAIN_PAGE_MAX) ?? CHAIN_PAGE_MAX
+    const [headDoc] = await this.core.store.getDocs(AUDIT_CHAIN_COLLECTION, [AUDIT_HEAD_ID])
+    const head = headFromDoc(headDoc?.value)
+    const rows: AuditEntry[] = []
+    let cursor: string | undefined
+    do {
+      const page = await this.core.store.listAudit({limit: SCAN_PAGE, ...(cursor ? {cursor} : {})})
+      for (const e of page.entries) if (e.hash !== undefined && (e.chain_seq ?? 0) > after) rows.push(e)
+      cursor = page.next_cursor
+    } while (cursor)
+    rows.sort((a, b) => (a.chain_seq ?? 0) - (b.chain_seq ?? 0))
+    const page = rows.slice(0, limit)
+    return {status: 200, body: {logs: page.map(auditWire), chain_head: head, has_more: rows.length > limit}}
   }
 }

@@ -45,6 +45,31 @@ export interface AdminCtx {
   trace_id: string
   source_ip?: string
   user_agent?: string
+  /** Who makes the change (X-Cycles-Actor; the runbook commands always send it). */
+  actor?: string
+  /** Why (X-Cycles-Reason), for routes whose body has no reason of its own. */
+  reason?: string
+}
+
+const MAX_ACTOR = 128
+const MAX_REASON = 512
+
+/** The actor and reason headers (percent-encoded by the client) → the caller's fields; a malformed one is kept as sent. */
+export function callerFromHeaders(actor: string | undefined, reason: string | undefined): Pick<AdminCtx, 'actor' | 'reason'> {
+  const decode = (v: string | undefined, max: number): string | undefined => {
+    if (!v) return undefined
+    let text = v
+    try {
+      text = decodeURIComponent(v)
+    } catch {
+      // not percent-encoded: keep it as it came
+    }
+    text = text.trim().slice(0, max)
+    return text === '' ? undefined : text
+  }
+  const a = decode(actor, MAX_ACTOR)
+  const r = decode(reason, MAX_REASON)
+  return {...(a ? {actor: a} : {}), ...(r ? {reason: r} : {})}
 }
 
 /** A handler's answer: status and JSON body (already serialized when `raw`). */
@@ -77,8 +102,14 @@ export class AdminCore {
     this.events.emit(adminEvent(this.now(), ctx, eventType, fields))
   }
 
-  /** One audit row for a successful admin write (written in the same transaction as the write). */
+  /**
+   * One audit row for a successful admin write (written in the same transaction as the write). Who
+   * and why come from the caller's headers unless the row's metadata names them itself (a body's
+   * reason, a control change's actor).
+   */
   audit(ctx: AdminCtx, row: {tenant_id?: string; operation: string; resource_type: string; resource_id: string; status: number; metadata?: Record<string, unknown>}): AuditEntry {
+    const who = {...(ctx.actor ? {actor: ctx.actor} : {}), ...(ctx.reason ? {reason: ctx.reason} : {})}
+    const metadata = Object.keys(who).length > 0 || row.metadata ? {...who, ...row.metadata} : undefined
     return {
       log_id: `log_${this.newId().replaceAll('-', '')}`,
       timestamp_ms: this.now(),
@@ -92,7 +123,7 @@ export class AdminCore {
       trace_id: ctx.trace_id,
       ...(ctx.source_ip ? {source_ip: ctx.source_ip} : {}),
       ...(ctx.user_agent ? {user_agent: ctx.user_agent.slice(0, 256)} : {}),
-      ...(row.metadata ? {metadata: row.metadata} : {}),
+      ...(metadata ? {metadata} : {}),
     }
   }
 

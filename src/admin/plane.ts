@@ -10,7 +10,7 @@ import {type KeyMatcher, keyUsable} from './auth.js'
 import {AuditOps} from './audit.js'
 import {type AuthFailureOptions, AuthFailureLimiter, type FailureWindow} from './auth-failures.js'
 import {BudgetOps} from './budgets.js'
-import {AdminCore, type AdminCtx, type AdminDeps, type AdminResult} from './context.js'
+import {AdminCore, type AdminCtx, type AdminDeps, type AdminResult, callerFromHeaders} from './context.js'
 import {type ControlHooks, registerControlRoutes} from './control-routes.js'
 import {ApiKeyOps} from './keys.js'
 import {OverviewOps} from './overview.js'
@@ -269,6 +269,7 @@ function ctxOf(req: HttpRequest): AdminCtx {
     trace_id: req.trace_id,
     ...(req.remote_address ? {source_ip: req.remote_address} : {}),
     ...(ua ? {user_agent: ua} : {}),
+    ...callerFromHeaders(headerOf(req, 'x-cycles-actor'), headerOf(req, 'x-cycles-reason')),
   }
 }
 

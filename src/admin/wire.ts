@@ -112,5 +112,6 @@ export function auditWire(e: AuditEntry): Record<string, unknown> {
   const meta: Record<string, unknown> = {...(e.metadata ?? {})}
   if (e.actor_type) meta.actor_type = e.actor_type
   if (Object.keys(meta).length > 0) out.metadata = meta
+  if (e.hash !== undefined) Object.assign(out, {chain_seq: e.chain_seq, prev_hash: e.prev_hash, hash: e.hash})
   return out
 }

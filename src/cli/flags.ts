@@ -5,6 +5,8 @@
 //   --all / --cursor / --limit   every list command
 //   enum flags case-insensitive; URL flags checked before any call.
 // A bad value is a usage error (exit 2) raised while parsing, never a failed call.
+import os from 'node:os'
+
 import {Flags} from '@oclif/core'
 
 import {durationMs} from '../runbook/duration.js'
@@ -90,6 +92,43 @@ export const urlFlag = (extra: {description: string; env?: string; default?: str
       return checkUrl(input, `--${opts.name}`)
     },
   })()
+
+/** Longest --actor kept (the admin plane cuts longer ones to this too). */
+export const MAX_ACTOR_LENGTH = 128
+
+/**
+ * --actor on every runbook command: who makes the change, sent with every admin call and kept in
+ * the audit row. No static default (it differs per machine): RunbookCommand falls back to
+ * defaultActor().
+ */
+export const actorFlag = () =>
+  Flags.custom<string>({
+    description: 'Who makes the change, kept in the audit log (default: user@host)',
+    env: 'CYCLES_ACTOR',
+    helpGroup: 'BACKEND',
+    async parse(input) {
+      const actor = input.trim()
+      if (actor === '' || actor.length > MAX_ACTOR_LENGTH) throw usage(`--actor expects a name of 1 to ${MAX_ACTOR_LENGTH} characters, got '${input}'`)
+      return actor
+    },
+  })()
+
+/** The actor when neither --actor nor CYCLES_ACTOR says: the local user and host. */
+export function defaultActor(): string {
+  let user: string
+  try {
+    user = os.userInfo().username
+  } catch {
+    user = process.env.USER ?? 'unknown'
+  }
+  return `${user}@${os.hostname()}`
+}
+
+/**
+ * --reason on commands that change something and have no reason of their own in the API call: sent
+ * as a header (client/admin-client.ts auditHeaders) and kept in the audit row.
+ */
+export const reasonFlag = (description = 'Why (kept in the audit log)') => Flags.string({description})
 
 /** --yes: answer "yes" to every question the command would ask; accepted where nothing asks. */
 export const yesFlag = (description = 'Do not ask for confirmation (accepted by every command that changes something)') =>

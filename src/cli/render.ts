@@ -19,7 +19,9 @@ export function table(head: string[], rows: Array<Array<string | number>>, layou
 export function auditLine(l: AuditEntryWire): string {
   const resource = `${l.resource_type ?? ''}${l.resource_id ? `:${l.resource_id}` : ''}`
   const status = l.status >= 400 ? chalk.red(String(l.status)) : String(l.status)
-  return [l.timestamp, l.tenant_id, l.operation, resource, status, l.error_code ?? '', l.trace_id ?? ''].filter((x) => x !== '').join('  ')
+  const who = typeof l.metadata?.actor === 'string' ? `by ${l.metadata.actor}` : ''
+  const why = typeof l.metadata?.reason === 'string' ? `— ${l.metadata.reason}` : ''
+  return [l.timestamp, l.tenant_id, l.operation, resource, status, l.error_code ?? '', who, why, l.trace_id ?? ''].filter((x) => x !== '').join('  ')
 }
 
 export const scopeText = (s: string) => chalk.cyan(s)
@@ -92,17 +94,27 @@ export function fundingDetail(r: FundingResponse, unit: string): string {
     .join('\n')
 }
 
-export function auditRows(logs: AuditEntryWire[]): string {
+/** Who, what, on what, how much, why: one row per audit entry (the rest is in --json). */
+export function auditRows(logs: AuditEntryWire[], layout: Layout = layoutFor()): string {
   return table(
-    ['time', 'tenant', 'operation', 'resource', 'status', 'error', 'trace_id'],
-    logs.map((l) => [
-      l.timestamp,
-      l.tenant_id,
-      l.operation,
-      `${l.resource_type ?? ''}${l.resource_id ? `:${l.resource_id}` : ''}`,
-      l.status >= 400 ? chalk.red(String(l.status)) : String(l.status),
-      l.error_code ?? '',
-      l.trace_id ?? '',
-    ]),
+    ['time', 'actor', 'operation', 'resource', 'amount', 'reason', 'status'],
+    logs.map((l) => {
+      const m = l.metadata ?? {}
+      const text = (v: unknown) => (typeof v === 'string' ? v : '')
+      // Funding rows name their operation (CREDIT, RESET …) in metadata.
+      const operation = text(m.operation) && l.operation === 'fundBudget' ? `${l.operation} ${text(m.operation)}` : l.operation
+      const status = l.status >= 400 ? chalk.red(`${l.status}${l.error_code ? ` ${l.error_code}` : ''}`) : String(l.status)
+      return [l.timestamp.replace(/\.\d{3}Z$/, 'Z'), text(m.actor) || '–', operation, `${l.resource_type ?? ''}${l.resource_id ? `:${l.resource_id}` : ''}`, auditAmount(m) || '–', text(m.reason) || '–', status]
+    }),
+    layout,
   )
+}
+
+/** The amount an audit row moved or set (funding amount, a new budget's allocation), in its unit. */
+function auditAmount(m: Record<string, unknown>): string {
+  const unit = typeof m.unit === 'string' ? m.unit : undefined
+  const amount = typeof m.amount === 'number' ? m.amount : typeof m.allocated === 'number' ? m.allocated : undefined
+  if (amount === undefined || !unit) return ''
+  const moved = typeof m.previous_allocated === 'number' && typeof m.new_allocated === 'number' && m.previous_allocated !== m.new_allocated
+  return `${humanAmount(amount, unit)}${moved ? ` (${humanAmount(m.previous_allocated as number, unit)} → ${humanAmount(m.new_allocated as number, unit)})` : ''}`
 }

@@ -8,7 +8,8 @@ import {RuntimeClient} from '../client/runtime-client.js'
 import {BaseCommand} from './base-command.js'
 import {type ConfirmIO, confirmAction} from './confirm.js'
 import {CliError, EXIT} from './errors.js'
-import {urlFlag} from './flags.js'
+import {actorFlag, defaultActor, urlFlag} from './flags.js'
+import {auditHeaders} from '../client/admin-client.js'
 
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:7979'
 export const DEFAULT_RUNTIME_URL = 'http://127.0.0.1:7878'
@@ -21,9 +22,16 @@ export abstract class RunbookCommand extends BaseCommand {
     url: urlFlag({description: 'Runtime API base URL', env: 'CYCLES_BASE_URL', default: DEFAULT_RUNTIME_URL, helpGroup: 'BACKEND'}),
     'api-key': Flags.string({description: 'Tenant API key (X-Cycles-API-Key) for runtime calls', env: 'CYCLES_API_KEY', helpGroup: 'BACKEND'}),
     timeout: Flags.integer({description: 'HTTP timeout in seconds', default: 15, min: 1, helpGroup: 'BACKEND'}),
+    actor: actorFlag(),
   }
 
-  protected backend!: {'admin-url': string; 'admin-key'?: string; url: string; 'api-key'?: string; timeout: number}
+  /** Every parsed flag; `reason` is there for the commands that have one. */
+  protected backend!: {'admin-url': string; 'admin-key'?: string; url: string; 'api-key'?: string; timeout: number; actor?: string; reason?: string}
+
+  /** Who makes the change: --actor, CYCLES_ACTOR, or user@host. */
+  protected get actor(): string {
+    return this.backend.actor ?? defaultActor()
+  }
 
   /** Parse with the base flags kept for the clients. */
   protected async parseRunbook<F extends Record<string, any>, B extends Record<string, any>, A extends Record<string, any>>(cmd: Interfaces.Input<F, B, A>) {
@@ -38,7 +46,7 @@ export abstract class RunbookCommand extends BaseCommand {
       throw new CliError('ADMIN_KEY_MISSING', 'no admin key: set CYCLES_ADMIN_API_KEY (or pass --admin-key)', {exit: EXIT.AUTH})
     }
     return new AdminClient(
-      new HttpClient({baseUrl: this.backend['admin-url'], headers: {'X-Admin-API-Key': key}, timeoutMs: this.backend.timeout * 1000, label: 'admin API', urlHint: '--admin-url / CYCLES_ADMIN_URL', runtimeUrl: this.backend.url}),
+      new HttpClient({baseUrl: this.backend['admin-url'], headers: {'X-Admin-API-Key': key, ...auditHeaders({actor: this.actor, reason: this.backend.reason})}, timeoutMs: this.backend.timeout * 1000, label: 'admin API', urlHint: '--admin-url / CYCLES_ADMIN_URL', runtimeUrl: this.backend.url}),
     )
   }
 

@@ -39,6 +39,18 @@ export type BudgetBook = 'real' | 'shadow' | 'both'
 /** The daemon's mark on an answer replayed for a known idempotency_key (the body is the original one, byte for byte). */
 export const REPLAY_HEADER = 'X-Cycles-Idempotent-Replay'
 
+/** Who makes an admin change and why (cycles extension): the admin plane keeps both in the audit row. */
+export const ACTOR_HEADER = 'X-Cycles-Actor'
+export const REASON_HEADER = 'X-Cycles-Reason'
+
+/** The actor and reason headers, percent-encoded: header values are bytes, names and reasons need not be ASCII. */
+export function auditHeaders(who: {actor?: string; reason?: string}): Record<string, string> {
+  return {
+    ...(who.actor ? {[ACTOR_HEADER]: encodeURIComponent(who.actor)} : {}),
+    ...(who.reason ? {[REASON_HEADER]: encodeURIComponent(who.reason)} : {}),
+  }
+}
+
 export interface FundingResponse {
   operation: string
   previous_allocated: Amount
@@ -92,6 +104,17 @@ export interface AuditEntryWire {
   request_id?: string
   key_id?: string
   metadata?: Record<string, unknown>
+  /** Our daemon: the row's place on the audit hash chain (rows of successful writes). */
+  chain_seq?: number
+  prev_hash?: string
+  hash?: string
+}
+
+/** One page of the audit chain in chain order (our daemon only: `order=chain`). */
+export interface AuditChainPage {
+  logs: AuditEntryWire[]
+  chain_head: {hash: string; seq: number}
+  has_more: boolean
 }
 
 export interface WebhookWire {
@@ -235,6 +258,11 @@ export class AdminClient {
   }
   getEvent(id: string): Promise<CyclesEvent> {
     return this.http.request('GET', `/v1/admin/events/${encodeURIComponent(id)}`)
+  }
+
+  /** Chained rows with chain_seq > `afterSeq`, oldest first, and the chain head (our daemon only). */
+  listAuditChain(afterSeq: number, limit: number): Promise<AuditChainPage> {
+    return this.http.request('GET', '/v1/admin/audit/logs', {query: {order: 'chain', after_seq: afterSeq, limit}})
   }
   overview(): Promise<Overview> {
     return this.http.request('GET', '/v1/admin/overview')

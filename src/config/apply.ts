@@ -101,7 +101,7 @@ export function adminApiTarget(admin: AdminClient, control: ControlClient): Conf
 export function storeTarget(store: Store, now: () => number, actor: string): ConfigTarget {
   const core = new AdminCore({store, now})
   const budgets = new BudgetOps(core)
-  const ctx: AdminCtx = {request_id: `config-wins-${now()}`, trace_id: sha256Hex(`config-wins-${now()}`).slice(0, 32), user_agent: actor}
+  const ctx: AdminCtx = {request_id: `config-wins-${now()}`, trace_id: sha256Hex(`config-wins-${now()}`).slice(0, 32), user_agent: actor, actor}
   const query = (scope: string, unit: string) => new URLSearchParams({scope, unit, tenant_id: tenantOf(scope)})
   return {
     async setTier(tier, mode, percent, reason) {

@@ -11,7 +11,7 @@ import path from 'node:path'
 
 import YAML from 'yaml'
 
-import {AdminClient} from '../client/admin-client.js'
+import {AdminClient, auditHeaders} from '../client/admin-client.js'
 import {HttpClient} from '../client/http.js'
 import {RolloutClient, type RolloutWire} from '../client/rollout-client.js'
 import {CliError} from '../cli/errors.js'
@@ -159,7 +159,7 @@ export async function runRolloutDemo(input: RolloutDemoInput): Promise<RolloutDe
   const config: CyclesConfig = configSchema.parse(rawConfig)
   const daemonLog: string[] = []
   const daemon = await Daemon.start({config, port: 0, adminPort: 0, logDir: path.join(dir, 'rollout', 'live'), stateDir, fsyncIntervalMs: 1000, log: (l) => daemonLog.push(l)})
-  const http = new HttpClient({baseUrl: daemon.adminUrl, headers: {'X-Admin-API-Key': adminKey}, timeoutMs: 30_000, label: 'admin API', urlHint: '--admin-url'})
+  const http = new HttpClient({baseUrl: daemon.adminUrl, headers: {'X-Admin-API-Key': adminKey, ...auditHeaders({actor: 'cycles-demo', reason: 'npm run demo'})}, timeoutMs: 30_000, label: 'admin API', urlHint: '--admin-url'})
   const deps = {admin: new AdminClient(http), rollout: new RolloutClient(http)}
   const traffic = startTierTraffic(input.scenario, config.tiers, tier, {url: daemon.url, requestsPerSecond: DEMO_ROLLOUT.requestsPerSecond})
   log(`7/8 daemon with the admin plane on ${daemon.url} (admin ${daemon.adminUrl}); driving tier ${tier}'s traffic (${traffic.agents.join(', ')}) live in shadow (${(traffic.speed / 3600).toFixed(1)} simulated hours per second); applying the plan (cycles rollout apply)…`)

@@ -115,7 +115,7 @@ export function apiKeyData(key: ApiKey, before: ApiKey | undefined, extra: {fail
 }
 
 /** api_key.auth_failed: a key that is missing, unknown, revoked or expired (never the key itself). */
-export function authFailedEvent(nowMs: number, source: string, origin: EventOrigin & {source_ip?: string}, reason: string, key?: ApiKey): CyclesEvent {
+export function authFailedEvent(nowMs: number, source: string, origin: Pick<EventOrigin, 'request_id' | 'trace_id'> & {source_ip?: string}, reason: string, key?: ApiKey): CyclesEvent {
   const where = origin.source_ip ? {source_ip: origin.source_ip} : {}
   return buildEvent(nowMs, 'api_key.auth_failed', {
     tenant_id: key?.tenant_id ?? SYSTEM_TENANT,

@@ -3,6 +3,7 @@
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../protocol/types.js'
 import {AUDIT_RETENTION, type AuditRetention, auditMatches, compareLedgers, isFailureRow, ledgerMatches, newestFirst, paginate, reservationMatches} from './filters.js'
 import {DocCollections, docInputProblem} from './doc-collections.js'
+import {AUDIT_CHAIN_COLLECTION, AUDIT_HEAD_ID, headFromDoc, sealAuditRow} from '../integrity/audit-chain.js'
 import {applyDelta, conditionHolds, overageOutcome} from './ledger-math.js'
 import {
   type AuditEntry,
@@ -123,7 +124,7 @@ export class MemoryState {
     const next = this.nextLedgers(tx, nowMs, true)
     if (!('updated' in next)) return next
     const {updated, overage} = next
-    this.commit(tx, updated, nowMs)
+    this.commit(tx, updated, nowMs, true)
     if (!tx.returnLedgers && !overage) return NOTHING_RETURNED
     const touched = new Map<string, Ledger>()
     if (tx.returnLedgers) {
@@ -136,7 +137,7 @@ export class MemoryState {
   /** Apply without checks: journal replay of a transaction that was already accepted once. */
   replay(tx: Tx, nowMs: number): void {
     const next = this.nextLedgers(tx, nowMs, false)
-    if ('updated' in next) this.commit(tx, next.updated, nowMs)
+    if ('updated' in next) this.commit(tx, next.updated, nowMs, false)
   }
 
   /**
@@ -194,20 +195,44 @@ export class MemoryState {
     return {updated, overage}
   }
 
-  private commit(tx: Tx, updated: Array<Ledger & {book: Book}>, nowMs: number): void {
+  private commit(tx: Tx, updated: Array<Ledger & {book: Book}>, nowMs: number, seal: boolean): void {
     for (const l of tx.createLedgers ?? []) this.putLedger(l)
     for (const l of updated) this.putLedger(l)
     if (tx.reservation) this.putReservation(tx.reservation.value)
     if (tx.idempotency) this.putIdempotency(tx.idempotency.key, tx.idempotency.record, nowMs + tx.idempotency.ttl_ms)
     for (const t of tx.tenants ?? []) this.tenants.set(t.tenant_id, t)
     for (const k of tx.apiKeys ?? []) this.putApiKey(k)
-    if (tx.audit?.length) this.appendAudit(tx.audit)
+    if (tx.audit?.length) this.appendAudit(tx.audit, seal, nowMs)
     if (tx.control) this.control = tx.control
     if (tx.docs) this.docs.apply(tx.docs, nowMs)
   }
 
-  private appendAudit(rows: AuditEntry[]): void {
-    for (const e of rows) (isFailureRow(e) ? this.auditFailures : this.audit).push(e)
+  /**
+   * Append rows to their class. `seal` (a transaction being applied): chain every write's row to the
+   * audit chain head, here, in the same synchronous step as the write it records. The sealed row
+   * replaces the caller's in `rows` so the journal line written after apply carries the seal, and a
+   * replay (or a snapshot restore) takes the rows as sealed: a journal line lost to quarantine then
+   * shows as a break in the chain instead of being silently re-chained over.
+   */
+  private appendAudit(rows: AuditEntry[], seal: boolean, nowMs: number): void {
+    const before = headFromDoc(this.docs.get(AUDIT_CHAIN_COLLECTION, AUDIT_HEAD_ID, nowMs)?.value)
+    let head = before
+    for (let i = 0; i < rows.length; i++) {
+      let e = rows[i]
+      if (isFailureRow(e)) {
+        this.auditFailures.push(e)
+        continue
+      }
+      if (seal) {
+        const sealed = sealAuditRow(e, head)
+        rows[i] = e = sealed.row
+        head = sealed.head
+      } else if (e.hash !== undefined) {
+        head = {hash: e.hash, seq: e.chain_seq ?? head.seq + 1}
+      }
+      this.audit.push(e)
+    }
+    if (head.hash !== before.hash) this.docs.apply([{collection: AUDIT_CHAIN_COLLECTION, id: AUDIT_HEAD_ID, set: {hash: head.hash, seq: head.seq}}], nowMs)
     // Trim in steps of 10 % so the cap costs one copy per many appends.
     const {writes, failures} = this.limits.audit
     if (this.audit.length > writes.maxRows * 1.1) this.audit = this.audit.slice(-writes.maxRows)
@@ -391,9 +416,9 @@ export class MemoryState {
     for (const k of s.apiKeys) this.putApiKey(k)
     this.audit = []
     this.auditFailures = []
-    this.appendAudit(s.audit ?? [])
+    this.docs.restore(s.docs ?? []) // before the rows: the audit chain head is one of the docs
+    this.appendAudit(s.audit ?? [], false, 0)
     this.control = s.control
-    this.docs.restore(s.docs ?? [])
   }
 }
 

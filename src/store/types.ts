@@ -155,6 +155,10 @@ export interface AuditEntry {
   source_ip?: string
   user_agent?: string
   metadata?: Record<string, unknown>
+  /** Hash chain (integrity/audit-chain.ts), on rows of successful writes: position, predecessor's hash, own hash. */
+  chain_seq?: number
+  prev_hash?: string
+  hash?: string
 }
 
 /**

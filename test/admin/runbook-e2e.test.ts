@@ -1,5 +1,7 @@
 // The issue's operator scenarios, played with the built CLI as a child process against a real
 // daemon (runtime + admin plane on real sockets).
+import os from 'node:os'
+
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type TestDaemon, call, startTestDaemon} from '../support/daemon.js'
@@ -73,6 +75,10 @@ describe('runbook commands against a real daemon (built CLI as a child process)'
     expect(shadow?.allocated).toBe(200)
 
     expect((await dryRun(d.url, ACME_KEY, PRIMARY, 'RISK_POINTS', 20)).body.decision).toBe('ALLOW')
+    const creditRows = (await admin(d.daemon.adminUrl, 'GET', '/v1/admin/audit/logs?operation=fundBudget&resource_id=tenant:acme/agent:primary:RISK_POINTS')).body.logs
+    expect(creditRows.map((r: {metadata: Record<string, unknown>}) => [r.metadata.actor, r.metadata.reason, r.metadata.operation, r.metadata.amount])).toEqual([
+      [`${os.userInfo().username}@${os.hostname()}`, 'incident 7: agent blocked', 'CREDIT', 100],
+    ])
 
     const freeze = await run('budget', 'freeze', '--scope', 'tenant:acme/agent:primary', '--unit', 'RISK_POINTS', '--reason', 'runaway', '--yes')
     expect(freeze.code).toBe(0)
@@ -109,6 +115,10 @@ describe('runbook commands against a real daemon (built CLI as a child process)'
     const after = await run('audit', 'list', '--resource-type', 'api_key', '--resource-id', created.json.key_id, '--since', '1h')
     expect(after.stdout).toContain('revokeApiKey')
     expect(after.stdout).toContain('createApiKey')
+    // Who and why: the runbook sends its actor (no --actor, no CYCLES_ACTOR here: user@host) and the reason.
+    const revokeRow = (await admin(d.daemon.adminUrl, 'GET', `/v1/admin/audit/logs?operation=revokeApiKey&resource_id=${created.json.key_id}`)).body.logs[0]
+    expect(revokeRow.metadata).toMatchObject({actor: `${os.userInfo().username}@${os.hostname()}`, reason: 'leaked in CI logs'})
+    expect(after.stdout).toContain('leaked in CI logs')
 
     const replacement = await run('api-key', 'create', '--tenant', 'acme', '--name', 'ci-bot-2')
     expect(replacement.code).toBe(0)

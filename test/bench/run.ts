@@ -14,6 +14,7 @@ const SUITES: Record<string, () => Promise<{run: (args: string[]) => Promise<voi
   docs: () => import('./docs-bench.js'),
   events: () => import('./events-bench.js'),
   verify: () => import('./verify-bench.js'),
+  audit: () => import('./audit-bench.js'),
 }
 
 const plan = planBench(process.argv.slice(2))

@@ -9,6 +9,7 @@ import {Redis} from 'ioredis'
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../../protocol/types.js'
 import {StoreUnavailableError} from '../errors.js'
 import {AUDIT_RETENTION, type AuditRetention} from '../filters.js'
+import {AUDIT_CHAIN_COLLECTION, AUDIT_HEAD_ID, applySealedAudit, isChainedAuditRow} from '../../integrity/audit-chain.js'
 import type {
   AuditEntry,
   AuditFilter,
@@ -173,7 +174,20 @@ export class RedisStore implements Store {
    * own (see apply-script.ts).
    */
   apply(tx: Tx): Promise<TxResult> {
-    return this.batch.apply(tx)
+    if (!tx.audit?.some(isChainedAuditRow)) return this.batch.apply(tx)
+    // Audit rows are sealed here (integrity/audit-chain.ts): one such transaction in flight per
+    // instance, so no group-commit batch holds two sealed against the same head; instances race on
+    // the head doc's version instead.
+    const run = this.auditTail.then(() => applySealedAudit(tx, this.auditChainStore))
+    this.auditTail = run.catch(() => undefined)
+    return run
+  }
+
+  /** The last audit-bearing transaction of this instance (they run one after another). */
+  private auditTail: Promise<unknown> = Promise.resolve()
+  private readonly auditChainStore = {
+    apply: (tx: Tx) => this.batch.apply(tx),
+    readHead: async () => (await this.getDocs(AUDIT_CHAIN_COLLECTION, [AUDIT_HEAD_ID]))[0],
   }
 
   /** Local effects of a transaction whose writes are done. */
