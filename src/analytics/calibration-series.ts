@@ -57,7 +57,7 @@ export async function calibrationSeries(db: ShadowDb, filter: LogFilter, result:
   const spend = await budgetSpend(db, relation, chosen)
   const budgets = chosen.map((b) => {
     const points = cumulative(days, spend.get(`${b.scope}\u0000${b.unit}`) ?? new Map())
-    return {scope: b.scope, unit: b.unit, allocated: b.current_allocated, suggested: b.suggested_allocated, runs_out_on: runsOutOn(points, b.current_allocated), points}
+    return {scope: b.scope, unit: b.unit, allocated: b.current_allocated, suggested: b.suggested_allocated_window ?? b.suggested_allocated, runs_out_on: runsOutOn(points, b.current_allocated), points}
   })
   return {days, budgets, tiers: await tierSeries(db, relation, days)}
 }
