@@ -11,7 +11,7 @@ import {type LogFilter, type ReplayLog, filterSql} from '../calibration/replay-l
 import {type BudgetSpec, type TenantSpec, bookLayout} from '../calibration/replay.js'
 import {roundReadable} from '../calibration/search.js'
 import type {ShadowDb} from './db.js'
-import {SERIES_ROWS, type SpendDay, type TierDay, budgetSpend, cumulative, daysBetween, tierSeries} from './series.js'
+import {SERIES_ROWS, type SpendDay, type TierDay, budgetSpend, cumulative, daysBetween, firstDenials, tierSeries} from './series.js'
 
 /** Calibrated budgets that get a denial-rate curve (worst verdict first). */
 export const CURVE_BUDGETS = 12
@@ -23,8 +23,12 @@ export interface BudgetSeries {
   unit: string
   allocated: number | null
   suggested: number | null
-  /** First day the committed spend reached the current allocation (null: it did not in the window). */
+  /** The day it ran out: the earlier of the two below (null: neither happened in the window). */
   runs_out_on: string | null
+  /** First day the committed spend reached the current allocation. */
+  spend_reached_limit_on: string | null
+  /** First day the logged shadow ledger would deny for exceeding this budget (holds count there too, so it may come first). */
+  first_denial_on: string | null
   points: SpendDay[]
 }
 
@@ -55,9 +59,15 @@ export async function calibrationSeries(db: ShadowDb, filter: LogFilter, result:
   const days = daysBetween(result.window.from, result.window.to)
   const chosen = result.budgets.filter((b) => b.current_allocated !== null).slice(0, SERIES_ROWS)
   const spend = await budgetSpend(db, relation, chosen)
+  const denials = new Map(
+    (await firstDenials(db, relation)).map((d) => [`${d.scope}\u0000${d.unit}`, d.day]),
+  )
   const budgets = chosen.map((b) => {
     const points = cumulative(days, spend.get(`${b.scope}\u0000${b.unit}`) ?? new Map())
-    return {scope: b.scope, unit: b.unit, allocated: b.current_allocated, suggested: b.suggested_allocated_window ?? b.suggested_allocated, runs_out_on: runsOutOn(points, b.current_allocated), points}
+    const reached = runsOutOn(points, b.current_allocated)
+    const denied = denials.get(`${b.scope}\u0000${b.unit}`) ?? null
+    const first = [reached, denied].filter((d): d is string => d !== null).sort()[0] ?? null
+    return {scope: b.scope, unit: b.unit, allocated: b.current_allocated, suggested: b.suggested_allocated_window ?? b.suggested_allocated, runs_out_on: first, spend_reached_limit_on: reached, first_denial_on: denied, points}
   })
   return {days, budgets, tiers: await tierSeries(db, relation, days)}
 }

@@ -176,6 +176,16 @@ export async function actionSeries(db: ShadowDb, relation: string, days: string[
   return out.slice(0, SERIES_ACTIONS)
 }
 
+/** Per denying budget scope: the first day its shadow ledger would deny for exceeding it (worst first by day). */
+export async function firstDenials(db: ShadowDb, relation: string): Promise<RunOut[]> {
+  const rows = await db.all<{scope: string; unit: string; day: unknown; denials: number}>(`
+    SELECT denied_scope AS scope, unit, min(${DAY}) AS day, count(*)::DOUBLE AS denials FROM ${relation}
+    WHERE ${ATT} AND would_decision = 'DENY' AND denied_scope IS NOT NULL AND unit IS NOT NULL
+      AND would_reason_code IN ('BUDGET_EXCEEDED', 'OVERDRAFT_LIMIT_EXCEEDED')
+    GROUP BY ALL ORDER BY day, scope, unit LIMIT ${SERIES_ROWS}`)
+  return rows.map((r) => ({scope: r.scope, unit: r.unit, day: dayOf(r.day), denials: r.denials}))
+}
+
 /** The shadow report's series over the view `f` (buildReport's filtered records). */
 export async function shadowSeries(
   db: ShadowDb,
@@ -207,12 +217,8 @@ export async function shadowSeries(
       rows.push({key: s.scope, unit: s.unit, points: days.map((day) => ({day, requests: m.get(day)?.n ?? 0, would_denials: m.get(day)?.d ?? 0, spend: m.get(day)?.spend ?? 0}))})
     }
   }
-  const outs = await db.all<{scope: string; unit: string; day: unknown; denials: number}>(`
-    SELECT denied_scope AS scope, unit, min(${DAY}) AS day, count(*)::DOUBLE AS denials FROM f
-    WHERE ${ATT} AND would_decision = 'DENY' AND denied_scope IS NOT NULL AND unit IS NOT NULL
-      AND would_reason_code IN ('BUDGET_EXCEEDED', 'OVERDRAFT_LIMIT_EXCEEDED')
-    GROUP BY ALL ORDER BY day, scope, unit LIMIT ${SERIES_ROWS}`)
+  const outs = await firstDenials(db, 'f')
   const spend = await budgetSpend(db, 'f', outs)
-  const run_out = outs.map((o) => ({scope: o.scope, unit: o.unit, day: dayOf(o.day), denials: o.denials, spend: cumulative(days, spend.get(`${o.scope}\u0000${o.unit}`) ?? new Map())}))
+  const run_out = outs.map((o) => ({...o, spend: cumulative(days, spend.get(`${o.scope}\u0000${o.unit}`) ?? new Map())}))
   return {days, rows, tiers: await tierSeries(db, 'f', days), actions: await actionSeries(db, 'f', days), run_out}
 }

@@ -44,16 +44,25 @@ const tierColumns: Array<Column<TierRow>> = [
   {header: 'blockers', cell: (t) => t.blockers.map(code).join(' ') || '–', sort: (t) => t.blockers.length, numeric: true},
 ]
 
+/** The first row of each kind (in the given order), then the others in order, up to n. */
+export function varied<T>(rows: T[], kind: (row: T) => string, n: number): T[] {
+  const seen = new Set<string>()
+  const first = rows.filter((r) => !seen.has(kind(r)) && seen.add(kind(r)))
+  const rest = rows.filter((r) => !first.includes(r))
+  return [...first, ...rest].slice(0, n)
+}
+
 export function calibrationCharts(result: CalibrationReport): Chart[] {
   const charts: Chart[] = []
   const s = result.series
   if (!s) return charts
-  // spend charts: the budgets that run out first, then the worst verdicts
-  const spend = [...s.budgets].sort((a, b) => Number(b.runs_out_on !== null) - Number(a.runs_out_on !== null) || (a.runs_out_on ?? '').localeCompare(b.runs_out_on ?? ''))
-  spend.slice(0, CHARTS_PER_KIND).forEach((b, i) =>
+  // one budget of each band first (worst first: too tight running out, decorative far from its limit), then the rest
+  const bandOf = new Map(result.budgets.map((b) => [`${b.scope}\u0000${b.unit}`, b.band]))
+  const band = (x: {scope: string; unit: string}) => bandOf.get(`${x.scope}\u0000${x.unit}`) ?? ''
+  varied(s.budgets, band, CHARTS_PER_KIND).forEach((b, i) =>
     charts.push(spendChart({id: `chart-spend-${i}`, scope: b.scope, unit: b.unit, points: b.points, allocated: b.allocated, suggested: b.suggested, runsOutOn: b.runs_out_on})),
   )
-  s.curves.slice(0, CHARTS_PER_KIND).forEach((c, i) =>
+  varied(s.curves, band, CHARTS_PER_KIND).forEach((c, i) =>
     charts.push(denialCurveChart({id: `chart-curve-${i}`, scope: c.scope, unit: c.unit, points: c.points, current: c.current, suggested: c.suggested, band: result.band, target: result.target})),
   )
   if (s.tiers.some((t) => t.points.some((p) => p.requests > 0))) charts.push(tierChart({id: 'chart-tiers', tiers: s.tiers}))

@@ -54,7 +54,12 @@ export function spendChart(input: {id: string; scope: string; unit: string; poin
       ...(limits.length > 0
         ? [
             {data: {values: limits}, mark: {type: 'rule' as const, strokeWidth: 2}, encoding: {y: {field: 'y', type: 'quantitative' as const}, color: {field: 'kind', type: 'nominal' as const, scale: {domain: ['current', 'suggested'], range: [COLOURS.current, COLOURS.suggested]}, legend: null}, strokeDash: {field: 'kind', type: 'nominal' as const, scale: {domain: ['current', 'suggested'], range: [[1, 0], [8, 4]]}, legend: null}}},
-            {data: {values: limits}, mark: {type: 'text' as const, align: 'left' as const, dx: 4, dy: -6, x: 0, fontSize: 11}, encoding: {y: {field: 'y', type: 'quantitative' as const}, text: {field: 'label'}, color: {field: 'kind', type: 'nominal' as const, scale: {domain: ['current', 'suggested'], range: [COLOURS.current, COLOURS.suggested]}, legend: null}}},
+            // labels at opposite ends, so two close limits do not print over each other
+            ...limits.map((l) => ({
+              data: {values: [l]},
+              mark: {type: 'text' as const, align: l.kind === 'current' ? ('left' as const) : ('right' as const), x: l.kind === 'current' ? 4 : WIDTH - 4, dy: l.kind === 'current' ? -6 : 10, fontSize: 11, color: l.kind === 'current' ? COLOURS.current : COLOURS.suggested},
+              encoding: {y: {field: 'y', type: 'quantitative' as const}, text: {field: 'label'}},
+            })),
           ]
         : []),
       ...(runOut.length > 0
@@ -129,7 +134,7 @@ export function estimateChart(input: {id: string; daily?: Array<{action: string;
     : `Estimate ÷ actual per action (reserve:commit ratio); the green band is ${input.band[0]}–${input.band[1]}; points outside it need their estimates corrected (see the table).`
   const dataLayer = input.daily
     ? {data: {values: input.daily}, mark: {type: 'line' as const, point: true}, encoding: {x: {field: 'day', type: 'temporal' as const, title: 'day (UTC)', axis: {format: '%b %d'}}, y, color: {field: 'action', type: 'nominal' as const, title: 'action', legend: {columns: 1, labelLimit: 480}}, shape: {field: 'action', type: 'nominal' as const, title: 'action'}, tooltip: [{field: 'action'}, {field: 'day'}, {field: 'ratio', format: '.2f'}]}}
-    : {data: {values: input.perAction ?? []}, mark: {type: 'point' as const, filled: true, size: 80, color: COLOURS.spend}, encoding: {y: {field: 'action', type: 'nominal' as const, title: null, sort: '-x' as const}, x: {...y}, tooltip: [{field: 'action'}, {field: 'ratio', format: '.2f'}, {field: 'commits', format: ','}]}}
+    : {data: {values: input.perAction ?? []}, mark: {type: 'point' as const, filled: true, size: 80, color: COLOURS.spend}, encoding: {y: {field: 'action', type: 'nominal' as const, title: null, sort: '-x' as const, axis: {labelLimit: 360}}, x: {...y}, tooltip: [{field: 'action'}, {field: 'ratio', format: '.2f'}, {field: 'commits', format: ','}]}}
   const bandLayers = input.daily
     ? [bandLayer, one]
     : [
