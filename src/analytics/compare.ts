@@ -165,7 +165,7 @@ export function changeLines(c: Changes, code: (s: string) => string = (s) => s):
 export function renderChangesMarkdown(c: Changes): string {
   const lines = changeLines(c, (s) => `\`${s}\``)
   const head = `### Changed since ${againstWords(c)}`
-  if (lines.length === 0) return `${head}\n\nNothing changed: same bands, verdicts${c.against.kind === 'file' ? '' : ''} and no new loops.\n`
+  if (lines.length === 0) return `${head}\n\nNothing changed: the same rows, bands and verdicts, and no new loops.\n`
   return `${head}\n\n${lines.map((l) => `- ${l}`).join('\n')}\n`
 }
 
