@@ -150,7 +150,7 @@ export function timelineChart(input: {id: string; items: Array<{label: string; k
   const values = input.items.map((i) => ({...i, costLabel: `${i.cost.toLocaleString('en-US')}${i.unit ? ` ${i.unit}` : ''}`}))
   const caption = 'Loop signatures (red bars, ✖) and delegation fan-out trees (purple bars, ◆) over time, from each run’s first to last record; the label is the committed spend of the run or tree.'
   const kind = {field: 'kind', type: 'nominal' as const, scale: {domain: ['loop', 'fan-out'], range: [COLOURS.loop, COLOURS.fanout]}, title: 'kind'}
-  const y = {field: 'label', type: 'nominal' as const, title: null, sort: {field: 'first'}}
+  const y = {field: 'label', type: 'nominal' as const, title: null, sort: {field: 'first'}, axis: {labelLimit: 320}}
   const spec = {
     ...base(caption),
     height: Math.max(60, 22 * Math.max(1, values.length)),

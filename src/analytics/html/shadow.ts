@@ -71,7 +71,9 @@ export function shadowCharts(report: Report): Chart[] {
   const charts: Chart[] = []
   const s = report.series
   if (!s) return charts
-  s.run_out.slice(0, CHARTS_PER_KIND).forEach((r, i) =>
+  // the budgets with the most would-be denials first: the ones enforcement would hurt most
+  const worst = [...s.run_out].sort((a, b) => b.denials - a.denials || a.day.localeCompare(b.day))
+  worst.slice(0, CHARTS_PER_KIND).forEach((r, i) =>
     charts.push(spendChart({id: `chart-spend-${i}`, scope: r.scope, unit: r.unit, points: r.spend, allocated: null, suggested: null, runsOutOn: r.day})),
   )
   if (s.tiers.some((t) => t.points.some((p) => p.requests > 0))) charts.push(tierChart({id: 'chart-tiers', tiers: s.tiers}))
