@@ -8,7 +8,7 @@ import {VERDICT_GATES} from '../src/calibration/gates.js'
 import {parseBand, parseRate, runCalibrate} from '../src/calibration/run.js'
 import {parseDuration} from '../src/runbook/duration.js'
 import {useColor} from '../src/output/table.js'
-import {FORMATS, type Format} from '../src/output/write.js'
+import {REPORT_FORMATS, compareWindowFrom, labelsFrom, trendFlags, type ReportFormat} from '../src/analytics/flags.js'
 import {enumFlag, instantFlag, sinceFlag, urlFlag} from '../src/cli/flags.js'
 
 export default class Calibrate extends BaseCommand {
@@ -19,6 +19,7 @@ export default class Calibrate extends BaseCommand {
     '<%= config.bin %> calibrate --config cycles.yaml',
     '<%= config.bin %> calibrate --config cycles.yaml --period 30d --write-config cycles.calibrated.yaml',
     '<%= config.bin %> calibrate --admin-url http://127.0.0.1:7979 --format markdown --output "$GITHUB_STEP_SUMMARY" --fail-on too_tight,config_error,insufficient_data',
+    '<%= config.bin %> calibrate --config cycles.yaml --format html --output calibration.html --compare-window 7d',
     '<%= config.bin %> calibrate --config cycles.yaml --format junit --output calibrate.xml --fail-on not_ready:low',
   ]
 
@@ -34,7 +35,8 @@ export default class Calibrate extends BaseCommand {
     since: sinceFlag('Only records at or after then'),
     until: instantFlag('Only records before this time'),
     tenant: Flags.string({description: 'Only this tenant'}),
-    format: enumFlag({description: 'Output format', options: [...FORMATS], default: 'table'}),
+    format: enumFlag({description: 'Output format (html: one self-contained page with charts)', options: [...REPORT_FORMATS], default: 'table'}),
+    ...trendFlags,
     output: Flags.string({char: 'o', description: 'Write the report to this file instead of stdout'}),
     'write-config': Flags.string({description: 'Write the --config file with calibrated allocations here (comments and order kept)'}),
     'with-overdraft': Flags.boolean({description: 'With --write-config: also write the suggested overdraft_limit', default: false}),
@@ -45,7 +47,7 @@ export default class Calibrate extends BaseCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Calibrate)
-    const format = (this.jsonMode ? 'json' : flags.format) as Format
+    const format = (this.jsonMode ? 'json' : flags.format) as ReportFormat
     let periodDays: number | undefined
     if (flags.period) {
       const ms = parseDuration(flags.period)
@@ -57,7 +59,9 @@ export default class Calibrate extends BaseCommand {
       config: flags.config,
       adminUrl: flags['admin-url'],
       adminKey: flags['admin-key'],
-      filter: {since: flags.since, until: flags.until, tenant: flags.tenant},
+      filter: {since: flags.since, until: flags.until, tenant: flags.tenant, labels: labelsFrom(flags.label)},
+      compare: flags.compare,
+      compareWindow: compareWindowFrom(flags['compare-window']),
       options: {target: parseRate(flags.target, '--target'), band: parseBand(flags.band), minRequests: flags['min-requests'], periodDays, threads: flags.threads},
       format,
       output: flags.output,

@@ -12,6 +12,7 @@ export default class ShadowIngest extends BaseCommand {
   static override examples = [
     '<%= config.bin %> shadow ingest .cycles/decisions',
     '<%= config.bin %> shadow ingest "logs/**/*.jsonl.gz" --db ci/shadow.duckdb --json',
+    '<%= config.bin %> shadow ingest eu-logs/ --label prod-eu',
   ]
 
   static override strict = false
@@ -23,6 +24,7 @@ export default class ShadowIngest extends BaseCommand {
   static override flags = {
     db: Flags.string({description: 'Analysis database file [default: .cycles/shadow.duckdb]', env: 'CYCLES_DB'}),
     'show-malformed': Flags.integer({description: 'How many quarantined lines to show', default: 5, min: 0}),
+    label: Flags.string({description: 'Record this label for the files (a source name, e.g. prod-eu); reports list it and --label selects by it'}),
     progress: Flags.boolean({description: 'Progress bar on a TTY for large inputs', default: true, allowNo: true}),
     verify: Flags.boolean({description: `Verify the logs' hash chains and signed checkpoints first; refuse to ingest anything (exit ${EXIT.TAMPERED}) when one is broken`, default: false}),
   }
@@ -33,7 +35,7 @@ export default class ShadowIngest extends BaseCommand {
     const progress = flags.progress && !this.jsonMode ? progressReporter('ingest') : undefined
     let result
     try {
-      result = await runIngest(dbPathFrom(flags.db), argv as string[], {showMalformed: flags['show-malformed'], onProgress: progress?.update})
+      result = await runIngest(dbPathFrom(flags.db), argv as string[], {showMalformed: flags['show-malformed'], onProgress: progress?.update, label: flags.label})
     } finally {
       progress?.stop()
     }
@@ -44,7 +46,7 @@ export default class ShadowIngest extends BaseCommand {
     process.stdout.write(
       `${files} file(s)${skipped_files ? ` (${skipped_files} unchanged, skipped)` : ''}: ${ingested.toLocaleString('en-US')} record(s) ingested, ` +
         `${duplicates.toLocaleString('en-US')} duplicate(s), ${malformed.toLocaleString('en-US')} malformed (quarantined) ` +
-        `in ${seconds.toFixed(1)} s (${records_per_second.toLocaleString('en-US')} rec/s); ${total_records.toLocaleString('en-US')} record(s) in ${dbPathFrom(flags.db)}\n`,
+        `in ${seconds.toFixed(1)} s (${records_per_second.toLocaleString('en-US')} rec/s); ${total_records.toLocaleString('en-US')} record(s) in ${dbPathFrom(flags.db)}${flags.label ? ` (label ${flags.label})` : ''}\n`,
     )
     for (const q of result.malformed_sample) this.note(`  quarantined ${q.file}:${q.line}: ${q.reason}`)
     if (malformed > result.malformed_sample.length) this.note(`  … ${malformed - result.malformed_sample.length} more in the quarantine table`)

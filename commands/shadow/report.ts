@@ -4,10 +4,9 @@ import {BaseCommand} from '../../src/cli/base-command.js'
 import {CliError, EXIT} from '../../src/cli/errors.js'
 import {GATES} from '../../src/analytics/gates.js'
 import {GROUPINGS, REPORT_DEFAULTS, type Grouping} from '../../src/analytics/report.js'
-import {runawayFlags, runawayOptions, sliceFlags} from '../../src/analytics/flags.js'
+import {REPORT_FORMATS, compareWindowFrom, labelsFrom, runawayFlags, runawayOptions, sliceFlags, trendFlags, type ReportFormat} from '../../src/analytics/flags.js'
 import {dbPathFrom, runReport} from '../../src/analytics/run.js'
 import {useColor} from '../../src/output/table.js'
-import {FORMATS, type Format} from '../../src/output/write.js'
 import {UNITS} from '../../src/protocol/types.js'
 import {enumFlag} from '../../src/cli/flags.js'
 
@@ -19,6 +18,7 @@ export default class ShadowReport extends BaseCommand {
     '<%= config.bin %> shadow report',
     '<%= config.bin %> shadow report --since 2026-11-01 --by workflow --unit USD_MICROCENTS',
     '<%= config.bin %> shadow report --format markdown --output "$GITHUB_STEP_SUMMARY" --fail-on too_tight,loops',
+    '<%= config.bin %> shadow report --format html --output shadow-report.html --compare last-week.json',
     '<%= config.bin %> shadow report --format junit --output shadow.xml --fail-on too_tight,warm,decorative,loops,fanout,overage',
   ]
 
@@ -26,7 +26,8 @@ export default class ShadowReport extends BaseCommand {
     ...sliceFlags,
     unit: enumFlag({description: 'Only this unit', options: [...UNITS]}),
     by: enumFlag({description: 'Group by', options: [...GROUPINGS], default: 'scope'}),
-    format: enumFlag({description: 'Output format', options: [...FORMATS], default: 'table'}),
+    format: enumFlag({description: 'Output format (html: one self-contained page with charts)', options: [...REPORT_FORMATS], default: 'table'}),
+    ...trendFlags,
     output: Flags.string({char: 'o', description: 'Write the report to this file instead of stdout'}),
     'fail-on': Flags.string({description: `Exit ${EXIT.GATE_FAILED} when any of these gates is violated (comma-separated: ${GATES.join(', ')})`}),
     'min-requests': Flags.integer({description: 'Sample floor: fewer requests is insufficient_data', default: REPORT_DEFAULTS.minRequests, min: 1}),
@@ -37,7 +38,7 @@ export default class ShadowReport extends BaseCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(ShadowReport)
-    const format = (this.jsonMode ? 'json' : flags.format) as Format
+    const format = (this.jsonMode ? 'json' : flags.format) as ReportFormat
     const overage = Number(flags['overage-threshold'])
     if (!Number.isFinite(overage) || overage < 0 || overage > 1) throw new CliError('USAGE', '--overage-threshold: expected a number from 0 to 1', {exit: EXIT.USAGE})
     const result = await runReport(dbPathFrom(flags.db), {
@@ -45,6 +46,9 @@ export default class ShadowReport extends BaseCommand {
       until: flags.until,
       tenant: flags.tenant,
       unit: flags.unit,
+      labels: labelsFrom(flags.label),
+      compare: flags.compare,
+      compareWindow: compareWindowFrom(flags['compare-window']),
       by: flags.by as Grouping,
       minRequests: flags['min-requests'],
       ...runawayOptions(flags),

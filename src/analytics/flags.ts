@@ -2,7 +2,11 @@
 // and the runaway detectors' thresholds (defaults from shadow-analytics.md).
 import {Flags} from '@oclif/core'
 
+import {CliError, EXIT} from '../cli/errors.js'
 import {instantFlag, sinceFlag} from '../cli/flags.js'
+import {FORMATS} from '../output/write.js'
+import {durationMs} from '../runbook/duration.js'
+import {checkLabel} from './provenance.js'
 import {REPORT_DEFAULTS} from './report.js'
 
 export const sliceFlags = {
@@ -32,3 +36,33 @@ export function runawayOptions(flags: {[K in keyof typeof runawayFlags]: number}
     fanoutAmplification: flags['fanout-amplification'],
   }
 }
+
+/** Provenance and comparison flags shared by `cycles shadow report` and `cycles calibrate`. */
+export const trendFlags = {
+  label: Flags.string({description: 'Only records of files ingested with this label (cycles shadow ingest --label); repeat or comma-separate for several', multiple: true}),
+  compare: Flags.string({description: 'Show what changed since this saved report (a --format json file of the same command)', exclusive: ['compare-window'], helpValue: '<file>'}),
+  'compare-window': Flags.string({description: 'Show what changed in the last window (e.g. 7d): compared with the report over the data up to the last record minus it', exclusive: ['compare'], helpValue: '<duration>'}),
+}
+
+/** --label values (repeated or comma-separated), each checked; undefined when none. */
+export function labelsFrom(values: string[] | undefined): string[] | undefined {
+  const labels = (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean)
+  if (labels.length === 0) return undefined
+  try {
+    return [...new Set(labels.map(checkLabel))]
+  } catch (error) {
+    throw new CliError('USAGE', (error as Error).message, {exit: EXIT.USAGE})
+  }
+}
+
+/** --compare-window as text and milliseconds. */
+export function compareWindowFrom(text: string | undefined): {text: string; ms: number} | undefined {
+  if (text === undefined) return undefined
+  const ms = durationMs(text)
+  if (ms === undefined || ms <= 0) throw new CliError('USAGE', `--compare-window expects a duration such as 24h or 7d, got '${text}'`, {exit: EXIT.USAGE})
+  return {text, ms}
+}
+
+/** The report formats: the shared ones and the HTML page. */
+export const REPORT_FORMATS = [...FORMATS, 'html'] as const
+export type ReportFormat = (typeof REPORT_FORMATS)[number]

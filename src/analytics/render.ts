@@ -5,6 +5,7 @@ import {type Column, type TableSpec, type Tone, painter, renderMarkdownTable, re
 import {json} from '../output/write.js'
 import {type Band, pct} from './bands.js'
 import {type Gate, type Violation, scopeViolations} from './gates.js'
+import {renderChangesMarkdown, renderChangesText} from './compare.js'
 import type {FanoutRow, LoopRow, Report, ScopeRow} from './report.js'
 
 const BAND_TONE: Record<Band, Tone> = {too_tight: 'bad', warm: 'warn', goldilocks: 'good', loose: 'good', decorative: 'warn', insufficient_data: 'muted'}
@@ -77,6 +78,16 @@ function fanoutSpec(report: Report): TableSpec<FanoutRow> {
   }
 }
 
+/** Budgets that ran out and estimates that drifted, with the day (from the daily series). */
+export function trendLines(report: Report): string[] {
+  const s = report.series
+  if (!s) return []
+  return [
+    ...s.run_out.slice(0, 20).map((r) => `${r.scope} (${r.unit}) ran out on ${r.day}: ${num(r.denials)} would-be denial(s) for exceeding it`),
+    ...s.actions.filter((a) => a.drift_from).map((a) => `estimates of ${a.action_kind} ${a.action_name} (${a.unit}) left the 0.8–1.2 band on ${a.drift_from} (now ${a.points.filter((p) => p.ratio !== null).at(-1)!.ratio!.toFixed(2)}× actual)`),
+  ]
+}
+
 function summaryLine(report: Report): string {
   const t = report.totals
   const w = report.window
@@ -98,6 +109,12 @@ export function renderReportText(report: Report, options: {color: boolean; limit
   parts.push(`\n${renderTable(loopSpec(report), options.color)}`)
   parts.push(`\n${renderTable(fanoutSpec(report), options.color)}`)
   for (const line of renderPolicyDenialLines(report.policy_denials ?? [], options.limit)) parts.push(`${line}\n`)
+  const trends = trendLines(report)
+  if (trends.length > 0) parts.push(`\nTrends\n${trends.map((l) => `  ${l}\n`).join('')}`)
+  if (report.changes) parts.push(renderChangesText(report.changes))
+  if (report.provenance && report.provenance.labels.some((l) => l !== null)) {
+    parts.push(paint('muted', `\nSources: ${report.provenance.files.length} file(s), labels ${report.provenance.labels.map((l) => l ?? '(no label)').join(', ')}\n`))
+  }
   if (options.violations.length > 0) {
     parts.push(`\n${paint('bad', `${options.violations.length} gate violation(s):`)}\n`)
     for (const v of options.violations.slice(0, 20)) parts.push(`  ✗ [${v.gate}] ${v.message}\n`)
@@ -119,6 +136,9 @@ export function renderLoopsJson(report: Report, violations: Violation[]): string
 export function renderReportMarkdown(report: Report, options: {limit: number; violations: Violation[]}): string {
   const out: string[] = ['## Cycles shadow report', '', summaryLine(report), '']
   if (options.violations.length > 0) out.push(`**${options.violations.length} gate violation(s)** (${[...new Set(options.violations.map((v) => v.gate))].join(', ')})`, '')
+  if (report.changes) out.push(renderChangesMarkdown(report.changes))
+  const trends = trendLines(report)
+  if (trends.length > 0) out.push('### Trends', '', ...trends.map((l) => `- ${l}`), '')
   out.push(renderMarkdownTable(scopeSpec(report, options.limit)))
   if (report.scopes.length > options.limit) out.push(`_… ${report.scopes.length - options.limit} more scopes not shown._`, '')
   out.push('<details><summary>Verdicts</summary>', '')
@@ -131,6 +151,11 @@ export function renderReportMarkdown(report: Report, options: {limit: number; vi
   out.push(`<details><summary>Delegation fan-out (${report.totals.fanout_flagged} flagged)</summary>`, '', renderMarkdownTable(fanoutSpec(report)), '</details>', '')
   const byRule = renderPolicyDenialLines(report.policy_denials ?? [], options.limit)
   if (byRule.length > 0) out.push(`<details><summary>${byRule[1]}</summary>`, '', ...byRule.slice(2).map((l) => `- ${l.trim()}`), '', '</details>', '')
+  if (report.provenance) {
+    out.push(`<details><summary>Sources (${report.provenance.files.length} file(s); labels: ${report.provenance.labels.map((l) => l ?? '(no label)').join(', ') || '–'})</summary>`, '')
+    for (const f of report.provenance.files) out.push(`- \`${f.path}\`${f.label ? ` [${f.label}]` : ''}: ${num(f.records)} record(s)`)
+    out.push('', '</details>', '')
+  }
   if (options.violations.length > 0) {
     out.push('<details><summary>Gate violations</summary>', '')
     for (const v of options.violations) out.push(`- **${v.gate}**: ${v.message}`)

@@ -11,6 +11,9 @@ import {type PolicyDenialRow, policyDenialsByRule} from './policy-denials.js'
 import {type Action, type Verdict, VERDICT_SEVERITY, decideVerdict, tierReadiness} from '../calibration/verdict.js'
 import {TIERS, type Tier} from '../protocol/types.js'
 import {type Band, bandOf} from './bands.js'
+import type {Changes} from './compare.js'
+import {type Provenance, labelCondition} from './provenance.js'
+import type {ShadowSeries} from './series.js'
 import type {ShadowDb} from './db.js'
 import {sqlString} from './schema.js'
 
@@ -22,6 +25,8 @@ export interface ReportOptions {
   until?: string
   tenant?: string
   unit?: string
+  /** Only records of files ingested under one of these labels. */
+  labels?: string[]
   by?: Grouping
   minRequests?: number
   loopWindowSeconds?: number
@@ -87,6 +92,9 @@ export interface LoopRow {
   /** Longest run of consecutive identical reservations (action, scope, unit, estimate). */
   repeats: number
   action?: string
+  /** Committed spend (commit and event actuals) of the run, in `unit`. */
+  cost?: number
+  unit?: string | null
 }
 
 export interface FanoutRow {
@@ -98,12 +106,17 @@ export interface FanoutRow {
   /** Widest level of the delegation tree: the multiplication factor (3 levels × 3 children = 27). */
   amplification: number
   flagged: boolean
+  /** The tree's first and last record, and its committed spend (commit and event actuals of every run in it). */
+  first_ts?: string | null
+  last_ts?: string | null
+  cost?: number
+  unit?: string | null
 }
 
 export interface Report {
   generated_at: string
-  filters: {since?: string; until?: string; tenant?: string; unit?: string; by: Grouping}
-  thresholds: Required<Omit<ReportOptions, 'since' | 'until' | 'tenant' | 'unit' | 'by' | 'top'>>
+  filters: {since?: string; until?: string; tenant?: string; unit?: string; labels?: string[]; by: Grouping}
+  thresholds: Required<Omit<ReportOptions, 'since' | 'until' | 'tenant' | 'unit' | 'labels' | 'by' | 'top'>>
   window: {first_ts: string | null; last_ts: string | null; records: number}
   totals: {requests: number; would_denials: number; denial_rate: number; scopes: number; loops: number; fanout_flagged: number}
   scopes: ScopeRow[]
@@ -111,11 +124,15 @@ export interface Report {
   fanout: FanoutRow[]
   /** Would-be denials by policy rule (v0.1.26 policies; empty without them). */
   policy_denials: PolicyDenialRow[]
+  /** Daily trends (series.ts), the files behind the records (provenance.ts) and what changed since an earlier report (compare.ts): added by runReport. */
+  series?: ShadowSeries
+  provenance?: Provenance
+  changes?: Changes
 }
 
 const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v).replace(' ', 'T') + (String(v).endsWith('Z') ? '' : 'Z'))
 
-function keyExpr(by: Grouping): string {
+export function keyExpr(by: Grouping): string {
   switch (by) {
     case 'workflow':
       return `tenant || '/workflow:' || coalesce(regexp_extract(scope_path, '(?:^|/)workflow:([^/]+)', 1), '(none)')`
@@ -143,6 +160,7 @@ export async function buildReport(db: ShadowDb, options: ReportOptions = {}): Pr
   if (o.until) where.push(`ts < ${timeArg(o.until, '--until')}`)
   if (o.tenant) where.push(`tenant = ${sqlString(o.tenant)}`)
   if (o.unit) where.push(`unit = ${sqlString(o.unit)}`)
+  if (o.labels && o.labels.length > 0) where.push(labelCondition(o.labels))
   const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
   await db.run(`CREATE OR REPLACE TEMP VIEW f AS SELECT * FROM records ${filter}`)
   const key = keyExpr(o.by)
@@ -247,7 +265,7 @@ export async function buildReport(db: ShadowDb, options: ReportOptions = {}): Pr
 
   return {
     generated_at: new Date().toISOString(),
-    filters: {by: o.by, ...(o.since ? {since: o.since} : {}), ...(o.until ? {until: o.until} : {}), ...(o.tenant ? {tenant: o.tenant} : {}), ...(o.unit ? {unit: o.unit} : {})},
+    filters: {by: o.by, ...(o.since ? {since: o.since} : {}), ...(o.until ? {until: o.until} : {}), ...(o.tenant ? {tenant: o.tenant} : {}), ...(o.unit ? {unit: o.unit} : {}), ...(o.labels && o.labels.length > 0 ? {labels: o.labels} : {})},
     thresholds: {
       minRequests: o.minRequests,
       loopWindowSeconds: o.loopWindowSeconds,
@@ -369,7 +387,27 @@ export async function findLoops(db: ShadowDb, o: typeof REPORT_DEFAULTS): Promis
       action: r.action,
     })
   }
-  return [...byRun.values()].sort((a, b) => b.count - a.count || a.run_id.localeCompare(b.run_id))
+  const loops = [...byRun.values()].sort((a, b) => b.count - a.count || a.run_id.localeCompare(b.run_id))
+  if (loops.length > 0) {
+    const costs = await runCosts(db, loops.map((l) => [l.run_id, l.run_id]))
+    for (const l of loops) {
+      const c = costs.get(l.run_id)
+      l.cost = c?.cost ?? 0
+      l.unit = c?.unit ?? null
+    }
+  }
+  return loops
+}
+
+/** Committed spend (commit and event actuals, 2xx) and time span per group of runs: [run_id, group] pairs. */
+async function runCosts(db: ShadowDb, members: Array<[string, string]>): Promise<Map<string, {cost: number; unit: string | null; first_ts: string | null; last_ts: string | null}>> {
+  const values = members.map(([run, group]) => `(${sqlString(run)}, ${sqlString(group)})`).join(', ')
+  const rows = await db.all<{grp: string; cost: number; unit: string | null; lo: unknown; hi: unknown}>(`
+    WITH m(run_id, grp) AS (VALUES ${values})
+    SELECT m.grp, coalesce(sum(f.actual) FILTER (WHERE f.endpoint IN ('commit', 'event') AND f.http_status BETWEEN 200 AND 299), 0)::DOUBLE AS cost,
+           mode(f.unit) AS unit, min(f.ts) AS lo, max(f.ts) AS hi
+    FROM f JOIN m ON f.run_id = m.run_id GROUP BY m.grp`)
+  return new Map(rows.map((r) => [r.grp, {cost: r.cost, unit: r.unit, first_ts: r.lo === null ? null : iso(r.lo), last_ts: r.hi === null ? null : iso(r.hi)}]))
 }
 
 /** Delegation trees from parent_run_id: children, depth, width (amplification) per root run. */
@@ -386,6 +424,7 @@ async function findFanout(db: ShadowDb, o: typeof REPORT_DEFAULTS & ReportOption
     hasParent.add(e.child)
   }
   const rows: FanoutRow[] = []
+  const members = new Map<string, string[]>()
   for (const [root, direct] of children) {
     if (hasParent.has(root)) continue
     const seen = new Set<string>([root])
@@ -403,6 +442,7 @@ async function findFanout(db: ShadowDb, o: typeof REPORT_DEFAULTS & ReportOption
       level = [...new Set(next)]
     }
     const flagged = direct.size >= o.fanoutChildren || depth >= o.fanoutDepth || widest >= o.fanoutAmplification
+    members.set(root, [...seen])
     rows.push({run_id: root, scope: null, children: direct.size, depth, descendants, amplification: widest, flagged})
   }
   rows.sort((a, b) => Number(b.flagged) - Number(a.flagged) || b.amplification - a.amplification || b.depth - a.depth || b.descendants - a.descendants || a.run_id.localeCompare(b.run_id))
@@ -415,6 +455,8 @@ async function findFanout(db: ShadowDb, o: typeof REPORT_DEFAULTS & ReportOption
     )
     const byRun = new Map(scopes.map((s) => [s.run_id, s.scope]))
     for (const r of listed) r.scope = byRun.get(r.run_id) ?? null
+    const costs = await runCosts(db, listed.flatMap((r) => (members.get(r.run_id) ?? [r.run_id]).map((m): [string, string] => [m, r.run_id])))
+    for (const r of listed) Object.assign(r, costs.get(r.run_id) ?? {cost: 0, unit: null, first_ts: null, last_ts: null})
   }
   return listed
 }

@@ -1,5 +1,7 @@
 // `cycles calibrate` in each output format, on the generic output layer (src/output).
 import {pct} from '../analytics/bands.js'
+import type {CalibrationReport} from '../analytics/calibration-extras.js'
+import {renderChangesMarkdown, renderChangesText} from '../analytics/compare.js'
 import {type JUnitCase, renderJUnit} from '../output/junit.js'
 import {type TableSpec, type Tone, painter, renderMarkdownTable, renderTable} from '../output/table.js'
 import type {BudgetRow, CalibrationResult, EstimateRow} from './calibrate.js'
@@ -63,6 +65,11 @@ function estimateSpec(rows: EstimateRow[]): TableSpec<EstimateRow> {
   }
 }
 
+/** Budgets whose committed spend reached the current limit, with the day (from the daily series). */
+function runOutLines(result: CalibrationReport): string[] {
+  return (result.series?.budgets ?? []).filter((b) => b.runs_out_on).slice(0, 20).map((b) => `${b.scope} (${b.unit}) reached its current limit of ${num(b.allocated)} on ${b.runs_out_on}`)
+}
+
 function summary(result: CalibrationResult): string {
   const counts = new Map<string, number>()
   for (const b of result.budgets) counts.set(b.verdict, (counts.get(b.verdict) ?? 0) + 1)
@@ -73,7 +80,7 @@ function summary(result: CalibrationResult): string {
   return `${result.records.toLocaleString('en-US')} records ${result.window.from ?? '–'} → ${result.window.to ?? '–'}: ${result.budgets.length} budget row(s) (${verdicts}); ${calibrated.length} calibrated, ${inBand} land in the band ${pct(result.band[0], 0)}–${pct(result.band[1], 0)} when replayed together (target ${pct(result.target, 1)})${period}`
 }
 
-export function renderCalibrationText(result: CalibrationResult, gates: GateOutcome, options: {color: boolean; limit: number; width: number}): string {
+export function renderCalibrationText(result: CalibrationReport, gates: GateOutcome, options: {color: boolean; limit: number; width: number}): string {
   const paint = painter(options.color)
   const parts = [`${summary(result)}\n`, renderTable(budgetSpec(result, options.limit, options.width), options.color)]
   if (result.budgets.length > options.limit) parts.push(paint('muted', `… ${result.budgets.length - options.limit} more (--limit, or --format json for all)\n`))
@@ -92,6 +99,9 @@ export function renderCalibrationText(result: CalibrationResult, gates: GateOutc
     for (const b of t.blockers.slice(0, 5)) parts.push(`      ${paint('muted', b)}\n`)
     if (t.blockers.length > 5) parts.push(`      ${paint('muted', `… ${t.blockers.length - 5} more`)}\n`)
   }
+  const runOut = runOutLines(result)
+  if (runOut.length > 0) parts.push(`\nTrends\n${runOut.map((l) => `  ${l}\n`).join('')}`)
+  if (result.changes) parts.push(renderChangesText(result.changes))
   if (gates.violations.length > 0) {
     parts.push(`\n${paint('bad', `${gates.violations.length} gate violation(s):`)}\n`)
     for (const v of gates.violations.slice(0, 20)) parts.push(`  ✗ [${v.gate}] ${v.message}\n`)
@@ -99,11 +109,14 @@ export function renderCalibrationText(result: CalibrationResult, gates: GateOutc
   return parts.join('')
 }
 
-export function renderCalibrationMarkdown(result: CalibrationResult, gates: GateOutcome, options: {limit: number}): string {
+export function renderCalibrationMarkdown(result: CalibrationReport, gates: GateOutcome, options: {limit: number}): string {
   const out: string[] = [MARKDOWN_MARKER, '## Cycles calibration', '', summary(result), '']
   if (gates.fail_on.length > 0) {
     out.push(gates.passed ? `**Gates passed** (${gates.fail_on.join(', ')})` : `**${gates.violations.length} gate violation(s)** (${[...new Set(gates.violations.map((v) => v.gate))].join(', ')})`, '')
   }
+  if (result.changes) out.push(renderChangesMarkdown(result.changes))
+  const runOut = runOutLines(result)
+  if (runOut.length > 0) out.push('### Trends', '', ...runOut.map((l) => `- ${l}`), '')
   out.push(renderMarkdownTable(budgetSpec(result, options.limit, 200)))
   if (result.budgets.length > options.limit) out.push(`_… ${result.budgets.length - options.limit} more budgets not shown._`, '')
   out.push('<details><summary>Verdicts and actions (worst first)</summary>', '')

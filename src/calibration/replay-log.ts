@@ -2,6 +2,7 @@
 // (time, then the writer's sequence number within a millisecond), with scopes, reservations and
 // reason codes interned. Loaded once from the DuckDB database; every replay then runs in memory.
 import type {ShadowDb} from '../analytics/db.js'
+import {labelCondition} from '../analytics/provenance.js'
 import {sqlString} from '../analytics/schema.js'
 import {OVERAGE_POLICIES, type OveragePolicy, type Tier, type Unit} from '../protocol/types.js'
 
@@ -78,6 +79,8 @@ export interface LogFilter {
   since?: string
   until?: string
   tenant?: string
+  /** Only records of files ingested under one of these labels (analytics/provenance.ts). */
+  labels?: string[]
 }
 
 function timeArg(value: string, flag: string): string {
@@ -91,6 +94,7 @@ export function filterSql(f: LogFilter, alias = ''): string {
   if (f.since) where.push(`${alias}ts >= ${timeArg(f.since, '--since')}`)
   if (f.until) where.push(`${alias}ts < ${timeArg(f.until, '--until')}`)
   if (f.tenant) where.push(`${alias}tenant = ${sqlString(f.tenant)}`)
+  if (f.labels && f.labels.length > 0) where.push(labelCondition(f.labels, alias))
   return where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
 }
 

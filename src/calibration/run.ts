@@ -1,7 +1,11 @@
 // What `cycles calibrate` calls: load the replay log, the current allocations, calibrate, gate,
 // render, and optionally write the calibrated daemon config.
+import {type CalibrationReport, calibrationExtras} from '../analytics/calibration-extras.js'
+import {CompareError, loadSavedReport} from '../analytics/compare.js'
 import {openShadowDb} from '../analytics/db.js'
 import {policyDenialsByRule, renderPolicyDenialLines} from '../analytics/policy-denials.js'
+import {renderCalibrationHtml} from '../analytics/html/calibrate.js'
+import {checkLabelsKnown} from '../analytics/provenance.js'
 import {CliError, EXIT} from '../cli/errors.js'
 import {type Format, writeOutput} from '../output/write.js'
 import type {CalibrationOptions, CalibrationResult} from './calibrate.js'
@@ -20,8 +24,11 @@ export interface CalibrateRun {
   adminKey?: string
   filter: LogFilter
   options: Partial<CalibrationOptions>
-  format: Format
+  format: Format | 'html'
   output?: string
+  /** --compare FILE (a saved --format json calibration) or --compare-window. */
+  compare?: string
+  compareWindow?: {text: string; ms: number}
   writeConfig?: string
   withOverdraft?: boolean
   failOn?: string
@@ -63,7 +70,7 @@ function policyRuleLines(result: CalibrationResult, limit: number, markdown: boo
   return `${(markdown ? lines.map((l) => (l.startsWith('  ') ? `- ${l.trim()}` : l)) : lines).join('\n')}\n`
 }
 
-export async function runCalibrate(run: CalibrateRun): Promise<{result: CalibrationResult; gates: GateOutcome; text: string; written?: number}> {
+export async function runCalibrate(run: CalibrateRun): Promise<{result: CalibrationReport; gates: GateOutcome; text: string; written?: number}> {
   let gateList: string[]
   try {
     gateList = parseGateList(run.failOn)
@@ -72,17 +79,30 @@ export async function runCalibrate(run: CalibrateRun): Promise<{result: Calibrat
   }
   if (run.writeConfig && !run.config) throw new CliError('USAGE', '--write-config needs --config (the config file to rewrite)', {exit: EXIT.USAGE})
   const current = await currentBudgets(run)
-  const db = await openShadowDb(run.db, {create: false})
-  let result: CalibrationResult
+  let previous
   try {
+    previous = run.compare ? {comparable: loadSavedReport(run.compare, 'calibrate'), source: run.compare} : undefined
+  } catch (error) {
+    throw new CliError('USAGE', (error as Error).message, {exit: EXIT.USAGE})
+  }
+  const db = await openShadowDb(run.db, {create: false})
+  let result: CalibrationReport
+  try {
+    await checkLabelsKnown(db, run.filter.labels).catch((error: Error) => {
+      throw new CliError('USAGE', error.message, {exit: EXIT.USAGE})
+    })
     const log = await loadReplayLog(db, run.filter).catch((error: Error) => {
       if (/^--(since|until)/.test(error.message)) throw new CliError('USAGE', error.message, {exit: EXIT.USAGE})
       throw error
     })
-    result = await calibrateParallel({log, budgets: current.budgets, tenants: current.tenants}, run.options)
+    const calibrated: CalibrationResult = await calibrateParallel({log, budgets: current.budgets, tenants: current.tenants}, run.options)
     // The new rules (v0.1.26 policies): per-run and per-minute action quotas by replay, and policy denials by rule.
-    result.action_quotas = await suggestActionQuotas(db, run.filter)
-    result.policy_denials = await policyDenialsByRule(db)
+    calibrated.action_quotas = await suggestActionQuotas(db, run.filter)
+    calibrated.policy_denials = await policyDenialsByRule(db)
+    const extras = {db, log, budgets: current.budgets, tenants: current.tenants, filter: run.filter, options: run.options, result: calibrated, previous, compareWindow: run.compareWindow}
+    result = run.format === 'junit' ? calibrated : await calibrationExtras({...extras, curves: run.format === 'html' || run.format === 'json'}).catch((error: Error) => {
+      throw error instanceof CompareError ? new CliError('USAGE', error.message, {exit: EXIT.USAGE}) : error
+    })
   } finally {
     db.close()
   }
@@ -97,6 +117,9 @@ export async function runCalibrate(run: CalibrateRun): Promise<{result: Calibrat
       break
     case 'junit':
       text = renderCalibrationJUnit(result, gates)
+      break
+    case 'html':
+      text = await renderCalibrationHtml(result, gates)
       break
     default:
       text = renderCalibrationText(result, gates, {color: Boolean(run.color) && !run.output, limit: run.limit ?? 50, width: run.width ?? 120})

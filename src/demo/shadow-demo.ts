@@ -14,6 +14,8 @@ import {openShadowDb} from '../analytics/db.js'
 import {type IngestResult, ingest} from '../analytics/ingest.js'
 import {renderReportText} from '../analytics/render.js'
 import {type Report, buildReport} from '../analytics/report.js'
+import {runReport} from '../analytics/run.js'
+import {renderCalibrationHtml} from '../analytics/html/calibrate.js'
 import type {CalibrationResult} from '../calibration/calibrate.js'
 import {runCalibrate} from '../calibration/run.js'
 import {Daemon} from '../daemon/daemon.js'
@@ -46,6 +48,8 @@ export interface DemoResult {
   report: Report
   calibration: {result: CalibrationResult; db: string; config: string; calibrated_config: string; json: string}
   rollout: RolloutDemoResult | null
+  /** The HTML reports (shadow report of both logs; calibration of the offline fortnight). */
+  html: {report: string; calibration: string}
   /** Wall-clock seconds of each step, and in all. */
   step_seconds: Partial<Record<DemoStep, number>>
   seconds: number
@@ -101,6 +105,10 @@ export async function runShadowDemo(options: DemoOptions): Promise<DemoResult> {
   } finally {
     db.close()
   }
+  // The same report as a page with charts (the planted loop on the timeline, budgets running out).
+  const reportHtml = path.join(dir, 'shadow-report.html')
+  await runReport(dbPath, {format: 'html', output: reportHtml})
+  log(`    HTML report → ${reportHtml}`)
   lap('report')
 
   // Calibration replays one log against the allocations it ran with: the offline fortnight and the
@@ -118,13 +126,17 @@ export async function runShadowDemo(options: DemoOptions): Promise<DemoResult> {
     calDb.close()
   }
   const calibratedConfig = path.join(dir, 'cycles.calibrated.yaml')
-  const {result} = await runCalibrate({db: calibrationDb, config: configFile, filter: {}, options: {}, format: 'json', output: calibrationJson, writeConfig: calibratedConfig})
+  const {result, gates} = await runCalibrate({db: calibrationDb, config: configFile, filter: {}, options: {}, format: 'json', output: calibrationJson, writeConfig: calibratedConfig})
+  // The JSON run computed the series and curves: the page renders the same result.
+  const calibrationHtml = path.join(dir, 'calibration.html')
+  fs.writeFileSync(calibrationHtml, await renderCalibrationHtml(result, gates))
   const calibrated = result.budgets.filter((b) => b.status === 'calibrated')
   const [low, high] = result.band
   const inBand = calibrated.filter((b) => b.suggested_denial_rate !== null && b.suggested_denial_rate >= low && b.suggested_denial_rate <= high).length
   log(`    ${calibrated.length} of ${result.budgets.length} budgets calibrated (${inBand} land in the ${low * 100}–${high * 100} % band jointly), ${result.replay.replays.toLocaleString('en-US')} replays → ${calibratedConfig} [${elapsed()}]`)
   const quotas = result.action_quotas?.totals
   if (quotas) log(`    action quotas by replay: the suggested quotas stop ${quotas.loops_stopped} of ${quotas.loops} flagged loop(s) (${quotas.loops_stopped_per_run} by a per_run quota) and deny ${quotas.normal_runs_denied} of ${quotas.normal_runs.toLocaleString('en-US')} normal runs`)
+  log(`    HTML calibration report → ${calibrationHtml}`)
   lap('calibrate')
 
   let rollout: RolloutDemoResult | null = null
@@ -143,6 +155,7 @@ export async function runShadowDemo(options: DemoOptions): Promise<DemoResult> {
     report,
     calibration: {result, db: calibrationDb, config: configFile, calibrated_config: calibratedConfig, json: calibrationJson},
     rollout,
+    html: {report: reportHtml, calibration: calibrationHtml},
     step_seconds: stepSeconds,
     seconds: (performance.now() - started) / 1000,
   }
@@ -154,6 +167,7 @@ export function demoText(result: DemoResult, color: boolean): string {
   const next = [
     '',
     ...rolloutSummary(result.rollout),
+    `HTML reports (open in a browser; self-contained, no network): ${result.html.report} and ${result.html.calibration}`,
     `Done in ${result.seconds.toFixed(1)} s (${times} s). Everything is in ${result.dir}; try:`,
     `  node bin/run.js shadow report --db ${result.db} --by workflow`,
     `  node bin/run.js shadow report --db ${result.db} --format markdown --fail-on too_tight,loops,fanout`,

@@ -179,7 +179,9 @@ describe('fan-out rules, each alone at its threshold and one below', () => {
 
   it.each(cases)('%s', async (root, _records, expected) => {
     const report = await reportOf(root)
-    expect(report.fanout).toEqual([{run_id: root, scope: 'tenant:acme/workflow:research', ...expected}])
+    // one record a second per run from T0; reservations only, so no committed cost
+    const span = {first_ts: new Date(T0).toISOString(), last_ts: new Date(T0 + 1000 * expected.descendants).toISOString(), cost: 0, unit: 'CREDITS'}
+    expect(report.fanout).toEqual([{run_id: root, scope: 'tenant:acme/workflow:research', ...expected, ...span}])
     expect(report.totals.fanout_flagged).toBe(expected.flagged ? 1 : 0)
   })
 

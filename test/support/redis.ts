@@ -1,11 +1,13 @@
 // A real redis-server for tests: installed from Debian's package when missing (the README's test
 // command must pass on a fresh machine), started on a free port with a throwaway directory, stopped
 // afterwards. A test that cannot get Redis fails with what is missing; it never skips.
-import {type ChildProcess, execFileSync, spawn, spawnSync} from 'node:child_process'
+import {type ChildProcess, spawn} from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+
+import {ensureDebianCommand} from './apt.js'
 
 export interface RedisServer {
   url: string
@@ -18,56 +20,9 @@ export interface RedisServer {
   readonly running: boolean
 }
 
-function onPath(cmd: string): string | undefined {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], {encoding: 'utf8'})
-  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : undefined
-}
-
-let installed: string | undefined
-
 /** Path of redis-server, installing Debian's package (apt-get, as root or with sudo -n) if missing. */
 export function ensureRedisServer(): string {
-  if (installed) return installed
-  const found = onPath('redis-server')
-  if (found) return (installed = found)
-  // Serialise concurrent installs from parallel test workers.
-  const lock = path.join(os.tmpdir(), 'cycles-redis-install.lock')
-  const deadline = Date.now() + 300_000
-  let fd: number | undefined
-  while (fd === undefined) {
-    try {
-      fd = fs.openSync(lock, 'wx')
-    } catch {
-      if (onPath('redis-server')) return (installed = onPath('redis-server')!)
-      if (Date.now() > deadline) break
-      execFileSync('sleep', ['1'])
-    }
-  }
-  try {
-    const asRoot = process.getuid?.() === 0
-    const sudo = asRoot ? [] : onPath('sudo') ? ['sudo', '-n'] : undefined
-    if (sudo && onPath('apt-get')) {
-      const env = {...process.env, DEBIAN_FRONTEND: 'noninteractive'}
-      const apt = (...args: string[]) => spawnSync(sudo[0] ?? 'apt-get', sudo.length > 0 ? [...sudo.slice(1), 'apt-get', ...args] : args, {env, stdio: 'ignore', timeout: 240_000})
-      if (apt('install', '-y', '-qq', 'redis-server').status !== 0) {
-        apt('update', '-qq')
-        apt('install', '-y', '-qq', 'redis-server')
-      }
-    }
-  } finally {
-    if (fd !== undefined) {
-      fs.closeSync(fd)
-      fs.rmSync(lock, {force: true})
-    }
-  }
-  const after = onPath('redis-server')
-  if (!after) {
-    throw new Error(
-      'redis-server is not installed and could not be installed automatically (needs apt-get as root or passwordless sudo). ' +
-        'Install it with `apt-get install -y redis-server` (Debian/Ubuntu) or put redis-server on PATH, then run the tests again.',
-    )
-  }
-  return (installed = after)
+  return ensureDebianCommand('redis-server', 'redis-server')
 }
 
 export async function freePort(): Promise<number> {
