@@ -90,7 +90,8 @@ export function decodeDoc(collection: string, id: string, hash: Record<string, s
   const take = (name: string, text: string) => {
     if (name === 'v') version = Number(text)
     else if (name === 'x') expires = Number(text)
-    else if (name.startsWith('.')) value[name.slice(1)] = JSON.parse(text) as unknown
+    // defineProperty: a field named __proto__ stays a field (as JSON.parse of the whole value keeps it).
+    else if (name.startsWith('.')) Object.defineProperty(value, name.slice(1), {value: JSON.parse(text) as unknown, enumerable: true, writable: true, configurable: true})
   }
   if (Array.isArray(hash)) for (let i = 0; i + 1 < hash.length; i += 2) take(String(hash[i]), String(hash[i + 1]))
   else for (const name of Object.keys(hash)) take(name, hash[name])
