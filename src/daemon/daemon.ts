@@ -4,6 +4,7 @@
 import type {CyclesConfig} from '../config/schema.js'
 import {policySeedWrites} from '../config/policies.js'
 import type {ApprovalGate} from '../policies/approval.js'
+import {approvalGate} from '../approvals/gate.js'
 import {sha256Hex} from '../protocol/canonical-json.js'
 import {adminKeyMatcher, publicKeyPrefix} from '../admin/auth.js'
 import {DenialRing} from '../admin/overview.js'
@@ -71,7 +72,7 @@ export interface DaemonOptions {
   webhookSecretKey?: Buffer
   /** Webhook dispatcher knobs (tests: a short send timeout, no settle delay, manual ticks). */
   webhooks?: {settleMs?: number; sendTimeoutMs?: number; pollMs?: number; leaseMs?: number; instanceId?: string; lookup?: HostLookup; manual?: boolean}
-  /** The approval gate policies consult (src/approvals/gate.ts); absent, kinds that need approval are denied. */
+  /** The approval gate policies consult; default src/approvals/gate.ts (approval requests in the store). */
   approvalGate?: ApprovalGate
   /** How often the period runner looks for a periodic budget's boundary (default 1000 ms). */
   periodIntervalMs?: number
@@ -156,7 +157,7 @@ export class Daemon {
       const service = new RuntimeService({
         store: planeStore,
         onExpired: (r) => events.runtime.expired(r),
-        ...(options.approvalGate ? {approvalGate: options.approvalGate} : {}),
+        approvalGate: options.approvalGate ?? ((gateStore, ask) => approvalGate(gateStore, ask)), // src/approvals/gate.ts: fails closed
         classifier: new TierClassifier(options.config.tiers),
         control: () => controlRef.current,
         onStoreError: (tier) => options.config.tiers[tier].on_store_error ?? 'deny',
