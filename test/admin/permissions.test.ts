@@ -17,6 +17,7 @@ describe('permissions', () => {
       balances: 'balances:read',
       listReservations: 'reservations:list',
       getReservation: 'reservations:list',
+      listEvents: 'events:read',
     })
   })
 

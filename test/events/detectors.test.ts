@@ -64,6 +64,22 @@ describe('RateSpikeDetector', () => {
     expect(fired).toHaveLength(2)
   })
 
+  it('a rate that falls below the threshold but not below half of it does not re-arm the spike', () => {
+    const d = new RateSpikeDetector(options)
+    let t = 0
+    let fired = 0
+    const feed = (n: number, everyNth: number) => {
+      for (let i = 0; i < n; i++) {
+        t += 100
+        if (d.observe('acme', i % everyNth === 0, t)) fired++
+      }
+    }
+    feed(600, 2) // 50 %
+    feed(3000, 14) // ≈ 7 %: under 10 %, over 5 %
+    feed(600, 2)
+    expect(fired).toBe(1)
+  })
+
   it('below min samples nothing fires, however high the rate', () => {
     const d = new RateSpikeDetector(options)
     for (let i = 0; i < 19; i++) expect(d.observe('k', true, i)).toBeUndefined()

@@ -204,3 +204,28 @@ describe('budget thresholds from the ledger post-states', () => {
     expect(await eventsOf(td, {event_type: 'budget.exhausted'})).toHaveLength(1)
   })
 })
+
+describe('rollout events', () => {
+  it('an applied step is custom.rollout.step_applied (once, not on a repeat); a guard trip is custom.rollout.guard_rollback', async () => {
+    td = await startEventsDaemon()
+    const step = {plan_id: 'plan-ev', step: 1, tier: 'medium', mode: 'enforce', enforce_percent: 100, reason: 'enforce medium', actor: 'ops'}
+    expect((await admin(td, 'POST', '/v1/admin/rollout/steps', step)).status).toBe(200)
+    expect((await admin(td, 'POST', '/v1/admin/rollout/steps', step)).body.already_applied).toBe(true)
+    const applied = await onlyEvent(td, 'custom.rollout.step_applied')
+    expectSpec('Event', applied)
+    expect(applied).toMatchObject({category: 'system', tenant_id: '__system__', source: 'cycles-admin', actor: {type: 'admin'}})
+    expect(applied.data).toMatchObject({plan_id: 'plan-ev', step: 1, tier: 'medium', mode: 'enforce', enforce_percent: 100, reason: 'enforce medium', actor: 'ops'})
+
+    // A budget frozen behind everyone's back (no freeze in the audit log, not in the config): the
+    // guard's BUDGET_FROZEN check sends the enforced tier back to shadow.
+    const frozen = await td.daemon.store.apply({deltas: [{book: 'real', scope: 'tenant:acme', unit: 'USD_MICROCENTS', set: {status: 'FROZEN'}}]})
+    expect(frozen.ok).toBe(true)
+    const denied = await reserve(td, ACME, {subject: {tenant: 'acme'}, action: {kind: 'llm.completion', name: 'x'}, estimate: {unit: 'USD_MICROCENTS', amount: 1}})
+    expect(denied.status).toBe(409)
+    await td.daemon.guard.settled()
+    const rollback = await onlyEvent(td, 'custom.rollout.guard_rollback')
+    expectSpec('Event', rollback)
+    expect(rollback).toMatchObject({category: 'system', source: 'cycles-server', actor: {type: 'system'}})
+    expect(rollback.data).toMatchObject({tier: 'medium', kind: 'budget_frozen', scope: 'tenant:acme', unit: 'USD_MICROCENTS'})
+  })
+})

@@ -6,7 +6,8 @@ import {describe, expect, it} from 'vitest'
 import {buildEvent} from '../../src/events/build.js'
 import {EVENTS_COLLECTION, type CyclesEvent} from '../../src/events/event.js'
 import {RuntimeEvents} from '../../src/events/runtime-events.js'
-import {DEFAULT_EVENTS_CONFIG} from '../../src/events/config.js'
+import {DEFAULT_EVENTS_CONFIG, eventsConfigSchema} from '../../src/events/config.js'
+import {DaemonEvents} from '../../src/events/daemon-events.js'
 import {EventWriter} from '../../src/events/writer.js'
 import {EmbeddedStore} from '../../src/store/embedded/embedded-store.js'
 import {StoreUnavailableError} from '../../src/store/errors.js'
@@ -135,5 +136,36 @@ describe('store connection events', () => {
     expect(emitted[0]).toMatchObject({tenant_id: '__system__', category: 'system', data: {component: 'store', severity: 'critical'}})
     expect(emitted[0].data!.message).toContain('ECONNREFUSED')
     expect(emitted[1].data).toMatchObject({severity: 'info', details: {lost_since: emitted[0].timestamp}})
+  })
+})
+
+describe('events off', () => {
+  it('enabled: false gives the store as it is, a sink that forgets, and no writer', async () => {
+    const {store, txs} = recordingStore()
+    const config = eventsConfigSchema.parse({enabled: false})
+    const events = await DaemonEvents.start({store, config, now: () => 0})
+    expect(events.enabled).toBe(false)
+    expect(events.writer).toBeUndefined()
+    expect(events.observe(store)).toBe(store)
+    events.sink.emit(event(1))
+    events.runtime.storeReachable(false, 'down')
+    await events.close()
+    expect(txs).toEqual([])
+  })
+
+  it('enabled (the default) wraps the store: applies pass through, other calls reach the store itself', async () => {
+    const store = await EmbeddedStore.open({})
+    try {
+      const events = await DaemonEvents.start({store, config: eventsConfigSchema.parse({}), now: () => 0})
+      const observed = events.observe(store)
+      expect(observed).not.toBe(store)
+      expect(observed instanceof EmbeddedStore).toBe(true)
+      expect(observed.kind).toBe('embedded')
+      expect((await observed.apply({docs: [{collection: 'x', id: 'a', set: {n: 1}}]})).ok).toBe(true)
+      expect((await store.getDocs('x', ['a']))[0]?.value).toEqual({n: 1})
+      await events.close()
+    } finally {
+      await store.close()
+    }
   })
 })
