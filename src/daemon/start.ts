@@ -3,6 +3,7 @@ import {loadConfig} from '../config/load.js'
 import {type StartupReconcile, reconcileAtStart} from '../config/startup.js'
 import {RetentionSyntaxError, parseRetention, parseSize} from '../decision-log/retention.js'
 import {CliError, EXIT} from '../cli/errors.js'
+import {SecretKeyError, secretKeyFromEnv} from '../webhooks/secrets.js'
 import {EmbeddedStore, StateDirLockedError} from '../store/embedded/embedded-store.js'
 import {StateCorruptError} from '../store/embedded/state-damage.js'
 import {StoreUnavailableError} from '../store/errors.js'
@@ -51,6 +52,13 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
   }
   const adminKey = options.adminKey ?? adminKeyFromEnv(config.admin_key_env, options.configPath, options.env ?? process.env)
   const bounds = parseBounds(options)
+  let webhookSecretKey: Buffer | undefined
+  try {
+    webhookSecretKey = secretKeyFromEnv(options.env ?? process.env)
+  } catch (error) {
+    if (!(error instanceof SecretKeyError)) throw error
+    throw new CliError('CONFIG', error.message, {exit: EXIT.CONFIG})
+  }
   let store: Store | undefined
   if (options.redisUrl) {
     try {
@@ -78,6 +86,7 @@ export async function startDaemon(options: StartOptions): Promise<Daemon> {
       log: options.log,
       ...(options.adminPort === undefined ? {} : {adminPort: options.adminPort}),
       ...(adminKey ? {adminKey} : {}),
+      ...(webhookSecretKey ? {webhookSecretKey} : {}),
       ...bounds,
       logSigningKeyPem: (options.env ?? process.env)[SIGNING_KEY_ENV] || undefined,
     })

@@ -148,8 +148,10 @@ export class WebhookDispatcher {
       let inPage = 0
       for (const doc of fresh) {
         const event = doc.value as unknown as CyclesEvent
+        const at = eventTimeOf(doc.id)
         for (const sub of subs) {
-          if (!matches(sub, event) || loopsBack(sub, event)) continue
+          // A subscription hears what happens after it was created; earlier events come only by replay.
+          if (at < sub.created_at_ms || !matches(sub, event) || loopsBack(sub, event)) continue
           writes.push(...enqueueWrites(sub, event, dispatchDeliveryId(event, sub.subscription_id, now, inPage), now))
           inPage++
         }

@@ -48,7 +48,8 @@ export async function run(args: string[]): Promise<void> {
     [bin, 'daemon', 'start', '--config', path.join(dir, 'hooked.yaml'), '--port', '0', '--admin-port', String(adminPort), '--log-dir', path.join(dir, 'log-hooked'), '--state-dir', path.join(dir, 'state-hooked')],
     {CYCLES_WEBHOOK_SECRET_KEY: '11'.repeat(32)},
   )
-  await subscribeBench(`http://127.0.0.1:${adminPort}`, adminKey, `${bare.url}/hook`)
+  const hookAdmin = `http://127.0.0.1:${adminPort}`
+  await allowLoopback(hookAdmin, adminKey)
 
   const rows: LoadResult[] = []
   try {
@@ -58,14 +59,18 @@ export async function run(args: string[]): Promise<void> {
     await load('warmup', {url: daemon.url, connections, durationS: 2, path: '/v1/reservations', headers, body: dryRun})
     await load('warmup', {url: hooked.url, connections, durationS: 2, path: '/v1/reservations', headers, body: dryRun})
     await load('warmup', {url: unchained.url, connections, durationS: 2, path: '/v1/reservations', headers, body: dryRun})
-    const runs: LoadResult[][] = [[], [], [], [], []]
+    const runs: LoadResult[][] = [[], [], [], [], [], []]
     for (let round = 0; round < rounds; round++) {
       // The baseline gets the very same request stream (same bodies, same generator cost on the client).
       runs[0].push(await load('bare node:http (same-size body)', {url: bare.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: bare.child.pid}))
       runs[1].push(await load('daemon dry-run reserve', {url: daemon.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: daemon.child.pid}))
       runs[2].push(await load('daemon decide', {url: daemon.url, connections, durationS: duration, path: '/v1/decide', headers, body: decide, serverPid: daemon.child.pid}))
-      runs[3].push(await load('daemon dry-run reserve, 1 webhook on reservation.denied', {url: hooked.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: hooked.child.pid}))
-      runs[4].push(await load('daemon dry-run reserve, log not chained', {url: unchained.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: unchained.child.pid}))
+      // The same process with and without the subscription, so only the webhook differs.
+      runs[3].push(await load('admin-plane daemon dry-run, no webhook', {url: hooked.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: hooked.child.pid}))
+      const webhookId = await subscribeBench(hookAdmin, adminKey, `${bare.url}/hook`)
+      runs[4].push(await load('admin-plane daemon dry-run, 1 webhook on reservation.denied', {url: hooked.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: hooked.child.pid}))
+      await adminCall(hookAdmin, adminKey, 'DELETE', `/v1/admin/webhooks/${webhookId}`)
+      runs[5].push(await load('daemon dry-run reserve, log not chained', {url: unchained.url, connections, durationS: duration, path: '/v1/reservations', headers, body: dryRun, serverPid: unchained.child.pid}))
     }
     for (const series of runs) {
       const sorted = [...series].sort((a, b) => a.rps - b.rps)
@@ -80,7 +85,7 @@ export async function run(args: string[]): Promise<void> {
   }
   const logged = fs.readdirSync(path.join(dir, 'log')).filter((f) => f.endsWith('.jsonl')).reduce((n, f) => n + fs.readFileSync(path.join(dir, 'log', f), 'utf8').split('\n').length - 1, 0)
   printTable(rows)
-  const [baseline, dry, dec, withHook, plain] = rows
+  const [baseline, dry, dec, noHook, withHook, plain] = rows
   console.log('')
   console.log(`response body: ${sampleSize} bytes; connections: ${connections}; duration: ${duration}s × ${rounds} rounds each; machine: ${os.cpus().length} cores`)
   console.log(`decision records written: ${fmt(logged)} (logging on, group commit, fsync 1/s)`)
@@ -89,7 +94,7 @@ export async function run(args: string[]): Promise<void> {
   console.log(`dry-run: ${fmt(dry.rps)} req/s (target ≥ 10,000: ${check(dry.rps >= 10_000)}), p50 ${fmt(dry.p50, 2)} ms (≤ 1: ${check(dry.p50 <= 1)}), p99 ${fmt(dry.p99, 2)} ms (≤ 5: ${check(dry.p99 <= 5)})`)
   console.log(`dry-run / bare node:http: ${fmt((dry.rps / baseline.rps) * 100, 1)} % (target ≥ 40 %: ${check(dry.rps / baseline.rps >= 0.4)})`)
   console.log(`decide  / bare node:http: ${fmt((dec.rps / baseline.rps) * 100, 1)} %`)
-  console.log(`dry-run with 1 webhook on reservation.denied: ${fmt(withHook.rps)} req/s vs ${fmt(dry.rps)} without (${fmt((withHook.rps / dry.rps) * 100, 1)} %; same run, delivery runs off the request path)`)
+  console.log(`dry-run with 1 webhook on reservation.denied: ${fmt(withHook.rps)} req/s vs ${fmt(noHook.rps)} without (${fmt((withHook.rps / noHook.rps) * 100, 1)} %; same process, same run; delivery runs off the request path)`)
   if (dry.cpuUsPerRequest && baseline.cpuUsPerRequest) {
     // On a busy machine throughput ratios wander; CPU time per request does not.
     console.log(`CPU per request: daemon dry-run ${fmt(dry.cpuUsPerRequest, 1)} µs vs bare ${fmt(baseline.cpuUsPerRequest, 1)} µs → CPU-bound ratio ${fmt((baseline.cpuUsPerRequest / dry.cpuUsPerRequest) * 100, 1)} %`)
@@ -124,20 +129,27 @@ async function freePort(): Promise<number> {
   return port
 }
 
-/** Allow the loopback receiver (local development opt-in) and subscribe it to reservation.denied. */
-async function subscribeBench(adminUrl: string, adminKey: string, receiver: string): Promise<void> {
-  const call = async (method: string, p: string, body: unknown) => {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const res = await fetch(adminUrl + p, {method, headers: {'X-Admin-API-Key': adminKey, 'Content-Type': 'application/json'}, body: JSON.stringify(body)})
-        if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${await res.text()}`)
-        return
-      } catch (error) {
-        if (attempt > 50) throw error
-        await new Promise((resolve) => setTimeout(resolve, 100)) // the admin plane starts just after the runtime plane
-      }
+async function adminCall(adminUrl: string, adminKey: string, method: string, p: string, body?: unknown): Promise<any> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await fetch(adminUrl + p, {method, headers: {'X-Admin-API-Key': adminKey, 'Content-Type': 'application/json'}, ...(body === undefined ? {} : {body: JSON.stringify(body)})})
+      const text = await res.text()
+      if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${text}`)
+      return text === '' ? undefined : JSON.parse(text)
+    } catch (error) {
+      if (attempt > 50) throw error
+      await new Promise((resolve) => setTimeout(resolve, 100)) // the admin plane starts just after the runtime plane
     }
   }
-  await call('PUT', '/v1/admin/config/webhook-security', {allow_http: true, blocked_cidr_ranges: []})
-  await call('POST', '/v1/admin/webhooks?tenant_id=bench', {url: receiver, event_types: ['reservation.denied']})
+}
+
+/** The local-development opt-in: the receiver is the bare server on 127.0.0.1 over http. */
+async function allowLoopback(adminUrl: string, adminKey: string): Promise<void> {
+  await adminCall(adminUrl, adminKey, 'PUT', '/v1/admin/config/webhook-security', {allow_http: true, blocked_cidr_ranges: []})
+}
+
+/** One subscription to reservation.denied; returns its id. */
+async function subscribeBench(adminUrl: string, adminKey: string, receiver: string): Promise<string> {
+  const created = await adminCall(adminUrl, adminKey, 'POST', '/v1/admin/webhooks?tenant_id=bench', {url: receiver, event_types: ['reservation.denied']})
+  return created.subscription.subscription_id as string
 }

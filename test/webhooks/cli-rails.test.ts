@@ -1,13 +1,15 @@
 // The safety rails of `cycles webhook …` with the built CLI: changes ask first (a non-TTY without
 // --yes refuses and changes nothing), delete needs --confirm <id>, verify refuses what it cannot check.
 import {spawnSync} from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {ADMIN_CONFIG, ADMIN_KEY} from '../admin/support.js'
 import {assertBuilt, cli} from '../admin/cli.js'
-import {type TestDaemon, call, startTestDaemon} from '../support/daemon.js'
-import {BIN} from '../support/process.js'
+import {FIXTURE_CONFIG, type TestDaemon, call, startTestDaemon, tempDir} from '../support/daemon.js'
+import {BIN, runCli} from '../support/process.js'
 import {PROJECT_ROOT} from '../support/spec.js'
 import {SECRET_KEY, exampleHosts} from './support.js'
 
@@ -48,6 +50,16 @@ describe('webhook command rails', {timeout: 180_000}, () => {
     const deleted = await cli(['webhook', 'delete', id, '--confirm', id, '--json'], env)
     expect(deleted.code, deleted.stderr).toBe(0)
     expect((await call(d.daemon.adminUrl, 'GET', `/v1/admin/webhooks/${id}`, undefined, {'X-Admin-API-Key': ADMIN_KEY})).status).toBe(404)
+  })
+
+  it('daemon start refuses a malformed CYCLES_WEBHOOK_SECRET_KEY with exit 3, saying what it must be', () => {
+    const dir = tempDir('cycles-webhook-key-')
+    const config = path.join(dir, 'cycles.yaml')
+    fs.writeFileSync(config, FIXTURE_CONFIG)
+    const res = runCli(['daemon', 'start', '--config', config, '--port', '0', '--state-dir', path.join(dir, 's'), '--log-dir', path.join(dir, 'l')], {env: {CYCLES_WEBHOOK_SECRET_KEY: 'not-a-key'}})
+    expect(res.status).toBe(3)
+    expect(res.stderr).toContain('CYCLES_WEBHOOK_SECRET_KEY must be 32 bytes')
+    expect(res.stdout).not.toMatch(/listening/)
   })
 
   it('verify: usage errors (exit 2) for a missing secret, a malformed signature or an empty body', () => {

@@ -36,6 +36,7 @@ describe('webhook delivery', () => {
     const event = await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied', scope: 'tenant:acme/agent:a1', request_id: 'req-42', trace_id: 'ab'.repeat(16), data: {reason_code: 'BUDGET_EXCEEDED'}})
     await emit(d.daemon.store, d.clock.t, {event_type: 'budget.funded'}) // not subscribed
     await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied', tenant_id: 'globex'}) // another tenant
+    await emit(d.daemon.store, d.clock.t - 1, {event_type: 'reservation.denied'}) // before the subscription existed
     const tick = await d.daemon.webhooks.tick()
     expect(tick).toEqual({enqueued: 1, sent: 1})
     expect(r.received).toHaveLength(1)
