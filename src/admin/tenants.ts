@@ -51,6 +51,8 @@ export class TenantOps {
   async list(query: URLSearchParams): Promise<AdminResult> {
     const status = queryEnum(query, 'status', TENANT_STATUSES)
     const parent = query.get('parent_tenant_id') || undefined
+    // v0.1.26 governance extension: filter by observe mode (absent counts as ENFORCE).
+    const observe = queryEnum(query, 'observe_mode', ['DISABLED', 'OBSERVE', 'ENFORCE'] as const)
     const search = querySearch(query)
     const sortKey = queryEnum(query, 'sort_by', ['tenant_id', 'name', 'status', 'created_at'] as const) ?? 'created_at'
     const dir = queryEnum(query, 'sort_dir', ['asc', 'desc'] as const) ?? 'desc'
@@ -59,10 +61,11 @@ export class TenantOps {
       (t) =>
         (!status || t.status === status) &&
         (!parent || t.parent_tenant_id === parent) &&
+        (!observe || (t.observe_mode ?? 'ENFORCE') === observe) &&
         (!search || t.tenant_id.toLowerCase().includes(search) || (t.name ?? '').toLowerCase().includes(search)),
     )
     tenants = sortBy(sortBy(tenants, (t) => t.tenant_id, 'asc'), (t) => (sortKey === 'created_at' ? (t.created_at_ms ?? 0) : sortKey === 'name' ? (t.name ?? t.tenant_id) : t[sortKey]), dir)
-    const {page, next_cursor, has_more} = paginate(tenants, {r: 'tenants', status, parent, search, sortKey, dir}, query.get('cursor'), limit)
+    const {page, next_cursor, has_more} = paginate(tenants, {r: 'tenants', status, parent, observe, search, sortKey, dir}, query.get('cursor'), limit)
     return {status: 200, body: {tenants: page.map(tenantWire), ...(next_cursor ? {next_cursor} : {}), has_more}}
   }
 

@@ -143,6 +143,8 @@ describe('observe mode', () => {
     const patched = await admin(d.daemon.adminUrl, 'PATCH', '/v1/admin/tenants/acme', {observe_mode: 'OBSERVE'})
     expect(patched.status).toBe(200)
     expect(patched.body.observe_mode).toBe('OBSERVE')
+    const observing = await admin(d.daemon.adminUrl, 'GET', '/v1/admin/tenants?observe_mode=OBSERVE')
+    expect(observing.body.tenants.map((t: any) => t.tenant_id)).toEqual(['acme'])
     const denied = await reserve(body({workspace: 'sandbox'}, 'payment.charge'), V26)
     expect(denied.status).toBe(200)
     expect(denied.body.decision).toBe('DENY')

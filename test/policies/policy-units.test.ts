@@ -134,3 +134,41 @@ budgets: [{scope: "tenant:acme", unit: TOKENS, allocated: 100}]
     expect((await call(d.url, 'POST', '/v1/reservations', body('proprietary.action'), {'X-Cycles-API-Key': KEY})).body.decision).toBe('ALLOW')
   })
 })
+
+describe('per_run counters at expiry', () => {
+  let d: TestDaemon
+  let clock = Date.parse('2026-11-28T09:00:00Z')
+  const KEY = 'cyc_test_acme_0123456789abcdef'
+  beforeAll(async () => {
+    d = await startTestDaemon(
+      `
+tenants: [{id: acme}]
+api_keys: [{tenant: acme, secret: ${KEY}}]
+budgets: [{scope: "tenant:acme", unit: TOKENS, allocated: 100}]
+tiers: {low: {mode: enforce, match: []}, medium: {mode: enforce, match: []}, high: {mode: enforce, match: []}}
+policies: [{id: pol_run, tenant: acme, name: run, scope_pattern: "tenant:acme", action_quotas: [{action_kind: agent.spawn, max_calls: 1, window: per_run}]}]
+`,
+      {now: () => clock},
+    )
+  })
+  afterAll(async () => d?.stop())
+
+  it('the expiry sweep gives the run its call back', async () => {
+    const reserve = (key: string) =>
+      call(d.url, 'POST', '/v1/reservations', {idempotency_key: key, subject: {tenant: 'acme', dimensions: {run_id: 'r'}}, action: {kind: 'agent.spawn', name: 'x'}, estimate: {unit: 'TOKENS', amount: 1}, ttl_ms: 1000, grace_period_ms: 0}, {'X-Cycles-API-Key': KEY})
+    const first = await reserve('e1')
+    expect(first.status).toBe(200)
+    expect((await reserve('e2')).status).toBe(409)
+    clock += 10_000
+    const id = counterId({tenant_id: 'acme', scope: 'tenant:acme', action_kind: 'agent.spawn', window: 'per_run', window_key: 'r'})
+    // The sweep runs every 100 ms in test daemons: wait for the reservation to be expired.
+    for (let i = 0; i < 200; i++) {
+      const r = await call(d.url, 'GET', `/v1/reservations/${first.body.reservation_id}`, undefined, {'X-Cycles-API-Key': KEY})
+      if (r.body.status === 'EXPIRED') break
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const [doc] = await d.daemon.store.getDocs('quota-counters', [id])
+    expect(doc?.value.used).toBe(0)
+    expect((await reserve('e3')).status).toBe(200)
+  })
+})
