@@ -38,6 +38,7 @@ export default defineConfig({
       'test/rollout/guard-mutants.test.ts',
       'test/rollout/gates-plan-mutants.test.ts',
       'test/store/doc-line-shapes.test.ts',
+      'test/store/doc-collections.test.ts',
       'test/approvals/gate.test.ts',
       'test/approvals/routes.test.ts',
       'test/periods/periods.test.ts',

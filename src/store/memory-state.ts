@@ -2,7 +2,7 @@
 // structure: no I/O, no clock of its own (callers pass `nowMs`), so recovery can replay a journal.
 import type {ApiKey, Book, Ledger, Reservation, Tenant, Unit} from '../protocol/types.js'
 import {AUDIT_RETENTION, type AuditRetention, auditMatches, compareLedgers, isFailureRow, ledgerMatches, newestFirst, paginate, reservationMatches} from './filters.js'
-import {DocCollections} from './doc-collections.js'
+import {DocCollections, docInputProblem} from './doc-collections.js'
 import {applyDelta, conditionHolds, overageOutcome} from './ledger-math.js'
 import {
   type AuditEntry,
@@ -115,6 +115,8 @@ export class MemoryState {
       if (this.getLedger(l.book, l.scope, l.unit)) return {ok: false, failed: 'exists', detail: `${l.scope} ${l.unit}`}
     }
     if (tx.docConditions || tx.docs) {
+      const problem = docInputProblem(tx.docConditions, tx.docs)
+      if (problem) throw new TypeError(problem)
       const failed = this.docs.check(tx.docConditions, tx.docs, nowMs)
       if (failed) return failed
     }

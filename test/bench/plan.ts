@@ -1,7 +1,7 @@
 // Which suites `npm run bench` runs, with which arguments. With no suite named it is a quick run of
 // a few minutes at most; the full set (10 M-record logs of several GiB, Redis, shedding, 1 M-record
 // faithfulness) runs only when asked for by name or with `all`.
-export const SUITE_NAMES = ['daemon', 'analyzer', 'redis', 'shedding', 'calibrate', 'faithfulness', 'startup'] as const
+export const SUITE_NAMES = ['daemon', 'analyzer', 'redis', 'shedding', 'calibrate', 'faithfulness', 'startup', 'docs'] as const
 export type SuiteName = (typeof SUITE_NAMES)[number]
 
 /** The quick default: the daemon in one short round, the analyzer and calibrate on 200,000 records. */

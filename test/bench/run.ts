@@ -11,6 +11,7 @@ const SUITES: Record<string, () => Promise<{run: (args: string[]) => Promise<voi
   calibrate: () => import('./calibrate-bench.js'),
   faithfulness: () => import('./faithfulness-bench.js'),
   startup: () => import('./startup-bench.js'),
+  docs: () => import('./docs-bench.js'),
 }
 
 const plan = planBench(process.argv.slice(2))

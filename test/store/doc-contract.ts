@@ -37,13 +37,17 @@ export function describeDocContract(name: string, factory: ClockedStoreFactory):
       expect(r.ok).toBe(true)
     }
     /** Ledger and doc writes that ride along with a transaction expected to fail. */
-    const sideEffects = (): Pick<Tx, 'deltas' | 'docs'> => ({
+    const sideEffects = (): Pick<Tx, 'deltas' | 'docs' | 'idempotency' | 'audit'> => ({
       deltas: [{book: 'real', scope: SCOPE, unit: U, add: {spent: 5}}],
       docs: [{collection: 'side', id: 'x', set: {touched: true}}],
+      idempotency: {key: 'docs:side:k1', record: {hash: 'h', status: 200, body: '{}'}, ttl_ms: 60_000},
+      audit: [{log_id: 'side-audit', timestamp_ms: now, operation: 'docs.side', status: 200}],
     })
     const expectNothingApplied = async () => {
       expect(await spent()).toBe(0)
       expect(await doc('side', 'x')).toBeUndefined()
+      expect(await store.getIdempotency('docs:side:k1')).toBeUndefined()
+      expect((await store.listAudit({operation: 'docs.side'})).entries).toEqual([])
     }
 
     it('creates, replaces, adds to and deletes docs, bumping the version on every write', async () => {
@@ -109,6 +113,21 @@ export function describeDocContract(name: string, factory: ClockedStoreFactory):
       // A guarded delete with the right version goes through.
       expect(await store.apply({docs: [{collection: 'p', id: 'a', delete: true, expectVersion: 2}]})).toMatchObject({ok: true})
       expect(await doc('p', 'a')).toBeUndefined()
+    })
+
+    it('refuses a doc part with a NaN or infinite number or an unknown op, writing nothing', async () => {
+      await seedLedger()
+      const bad: Tx[] = [
+        {docs: [{collection: 'n', id: 'a', add: {count: Number.NaN}}]},
+        {docs: [{collection: 'n', id: 'a', add: {count: Number.POSITIVE_INFINITY}}]},
+        {docs: [{collection: 'n', id: 'a', set: {}, expires_at_ms: Number.NaN}]},
+        {docs: [{collection: 'n', id: 'a', set: {}, expectVersion: 0.5}]},
+        {docConditions: [{collection: 'n', id: 'a', field: 'count', op: 'gt' as never, value: 1}]},
+        {docConditions: [{collection: 'n', id: 'a', field: 'count', op: 'lt', value: Number.NaN}]},
+      ]
+      for (const tx of bad) await expect(store.apply({...sideEffects(), ...tx, docs: [...sideEffects().docs!, ...(tx.docs ?? [])]})).rejects.toThrow(TypeError)
+      await expectNothingApplied()
+      expect(await doc('n', 'a')).toBeUndefined()
     })
 
     it('docConditions: gte, lt, lte and eq on numeric fields, a missing doc or field counting 0', async () => {
@@ -194,7 +213,18 @@ export function describeDocContract(name: string, factory: ClockedStoreFactory):
       expect(await list({after: 'a', limit: 3})).toEqual(['b', 'b10', 'b2'])
       expect(await list({descending: true, limit: 2})).toEqual(['c', 'ba'])
       expect(await list({prefix: 'z'})).toEqual([])
+      expect(await list({limit: 0})).toEqual([])
       expect(await store.listDocs('never')).toEqual([])
+    })
+
+    it('orders ids by their UTF-8 bytes, also where UTF-16 order differs (astral characters)', async () => {
+      const smile = 'a\u{1F600}'
+      const wide = 'a\uFF5E'
+      await store.apply({docs: [smile, wide, 'a', 'a\u00E9'].map((id) => ({collection: 'u', id, set: {}}))})
+      expect((await store.listDocs('u')).map((d) => d.id)).toEqual(['a', 'a\u00E9', wide, smile])
+      expect((await store.listDocs('u', {descending: true})).map((d) => d.id)).toEqual([smile, wide, 'a\u00E9', 'a'])
+      expect((await store.listDocs('u', {after: wide})).map((d) => d.id)).toEqual([smile])
+      expect((await store.listDocs('u', {after: smile, descending: true, limit: 1})).map((d) => d.id)).toEqual([wide])
     })
 
     it('lists 100 docs by default and pages through more with `after`', async () => {

@@ -50,6 +50,20 @@ describe('redis store: doc collections', () => {
     }
   })
 
+  it('a Redis error in one transaction of a call keeps the doc writes of the others', async () => {
+    // Doc hashes are written once at the end of the call: the failed transaction must not lose them.
+    await store.client.set(store.keys.doc('quota', 'broken'), 'not a hash')
+    const results = await Promise.allSettled([
+      store.apply(guardedAdd()),
+      store.apply({docs: [{collection: 'quota', id: 'runs', add: {count: 100}}, {collection: 'quota', id: 'broken', add: {count: 1}}]}),
+      store.apply(guardedAdd()),
+    ])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/)
+    expect((await store.getDocs('quota', ['runs']))[0]).toMatchObject({version: 2, value: {count: 2}})
+    expect(await store.client.hget(store.keys.doc('quota', 'runs'), '.count')).toBe('2')
+  })
+
   it('keeps a doc as a hash with its expiry, an index member and an expiry member', async () => {
     await store.apply({docs: [{collection: 'c', id: 'a', set: {n: 1, s: 'x'}, expires_at_ms: now + HOUR}, {collection: 'c', id: 'b', set: {}}]})
     const c = store.client

@@ -28,7 +28,7 @@
 // plans refer to them by ARGV index, so they are neither JSON-escaped twice nor parsed by cjson.
 //
 // A plan is a positional array: {now, condition list index or 0, delta list index or 0,
-// reservation or 0, idempotency or 0, rare parts or 0, docs or 0} with
+// reservation or 0, idempotency or 0, rare parts or 0, doc plan index (into batch.dp) or 0} with
 //   reservation = {key, expected state or 0, field name list (h), ARGV index of the first value,
 //                  active 1/0, expiry deadline, tenant index key or 0, all-tenants index key or 0,
 //                  created_at, full write 1/0}
@@ -36,7 +36,7 @@
 //   rare parts  = {f = flag writes, n = new ledgers, t = tenants, a = API keys, au / af = audit rows of writes / failures,
 //                  ctl = control, ov = overage charges, ret = 1 to return the post-state of the
 //                  touched ledgers}
-//   docs        = {loads, doc conditions or 0, doc writes or 0} (docs.ts DocPlan, doc-script.ts);
+//   batch.dp    = the call's distinct doc plans {loads, doc conditions or 0, doc writes or 0} (docs.ts DocPlan, doc-script.ts);
 //                 batch.dx = {doc-expiry key index, doc key length before its member} when a plan writes docs.
 // Check order per transaction matches the embedded store (memory-state.ts): conditions,
 // idempotency, reservation status, ledger creation, doc conditions and versions, ledger deltas (missing / overflow), then overage
@@ -209,9 +209,9 @@ local function run(plan)
     end
   end
 
-  -- 4b. Docs (plan[7], docs.ts): doc conditions, then expected versions.
+  -- 4b. Docs (plan[7]: index into batch.dp, docs.ts): doc conditions, then expected versions.
   local dp = plan[7]
-  if dp == 0 then dp = nil end
+  if dp == 0 or dp == nil then dp = nil else dp = batch.dp[dp] end
   if dp then
     local kind, detail = docChecks(dp, tonumber(plan[1]))
     if kind then return failAfterIdem(kind, detail) end
@@ -488,11 +488,10 @@ for t = 1, #plans do
   else
     if type(res) == 'table' then res = res.err or cjson.encode(res) end
     results[t] = {'err', tostring(res)}
-    -- The failed transaction may have written part of its docs: read them again.
-    DOCS = {}
   end
 end
 flush()
+docFlush()
 
 -- Reads, after every transaction: rk = key indexes, rs = one kind letter each: 'L' a ledger (the
 -- fields in LEDGER_FIELDS, in that order: from the table when this call loaded it, else HMGET), 'G'

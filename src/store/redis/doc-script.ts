@@ -2,11 +2,12 @@
 // docs.ts. Rules: doc-collections.ts (a doc whose expires_at_ms is not after the transaction's `now`
 // is absent; a missing doc or field counts 0 in a condition; a write bumps the version).
 //
-// Cost per doc of a transaction: one HMGET (version, expiry and the fields its conditions and adds
-// read; none when an earlier transaction of the call loaded it), and per write one HSET, plus a ZADD
-// to the index on creation and a PEXPIREAT + ZADD when the expiry changes. No JSON in Lua.
+// Cost per doc of a call (a group commit of many transactions): one HMGET when the first transaction
+// touching it is checked (version, expiry and the fields its conditions and adds read) and one HSET
+// at the end of the call, plus a ZADD to the index on creation and a PEXPIREAT + ZADD when the expiry
+// changes. No JSON in Lua.
 
-/** Lua: DOCS (per-call doc state), docChecks(dp, now) -> failure kind, detail (or nil), docWrites(writes, now, dx). */
+/** Lua: DOCS (per-call doc state), docChecks(dp, now) -> failure kind, detail (or nil), docWrites(writes, now, dx), docFlush(). */
 export const DOC_LUA = String.raw`
 -- Doc state for the whole call, by doc key index: v version (0 = no hash), x expires_at_ms or
 -- false, f the field texts read so far (false = no such field), full = f holds every field.
@@ -74,45 +75,58 @@ local function docChecks(dp, now)
   return nil
 end
 
--- dx = {doc-expiry key index, length of a doc key before its member}.
+-- Hash writes are deferred to the end of the call (docFlush), as the ledger counters are: a counter
+-- doc that 64 transactions of one call add to is written once, not 64 times. A doc's pending state:
+-- del (DEL the hash first), w (field -> text to write), px (PEXPIREAT to set after the write).
+local DIRTY = {}
+local function docTouch(k, d)
+  if not d.dirty then
+    d.dirty = true
+    DIRTY[#DIRTY + 1] = k
+  end
+end
+
+-- dx = {doc-expiry key index, length of a doc key before its member}. Index and expiry members
+-- are written at once (creation and expiry changes are rare on the hot path).
 local function docWrites(w, now, dx)
   for _, x in ipairs(w) do
     local k = x[1]
     local key = KEYS[k]
     local d = DOCS[k]
     local live = docLive(d, now)
+    docTouch(k, d)
     if x[5] == 1 then
       if d.v > 0 then
-        call('DEL', key)
         call('ZREM', KEYS[x[3]], x[2])
         if d.x then call('ZREM', KEYS[dx[1]], sub(key, dx[2] + 1)) end
       end
-      DOCS[k] = {v = 0, x = false, f = {}, full = true}
+      d.v, d.x, d.f, d.full, d.del, d.w, d.px = 0, false, {}, true, true, {}, false
     else
       local setAt, adds = x[6], x[8]
       -- A replaced value or an expired doc starts from an empty hash.
       local fresh = d.v > 0 and (setAt ~= 0 or not live)
-      if fresh then call('DEL', key) end
+      if fresh then
+        d.del, d.w, d.px = true, {}, false
+      end
       if fresh or d.v == 0 then
         d.f = {}
         d.full = true
       end
+      local pending = d.w or {}
+      d.w = pending
       local version = (live and d.v or 0) + 1
       local oldX = live and d.x or false
       local newX = x[9] ~= 0 and x[9] or oldX
       local expire = newX and (fresh or version == 1 or newX ~= oldX)
-      local args, n = {'v', format('%d', version)}, 2
+      pending.v = format('%d', version)
       if expire then
-        args[3] = 'x'
-        args[4] = numText(newX)
-        n = 4
+        pending.x = numText(newX)
+        d.px = newX
       end
       if setAt ~= 0 then
         for i = setAt, setAt + 2 * x[7] - 1, 2 do
           local name, text = ARGV[i], ARGV[i + 1]
-          args[n + 1] = name
-          args[n + 2] = text
-          n = n + 2
+          pending[name] = text
           d.f[name] = text
         end
       end
@@ -121,22 +135,37 @@ local function docWrites(w, now, dx)
           local name = adds[j]
           local t = d.f[name]
           local text = numText((t and tonumber(t) or 0) + adds[j + 1])
-          args[n + 1] = name
-          args[n + 2] = text
-          n = n + 2
+          pending[name] = text
           d.f[name] = text
         end
       end
-      call('HSET', key, unpack(args, 1, n))
       if version == 1 then call('ZADD', KEYS[x[3]], 0, x[2]) end
-      if expire then
-        call('PEXPIREAT', key, format('%d', math.ceil(newX)))
-        call('ZADD', KEYS[dx[1]], args[4], sub(key, dx[2] + 1))
-      end
+      if expire then call('ZADD', KEYS[dx[1]], pending.x, sub(key, dx[2] + 1)) end
       d.v = version
       d.x = newX
     end
   end
+end
+
+-- Write every doc the call changed: before the batched reads and at the end of the call.
+local function docFlush()
+  for _, k in ipairs(DIRTY) do
+    local d = DOCS[k]
+    local key = KEYS[k]
+    if d.del then call('DEL', key) end
+    if d.v > 0 and d.w then
+      local args, n = {}, 0
+      for name, text in pairs(d.w) do
+        args[n + 1] = name
+        args[n + 2] = text
+        n = n + 2
+      end
+      call('HSET', key, unpack(args, 1, n))
+      if d.px then call('PEXPIREAT', key, format('%d', math.ceil(d.px))) end
+    end
+    d.dirty, d.del, d.w, d.px = false, false, nil, false
+  end
+  DIRTY = {}
 end
 `
 

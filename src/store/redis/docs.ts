@@ -7,6 +7,7 @@
 // HSET and no JSON in Lua (cjson would round numbers to 14 digits and turn [] into {}).
 import type {Redis} from 'ioredis'
 
+import {docInputProblem} from '../doc-collections.js'
 import type {DocListOptions, StoredDoc, Tx} from '../types.js'
 import type {KeyLayout} from './keys.js'
 
@@ -31,10 +32,10 @@ export type DocWritePlan = [
  */
 export type DocPlan = [Array<Array<number | string>>, Array<number | string> | 0, DocWritePlan[] | 0]
 
-const OPS = new Set(['lt', 'lte', 'gte', 'eq'])
-
 /** The doc part of a transaction's plan; `set` fields go to `extra` (ARGV) as name/JSON-text pairs. */
 export function planDocs(tx: Tx, k: (name: string) => number, extra: string[], keys: KeyLayout): DocPlan {
+  const problem = docInputProblem(tx.docConditions, tx.docs)
+  if (problem) throw new TypeError(problem)
   const loads = new Map<number, Array<number | string>>()
   const load = (collection: string, id: string, field?: string): number => {
     const i = k(keys.doc(collection, id))
@@ -47,7 +48,6 @@ export function planDocs(tx: Tx, k: (name: string) => number, extra: string[], k
   if (tx.docConditions?.length) {
     conditions = []
     for (const c of tx.docConditions) {
-      if (!OPS.has(c.op) || !Number.isFinite(c.value)) throw new TypeError(`doc condition on ${c.collection}/${c.id}: op must be lt, lte, gte or eq with a finite value`)
       conditions.push(load(c.collection, c.id, `.${c.field}`), `.${c.field}`, c.op, c.value)
     }
   }
@@ -70,13 +70,11 @@ export function planDocs(tx: Tx, k: (name: string) => number, extra: string[], k
       }
       if (!w.delete && w.add) {
         for (const [field, by] of Object.entries(w.add)) {
-          if (!Number.isFinite(by)) throw new TypeError(`doc ${w.collection}/${w.id}: add.${field} is not a finite number`)
           ;(adds ||= []).push(`.${field}`, by)
           // The current value is needed unless `set` just replaced it.
           load(w.collection, w.id, `.${field}`)
         }
       }
-      if (w.expires_at_ms !== undefined && !Number.isFinite(w.expires_at_ms)) throw new TypeError(`doc ${w.collection}/${w.id}: expires_at_ms is not a finite number`)
       writes.push([docKey, w.id, k(keys.docIndex(w.collection)), w.expectVersion ?? -1, w.delete ? 1 : 0, setAt, setCount, adds, w.delete ? 0 : (w.expires_at_ms ?? 0)])
     }
   }
@@ -92,7 +90,8 @@ export function decodeDoc(collection: string, id: string, hash: Record<string, s
   const take = (name: string, text: string) => {
     if (name === 'v') version = Number(text)
     else if (name === 'x') expires = Number(text)
-    else if (name.startsWith('.')) value[name.slice(1)] = JSON.parse(text) as unknown
+    // defineProperty: a field named __proto__ stays a field (as JSON.parse of the whole value keeps it).
+    else if (name.startsWith('.')) Object.defineProperty(value, name.slice(1), {value: JSON.parse(text) as unknown, enumerable: true, writable: true, configurable: true})
   }
   if (Array.isArray(hash)) for (let i = 0; i + 1 < hash.length; i += 2) take(String(hash[i]), String(hash[i + 1]))
   else for (const name of Object.keys(hash)) take(name, hash[name])

@@ -119,6 +119,8 @@ export class GroupCommit {
     const cLists = new Interned()
     const dLists = new Interned()
     const hLists = new Interned()
+    // Doc parts by their text: transactions on the same counters with the same limits send one.
+    const docPlans = new Map<string, number>()
     const sent: Array<{q: QueuedTx; ledgerOf: Map<number, {book: Book; scope: string; unit: Unit}> | undefined}> = []
     let reservations = false
     let invalidates = false
@@ -141,6 +143,12 @@ export class GroupCommit {
       const {plan} = planned
       if (planned.c) plan[1] = cLists.add(planned.c)
       if (planned.d) plan[2] = dLists.add(planned.d)
+      if (planned.docs) {
+        const text = JSON.stringify(planned.docs)
+        let at = docPlans.get(text)
+        if (at === undefined) docPlans.set(text, (at = docPlans.size + 1))
+        plan[6] = at
+      }
       if (plan[3] !== 0) {
         plan[3][2] = hLists.add(planned.h!)
         reservations = true
@@ -156,6 +164,7 @@ export class GroupCommit {
     if (cLists.texts.length > 0) batch += `,"c":[${cLists.texts.join(',')}]`
     if (dLists.texts.length > 0) batch += `,"d":[${dLists.texts.join(',')}]`
     if (hLists.texts.length > 0) batch += `,"h":[${hLists.texts.join(',')}]`
+    if (docPlans.size > 0) batch += `,"dp":[${[...docPlans.keys()].join(',')}]`
     if (reservations) batch += `,"x":[${k(L.reservationTtl())},"${Math.max(1, Math.round(this.opts.terminalRetentionMs))}",${L.reservationIdAt()}]`
     if (docWrites) batch += `,"dx":[${k(L.docExpiry())},${L.docMemberAt()}]`
     if (invalidates) batch += `,"inv":${JSON.stringify(L.invalidationChannel())},"hp":${JSON.stringify(L.apiKeyHashPrefix())},"ep":${k(L.authEpoch())}`

@@ -42,8 +42,8 @@ export interface RarePlan {
 export type ReservationPlan = [number, string | 0, number, number, 0 | 1, string, number, number, string, 0 | 1]
 /** Idempotency write: key, ARGV index of the record, ttl ms. */
 export type IdempotencyPlan = [number, number, string]
-/** apply-script.ts: {now (decimal string), condition list or 0, delta list or 0, reservation or 0, idempotency or 0, rare parts or 0, docs or 0}. */
-export type Plan = [string, number, number, ReservationPlan | 0, IdempotencyPlan | 0, RarePlan | 0, DocPlan | 0]
+/** apply-script.ts: {now (decimal string), condition list or 0, delta list or 0, reservation or 0, idempotency or 0, rare parts or 0, doc plan or 0}. */
+export type Plan = [string, number, number, ReservationPlan | 0, IdempotencyPlan | 0, RarePlan | 0, number]
 
 /** What planTx() produced for one transaction, before its lists are numbered for the call. */
 export interface Planned {
@@ -52,6 +52,8 @@ export interface Planned {
   d: DeltaList | undefined
   /** The reservation's hash field names (its values are in the call's ARGV). */
   h: string[] | undefined
+  /** The doc part (sent like the condition lists: concurrent counter transactions share it). */
+  docs: DocPlan | undefined
 }
 
 /** The transaction's plan, its keys registered through `k` and its bulky strings appended to `extra`. */
@@ -89,6 +91,7 @@ export function planTx(
   let c: ConditionList | undefined
   let d: DeltaList | undefined
   let h: string[] | undefined
+  let docs: DocPlan | undefined
 
   if (tx.conditions?.length) {
     touched = true
@@ -198,11 +201,11 @@ export function planTx(
   }
   if (tx.docConditions?.length || tx.docs?.length) {
     touched = true
-    plan[6] = planDocs(tx, k, extra, L)
+    docs = planDocs(tx, k, extra, L)
   }
   if (!touched) return undefined
   if (rare) plan[5] = rare
-  return {plan, c, d, h}
+  return {plan, c, d, h, docs}
 }
 
 /** One-letter codes of condition fields and operators in the apply plan (apply-script.ts). */
