@@ -39,6 +39,15 @@ describe('the demo', () => {
     expect(Object.keys(result.step_seconds)).toEqual(['simulate', 'live', 'ingest', 'report', 'calibrate', 'plan', 'enforce', 'guard'])
   })
 
+  it('suggests action quotas that stop the planted loop of the fortnight and deny no normal run (by replay)', () => {
+    const q = result.calibration.result.action_quotas!
+    // demo-fleet.yaml plants one retry loop (47 calls in 90 s, each released): per_run cannot see it, the per-minute quota stops it.
+    expect(q.flagged_loops.map((l) => l.count)).toEqual([47])
+    expect(q.totals).toMatchObject({loops: 1, loops_stopped: 1, loops_stopped_per_run: 0, normal_runs_denied: 0})
+    expect(q.totals.normal_runs).toBeGreaterThan(4000)
+    expect(lines.join('\n')).toContain('the suggested quotas stop 1 of 1 flagged loop(s)')
+  })
+
   it('plans the rollout of the ready tiers from the calibration; the plan file is the one `rollout apply` reads', () => {
     const r = result.rollout!
     const ready = r.plan.readiness.filter((t) => t.ready).map((t) => t.tier)
