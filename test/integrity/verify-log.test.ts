@@ -162,6 +162,16 @@ describe('audit verify: tampering found and located', () => {
   })
 })
 
+describe('audit verify: a segment larger than the read buffer (8 MiB)', () => {
+  it('finds an edit after the first buffer, at its exact line', async () => {
+    const {dir, file, segment} = await log(30_000)
+    expect(fs.statSync(file).size).toBeGreaterThan(8 * 2 ** 20)
+    expect(verifyLogDir(dir)).toMatchObject({intact: true, records: 30_000})
+    edit(file, (l) => l.map((line, i) => (i === 25_000 ? line.replace('"tier":"low"', '"tier":"high"') : line)))
+    expect(verifyLogDir(dir).break).toMatchObject({kind: 'edited', file: segment, line: 25_001, record_id: 'id-25000'})
+  })
+})
+
 describe('audit verify: rotation and retention', () => {
   it('one chain across rotated segments; a missing middle segment is located at the next one', async () => {
     const dir = tempDir('cycles-verify-')
