@@ -37,6 +37,8 @@ export default defineConfig({
       'test/calibration/verdict-search-mutants.test.ts',
       'test/rollout/guard-mutants.test.ts',
       'test/rollout/gates-plan-mutants.test.ts',
+      'test/integrity/verify-log.test.ts',
+      'test/integrity/chain-writer.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
