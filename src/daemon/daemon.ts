@@ -99,6 +99,7 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     const now = options.now ?? Date.now
     const store = options.store ?? (await EmbeddedStore.open({stateDir: options.stateDir, now, fsyncIntervalMs: options.fsyncIntervalMs}))
+    let logIdentity: LogIdentity | undefined
     try {
       await seedFromConfig(store, options.config, now())
       const controlRef = {current: (await store.getControl()) ?? controlFromConfig(options.config)}
@@ -133,7 +134,7 @@ export class Daemon {
       const counters = new DaemonCounters(now())
       const denials = new DenialRing()
       const chainConfig = options.config.decision_log
-      const logIdentity = chainConfig.chain
+      logIdentity = chainConfig.chain
         ? loadLogIdentity({stateDir: options.stateDir, keyPem: options.logSigningKeyPem, keyFile: chainConfig.signing_key_file})
         : undefined
       const decisions = new DecisionLogWriter({
@@ -242,6 +243,7 @@ export class Daemon {
       daemon.ready = true
       return daemon
     } catch (error) {
+      logIdentity?.release()
       await store.close().catch(() => {})
       throw error
     }
@@ -312,6 +314,7 @@ export class Daemon {
       await Promise.all([this.runtime.close(), this.admin?.close()])
       await this.adminPlane?.close().catch((error) => this.options.log?.(`admin plane close: ${(error as Error).message}`))
       this.decisions.close()
+      this.logIdentity?.release()
       await this.store.close()
     })()
     return this.stopping
