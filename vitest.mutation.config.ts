@@ -57,6 +57,8 @@ export default defineConfig({
       'test/calibration/quota-suggest.test.ts',
       'test/audit/audit-verify.test.ts',
       'test/audit/embedded-chain.test.ts',
+      'test/integrity/verify-log.test.ts',
+      'test/integrity/chain-writer.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

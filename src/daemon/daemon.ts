@@ -126,6 +126,7 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     const now = options.now ?? Date.now
     const store = options.store ?? (await EmbeddedStore.open({stateDir: options.stateDir, now, fsyncIntervalMs: options.fsyncIntervalMs}))
+    let logIdentity: LogIdentity | undefined
     try {
       await seedFromConfig(store, options.config, now())
       const events = await DaemonEvents.start({store, config: options.config.events, now, log: options.log})
@@ -166,7 +167,7 @@ export class Daemon {
       const counters = new DaemonCounters(now())
       const denials = new DenialRing()
       const chainConfig = options.config.decision_log
-      const logIdentity = chainConfig.chain
+      logIdentity = chainConfig.chain
         ? loadLogIdentity({stateDir: options.stateDir, keyPem: options.logSigningKeyPem, keyFile: chainConfig.signing_key_file})
         : undefined
       const decisions = new DecisionLogWriter({
@@ -297,6 +298,7 @@ export class Daemon {
       daemon.ready = true
       return daemon
     } catch (error) {
+      logIdentity?.release()
       await store.close().catch(() => {})
       throw error
     }
@@ -371,6 +373,7 @@ export class Daemon {
       await this.adminPlane?.close().catch((error) => this.options.log?.(`admin plane close: ${(error as Error).message}`))
       this.decisions.close()
       await this.events?.close()
+      this.logIdentity?.release()
       await this.store.close()
     })()
     return this.stopping

@@ -150,7 +150,8 @@ export function chainNote(daemon: Daemon): string {
   const identity = daemon.logIdentity
   if (!identity) return 'decision log: not chained (decision_log.chain: false): schema v1, no checkpoints'
   const where = {config: `from ${identity.keyFile}`, env: `from $${SIGNING_KEY_ENV}`, state: `kept in ${identity.keyFile}`, generated: `generated now, kept in ${identity.keyFile}`, ephemeral: 'for this run only (no state directory)'}[identity.keySource]
-  return `decision log: hash-chained, instance ${identity.instanceId}; checkpoints signed with ${identity.key.publicText} (${where}); check with: cycles audit verify --log-dir <dir> --public-key ${identity.key.publicText}`
+  const shared = identity.instanceInUseBy === undefined ? '' : ` (the state directory's instance is in use by process ${identity.instanceInUseBy}: this run writes a chain of its own; give each daemon its own --state-dir)`
+  return `decision log: hash-chained, instance ${identity.instanceId}${shared}; checkpoints signed with ${identity.key.publicText} (${where}); check with: cycles audit verify --log-dir <dir> --public-key ${identity.key.publicText}`
 }
 
 /** Resolve when the process is asked to stop (SIGINT/SIGTERM), after draining the daemon. */

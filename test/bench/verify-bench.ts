@@ -29,10 +29,12 @@ function daemonRecord(i: number): DecisionRecord {
 function sealingCost(n: number): {plainUs: number; sealedUs: number} {
   const records = Array.from({length: n}, (_, i) => daemonRecord(i))
   let sink = 0
+  // CPU time of this thread, not wall time: on a shared, loaded machine wall time measures the neighbours.
   const time = (f: () => void) => {
-    const t = performance.now()
+    const t = process.cpuUsage()
     f()
-    return ((performance.now() - t) * 1000) / n
+    const used = process.cpuUsage(t)
+    return (used.user + used.system) / n
   }
   const plain = () => {
     for (const r of records) sink += JSON.stringify(r).length
@@ -78,16 +80,21 @@ export async function run(args: string[]): Promise<void> {
     const bytes = fs.readdirSync(dir).reduce((s, f) => s + fs.statSync(path.join(dir, f)).size, 0)
     console.log(`chained log: ${fmt(records)} records, ${fmt(bytes / 2 ** 20, 1)} MiB, written by the daemon's writer in ${fmt((performance.now() - writeStarted) / 1000, 1)} s`)
 
-    const runs: number[] = []
+    const runs: Array<{wall: number; cpu: number}> = []
     for (let round = 0; round < 3; round++) {
+      const cpuBefore = process.cpuUsage()
       const report = verifyLogDir(dir)
+      const cpu = process.cpuUsage(cpuBefore)
       if (!report.intact || report.records !== records) throw new Error(`verify bench: expected an intact log of ${records} records, got ${JSON.stringify(report.break ?? report.records)}`)
-      runs.push(report.seconds)
+      runs.push({wall: report.seconds, cpu: (cpu.user + cpu.system) / 1e6})
     }
-    const seconds = [...runs].sort((a, b) => a - b)[1]
-    const perMillion = (seconds * 1_000_000) / records
-    console.log(`audit verify: ${fmt(records)} records in ${fmt(seconds, 2)} s (median of 3: ${runs.map((s) => fmt(s, 2)).join(' / ')} s) = ${fmt(records / seconds)} records/s`)
-    console.log(`→ 1 M records in ${fmt(perMillion, 2)} s (target ≤ 3 s: ${perMillion <= 3 ? 'ok' : 'MISSED'}); machine: ${os.cpus().length} cores, load average ${os.loadavg().map((l) => fmt(l, 1)).join(' ')}`)
+    const {wall, cpu} = [...runs].sort((a, b) => a.wall - b.wall)[1]
+    const perMillion = (s: number) => (s * 1_000_000) / records
+    console.log(`audit verify: ${fmt(records)} records in ${fmt(wall, 2)} s wall, ${fmt(cpu, 2)} s CPU (median of 3; wall ${runs.map((r) => fmt(r.wall, 2)).join(' / ')} s) = ${fmt(records / wall)} records/s`)
+    console.log(
+      `→ 1 M records in ${fmt(perMillion(wall), 2)} s wall, ${fmt(perMillion(cpu), 2)} s of CPU (target ≤ 3 s: ${perMillion(wall) <= 3 ? 'ok' : perMillion(cpu) <= 3 ? 'ok in CPU time; wall time MISSED on this loaded machine' : 'MISSED'}); ` +
+        `machine: ${os.cpus().length} cores, load average ${os.loadavg().map((l) => fmt(l, 1)).join(' ')}`,
+    )
   } finally {
     fs.rmSync(dir, {recursive: true, force: true})
   }

@@ -144,3 +144,23 @@ describe('the chain\'s identity: instance and checkpoint key', () => {
     expect(() => loadLogIdentity({stateDir, keyFile: path.join(stateDir, 'missing.pem')})).toThrow(/ENOENT/)
   })
 })
+
+describe('two daemons on one state directory (possible with --redis)', () => {
+  it('the second gets an instance of its own while the first holds it; the instance is free again once released', async () => {
+    const stateDir = tempDir('cycles-identity-')
+    const first = loadLogIdentity({stateDir})
+    // A live process other than this one holds the lock (the parent of this test process).
+    fs.writeFileSync(path.join(stateDir, 'decision-log.lock'), `${process.ppid}\n`)
+    const second = loadLogIdentity({stateDir})
+    expect(second.instanceInUseBy).toBe(process.ppid)
+    expect(second.instanceId).not.toBe(first.instanceId)
+    expect(second.key.publicText).toBe(first.key.publicText) // one key signs both chains
+    // A lock left by a dead daemon (kill -9) is taken over.
+    fs.writeFileSync(path.join(stateDir, 'decision-log.lock'), '999999999\n')
+    const third = loadLogIdentity({stateDir})
+    expect(third.instanceInUseBy).toBeUndefined()
+    expect(third.instanceId).toBe(first.instanceId)
+    third.release()
+    expect(fs.existsSync(path.join(stateDir, 'decision-log.lock'))).toBe(false)
+  })
+})

@@ -51,7 +51,7 @@ describe('a chained decision log through kill -9, restart and tampering (built C
     fs.writeFileSync(configPath, CONFIG)
     const logDir = path.join(dir, 'log')
     const args = ['--config', configPath, '--log-dir', logDir, '--state-dir', path.join(dir, 'state')]
-    daemon = await spawnDaemon(args)
+    daemon = await spawnDaemon(args, {}, 60_000) // a loaded machine starts a CLI slowly
     const publicKey = await printedKey(daemon)
     expect(publicKey, daemon.stderr()).toBeDefined()
 
@@ -96,7 +96,7 @@ describe('a chained decision log through kill -9, restart and tampering (built C
     expect(text.stdout).toContain('not tampering')
 
     // Restart: same instance, same key, the chain continues from the last durable record.
-    daemon = await spawnDaemon(args)
+    daemon = await spawnDaemon(args, {}, 60_000) // a loaded machine starts a CLI slowly
     expect(await printedKey(daemon)).toBe(publicKey)
     const status = runCli(['daemon', 'status', '--url', daemon.url, '--json'])
     expect(JSON.parse(status.stdout).storage.decision_log).toMatchObject({chained: true, checkpoint_public_key: publicKey, chain_records: killed.report.records})

@@ -7,7 +7,7 @@ import {describe, expect, it} from 'vitest'
 import {checkpointLine, parseCheckpointLine} from '../../src/integrity/checkpoints.js'
 import {sealRecord} from '../../src/integrity/chain.js'
 import {generateSigningKey} from '../../src/integrity/signing.js'
-import {verifyLogDir} from '../../src/integrity/verify-log.js'
+import {verifyLogDir, verifyLogFiles} from '../../src/integrity/verify-log.js'
 import {tempDir} from '../support/daemon.js'
 import {INSTANCE, checkpointFile, closedLog, edit, lines, record, segments, writeLines} from './helpers.js'
 
@@ -162,6 +162,16 @@ describe('audit verify: tampering found and located', () => {
   })
 })
 
+describe('audit verify: a segment larger than the read buffer (8 MiB)', () => {
+  it('finds an edit after the first buffer, at its exact line', async () => {
+    const {dir, file, segment} = await log(30_000)
+    expect(fs.statSync(file).size).toBeGreaterThan(8 * 2 ** 20)
+    expect(verifyLogDir(dir)).toMatchObject({intact: true, records: 30_000})
+    edit(file, (l) => l.map((line, i) => (i === 25_000 ? line.replace('"tier":"low"', '"tier":"high"') : line)))
+    expect(verifyLogDir(dir).break).toMatchObject({kind: 'edited', file: segment, line: 25_001, record_id: 'id-25000'})
+  })
+})
+
 describe('audit verify: rotation and retention', () => {
   it('one chain across rotated segments; a missing middle segment is located at the next one', async () => {
     const dir = tempDir('cycles-verify-')
@@ -175,6 +185,17 @@ describe('audit verify: rotation and retention', () => {
     const report = verifyLogDir(dir)
     expect(report.break).toMatchObject({kind: 'deleted', file: files[2], line: 1})
     expect(report.break!.message).toContain(`does not link to the last record of ${files[0]}`)
+  })
+
+  it('ingest --verify given one segment verifies its whole chain: the later segments the last checkpoint covers are found', async () => {
+    const dir = tempDir('cycles-verify-')
+    await closedLog(dir, 30, {maxSegmentBytes: 2000, batch: 3})
+    const files = segments(dir)
+    const report = verifyLogFiles([path.join(dir, files[0])])
+    expect(report).toMatchObject({intact: true, records: 30})
+    expect(report.chains[0].files).toBe(files.length)
+    edit(path.join(dir, files.at(-1)!), (l) => l.slice(0, -1))
+    expect(verifyLogFiles([path.join(dir, files[0])]).break).toMatchObject({kind: 'truncated', file: files.at(-1)})
   })
 
   it('a log whose oldest segment is gone (retention) starts mid-chain, intact', async () => {

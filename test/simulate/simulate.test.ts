@@ -189,6 +189,7 @@ describe('cycles simulate --url', () => {
     expect(Object.keys(stats.by_status).sort()).toEqual(['200'])
     const records = fs
       .readdirSync(path.join(dir, 'log'))
+      .filter((f) => f.endsWith('.jsonl')) // the segments, not the checkpoint file
       .flatMap((f) => fs.readFileSync(path.join(dir, 'log', f), 'utf8').trim().split('\n'))
       .map((l) => JSON.parse(l))
     expect(records.length).toBe(stats.calls)
