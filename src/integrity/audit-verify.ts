@@ -2,6 +2,7 @@
 // before it, the positions consecutive, and (when the chain head is known) nothing missing after
 // the last row. Retention drops the oldest rows, so the chain may start anywhere: the oldest
 // retained row's prev_hash is taken as the anchor, and the report says which it was.
+import {CliError, EXIT} from '../cli/errors.js'
 import type {AdminClient, AuditEntryWire} from '../client/admin-client.js'
 import type {AuditEntry} from '../store/types.js'
 import {type AuditChainHead, auditChainLine} from './audit-chain.js'
@@ -104,6 +105,10 @@ export async function fetchAuditChain(admin: AdminClient, pageSize = CHAIN_PAGE)
   let after = 0
   for (;;) {
     const page = await admin.listAuditChain(after, pageSize)
+    if (!page.chain_head) {
+      // A reference admin server ignores order=chain and answers a plain listing.
+      throw new CliError('AUDIT_CHAIN_UNSUPPORTED', `the admin API at ${admin.http.baseUrl} does not serve the audit chain (GET /v1/admin/audit/logs?order=chain): it is not a cycles daemon that chains its audit rows`, {exit: EXIT.ERROR})
+    }
     head ??= page.chain_head
     for (const w of page.logs) rows.push(auditEntryFromWire(w))
     const last = page.logs.at(-1)?.chain_seq

@@ -5,7 +5,8 @@ import {describe, expect, it} from 'vitest'
 
 import {auditWire} from '../../src/admin/wire.js'
 import {AUDIT_GENESIS, sealAuditRow, sealAuditRows} from '../../src/integrity/audit-chain.js'
-import {auditEntryFromWire, verifyAuditRows} from '../../src/integrity/audit-verify.js'
+import type {AdminClient, AuditChainPage} from '../../src/client/admin-client.js'
+import {auditEntryFromWire, fetchAuditChain, verifyAuditRows} from '../../src/integrity/audit-verify.js'
 import {GENESIS_HASH} from '../../src/integrity/chain.js'
 import type {AuditEntry} from '../../src/store/types.js'
 
@@ -148,5 +149,34 @@ describe('verifyAuditRows', () => {
     expect(verifyAuditRows(back)).toMatchObject({ok: true, rows: 4})
     back[2].metadata.amount = 1
     expect(verifyAuditRows(back)).toMatchObject({ok: false, first_break: {index: 2, problem: 'hash_mismatch'}})
+  })
+})
+
+describe('fetchAuditChain', () => {
+  /** An admin client serving `rows` as the daemon's order=chain listing does, with `head` as its chain head. */
+  function serving(rows: AuditEntry[], head: {hash: string; seq: number}, calls: number[] = []): AdminClient {
+    return {
+      http: {baseUrl: 'http://127.0.0.1:7979'},
+      async listAuditChain(after: number, limit: number): Promise<AuditChainPage> {
+        calls.push(after)
+        const rest = rows.filter((r) => r.chain_seq! > after)
+        return {logs: rest.slice(0, limit).map((r) => auditWire(r) as never), chain_head: head, has_more: rest.length > limit}
+      },
+    } as unknown as AdminClient
+  }
+
+  it('pages the chain oldest first and stops at the head it read first', async () => {
+    const rows = chain(8)
+    const calls: number[] = []
+    const fetched = await fetchAuditChain(serving(rows, {hash: rows[5].hash!, seq: 6}, calls), 3)
+    expect(calls).toEqual([0, 3])
+    expect(fetched.head).toEqual({hash: rows[5].hash, seq: 6})
+    expect(fetched.rows.map((r) => r.log_id)).toEqual(rows.map((r) => r.log_id).slice(0, 6))
+    expect(verifyAuditRows(fetched.rows, {head: fetched.head})).toMatchObject({ok: true, rows: 6})
+  })
+
+  it('says so when the admin API does not serve the chain (a reference server)', async () => {
+    const reference = {http: {baseUrl: 'http://ref:7979'}, listAuditChain: async () => ({logs: [], has_more: false})} as unknown as AdminClient
+    await expect(fetchAuditChain(reference)).rejects.toMatchObject({code: 'AUDIT_CHAIN_UNSUPPORTED', exit: 1})
   })
 })
