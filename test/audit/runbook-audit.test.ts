@@ -176,12 +176,21 @@ describe('audit: who, what and why through the runbook commands', () => {
     expect(bad.stderr).toContain('jsonl, csv')
   })
 
-  it('a stored row edited behind the daemon\'s back is located through the admin API', async () => {
+  it('a stored row edited behind the daemon\'s back is located through the admin API, and by `cycles audit verify --admin-url` (exit 13)', async () => {
+    const intact = await run(['audit', 'verify', '--json'])
+    expect(intact.code).toBe(0)
+    expect(JSON.parse(intact.stdout)).toMatchObject({intact: true, head_checked: true})
     const state = (d.daemon.store as EmbeddedStore).state
     const victim = state.audit[3]
     victim.metadata = {...victim.metadata, reason: 'nothing happened here'}
     const {rows, head} = await fetchAuditChain(client)
     expect(verifyAuditRows(rows, {head})).toMatchObject({ok: false, first_break: {index: 3, log_id: victim.log_id, problem: 'hash_mismatch'}})
+    const broken = await run(['audit', 'verify', '--json'])
+    expect(broken.code).toBe(13)
+    expect(JSON.parse(broken.stdout)).toMatchObject({intact: false, break: {index: 3, log_id: victim.log_id, problem: 'hash_mismatch'}})
+    const text = await run(['audit', 'verify'])
+    expect(text.code).toBe(13)
+    expect(text.stderr).toContain(victim.log_id)
   })
 
   it('the admin plane stores the actor header even from a plain HTTP client, percent-decoded', async () => {
