@@ -11,7 +11,7 @@ import {type LogFilter, type ReplayLog, filterSql} from '../calibration/replay-l
 import {type BudgetSpec, type TenantSpec, bookLayout} from '../calibration/replay.js'
 import {roundReadable} from '../calibration/search.js'
 import type {ShadowDb} from './db.js'
-import {SERIES_ROWS, type SpendDay, type TierDay, budgetSpend, cumulative, daysBetween, firstDenials, tierSeries} from './series.js'
+import {SERIES_ROWS, type SpendDay, type TierDay, budgetSpend, cumulative, dailyAggregate, daysBetween, firstDenials, tierSeries} from './series.js'
 
 /** Calibrated budgets that get a denial-rate curve (worst verdict first). */
 export const CURVE_BUDGETS = 12
@@ -55,13 +55,11 @@ export function runsOutOn(points: SpendDay[], allocated: number | null): string 
 }
 
 export async function calibrationSeries(db: ShadowDb, filter: LogFilter, result: CalibrationResult): Promise<Omit<CalibrationSeries, 'curves'>> {
-  const relation = `(SELECT * FROM records ${filterSql(filter)})`
+  const daily = await dailyAggregate(db, `(SELECT * FROM records ${filterSql(filter)})`)
   const days = daysBetween(result.window.from, result.window.to)
   const chosen = result.budgets.filter((b) => b.current_allocated !== null).slice(0, SERIES_ROWS)
-  const spend = await budgetSpend(db, relation, chosen)
-  const denials = new Map(
-    (await firstDenials(db, relation)).map((d) => [`${d.scope}\u0000${d.unit}`, d.day]),
-  )
+  const spend = await budgetSpend(db, daily, chosen)
+  const denials = new Map((await firstDenials(db, daily)).map((d) => [`${d.scope}\u0000${d.unit}`, d.day]))
   const budgets = chosen.map((b) => {
     const points = cumulative(days, spend.get(`${b.scope}\u0000${b.unit}`) ?? new Map())
     const reached = runsOutOn(points, b.current_allocated)
@@ -69,7 +67,7 @@ export async function calibrationSeries(db: ShadowDb, filter: LogFilter, result:
     const first = [reached, denied].filter((d): d is string => d !== null).sort()[0] ?? null
     return {scope: b.scope, unit: b.unit, allocated: b.current_allocated, suggested: b.suggested_allocated_window ?? b.suggested_allocated, runs_out_on: first, spend_reached_limit_on: reached, first_denial_on: denied, points}
   })
-  return {days, budgets, tiers: await tierSeries(db, relation, days)}
+  return {days, budgets, tiers: await tierSeries(db, daily, days)}
 }
 
 /** Replayed denial rate against the limit for the first CURVE_BUDGETS calibrated budgets. */

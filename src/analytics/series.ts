@@ -71,9 +71,30 @@ export interface ShadowSeries {
 }
 
 const dayOf = (v: unknown): string => (v instanceof Date ? v.toISOString().slice(0, 10) : String(v).slice(0, 10))
-const DAY = `strftime(date_trunc('day', ts), '%Y-%m-%d')`
+/** The aggregate keeps the UTC date; queries over it print it as YYYY-MM-DD. */
+const DAY_OF = `strftime(day, '%Y-%m-%d')`
 const ATT = `endpoint IN ('reserve', 'decide')`
 const SPEND = `sum(actual) FILTER (WHERE endpoint IN ('commit', 'event') AND http_status BETWEEN 200 AND 299)`
+/** Successful commits with estimate and actual: what estimate accuracy is measured on. */
+const COMMITTED = `endpoint = 'commit' AND http_status BETWEEN 200 AND 299 AND estimate IS NOT NULL AND actual IS NOT NULL`
+
+/**
+ * One scan of the records into a small daily aggregate (a temp table named `name`): every series
+ * below reads it instead of the records, so the report's trends cost one pass over 10 M rows, not five.
+ */
+export async function dailyAggregate(db: ShadowDb, relation: string, name = 'series_daily'): Promise<string> {
+  await db.run(`CREATE OR REPLACE TEMP TABLE ${name} AS
+    SELECT ts::DATE AS day, tenant, scope_path, unit, tier, coalesce(action_kind, '') AS k, coalesce(action_name, '') AS nm,
+           would_decision, would_reason_code, denied_scope,
+           count(*) FILTER (WHERE ${ATT})::DOUBLE AS n,
+           count(*) FILTER (WHERE ${ATT} AND would_decision = 'DENY')::DOUBLE AS d,
+           coalesce(${SPEND}, 0)::DOUBLE AS spend,
+           count(*) FILTER (WHERE ${COMMITTED})::DOUBLE AS c,
+           coalesce(sum(estimate) FILTER (WHERE ${COMMITTED}), 0)::DOUBLE AS e,
+           coalesce(sum(actual) FILTER (WHERE ${COMMITTED}), 0)::DOUBLE AS a
+    FROM ${relation} GROUP BY ALL`)
+  return name
+}
 
 /** Every UTC day from the first to the last (inclusive). */
 export function daysBetween(first: string | null, last: string | null): string[] {
@@ -104,13 +125,13 @@ export function cumulative(days: string[], perDay: Map<string, number>): SpendDa
 }
 
 /** Daily spend of the traffic at or under each budget scope (in its unit), from per-scope_path daily sums. */
-export async function budgetSpend(db: ShadowDb, relation: string, budgets: Array<{scope: string; unit: string}>): Promise<Map<string, Map<string, number>>> {
+export async function budgetSpend(db: ShadowDb, daily: string, budgets: Array<{scope: string; unit: string}>): Promise<Map<string, Map<string, number>>> {
   const out = new Map<string, Map<string, number>>()
   if (budgets.length === 0) return out
   const wanted = new Set(budgets.map((b) => `${b.scope}\u0000${b.unit}`))
   const rows = await db.all<{day: string; scope_path: string; unit: string; spend: number}>(`
-    SELECT ${DAY} AS day, scope_path, unit, ${SPEND}::DOUBLE AS spend FROM ${relation}
-    WHERE scope_path IS NOT NULL AND unit IS NOT NULL AND endpoint IN ('commit', 'event') GROUP BY ALL`)
+    SELECT ${DAY_OF} AS day, scope_path, unit, sum(spend)::DOUBLE AS spend FROM ${daily}
+    WHERE scope_path IS NOT NULL AND unit IS NOT NULL AND spend > 0 GROUP BY ALL`)
   for (const r of rows) {
     if (!r.spend) continue
     const parts = r.scope_path.split('/')
@@ -125,11 +146,10 @@ export async function budgetSpend(db: ShadowDb, relation: string, budgets: Array
   return out
 }
 
-/** Per tier, the daily would-deny rate of reservation attempts in `relation`. */
-export async function tierSeries(db: ShadowDb, relation: string, days: string[]): Promise<ShadowSeries['tiers']> {
+/** Per tier, the daily would-deny rate of reservation attempts (from the daily aggregate). */
+export async function tierSeries(db: ShadowDb, daily: string, days: string[]): Promise<ShadowSeries['tiers']> {
   const rows = await db.all<{tier: string; day: string; n: number; d: number}>(`
-    SELECT tier, ${DAY} AS day, count(*)::DOUBLE AS n, count(*) FILTER (WHERE would_decision = 'DENY')::DOUBLE AS d
-    FROM ${relation} WHERE ${ATT} GROUP BY ALL`)
+    SELECT tier, ${DAY_OF} AS day, sum(n)::DOUBLE AS n, sum(d)::DOUBLE AS d FROM ${daily} WHERE n > 0 GROUP BY ALL`)
   const byTier = new Map<string, Map<string, {n: number; d: number}>>()
   for (const r of rows) {
     let m = byTier.get(r.tier)
@@ -146,12 +166,9 @@ export async function tierSeries(db: ShadowDb, relation: string, days: string[])
 }
 
 /** Per action (and unit), the daily estimate ÷ actual of successful commits, and when it drifted out of the band. */
-export async function actionSeries(db: ShadowDb, relation: string, days: string[]): Promise<ActionSeries[]> {
+export async function actionSeries(db: ShadowDb, daily: string, days: string[]): Promise<ActionSeries[]> {
   const rows = await db.all<{k: string; nm: string; unit: string; day: string; c: number; e: number; a: number}>(`
-    SELECT coalesce(action_kind, '') AS k, coalesce(action_name, '') AS nm, unit, ${DAY} AS day,
-           count(*)::DOUBLE AS c, sum(estimate)::DOUBLE AS e, sum(actual)::DOUBLE AS a
-    FROM ${relation} WHERE endpoint = 'commit' AND http_status BETWEEN 200 AND 299 AND estimate IS NOT NULL AND actual IS NOT NULL
-    GROUP BY ALL`)
+    SELECT k, nm, unit, ${DAY_OF} AS day, sum(c)::DOUBLE AS c, sum(e)::DOUBLE AS e, sum(a)::DOUBLE AS a FROM ${daily} WHERE c > 0 GROUP BY ALL`)
   const byAction = new Map<string, {k: string; nm: string; unit: string; days: Map<string, {c: number; e: number; a: number}>}>()
   for (const r of rows) {
     const key = `${r.k}\u0000${r.nm}\u0000${r.unit}`
@@ -177,10 +194,10 @@ export async function actionSeries(db: ShadowDb, relation: string, days: string[
 }
 
 /** Per denying budget scope: the first day its shadow ledger would deny for exceeding it (worst first by day). */
-export async function firstDenials(db: ShadowDb, relation: string): Promise<RunOut[]> {
+export async function firstDenials(db: ShadowDb, daily: string): Promise<RunOut[]> {
   const rows = await db.all<{scope: string; unit: string; day: unknown; denials: number}>(`
-    SELECT denied_scope AS scope, unit, min(${DAY}) AS day, count(*)::DOUBLE AS denials FROM ${relation}
-    WHERE ${ATT} AND would_decision = 'DENY' AND denied_scope IS NOT NULL AND unit IS NOT NULL
+    SELECT denied_scope AS scope, unit, strftime(min(day), '%Y-%m-%d') AS day, sum(d)::DOUBLE AS denials FROM ${daily}
+    WHERE d > 0 AND denied_scope IS NOT NULL AND unit IS NOT NULL
       AND would_reason_code IN ('BUDGET_EXCEEDED', 'OVERDRAFT_LIMIT_EXCEEDED')
     GROUP BY ALL ORDER BY day, scope, unit LIMIT ${SERIES_ROWS}`)
   return rows.map((r) => ({scope: r.scope, unit: r.unit, day: dayOf(r.day), denials: r.denials}))
@@ -192,6 +209,7 @@ export async function shadowSeries(
   report: {filters: {by: Grouping}; window: {first_ts: string | null; last_ts: string | null}; scopes: Array<{scope: string; unit: string}>},
 ): Promise<ShadowSeries> {
   const days = daysBetween(report.window.first_ts, report.window.last_ts)
+  const daily = await dailyAggregate(db, 'f')
   const chosen = report.scopes.slice(0, SERIES_ROWS)
   const rows: ShadowSeries['rows'] = []
   if (chosen.length > 0) {
@@ -199,11 +217,9 @@ export async function shadowSeries(
     const values = chosen.map((s) => `(${sqlString(s.scope)}, ${sqlString(s.unit)})`).join(', ')
     const found = await db.all<{k: string; unit: string; day: string; n: number; d: number; spend: number | null}>(`
       WITH wanted(k, unit) AS (VALUES ${values}),
-      x AS (SELECT ${key} AS k, coalesce(unit, '(none)') AS unit, ${DAY} AS day,
-                   count(*) FILTER (WHERE ${ATT})::DOUBLE AS n,
-                   count(*) FILTER (WHERE ${ATT} AND would_decision = 'DENY')::DOUBLE AS d,
-                   ${SPEND}::DOUBLE AS spend
-            FROM f GROUP BY ALL)
+      x AS (SELECT ${key} AS k, coalesce(unit, '(none)') AS unit, ${DAY_OF} AS day,
+                   sum(n)::DOUBLE AS n, sum(d)::DOUBLE AS d, sum(spend)::DOUBLE AS spend
+            FROM ${daily} GROUP BY ALL)
       SELECT x.* FROM x SEMI JOIN wanted w ON w.k = x.k AND w.unit = x.unit`)
     const byRow = new Map<string, Map<string, {n: number; d: number; spend: number}>>()
     for (const r of found) {
@@ -217,8 +233,8 @@ export async function shadowSeries(
       rows.push({key: s.scope, unit: s.unit, points: days.map((day) => ({day, requests: m.get(day)?.n ?? 0, would_denials: m.get(day)?.d ?? 0, spend: m.get(day)?.spend ?? 0}))})
     }
   }
-  const outs = await firstDenials(db, 'f')
-  const spend = await budgetSpend(db, 'f', outs)
+  const outs = await firstDenials(db, daily)
+  const spend = await budgetSpend(db, daily, outs)
   const run_out = outs.map((o) => ({...o, spend: cumulative(days, spend.get(`${o.scope}\u0000${o.unit}`) ?? new Map())}))
-  return {days, rows, tiers: await tierSeries(db, 'f', days), actions: await actionSeries(db, 'f', days), run_out}
+  return {days, rows, tiers: await tierSeries(db, daily, days), actions: await actionSeries(db, daily, days), run_out}
 }
