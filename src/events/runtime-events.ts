@@ -4,7 +4,7 @@
 // connection going and coming back. Detectors keep O(1) state per tenant / run; no store reads.
 import {BUDGET_DENIAL_REASONS, type DecisionRecord} from '../decision-log/record.js'
 import type {ApiKey, Reservation} from '../protocol/types.js'
-import {type EventOrigin, SOURCE_RUNTIME, authFailedEvent, buildEvent, stableId} from './build.js'
+import {type EventOrigin, SOURCE_RUNTIME, apiKeyData, authFailedEvent, buildEvent, stableId} from './build.js'
 import type {EventThresholds} from './config.js'
 import {type EventSink, SYSTEM_TENANT} from './event.js'
 import {LoopDetector} from './detectors/loop.js'
@@ -25,6 +25,8 @@ export class RuntimeEvents {
   private readonly authFailures: RateSpikeDetector
   private readonly loops = new LoopDetector()
   private storeDown: string | undefined
+  /** Keys already announced as expired (a handful: keys are few). */
+  private readonly expiredKeys = new Set<string>()
 
   constructor(private readonly options: RuntimeEventsOptions) {
     const t = options.thresholds
@@ -105,7 +107,23 @@ export class RuntimeEvents {
 
   /** api_key.auth_failed on the runtime plane. */
   authFailed(origin: EventOrigin & {source_ip?: string}, reason: string, key: ApiKey | undefined): void {
-    this.options.sink.emit(authFailedEvent(this.options.now(), SOURCE_RUNTIME, origin, reason, key))
+    const now = this.options.now()
+    // A key is found expired when it is next presented (nothing sweeps keys): api_key.expired once
+    // per key and instance, before the auth failure it causes.
+    if (reason === 'key_expired' && key && !this.expiredKeys.has(key.key_id)) {
+      this.expiredKeys.add(key.key_id)
+      this.options.sink.emit(
+        buildEvent(now, 'api_key.expired', {
+          tenant_id: key.tenant_id,
+          source: SOURCE_RUNTIME,
+          actor: {type: 'system'},
+          request_id: origin.request_id,
+          trace_id: origin.trace_id,
+          data: {...apiKeyData({...key, status: 'EXPIRED'}, key), ...(key.expires_at_ms === undefined ? {} : {expired_at: new Date(key.expires_at_ms).toISOString()})},
+        }),
+      )
+    }
+    this.options.sink.emit(authFailedEvent(now, SOURCE_RUNTIME, origin, reason, key))
   }
 
   /** reservation.expired, from the expiry sweep (no request behind it). */

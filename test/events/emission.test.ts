@@ -134,6 +134,25 @@ describe('tenant and API key lifecycle events', () => {
   })
 })
 
+describe('api_key.expired', () => {
+  it('an expired key is announced once (api_key.expired, ACTIVE → EXPIRED) when it is next presented; every refusal is api_key.auth_failed key_expired', async () => {
+    let clock = Date.parse('2026-11-28T09:00:00Z')
+    td = await startEventsDaemon('', {now: () => clock})
+    const key = await admin(td, 'POST', '/v1/admin/api-keys', {tenant_id: 'acme', name: 'temp', expires_at: new Date(clock + 60_000).toISOString()})
+    expect(key.status).toBe(201)
+    expect((await call(td.url, 'GET', '/v1/balances?tenant=acme', undefined, {'X-Cycles-API-Key': key.body.key_secret})).status).toBe(200)
+    expect(await eventsOf(td, {event_type: 'api_key.expired'})).toEqual([])
+    clock += 61_000
+    for (let i = 0; i < 2; i++) expect((await call(td.url, 'GET', '/v1/balances?tenant=acme', undefined, {'X-Cycles-API-Key': key.body.key_secret})).status).toBe(401)
+    const expired = await eventsOf(td, {event_type: 'api_key.expired'})
+    expect(expired).toHaveLength(1)
+    expect(expired[0]).toMatchObject({tenant_id: 'acme', actor: {type: 'system'}, data: {key_id: key.body.key_id, previous_status: 'ACTIVE', new_status: 'EXPIRED'}})
+    expectSpec('Event', expired[0])
+    const failed = await eventsOf(td, {event_type: 'api_key.auth_failed'})
+    expect(failed.map((e) => e.data!.failure_reason)).toEqual(['key_expired', 'key_expired'])
+  })
+})
+
 describe('reservation events', () => {
   it('an enforced denial is reservation.denied; a shadow would-be denial is reservation.observed_denied with a deterministic correlation id', async () => {
     td = await startEventsDaemon()
