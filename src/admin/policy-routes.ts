@@ -32,6 +32,9 @@ export function registerPolicyRoutes(server: JsonServer, adminOnly: AdminOnly, c
   const extensions = (req: HttpRequest) => /\b(cycles|approvals)\b/i.test(headerOf(req, EXTENSIONS_HEADER) ?? '')
   const row = (ctx: AdminCtx, tenant: string, operation: string, resource_type: string, resource_id: string, status: number, metadata: Record<string, unknown>) =>
     core.audit(ctx, {tenant_id: tenant, operation, resource_type, resource_id, status, metadata})
+  /** policy.created | updated | deleted (EventDataPolicy), once the write is applied. */
+  const announce = (ctx: AdminCtx, eventType: string, p: Policy, changed_fields?: string[]) =>
+    core.emit(ctx, eventType, {tenant_id: p.tenant_id, scope: p.scope_pattern, data: {policy_id: p.policy_id, ...(p.name ? {name: p.name} : {}), scope_pattern: p.scope_pattern, ...(changed_fields ? {changed_fields} : {})}})
 
   const create = async (req: HttpRequest, ctx: AdminCtx): Promise<AdminResult> => {
     const body = parseBody(policyCreate, req.body)
@@ -43,6 +46,7 @@ export function registerPolicyRoutes(server: JsonServer, adminOnly: AdminOnly, c
     const p = policyFromCreate(body, tenant.tenant_id, core.now())
     await policyProblems(store, p)
     await writePolicy(store, p, 0, row(ctx, p.tenant_id, 'createPolicy', 'policy', p.policy_id, 201, {name: p.name, scope_pattern: p.scope_pattern}))
+    announce(ctx, 'policy.created', p)
     return {status: 201, body: policyWire(p, extensions(req))}
   }
 
@@ -74,6 +78,7 @@ export function registerPolicyRoutes(server: JsonServer, adminOnly: AdminOnly, c
     const next = applyUpdate(policy, body, core.now())
     await policyProblems(store, next)
     await writePolicy(store, next, doc.version, row(ctx, policy.tenant_id, 'updatePolicy', 'policy', policy.policy_id, 200, {changed_fields: Object.keys(body)}))
+    announce(ctx, 'policy.updated', next, Object.keys(body))
     return {status: 200, body: policyWire(next, extensions(req))}
   }
 
@@ -81,6 +86,7 @@ export function registerPolicyRoutes(server: JsonServer, adminOnly: AdminOnly, c
     const {policy, doc} = await getPolicy(store, req.params.policy_id)
     await core.guardTenantOpen(policy.tenant_id)
     await writePolicy(store, policy, doc.version, row(ctx, policy.tenant_id, 'deletePolicy', 'policy', policy.policy_id, 200, {name: policy.name, reason: req.query.get('reason') ?? undefined}), true)
+    announce(ctx, 'policy.deleted', policy)
     return {status: 200, body: policyWire(policy, extensions(req))}
   }
 

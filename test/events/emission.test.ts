@@ -134,6 +134,24 @@ describe('tenant and API key lifecycle events', () => {
   })
 })
 
+describe('policy lifecycle', () => {
+  it('create, update and delete of a policy are policy.created | updated | deleted with EventDataPolicy', async () => {
+    td = await startEventsDaemon()
+    const created = await admin(td, 'POST', '/v1/admin/policies', {tenant_id: 'acme', name: 'no payments', scope_pattern: 'tenant:acme/*', denied_action_kinds: ['payment.charge']})
+    expect(created.status).toBe(201)
+    const id = created.body.policy_id
+    expect((await admin(td, 'PATCH', `/v1/admin/policies/${id}`, {priority: 5})).status).toBe(200)
+    expect((await admin(td, 'DELETE', `/v1/admin/policies/${id}`)).status).toBe(200)
+    const events = (await eventsOf(td, {category: 'policy'})).map((e) => [e.event_type, e.tenant_id, e.data])
+    expect(events).toEqual([
+      ['policy.created', 'acme', {policy_id: id, name: 'no payments', scope_pattern: 'tenant:acme/*'}],
+      ['policy.updated', 'acme', {policy_id: id, name: 'no payments', scope_pattern: 'tenant:acme/*', changed_fields: ['priority']}],
+      ['policy.deleted', 'acme', {policy_id: id, name: 'no payments', scope_pattern: 'tenant:acme/*'}],
+    ])
+    for (const e of await eventsOf(td, {category: 'policy'})) expectSpec('Event', e)
+  })
+})
+
 describe('api_key.expired', () => {
   it('an expired key is announced once (api_key.expired, ACTIVE → EXPIRED) when it is next presented; every refusal is api_key.auth_failed key_expired', async () => {
     let clock = Date.parse('2026-11-28T09:00:00Z')
