@@ -47,10 +47,20 @@ export class RuntimeEvents {
     else if (ADMISSIONS.has(r.endpoint)) this.storeReachable(false, r.store_error)
     const attempt = r.endpoint === 'reserve' || r.endpoint === 'decide'
     const denied = r.decision === 'DENY' && r.reason_code !== undefined && BUDGET_DENIAL_REASONS.has(r.reason_code)
-    if (r.endpoint === 'reserve' && denied) {
+    // Every reserve answered DENY (budget or policy: the reason code is an open string), except under
+    // observe mode (v0.1.26), whose denials are reservation.observed_denied.
+    if (r.endpoint === 'reserve' && r.decision === 'DENY' && r.reason_code !== undefined && r.observe_mode !== 'OBSERVE') {
       emit('reservation.denied', {
         scope: r.scope_path,
-        data: {scope: r.scope_path, unit: r.unit, reason_code: r.reason_code, requested_amount: r.estimate, action: r.action, subject: r.subject, ...(r.dry_run ? {dry_run: true} : {})},
+        data: {scope: r.scope_path, unit: r.unit, reason_code: r.reason_code, requested_amount: r.estimate, action: r.action, subject: r.subject, ...(r.policy_id ? {policy_id: r.policy_id} : {}), ...(r.dry_run ? {dry_run: true} : {})},
+      })
+    }
+    if (ADMISSIONS.has(r.endpoint) && r.observe_mode === 'OBSERVE' && r.decision === 'DENY' && r.reason_code) {
+      const scope = r.denied_scope ?? r.scope_path
+      emit('reservation.observed_denied', {
+        scope,
+        data: {scope, unit: r.unit, deny_detail: {reason_code: r.reason_code, ...(r.denied_scope ? {blocked_by_scope: r.denied_scope} : {})}, observe_mode: 'OBSERVE', action: r.action, subject: r.subject, estimated_amount: r.estimate ?? r.actual, ...(r.policy_id ? {policy_id: r.policy_id} : {})},
+        correlation_id: stableId('obs', r.tenant, scope, r.action?.kind, Math.floor(now / 60_000), r.reason_code),
       })
     }
     if (ADMISSIONS.has(r.endpoint) && r.decision !== 'DENY' && r.would_decision === 'DENY' && r.would_reason_code) {

@@ -152,6 +152,26 @@ describe('policy lifecycle', () => {
   })
 })
 
+describe('policy denials and observe mode', () => {
+  it('a policy denial is reservation.denied with its reason and policy; under tenant observe mode the same denial is reservation.observed_denied', async () => {
+    td = await startEventsDaemon()
+    const policy = await admin(td, 'POST', '/v1/admin/policies', {tenant_id: 'acme', name: 'no mail from dev', scope_pattern: 'tenant:acme/workspace:dev', denied_action_kinds: ['email.send']})
+    expect(policy.status).toBe(201)
+    const body = {subject: {tenant: 'acme', workspace: 'dev'}, action: {kind: 'email.send', name: 'x'}, estimate: {unit: 'TOKENS', amount: 1}}
+    const live = await reserve(td, ACME, body)
+    expect(live.status).toBe(409)
+    const denied = await onlyEvent(td, 'reservation.denied')
+    expect(denied.data).toMatchObject({reason_code: 'ACTION_KIND_DENIED', policy_id: policy.body.policy_id, scope: 'tenant:acme/workspace:dev'})
+    expectSpec('Event', denied)
+    expect((await admin(td, 'PATCH', '/v1/admin/tenants/acme', {observe_mode: 'OBSERVE'})).status).toBe(200)
+    const observed = await reserve(td, ACME, body)
+    expect(observed.body.decision).toBe('DENY')
+    const obs = await onlyEvent(td, 'reservation.observed_denied')
+    expect(obs.data).toMatchObject({observe_mode: 'OBSERVE', deny_detail: {reason_code: 'ACTION_KIND_DENIED'}, policy_id: policy.body.policy_id})
+    expect(await eventsOf(td, {event_type: 'reservation.denied'})).toHaveLength(1)
+  })
+})
+
 describe('api_key.expired', () => {
   it('an expired key is announced once (api_key.expired, ACTIVE → EXPIRED) when it is next presented; every refusal is api_key.auth_failed key_expired', async () => {
     let clock = Date.parse('2026-11-28T09:00:00Z')
