@@ -39,6 +39,18 @@ describe('the demo', () => {
     expect(Object.keys(result.step_seconds)).toEqual(['simulate', 'live', 'ingest', 'report', 'calibrate', 'plan', 'enforce', 'guard'])
   })
 
+  it('writes the two HTML reports (self-contained pages with charts) and prints their paths', () => {
+    for (const page of [result.html.report, result.html.calibration]) {
+      const html = fs.readFileSync(page, 'utf8')
+      expect(html).toMatch(/^<!doctype html>/i)
+      expect(html).toContain('<svg')
+      expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href="https?:/i)
+    }
+    expect(demoText(result, false)).toContain(`HTML reports (open in a browser; self-contained, no network): ${result.html.report} and ${result.html.calibration}`)
+    // The planted loop of the fortnight and the live burst are on the shadow page's loop timeline.
+    expect(fs.readFileSync(result.html.report, 'utf8')).toContain('tenant-02')
+  })
+
   it('suggests action quotas that stop the planted loop of the fortnight and deny no normal run (by replay)', () => {
     const q = result.calibration.result.action_quotas!
     // demo-fleet.yaml plants one retry loop (47 calls in 90 s, each released): per_run cannot see it, the per-minute quota stops it.
