@@ -2,34 +2,31 @@
 // node:http, the decision log, the expiry sweep, health, status, and a clean drain on shutdown.
 
 import type {CyclesConfig} from '../config/schema.js'
-import {policySeedWrites} from '../config/policies.js'
 import type {ApprovalGate} from '../policies/approval.js'
 import {approvalGate} from '../approvals/gate.js'
-import {sha256Hex} from '../protocol/canonical-json.js'
-import {adminKeyMatcher, publicKeyPrefix} from '../admin/auth.js'
+import {adminKeyMatcher} from '../admin/auth.js'
 import {DenialRing} from '../admin/overview.js'
 import {type AdminPlane, createAdminPlane} from '../admin/plane.js'
 import {guardStateOf} from '../admin/rollout-routes.js'
-import {DEFAULT_PERMISSIONS} from '../admin/requests.js'
 import type {RetentionPolicy} from '../decision-log/retention.js'
 import {DecisionLogWriter} from '../decision-log/writer.js'
 import {type LogIdentity, loadLogIdentity} from '../integrity/log-identity.js'
 import {WriteFailedError, type WriteFailure} from '../io/group-commit-writer.js'
-import {ProtocolError} from '../protocol/errors.js'
 import {TierClassifier} from '../evaluator/tiers.js'
-import {TIERS, type Book, type Ledger} from '../protocol/types.js'
+import {TIERS} from '../protocol/types.js'
 import {EmbeddedStore} from '../store/embedded/embedded-store.js'
 import {isStoreUnavailable} from '../store/errors.js'
-import {openingLedger} from '../store/ledger-math.js'
-import type {Store, TierControl, Tx} from '../store/types.js'
+import type {Store, TierControl} from '../store/types.js'
 import {controlChangeLine} from './control-log.js'
 import {DaemonCounters} from './counters.js'
-import {type HttpRequest, JsonServer, type SheddingOptions} from './http/json-server.js'
+import {JsonServer, type SheddingOptions} from './http/json-server.js'
+import {controlFromConfig, seedFromConfig} from './config-seed.js'
+import {needsDurableWrite, stateUnwritable, stateWriteFailure} from './durable-writes.js'
+import {decisionLogStatus} from './log-status.js'
 import {decisionRecordFor, registerRuntimeRoutes} from './runtime-plane.js'
 import {RuntimeService} from './runtime-service.js'
 import {GuardRunner} from './guard-runner.js'
 import {PeriodRunner} from './period-runner.js'
-import {BUDGET_PERIODS_COLLECTION, budgetKey, periodConfigWrites} from './periods.js'
 import {DaemonMetrics} from './metrics.js'
 import {TierStats} from './tier-stats.js'
 import {DaemonEvents} from '../events/daemon-events.js'
@@ -377,130 +374,5 @@ export class Daemon {
       await this.store.close()
     })()
     return this.stopping
-  }
-}
-
-/** The state journal's failure, when the store is the embedded one and its disk cannot be written. */
-function stateWriteFailure(store: Store): WriteFailure | undefined {
-  return store instanceof EmbeddedStore ? store.journalFailure : undefined
-}
-
-/**
- * Requests whose answer tells the client a change happened: live reserve, commit, release, extend,
- * events. Dry-runs and decides change only the shadow ledger and idempotency records, which a
- * restart may lose without anyone having been told otherwise.
- */
-function needsDurableWrite(req: HttpRequest): boolean {
-  if (req.method !== 'POST') return false
-  if (req.path === '/v1/reservations') return (req.body as {dry_run?: unknown} | undefined)?.dry_run !== true
-  return req.path === '/v1/events' || (req.path.startsWith('/v1/reservations/') && /\/(commit|release|extend)$/.test(req.path))
-}
-
-function stateUnwritable(failure: WriteFailure): ProtocolError {
-  const why = failure.code === 'DISK_FULL' ? 'the state disk is full' : `the state journal cannot be written (${failure.errno})`
-  return new ProtocolError('INTERNAL_ERROR', `Not persisted: ${why}; retry with the same idempotency_key once space is freed`, undefined, 503)
-}
-
-function decisionLogStatus(decisions: DecisionLogWriter) {
-  const health = decisions.health()
-  const failure = health.failure
-  return {
-    writable: health.writable,
-    ...(failure ? {error: failure.errno, message: failure.message, since: new Date(failure.sinceMs).toISOString()} : {}),
-    records_written: health.records_written,
-    records_dropped: health.records_dropped,
-    files_deleted_by_retention: health.files_deleted,
-    ...chainStatus(decisions),
-  }
-}
-
-/** The hash chain: instance, head, records and the checkpoints' public key (what `audit verify --public-key` takes). */
-function chainStatus(decisions: DecisionLogWriter) {
-  const chain = decisions.chainStatus()
-  if (!chain) return {chained: false}
-  return {
-    chained: true,
-    instance: chain.instance,
-    chain_records: chain.records,
-    chain_head: chain.head,
-    checkpoint_public_key: chain.public_key,
-    ...(chain.last_checkpoint ? {last_checkpoint: {n: chain.last_checkpoint.n, ts: chain.last_checkpoint.ts, records: chain.last_checkpoint.records}} : {}),
-  }
-}
-
-export function controlFromConfig(config: CyclesConfig): TierControl {
-  return {
-    tiers: {low: config.tiers.low.mode, medium: config.tiers.medium.mode, high: config.tiers.high.mode},
-    enforce_percent: {low: config.tiers.low.enforce_percent, medium: config.tiers.medium.enforce_percent, high: config.tiers.high.enforce_percent},
-    killswitch: {engaged: false},
-    version: 0,
-  }
-}
-
-/** Key ids for config keys are derived from the secret hash, so restarts keep the same id. */
-export function configKeyId(hash: string): string {
-  return `key_${hash.slice(0, 16)}`
-}
-
-/**
- * Seed tenants, keys, budgets (in both books) and tier modes from the config. Create-if-absent:
- * state changed at run time (spend, funding, freezes, mode changes) survives a restart.
- */
-export async function seedFromConfig(store: Store, config: CyclesConfig, nowMs: number): Promise<void> {
-  const tx: Tx = {tenants: [], apiKeys: [], createLedgers: []}
-  for (const t of config.tenants) {
-    if (await store.getTenant(t.id)) continue
-    const {id, ...rest} = t
-    tx.tenants!.push({tenant_id: id, ...rest, created_at_ms: nowMs})
-  }
-  for (const k of config.api_keys) {
-    const hash = k.secret_sha256 ?? sha256Hex(k.secret!)
-    const keyId = k.key_id ?? configKeyId(hash)
-    const existing = await store.getApiKey(keyId)
-    if (existing) continue // may have been revoked at run time; never resurrect it
-    tx.apiKeys!.push({
-      key_id: keyId,
-      tenant_id: k.tenant,
-      key_hash: hash,
-      key_prefix: k.secret ? publicKeyPrefix(k.secret) : '',
-      name: k.name ?? 'from config',
-      status: 'ACTIVE',
-      permissions: k.permissions ?? [...DEFAULT_PERMISSIONS],
-      ...(k.scope_filter?.length ? {scope_filter: k.scope_filter} : {}),
-      created_at_ms: nowMs,
-    })
-  }
-  for (const b of config.budgets) {
-    for (const book of ['real', 'shadow'] as Book[]) {
-      const [existing] = await store.getLedgers(book, [b.scope], b.unit)
-      if (existing) continue
-      const ledger: Ledger & {book: Book} = {
-        book,
-        ...openingLedger(b, b.allocated),
-        ...(b.commit_overage_policy ? {commit_overage_policy: b.commit_overage_policy} : {}),
-        created_at_ms: nowMs,
-        updated_at_ms: nowMs,
-      }
-      tx.createLedgers!.push(ledger)
-    }
-  }
-  // Periodic budgets: the file's period when the store has none for the budget (create-if-absent too).
-  const periodic = config.budgets.filter((b) => b.period)
-  if (periodic.length > 0) {
-    const periodDocs = await store.getDocs(BUDGET_PERIODS_COLLECTION, periodic.map((b) => budgetKey(b.scope, b.unit)))
-    const docs = periodic.flatMap((b, i) => (periodDocs[i] ? [] : periodConfigWrites(b.scope, b.unit, b.period, nowMs)))
-    if (docs.length > 0) tx.docs = docs
-  }
-  if (!(await store.getControl())) tx.control = controlFromConfig(config)
-  tx.docs = [...(tx.docs ?? []), ...(await policySeedWrites(store, config, nowMs))] // policies and custom action kinds (src/config/policies.ts)
-  // Nothing new (every restart after the first): no journal line, so a full state disk is no reason not to start.
-  if (tx.tenants!.length === 0 && tx.apiKeys!.length === 0 && tx.createLedgers!.length === 0 && !tx.control && tx.docs.length === 0) return
-  const result = await store.apply(tx)
-  if (!result.ok) throw new Error(`seeding state from config failed: ${result.failed} ${result.detail ?? ''}`)
-  try {
-    await store.flushed()
-  } catch (error) {
-    // A full state disk: the seed stays in memory and is written with the journal once space returns.
-    if (!(error instanceof WriteFailedError)) throw error
   }
 }

@@ -6,7 +6,7 @@ import path from 'node:path'
 
 import {buildDecisionRecord, type DecisionRecord, type RecordFacts} from '../decision-log/record.js'
 import type {CyclesConfig} from '../config/schema.js'
-import {controlFromConfig, seedFromConfig} from '../daemon/daemon.js'
+import {controlFromConfig, seedFromConfig} from '../daemon/config-seed.js'
 import {RuntimeService, type ServiceResponse} from '../daemon/runtime-service.js'
 import {TierClassifier} from '../evaluator/tiers.js'
 import {ProtocolError} from '../protocol/errors.js'
