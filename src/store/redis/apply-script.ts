@@ -63,6 +63,7 @@
 // ±(2^53 - 1) fails the transaction with 'overflow' before anything is written.
 
 import {DOC_LUA} from './doc-script.js'
+import {RARE_WRITES_LUA} from './rare-writes-script.js'
 
 /** The ledger fields a batched read returns (HMGET, in this order); codec.valuesToLedger reads them back. */
 export const LEDGER_FIELDS = [
@@ -153,6 +154,7 @@ end
 -- Reused for the reservation hash writes.
 local HARGS = {}
 ${DOC_LUA}
+${RARE_WRITES_LUA}
 
 local idem
 local function failAfterIdem(kind, detail)
@@ -419,48 +421,7 @@ local function run(plan)
 
   if not rare then return 1 end
 
-  -- Tenants and API keys: the auth epoch moves with the write, so an instance that checks it before
-  -- serving from its cache sees every change acknowledged before (redis-store.ts, cached()).
-  if rare.t or rare.a then call('INCR', KEYS[batch.ep]) end
-
-  if rare.t then
-    for _, t in ipairs(rare.t) do
-      call('SET', KEYS[t[1]], t[2])
-      call('SADD', KEYS[t[3]], t[4])
-      call('PUBLISH', batch.inv, 't:' .. t[4])
-    end
-  end
-
-  if rare.a then
-    for _, a in ipairs(rare.a) do
-      local old = call('GET', KEYS[a[1]])
-      if old then
-        local oldHash = cjson.decode(old).key_hash
-        if oldHash and oldHash ~= a[5] then
-          call('DEL', batch.hp .. oldHash)
-          call('PUBLISH', batch.inv, 'k:' .. oldHash)
-        end
-      end
-      call('SET', KEYS[a[1]], a[2])
-      call('SET', KEYS[a[6]], a[4])
-      call('SADD', KEYS[a[3]], a[4])
-      call('PUBLISH', batch.inv, 'k:' .. a[5])
-    end
-  end
-
-  if rare.au then
-    call('RPUSH', KEYS[rare.au.k], unpack(rare.au.e))
-    call('LTRIM', KEYS[rare.au.k], -rare.au.max, -1)
-  end
-  if rare.af then
-    call('RPUSH', KEYS[rare.af.k], unpack(rare.af.e))
-    call('LTRIM', KEYS[rare.af.k], -rare.af.max, -1)
-  end
-
-  if rare.ctl then
-    call('SET', KEYS[rare.ctl.k], rare.ctl.v)
-    call('PUBLISH', rare.ctl.ch, rare.ctl.v)
-  end
+  writeRareParts(rare)
 
   if not rare.ret then
     if settled then return {'ok', settled} end
