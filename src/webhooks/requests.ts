@@ -69,20 +69,10 @@ export const webhookCreate = z.strictObject({
 })
 export type WebhookCreate = z.infer<typeof webhookCreate>
 
-export const webhookUpdate = z.strictObject({
-  name: z.string().max(256).optional(),
-  description: z.string().max(1024).optional(),
-  url: z.string().min(1).max(2048).optional(),
+/** PATCH: every create field optional (event_types may be [] when categories remain), plus status. */
+export const webhookUpdate = webhookCreate.partial().extend({
   event_types: z.array(eventType).optional(),
-  event_categories: z.array(eventCategory).optional(),
-  scope_filter: z.string().min(1).max(1024).optional(),
-  thresholds: thresholds.optional(),
-  signing_secret: signingSecret.optional(),
-  headers: headers.optional(),
-  retry_policy: retryPolicy.optional(),
-  disable_after_failures: z.int().min(1).max(1_000_000).optional(),
   status: z.enum(['ACTIVE', 'PAUSED']).optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
 })
 export type WebhookUpdate = z.infer<typeof webhookUpdate>
 
