@@ -44,7 +44,7 @@ export class WebhookActions {
       source: 'cycles-admin',
       data: {subscription_id: sub.subscription_id, message: 'Test event from cycles'},
     }
-    const outcome = await sendTo(sub, event, this.core.secrets, this.core.sendTimeoutMs)
+    const outcome = await sendTo(sub, event, this.core.secrets, this.core.sendTimeoutMs, {config: (await readSecurity(this.core.store)).config, resolve: this.core.lookup})
     const deliveryId = newDeliveryId(now, this.core.admin.random)
     const done = this.core.now()
     const delivery: DeliveryDoc = {

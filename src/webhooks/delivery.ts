@@ -11,6 +11,7 @@ import {
   deliveryKey, disableAfterOf, retryDelayMs, retryPolicyOf,
 } from './model.js'
 import {type SecretBox} from './secrets.js'
+import {type HostLookup, type SecurityConfig, checkUrlRules, connectLookup} from './security.js'
 import {type SendOutcome, deliveryHeaders, eventBody, postEvent} from './sender.js'
 
 /** The delivery doc and its queue entry for one event to one subscription, due at once. */
@@ -36,18 +37,29 @@ export function enqueueWrites(sub: SubscriptionDoc, event: CyclesEvent, delivery
   ]
 }
 
-/** POST the event to the subscription's URL, signed with its secret, with its custom headers. */
-export async function sendTo(sub: SubscriptionDoc, event: CyclesEvent, secrets: SecretBox, timeoutMs: number): Promise<SendOutcome> {
+/** What a send is checked against: the security config as it is now, and the host-name resolution. */
+export interface SendGuard {
+  config: SecurityConfig
+  resolve: HostLookup
+}
+
+/**
+ * POST the event to the subscription's URL, signed with its secret, with its custom headers. The URL
+ * is checked again against the security config of now, and the connection goes only to addresses
+ * outside the blocked ranges (a failed attempt naming the rule otherwise).
+ */
+export async function sendTo(sub: SubscriptionDoc, event: CyclesEvent, secrets: SecretBox, timeoutMs: number, guard: SendGuard): Promise<SendOutcome> {
   let secret: string
   let custom: Record<string, string> = {}
   try {
+    checkUrlRules(sub.url, guard.config)
     secret = secrets.open(sub.signing_secret_enc)
     if (sub.headers_enc) custom = JSON.parse(secrets.open(sub.headers_enc)) as Record<string, string>
   } catch (error) {
     return {success: false, response_time_ms: 0, error_message: `not sent: ${(error as Error).message}`}
   }
   const body = eventBody(event)
-  return postEvent(sub.url, body, deliveryHeaders(event, body, secret, custom), {timeoutMs})
+  return postEvent(sub.url, body, deliveryHeaders(event, body, secret, custom), {timeoutMs, lookup: connectLookup(guard.config, guard.resolve)})
 }
 
 export interface AttemptResult {

@@ -13,13 +13,14 @@ import {randomBytes, randomUUID} from 'node:crypto'
 
 import {type CyclesEvent, EVENTS_COLLECTION, eventIdFloor} from '../events/event.js'
 import type {Store, StoredDoc} from '../store/types.js'
-import {afterAttempt, attemptWrites, enqueueWrites, sendTo} from './delivery.js'
+import {type SendGuard, afterAttempt, attemptWrites, enqueueWrites, sendTo} from './delivery.js'
 import {matches} from './matching.js'
 import {
   CONTROL_COLLECTION, CURSOR_DOC, type DeliveryDoc, DELIVERIES_COLLECTION, LEASES_COLLECTION, MAX_DELIVERY_AGE_MS, QUEUE_COLLECTION, type QueueDoc,
   type SubscriptionDoc, WEBHOOKS_COLLECTION, dispatchDeliveryId,
 } from './model.js'
 import {type SecretBox} from './secrets.js'
+import {type HostLookup, dnsLookup, readSecurity} from './security.js'
 import {DEFAULT_SEND_TIMEOUT_MS} from './sender.js'
 
 export interface DispatcherOptions {
@@ -34,6 +35,8 @@ export interface DispatcherOptions {
   /** How long a claimed delivery belongs to this instance (default 60 s; longer than the send timeout). */
   leaseMs?: number
   sendTimeoutMs?: number
+  /** Host-name resolution of the send-time SSRF check (tests: a fixed map). */
+  lookup?: HostLookup
   maxAgeMs?: number
   /** Events read per scan transaction (default 500). */
   batch?: number
@@ -187,6 +190,7 @@ export class WebhookDispatcher {
     const now = this.now()
     const due = (await this.store.listDocs(QUEUE_COLLECTION, {limit: 100_000})).filter((d) => (d.value as unknown as QueueDoc).due_at_ms <= now)
     if (due.length === 0) return 0
+    const guard = {config: (await readSecurity(this.store)).config, resolve: this.options.lookup ?? dnsLookup}
     const bySub = new Map<string, StoredDoc[]>()
     for (const d of due.sort((a, b) => (a.id < b.id ? -1 : 1))) {
       const sub = (d.value as unknown as QueueDoc).subscription_id
@@ -198,7 +202,7 @@ export class WebhookDispatcher {
       for (let group = groups.shift(); group; group = groups.shift()) {
         for (const entry of group) {
           if (this.stopped) return
-          if (await this.deliver(entry.id)) sent++
+          if (await this.deliver(entry.id, guard)) sent++
         }
       }
     }
@@ -207,7 +211,7 @@ export class WebhookDispatcher {
   }
 
   /** Claim, send and finish one queued delivery. True when an attempt was made. */
-  private async deliver(key: string): Promise<boolean> {
+  private async deliver(key: string, guard: SendGuard): Promise<boolean> {
     const claimedAt = this.now()
     const claim = await this.store.apply({
       docs: [{collection: LEASES_COLLECTION, id: key, set: {owner: this.instanceId, claimed_at_ms: claimedAt, lease_id: randomUUID()}, expectVersion: 0, expires_at_ms: claimedAt + this.leaseMs}],
@@ -233,7 +237,7 @@ export class WebhookDispatcher {
       await this.store.apply({docs: [release]})
       return false
     }
-    const outcome = reason === undefined ? await sendTo(sub!, eventDoc!.value as unknown as CyclesEvent, this.options.secrets, this.sendTimeoutMs) : undefined
+    const outcome = reason === undefined ? await sendTo(sub!, eventDoc!.value as unknown as CyclesEvent, this.options.secrets, this.sendTimeoutMs, guard) : undefined
     await this.finish(key, delivery, queued, subDoc, outcome, reason, release)
     return outcome !== undefined
   }

@@ -3,7 +3,11 @@
 // allowed patterns when any are set. The config is a doc of the store, so every instance applies
 // the same one; absent, the spec's defaults apply (private ranges blocked, allow_http false). Local
 // development with a receiver on 127.0.0.1 opts in explicitly with PUT /v1/admin/config/webhook-security.
-import {BlockList, isIP} from 'node:net'
+// The rules are applied twice: when a URL is registered, and again at every send, where the
+// connection is made only to addresses that pass (`connectLookup`): a host that resolved to a public
+// address when it was registered and to a private one now (DNS rebinding), or a range blocked since,
+// is not sent to.
+import {BlockList, type LookupFunction, isIP} from 'node:net'
 import {lookup} from 'node:dns/promises'
 
 import {ProtocolError, invalid} from '../protocol/errors.js'
@@ -58,6 +62,24 @@ export function globMatches(pattern: string, text: string): boolean {
 
 /** Throws 400 WEBHOOK_URL_INVALID naming the rule the URL breaks. */
 export async function checkWebhookUrl(raw: string, config: SecurityConfig, resolve: HostLookup = dnsLookup): Promise<string> {
+  const url = checkUrlRules(raw, config)
+  const host = hostOf(url)
+  let addresses: string[]
+  if (isIP(host)) addresses = [host]
+  else {
+    try {
+      addresses = await resolve(host)
+    } catch {
+      throw new ProtocolError('WEBHOOK_URL_INVALID', `Host ${host} does not resolve`)
+    }
+  }
+  const blocked = blockedAddress(addresses, blockListOf(config.blocked_cidr_ranges))
+  if (blocked !== undefined) throw new ProtocolError('WEBHOOK_URL_INVALID', blockedMessage(host, blocked))
+  return url.href
+}
+
+/** Every rule that needs no name resolution: scheme, credentials, allowed patterns, and an IP-literal host's range. */
+export function checkUrlRules(raw: string, config: SecurityConfig): URL {
   let url: URL
   try {
     url = new URL(raw)
@@ -72,24 +94,45 @@ export async function checkWebhookUrl(raw: string, config: SecurityConfig, resol
   if (config.allowed_url_patterns.length > 0 && !config.allowed_url_patterns.some((p) => globMatches(p, url.href))) {
     throw new ProtocolError('WEBHOOK_URL_INVALID', `URL matches none of allowed_url_patterns (${config.allowed_url_patterns.join(', ')})`)
   }
-  const host = url.hostname.replace(/^\[|\]$/g, '')
-  let addresses: string[]
-  if (isIP(host)) addresses = [host]
-  else {
-    try {
-      addresses = await resolve(host)
-    } catch {
-      throw new ProtocolError('WEBHOOK_URL_INVALID', `Host ${host} does not resolve`)
-    }
+  const host = hostOf(url)
+  if (isIP(host) && blockedAddress([host], blockListOf(config.blocked_cidr_ranges)) !== undefined) {
+    throw new ProtocolError('WEBHOOK_URL_INVALID', blockedMessage(host, host))
   }
-  const blocked = blockListOf(config.blocked_cidr_ranges)
-  for (const a of addresses) {
-    if (blocked.check(a, isIP(a) === 6 ? 'ipv6' : 'ipv4')) {
-      throw new ProtocolError('WEBHOOK_URL_INVALID', `${host} resolves to ${a}, inside a blocked range of /v1/admin/config/webhook-security (private and loopback ranges are blocked by default)`)
-    }
-  }
-  return url.href
+  return url
 }
+
+/**
+ * The name resolution a send connects with: the host's addresses, refused when any is in a blocked
+ * range, so the address checked is the address connected to (Node calls it for host names only;
+ * IP literals were checked by checkUrlRules).
+ */
+export function connectLookup(config: SecurityConfig, resolve: HostLookup = dnsLookup): LookupFunction {
+  const blocked = blockListOf(config.blocked_cidr_ranges)
+  const lookup = (hostname: string, options: {family?: number | string; all?: boolean}, callback: (...args: unknown[]) => void): void => {
+    resolve(hostname).then(
+      (addresses) => {
+        const hit = blockedAddress(addresses, blocked)
+        if (hit !== undefined) return callback(Object.assign(new Error(blockedMessage(hostname, hit)), {code: 'EBLOCKED'}))
+        const family = options.family === 4 || options.family === 'IPv4' ? 4 : options.family === 6 || options.family === 'IPv6' ? 6 : 0
+        const entries = addresses.map((address) => ({address, family: isIP(address)})).filter((e) => e.family !== 0 && (family === 0 || e.family === family))
+        if (entries.length === 0) return callback(Object.assign(new Error(`${hostname} does not resolve`), {code: 'ENOTFOUND'}))
+        if (options.all) callback(null, entries)
+        else callback(null, entries[0].address, entries[0].family)
+      },
+      (error: unknown) => callback(error),
+    )
+  }
+  return lookup as unknown as LookupFunction
+}
+
+const hostOf = (url: URL): string => url.hostname.replace(/^\[|\]$/g, '')
+
+function blockedAddress(addresses: readonly string[], blocked: BlockList): string | undefined {
+  return addresses.find((a) => blocked.check(a, isIP(a) === 6 ? 'ipv6' : 'ipv4'))
+}
+
+const blockedMessage = (host: string, address: string): string =>
+  `${host} resolves to ${address}, inside a blocked range of /v1/admin/config/webhook-security (private and loopback ranges are blocked by default)`
 
 /** Validate a PUT body's ranges (the rest zod already checked). */
 export function checkSecurityConfig(c: SecurityConfig): SecurityConfig {

@@ -3,6 +3,7 @@
 import {randomBytes} from 'node:crypto'
 import http from 'node:http'
 import https from 'node:https'
+import type {LookupFunction} from 'node:net'
 
 import type {CyclesEvent} from '../events/event.js'
 import {signatureOf} from './secrets.js'
@@ -19,6 +20,8 @@ export interface SendOutcome {
 export interface SendTimeouts {
   /** No complete answer within this long: failed (default 30 s, the reference server's read timeout). */
   timeoutMs: number
+  /** Name resolution for the connection (the SSRF guard's connectLookup; default: the system's). */
+  lookup?: LookupFunction
 }
 
 export const DEFAULT_SEND_TIMEOUT_MS = 30_000
@@ -60,7 +63,7 @@ export function postEvent(url: string, body: string, headers: Record<string, str
       return
     }
     const client = target.protocol === 'https:' ? https : http
-    const req = client.request(target, {method: 'POST', headers: {...headers, 'Content-Length': String(Buffer.byteLength(body))}, agent: false}, (res) => {
+    const req = client.request(target, {method: 'POST', headers: {...headers, 'Content-Length': String(Buffer.byteLength(body))}, agent: false, ...(timeouts.lookup ? {lookup: timeouts.lookup} : {})}, (res) => {
       // Drain the answer (bounded by the timeout) so a 2xx is only counted once it fully arrived.
       res.on('data', () => {})
       res.on('end', () => {
@@ -81,5 +84,6 @@ export function postEvent(url: string, body: string, headers: Record<string, str
 function describe(error: Error & {code?: string}): string {
   if (error.code === 'ECONNRESET' || error.message === 'socket hang up') return 'connection closed by the receiver before an answer'
   if (error.code === 'ECONNREFUSED') return 'connection refused'
+  if (error.code === 'EBLOCKED') return `not sent: ${error.message}`
   return error.code ? `${error.code}: ${error.message}` : error.message
 }

@@ -167,6 +167,48 @@ describe('webhook delivery', () => {
     expect(closedRow).toMatchObject({status: 'FAILED', attempts: 1, error_message: 'connection closed by the receiver before an answer'})
   })
 
+  it('checks the URL again at send time: a range blocked since the subscription was made is not sent to', async () => {
+    d = await startWebhookDaemon()
+    const r = await receiver('healthy')
+    const {id} = await subscribe(d, r, {retry_policy: {max_retries: 0}}) // http://127.0.0.1:…, allowed by the opt-in
+    const put = await d.admin('PUT', '/v1/admin/config/webhook-security', {allow_http: true, blocked_cidr_ranges: ['127.0.0.0/8']})
+    expect(put.status).toBe(200)
+    await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    await d.daemon.webhooks.tick()
+    expect(r.received).toHaveLength(0)
+    const [row] = await deliveries(id)
+    expect(row).toMatchObject({status: 'FAILED', attempts: 1})
+    expect(row.error_message).toBe('not sent: 127.0.0.1 resolves to 127.0.0.1, inside a blocked range of /v1/admin/config/webhook-security (private and loopback ranges are blocked by default)')
+  })
+
+  it('connects only to the addresses it checked: a host name that re-resolves into a blocked range (DNS rebinding) is not sent to', async () => {
+    // rebind.test exists only in this lookup: a delivery that arrives proves the connection used it.
+    const answers = {now: ['203.0.113.7']}
+    d = await startWebhookDaemon({lookup: async (host) => (host === 'rebind.test' ? answers.now : [])})
+    const r = await receiver('healthy')
+    const put = await d.admin('PUT', '/v1/admin/config/webhook-security', {allow_http: true, blocked_cidr_ranges: ['10.0.0.0/8', '127.0.0.0/8']})
+    expect(put.status).toBe(200)
+    const url = r.url.replace('127.0.0.1', 'rebind.test')
+    const res = await d.admin('POST', '/v1/admin/webhooks?tenant_id=acme', {url, event_types: ['reservation.denied'], retry_policy: {max_retries: 0}})
+    expect(res.status).toBe(201) // a public address when registered
+    const id = res.body.subscription.subscription_id
+    r.secrets.push(res.body.signing_secret)
+    answers.now = ['127.0.0.1'] // and loopback at send time
+    await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    await d.daemon.webhooks.tick()
+    expect(r.received).toHaveLength(0)
+    const [row] = await deliveries(id)
+    expect(row).toMatchObject({status: 'FAILED', attempts: 1})
+    expect(row.error_message).toMatch(/^not sent: rebind\.test resolves to 127\.0\.0\.1, inside a blocked range/)
+    // With loopback allowed again, the same name is delivered to through the checked address.
+    expect((await d.admin('PUT', '/v1/admin/config/webhook-security', {allow_http: true, blocked_cidr_ranges: ['10.0.0.0/8']})).status).toBe(200)
+    await emit(d.daemon.store, d.clock.t, {event_type: 'reservation.denied'})
+    await d.daemon.webhooks.tick()
+    expect(r.received).toHaveLength(1)
+    expect(r.received[0].signatureValid).toBe(true)
+    expect(r.received[0].headers.host).toBe(`rebind.test:${new URL(r.url).port}`)
+  })
+
   it('deliveries queued when the daemon stops are sent after the restart', async () => {
     const dir = tempDir('cycles-webhooks-restart-')
     const clock = testClock()

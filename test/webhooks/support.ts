@@ -6,6 +6,7 @@ import type {AddressInfo} from 'node:net'
 import {type CyclesEvent, newEventId} from '../../src/events/event.js'
 import {eventWrite} from '../../src/webhooks/core.js'
 import {signatureValid} from '../../src/webhooks/secrets.js'
+import type {HostLookup} from '../../src/webhooks/security.js'
 import type {Store} from '../../src/store/types.js'
 import {ADMIN_CONFIG, admin} from '../admin/support.js'
 import {type TestDaemon, startTestDaemon, tempDir} from '../support/daemon.js'
@@ -112,7 +113,7 @@ export interface WebhookDaemon extends TestDaemon {
 }
 
 /** A daemon with the admin plane, loopback receivers allowed (the explicit local-development opt-in), and a hand-ticked dispatcher. */
-export async function startWebhookDaemon(options: {clock?: Clock; dir?: string; store?: Store; instanceId?: string; sendTimeoutMs?: number; optIn?: boolean} = {}): Promise<WebhookDaemon> {
+export async function startWebhookDaemon(options: {clock?: Clock; dir?: string; store?: Store; instanceId?: string; sendTimeoutMs?: number; optIn?: boolean; lookup?: HostLookup} = {}): Promise<WebhookDaemon> {
   const clock = options.clock ?? testClock()
   const d = await startTestDaemon(
     ADMIN_CONFIG,
@@ -121,7 +122,7 @@ export async function startWebhookDaemon(options: {clock?: Clock; dir?: string; 
       now: clock.now,
       webhookSecretKey: SECRET_KEY,
       log: process.env.WEBHOOK_TEST_LOG ? (l: string) => console.error(l) : undefined,
-      webhooks: {manual: true, settleMs: 0, sendTimeoutMs: options.sendTimeoutMs ?? 500, instanceId: options.instanceId, lookup: exampleHosts},
+      webhooks: {manual: true, settleMs: 0, sendTimeoutMs: options.sendTimeoutMs ?? 500, instanceId: options.instanceId, lookup: options.lookup ?? exampleHosts},
       ...(options.store ? {store: options.store} : {}),
     },
     options.dir ?? tempDir('cycles-webhooks-'),
