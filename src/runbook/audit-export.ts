@@ -72,9 +72,14 @@ function csv(rows: AuditEntry[]): string {
   return `${lines.join('\r\n')}\r\n`
 }
 
-/** RFC 4180: quote a field holding a comma, quote, CR or LF, doubling its quotes. */
-function csvField(v: unknown): string {
+/**
+ * RFC 4180: quote a field holding a comma, quote, CR or LF, doubling its quotes. A text field a
+ * spreadsheet would run as a formula (first character = + - @, tab or CR) gets a leading `'` first:
+ * reasons, actors and user agents are written by whoever holds a key, and a CSV is opened in
+ * spreadsheets (the JSON-lines export keeps every value exactly). Numbers are left as they are.
+ */
+export function csvField(v: unknown): string {
   if (v === undefined || v === null) return ''
-  const s = String(v)
+  const s = typeof v === 'string' && /^[=+\-@\t\r]/.test(v) ? `'${v}` : String(v)
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s
 }
