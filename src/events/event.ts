@@ -10,6 +10,24 @@ export const SYSTEM_TENANT = '__system__'
 export const EVENT_CATEGORIES = ['budget', 'tenant', 'api_key', 'policy', 'reservation', 'system', 'webhook'] as const
 export type EventCategory = (typeof EVENT_CATEGORIES)[number]
 
+/** The admin spec's EventType enum (v0.1.25) plus the v0.1.26 shadow-mode names. */
+export const EVENT_TYPES = [
+  'budget.created', 'budget.updated', 'budget.funded', 'budget.debited', 'budget.reset', 'budget.reset_spent',
+  'budget.debt_repaid', 'budget.frozen', 'budget.unfrozen', 'budget.closed', 'budget.closed_via_tenant_cascade',
+  'budget.threshold_crossed', 'budget.exhausted', 'budget.over_limit_entered', 'budget.over_limit_exited',
+  'budget.debt_incurred', 'budget.burn_rate_anomaly',
+  'reservation.denied', 'reservation.denial_rate_spike', 'reservation.expired', 'reservation.expiry_rate_spike',
+  'reservation.commit_overage', 'reservation.released_via_tenant_cascade', 'reservation.observed_denied', 'reservation.observed_allowed',
+  'tenant.created', 'tenant.updated', 'tenant.suspended', 'tenant.reactivated', 'tenant.closed', 'tenant.settings_changed',
+  'webhook.created', 'webhook.updated', 'webhook.paused', 'webhook.resumed', 'webhook.disabled', 'webhook.deleted',
+  'webhook.disabled_via_tenant_cascade',
+  'api_key.created', 'api_key.revoked', 'api_key.revoked_via_tenant_cascade', 'api_key.expired',
+  'api_key.permissions_changed', 'api_key.auth_failed', 'api_key.auth_failure_rate_spike',
+  'policy.created', 'policy.updated', 'policy.deleted',
+  'system.store_connection_lost', 'system.store_connection_restored', 'system.high_latency',
+  'system.webhook_delivery_failed', 'system.webhook_test',
+] as const
+
 export interface EventActor {
   type: 'admin' | 'api_key' | 'admin_on_behalf_of' | 'system' | 'scheduler'
   key_id?: string

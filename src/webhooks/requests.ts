@@ -2,25 +2,7 @@
 // out-of-range values are 400 INVALID_REQUEST naming the field (admin/requests.ts parseBody).
 import {z} from 'zod'
 
-import {EVENT_CATEGORIES} from '../events/event.js'
-
-/** The admin spec's EventType enum (v0.1.25) plus the v0.1.26 shadow-mode names. */
-export const EVENT_TYPES = [
-  'budget.created', 'budget.updated', 'budget.funded', 'budget.debited', 'budget.reset', 'budget.reset_spent',
-  'budget.debt_repaid', 'budget.frozen', 'budget.unfrozen', 'budget.closed', 'budget.closed_via_tenant_cascade',
-  'budget.threshold_crossed', 'budget.exhausted', 'budget.over_limit_entered', 'budget.over_limit_exited',
-  'budget.debt_incurred', 'budget.burn_rate_anomaly',
-  'reservation.denied', 'reservation.denial_rate_spike', 'reservation.expired', 'reservation.expiry_rate_spike',
-  'reservation.commit_overage', 'reservation.released_via_tenant_cascade', 'reservation.observed_denied', 'reservation.observed_allowed',
-  'tenant.created', 'tenant.updated', 'tenant.suspended', 'tenant.reactivated', 'tenant.closed', 'tenant.settings_changed',
-  'webhook.created', 'webhook.updated', 'webhook.paused', 'webhook.resumed', 'webhook.disabled', 'webhook.deleted',
-  'webhook.disabled_via_tenant_cascade',
-  'api_key.created', 'api_key.revoked', 'api_key.revoked_via_tenant_cascade', 'api_key.expired',
-  'api_key.permissions_changed', 'api_key.auth_failed', 'api_key.auth_failure_rate_spike',
-  'policy.created', 'policy.updated', 'policy.deleted',
-  'system.store_connection_lost', 'system.store_connection_restored', 'system.high_latency',
-  'system.webhook_delivery_failed', 'system.webhook_test',
-] as const
+import {EVENT_CATEGORIES, EVENT_TYPES} from '../events/event.js'
 
 /** A known type, or a custom one (`custom.` prefix, the spec's rule for custom types). */
 const eventType = z.string().refine((t) => (EVENT_TYPES as readonly string[]).includes(t) || /^custom\.[a-z0-9_.-]+$/.test(t), {message: 'unknown event type (custom types start with custom.)'})
