@@ -6,6 +6,7 @@ import {type AdminCore, type AdminResult, paginate, sortBy} from './context.js'
 import {queryDate, queryEnum, queryInt, queryLimit, queryList, querySearch} from './requests.js'
 import {ADMIN_TENANT, auditWire} from './wire.js'
 import {AUDIT_CHAIN_COLLECTION, AUDIT_HEAD_ID, headFromDoc} from '../integrity/audit-chain.js'
+import {AUDIT_SIGNED_HEAD_ID, signedHeadFromDoc} from '../integrity/audit-signed-head.js'
 
 /**
  * Operation names an audit row can carry: the admin spec's (cycles-admin.md §2.5) and this daemon's
@@ -100,15 +101,16 @@ export class AuditOps {
   /**
    * Our daemon's extension for `cycles audit verify` and `audit export`: the chained rows (successful
    * writes) with chain_seq > after_seq in chain order, up to `limit` (≤ 10,000), and the chain head as
-   * it was before the rows were read. Chain order, not time order: instances' clocks may disagree.
+   * it was before the rows were read, with the head a daemon last signed (`chain_head_signed`). Chain order, not time order: instances' clocks may disagree.
    * Every retained row is scanned (no MAX_SCAN cut): a cut would drop the oldest rows and pass for
    * retention.
    */
   private async chain(query: URLSearchParams): Promise<AdminResult> {
     const after = queryInt(query, 'after_seq', 0, Number.MAX_SAFE_INTEGER) ?? 0
     const limit = queryInt(query, 'limit', 1, CHAIN_PAGE_MAX) ?? CHAIN_PAGE_MAX
-    const [headDoc] = await this.core.store.getDocs(AUDIT_CHAIN_COLLECTION, [AUDIT_HEAD_ID])
+    const [headDoc, signedDoc] = await this.core.store.getDocs(AUDIT_CHAIN_COLLECTION, [AUDIT_HEAD_ID, AUDIT_SIGNED_HEAD_ID])
     const head = headFromDoc(headDoc?.value)
+    const signed = signedHeadFromDoc(signedDoc?.value)
     const rows: AuditEntry[] = []
     let cursor: string | undefined
     do {
@@ -118,6 +120,6 @@ export class AuditOps {
     } while (cursor)
     rows.sort((a, b) => (a.chain_seq ?? 0) - (b.chain_seq ?? 0))
     const page = rows.slice(0, limit)
-    return {status: 200, body: {logs: page.map(auditWire), chain_head: head, has_more: rows.length > limit}}
+    return {status: 200, body: {logs: page.map(auditWire), chain_head: head, ...(signed ? {chain_head_signed: signed} : {}), has_more: rows.length > limit}}
   }
 }

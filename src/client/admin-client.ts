@@ -1,5 +1,6 @@
 // Typed client for the Cycles admin API (cycles-governance-admin v0.1.25): our daemon's admin
 // plane or a reference cycles-server-admin. Scope and unit always travel as query parameters.
+import type {SignedAuditHead} from '../integrity/audit-signed-head.js'
 import type {CyclesEvent} from '../events/event.js'
 import {HttpClient, type Query} from './http.js'
 
@@ -114,6 +115,8 @@ export interface AuditEntryWire {
 export interface AuditChainPage {
   logs: AuditEntryWire[]
   chain_head: {hash: string; seq: number}
+  /** The head a daemon last signed with its log key (src/integrity/audit-signed-head.ts). */
+  chain_head_signed?: SignedAuditHead
   has_more: boolean
 }
 

@@ -10,6 +10,7 @@ import {type AdminPlane, createAdminPlane} from '../admin/plane.js'
 import {guardStateOf} from '../admin/rollout-routes.js'
 import type {RetentionPolicy} from '../decision-log/retention.js'
 import {DecisionLogWriter} from '../decision-log/writer.js'
+import {AuditHeadSigner} from '../integrity/audit-signed-head.js'
 import {type LogIdentity, loadLogIdentity} from '../integrity/log-identity.js'
 import {WriteFailedError, type WriteFailure} from '../io/group-commit-writer.js'
 import {TierClassifier} from '../evaluator/tiers.js'
@@ -102,6 +103,8 @@ export class Daemon {
   periods!: PeriodRunner
   /** The decision-log chain's instance and checkpoint key (undefined when `decision_log.chain` is false). */
   logIdentity: LogIdentity | undefined
+  /** Signs the audit chain's head with the log key every checkpoint interval (undefined with the chain off). */
+  auditSigner: AuditHeadSigner | undefined
   private sweepTimer: NodeJS.Timeout | undefined
   private sweeping = false
   private stopping: Promise<void> | undefined
@@ -292,6 +295,10 @@ export class Daemon {
       if (!options.webhooks?.manual) daemon.webhooks.start()
       daemon.periods = new PeriodRunner({store, now, intervalMs: options.periodIntervalMs, instance: daemon.url, log: options.log})
       daemon.periods.start()
+      if (logIdentity) {
+        daemon.auditSigner = new AuditHeadSigner({store, key: logIdentity.key, instance: logIdentity.instanceId, now, intervalMs: chainConfig.checkpoint_interval_s * 1000, log: options.log})
+        daemon.auditSigner.start()
+      }
       daemon.ready = true
       return daemon
     } catch (error) {
@@ -368,6 +375,7 @@ export class Daemon {
       await this.periods?.stop()
       await Promise.all([this.runtime.close(), this.admin?.close(), this.webhooks?.stop()])
       await this.adminPlane?.close().catch((error) => this.options.log?.(`admin plane close: ${(error as Error).message}`))
+      await this.auditSigner?.stop() // after the admin plane: its last changes are signed too
       this.decisions.close()
       await this.events?.close()
       this.logIdentity?.release()

@@ -6,6 +6,7 @@ import {CliError, EXIT} from '../cli/errors.js'
 import type {AdminClient, AuditEntryWire} from '../client/admin-client.js'
 import type {AuditEntry} from '../store/types.js'
 import {type AuditChainHead, auditChainLine} from './audit-chain.js'
+import {type SignedAuditHead, signedHeadFromDoc} from './audit-signed-head.js'
 import {GENESIS_HASH, type LinkProblem, linkProblem} from './chain.js'
 
 export type AuditBreakProblem = LinkProblem | 'seq_gap' | 'truncated_tail'
@@ -99,9 +100,10 @@ const CHAIN_PAGE = 10_000
  * Every chained audit row the admin API holds, oldest first, and the chain head it reported before
  * listing them (our daemon's `GET /v1/admin/audit/logs?order=chain`).
  */
-export async function fetchAuditChain(admin: AdminClient, pageSize = CHAIN_PAGE): Promise<{rows: AuditEntry[]; head: AuditChainHead}> {
+export async function fetchAuditChain(admin: AdminClient, pageSize = CHAIN_PAGE): Promise<{rows: AuditEntry[]; head: AuditChainHead; signed?: SignedAuditHead}> {
   const rows: AuditEntry[] = []
   let head: AuditChainHead | undefined
+  let signed: SignedAuditHead | undefined
   let after = 0
   for (;;) {
     const page = await admin.listAuditChain(after, pageSize)
@@ -109,11 +111,14 @@ export async function fetchAuditChain(admin: AdminClient, pageSize = CHAIN_PAGE)
       // A reference admin server ignores order=chain and answers a plain listing.
       throw new CliError('AUDIT_CHAIN_UNSUPPORTED', `the admin API at ${admin.http.baseUrl} does not serve the audit chain (GET /v1/admin/audit/logs?order=chain): it is not a cycles daemon that chains its audit rows`, {exit: EXIT.ERROR})
     }
-    head ??= page.chain_head
+    if (head === undefined) {
+      head = page.chain_head
+      signed = signedHeadFromDoc(page.chain_head_signed as unknown as Record<string, unknown> | undefined)
+    }
     for (const w of page.logs) rows.push(auditEntryFromWire(w))
     const last = page.logs.at(-1)?.chain_seq
     if (!page.has_more || typeof last !== 'number' || last >= head.seq) break
     after = last
   }
-  return {rows, head}
+  return {rows, head, ...(signed ? {signed} : {})}
 }

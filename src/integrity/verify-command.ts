@@ -1,9 +1,10 @@
 // `cycles audit verify --log-dir` and `shadow ingest --verify`: the verifier with its usage errors as CLI errors.
+import type {KeyObject} from 'node:crypto'
 import fs from 'node:fs'
 
 import {resolveInputs} from '../analytics/files.js'
 import {CliError, EXIT} from '../cli/errors.js'
-import {SigningKeyError} from './signing.js'
+import {SigningKeyError, parsePublicKey} from './signing.js'
 import {breakLine, verifyReportLines} from './verify-report-text.js'
 import {type VerifyReport, verifyLogDir, verifyLogFiles} from './verify-log.js'
 
@@ -27,7 +28,12 @@ export function verifyDecisionFiles(files: string[], publicKeys: string[] = []):
   return withKeys(() => verifyLogFiles(files, {publicKeys}))
 }
 
-function withKeys(verify: () => VerifyReport): VerifyReport {
+/** `--public-key` values as keys (a bad one is a usage error). */
+export function publicKeysOption(texts: readonly string[]): KeyObject[] {
+  return withKeys(() => texts.map((t) => parsePublicKey(t)))
+}
+
+function withKeys<T>(verify: () => T): T {
   try {
     return verify()
   } catch (error) {

@@ -34,7 +34,16 @@ export function verifyReportLines(report: VerifyReport): string[] {
 }
 
 export function auditChainLines(url: string, report: AuditChainReport): string[] {
-  if (report.intact) return [`intact: the audit chain at ${url}, ${n(report.rows)} row(s)${report.head_checked ? ', through the head the store holds' : ''}`]
+  const signed = report.signed_head
+  if (signed && !signed.ok) return [`TAMPERED (${signed.problem}) in the audit chain at ${url}: ${signed.message}`]
+  if (report.intact) {
+    const lines = [`intact: the audit chain at ${url}, ${n(report.rows)} row(s)${report.head_checked ? ', through the head the store holds' : ''}`]
+    if (signed?.ok) {
+      lines.push(`  signed head: seq ${signed.seq} at ${signed.ts} by ${signed.instance} (${signed.public_key}${signed.keys_pinned ? ', a pinned key' : '; pin it with --public-key'})${signed.row_retained ? '' : ' — its row is past retention, not compared'}`)
+      if (signed.unsigned_rows > 0) lines.push(`  ${n(signed.unsigned_rows)} row(s) after it are not signed yet (signed every checkpoint interval and at shutdown)`)
+    } else lines.push('  no signed head: the daemon signs it only with decision_log.chain on')
+    return lines
+  }
   const b = report.break!
   return [`TAMPERED (${b.problem}) in the audit chain at ${url}: row ${b.index + 1} (log_id ${b.log_id || '-'}): ${b.detail}`]
 }
