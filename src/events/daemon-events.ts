@@ -32,6 +32,7 @@ export class DaemonEvents {
           maxBuffer: config.max_buffer,
           flushIntervalMs: config.flush_interval_ms,
           batchSize: config.batch_size,
+          now,
           log: options.log,
           onStoreReachable: (reachable, detail) => this.runtime.storeReachable(reachable, detail),
         })

@@ -2,9 +2,14 @@
 // to the `events` collection in batches (one store transaction per batch), so a request never waits
 // on an event. While the store is down the buffer holds what it can (max_buffer) and new events
 // beyond that are dropped and counted; the batch that failed is tried again on the next tick.
+// An event that waited out a store outage gets a fresh event_id when it is finally written (its
+// `timestamp` keeps when it happened): ids order the collection by arrival, and the webhook
+// dispatcher's cursor moves in id order, so an event stored with its old id would land behind the
+// cursor and never be delivered. (A write that failed ambiguously — applied, then timed out — can
+// leave the event stored twice, under both ids.)
 import {isStoreUnavailable} from '../store/errors.js'
 import type {DocWrite, Store} from '../store/types.js'
-import {type CyclesEvent, EVENTS_COLLECTION, type EventSink} from './event.js'
+import {type CyclesEvent, EVENTS_COLLECTION, type EventSink, newEventId} from './event.js'
 
 export interface EventWriterOptions {
   store: Store
@@ -14,6 +19,8 @@ export interface EventWriterOptions {
   flushIntervalMs?: number
   batchSize?: number
   log?: (line: string) => void
+  /** The clock of re-issued event ids (default Date.now). */
+  now?: () => number
   /** Told whether each write reached the store (system.store_connection_lost / restored). */
   onStoreReachable?: (reachable: boolean, detail?: string) => void
 }
@@ -33,6 +40,8 @@ export class EventWriter implements EventSink {
   private closed = false
   private lastDropLogMs = 0
   private lastWriteFailed = false
+  /** Events that waited out a failed write: re-issued an id when written (see the file comment). */
+  private readonly delayed = new WeakSet<CyclesEvent>()
   readonly stats: EventWriterStats = {emitted: 0, written: 0, dropped: 0, buffered: 0, write_failures: 0}
   private readonly maxBuffer: number
   private readonly flushIntervalMs: number
@@ -57,6 +66,7 @@ export class EventWriter implements EventSink {
       return
     }
     this.buffer.push(event)
+    if (this.lastWriteFailed) this.delayed.add(event)
     this.stats.emitted++
     this.stats.buffered = this.buffer.length
     if (this.buffer.length >= this.batchSize) this.schedule(0)
@@ -118,7 +128,8 @@ export class EventWriter implements EventSink {
   }
 
   private async write(batch: CyclesEvent[]): Promise<void> {
-    const docs: DocWrite[] = batch.map((e) => ({
+    const now = this.options.now ?? Date.now
+    const docs: DocWrite[] = batch.map((original) => this.delayed.has(original) ? {...original, event_id: newEventId(now())} : original).map((e) => ({
       collection: EVENTS_COLLECTION,
       id: e.event_id,
       set: e as unknown as Record<string, unknown>,
@@ -143,6 +154,7 @@ export class EventWriter implements EventSink {
       const kept = batch.slice(0, room)
       this.stats.dropped += batch.length - kept.length
       this.buffer.unshift(...kept)
+      for (const e of this.buffer) this.delayed.add(e) // all of them now wait for the store
       if (isStoreUnavailable(error)) this.options.onStoreReachable?.(false, (error as Error).message)
       else this.options.log?.(`events: writing a batch failed: ${(error as Error).message}`)
     }

@@ -82,7 +82,12 @@ describe('EventWriter', () => {
     expect(lines.some((l) => l.includes('buffer full (100)'))).toBe(true)
     state.down = false
     await writer.flush()
-    expect(txs.flatMap((tx) => tx.docs!.map((d) => d.id))).toEqual(events.slice(0, 100).map((e) => e.event_id))
+    // Written in order, each under a fresh id (they waited out the outage: see the writer's comment).
+    const written = txs.flatMap((tx) => tx.docs!)
+    expect(written.map((d) => (d.set as unknown as CyclesEvent).data)).toEqual(events.slice(0, 100).map((e) => e.data))
+    expect(written.map((d) => (d.set as unknown as CyclesEvent).timestamp)).toEqual(events.slice(0, 100).map((e) => e.timestamp))
+    expect(written.every((d, i) => d.id === (d.set as unknown as CyclesEvent).event_id && d.id !== events[i].event_id)).toBe(true)
+    expect(written.map((d) => d.id)).toEqual(written.map((d) => d.id).sort())
     expect(writer.stats).toMatchObject({written: 100, dropped: 50, buffered: 0})
     expect(reachability).toEqual([false, true, true, true])
   })

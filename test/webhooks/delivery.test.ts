@@ -4,7 +4,11 @@
 // instance's lease.
 import {afterEach, describe, expect, it} from 'vitest'
 
+import {buildEvent} from '../../src/events/build.js'
 import {EVENTS_COLLECTION} from '../../src/events/event.js'
+import {EventWriter} from '../../src/events/writer.js'
+import {StoreUnavailableError} from '../../src/store/errors.js'
+import type {Store, Tx} from '../../src/store/types.js'
 import {LEASES_COLLECTION, QUEUE_COLLECTION, deliveryKey} from '../../src/webhooks/model.js'
 import {signatureOf} from '../../src/webhooks/secrets.js'
 import {tempDir} from '../support/daemon.js'
@@ -207,6 +211,32 @@ describe('webhook delivery', () => {
     expect(r.received).toHaveLength(1)
     expect(r.received[0].signatureValid).toBe(true)
     expect(r.received[0].headers.host).toBe(`rebind.test:${new URL(r.url).port}`)
+  })
+
+  it('an event that waited out a store outage in the writer is still delivered, though the cursor moved past its time meanwhile', async () => {
+    d = await startWebhookDaemon()
+    const r = await receiver('healthy')
+    await subscribe(d, r)
+    const down = {now: true}
+    const store = d.daemon.store
+    const flaky = {apply: (tx: Tx) => (down.now ? Promise.reject(new StoreUnavailableError('store: connection refused')) : store.apply(tx))} as unknown as Store
+    const writer = new EventWriter({store: flaky, retentionMs: 86_400_000, flushIntervalMs: 60_000, now: d.clock.now})
+    const late = buildEvent(d.clock.t, 'reservation.denied', {tenant_id: 'acme', source: 'cycles-server', data: {reason_code: 'BUDGET_EXCEEDED'}})
+    writer.emit(late)
+    await writer.flush() // refused: kept in the buffer
+    expect(writer.stats).toMatchObject({written: 0, buffered: 1})
+    d.clock.advance(2_000)
+    const meanwhile = await emit(store, d.clock.t, {event_type: 'reservation.denied'}) // another instance's event, delivered at once
+    await d.daemon.webhooks.tick()
+    expect(r.delivered().map((e) => e.event_id)).toEqual([meanwhile.event_id])
+    d.clock.advance(1_000)
+    down.now = false
+    await writer.flush()
+    await d.daemon.webhooks.tick()
+    const delivered = r.delivered()
+    expect(delivered).toHaveLength(2)
+    expect(delivered[1]).toMatchObject({event_type: 'reservation.denied', timestamp: late.timestamp, data: {reason_code: 'BUDGET_EXCEEDED'}})
+    expect(delivered[1].event_id).not.toBe(late.event_id) // re-issued at write time, after the cursor
   })
 
   it('deliveries queued when the daemon stops are sent after the restart', async () => {
