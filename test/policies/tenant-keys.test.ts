@@ -5,6 +5,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type TestDaemon, call, startTestDaemon} from '../support/daemon.js'
 import {SPEC_CHECKS, specDocument, specErrors} from '../support/spec.js'
+import {patternInReach} from '../../src/policies/policy-ops.js'
 import {ADMIN_KEY, admin, extErrors, extensionDoc, schemaErrors} from './support.js'
 
 const READER = 'cyc_test_acme_reader_0123456789ab'
@@ -159,6 +160,9 @@ describe('action-quota counters with a tenant API key', () => {
     expect(fallback.body.counters.map((c: any) => c.scope)).toEqual(['tenant:acme'])
 
     refused(await asKey(READER, 'GET', '/v1/admin/action-quota-counters'), 403, 'FORBIDDEN')
+    // A scope filter narrows the counters too: acme's counter lives at tenant:acme, outside workspace:eng.
+    const eng = await admin(a, 'POST', '/v1/admin/api-keys', {tenant_id: 'acme', name: 'eng quotas', permissions: ['action_quotas:read'], scope_filter: ['workspace:eng']})
+    expect((await asKey(eng.body.key_secret, 'GET', '/v1/admin/action-quota-counters')).body.counters).toEqual([])
     const adminView = await admin(a, 'GET', '/v1/admin/action-quota-counters?tenant_id=globex')
     expect(adminView.body.counters.map((c: any) => c.scope)).toEqual(['tenant:globex'])
     expect(adminView.headers.get('x-cycles-permission-deprecated')).toBeNull()
@@ -166,5 +170,24 @@ describe('action-quota counters with a tenant API key', () => {
 
     const reset = await asKey(made.body.key_secret, 'POST', '/v1/admin/action-quota-counters/reset', {tenant_id: 'acme', scope: 'tenant:acme', action_kind: 'web.search', window: 'per_run', window_key: 'run-1'})
     refused(reset, 401, 'UNAUTHORIZED')
+  })
+})
+
+describe('patternInReach (which scope patterns a tenant key may govern)', () => {
+  it('admits any pattern of its own tenant without a filter, never one naming another tenant', () => {
+    expect(['tenant:acme', 'tenant:acme/*', 'agent:*', '*/agent:bot'].map((p) => patternInReach(p, 'acme', undefined))).toEqual([true, true, true, true])
+    expect(['tenant:globex/*', 'tenant:*/agent:x'].map((p) => patternInReach(p, 'acme', []))).toEqual([false, false])
+  })
+
+  it('with a filter, admits a concrete path of its tenant whose scope and, when open, whose descendants the filter admits', () => {
+    const segment = ['workspace:eng']
+    expect(['tenant:acme/workspace:eng', 'tenant:acme/workspace:eng/*', 'tenant:acme/workspace:eng/agent:bot'].map((p) => patternInReach(p, 'acme', segment))).toEqual([true, true, true])
+    expect(['tenant:acme', 'tenant:acme/*', 'tenant:acme/workspace:*/*', 'workspace:eng', 'agent:*'].map((p) => patternInReach(p, 'acme', segment))).toEqual([false, false, false, false, false])
+    // An exact path filter admits that scope only; an open one its descendants too.
+    expect(patternInReach('tenant:acme/workspace:eng', 'acme', ['tenant:acme/workspace:eng'])).toBe(true)
+    expect(patternInReach('tenant:acme/workspace:eng/*', 'acme', ['tenant:acme/workspace:eng'])).toBe(false)
+    expect(patternInReach('tenant:acme/workspace:eng/*', 'acme', ['tenant:acme/workspace:eng/*'])).toBe(true)
+    // The deepest level has nothing beneath it.
+    expect(patternInReach('tenant:acme/toolset:t/*', 'acme', ['tenant:acme/toolset:t'])).toBe(true)
   })
 })
