@@ -26,6 +26,7 @@ api_keys:
   - {tenant: globex, secret: ${GLOBEX_WRITER}, permissions: [policies:read, policies:write, reservations:create]}
 budgets: [{scope: "tenant:acme", unit: TOKENS, allocated: 100000}, {scope: "tenant:globex", unit: TOKENS, allocated: 100000}]
 tiers: {low: {mode: enforce, match: []}, medium: {mode: enforce, match: []}, high: {mode: enforce, match: ["*"]}}
+events: {flush_interval_ms: 10}
 `
 let d: TestDaemon
 let a: string
@@ -72,6 +73,11 @@ describe('policies with a tenant API key', () => {
     expect(audit.body.logs).toHaveLength(1)
     expect(audit.body.logs[0]).toMatchObject({operation: 'createPolicy', tenant_id: 'acme', status: 201, metadata: {actor_type: 'api_key'}})
     expect(audit.body.logs[0].key_id).toMatch(/^key_/)
+    // The policy.created event names the key as its actor too.
+    await d.daemon.events.writer!.flush()
+    const events = (await admin(a, 'GET', '/v1/admin/events?category=policy&limit=100')).body.events.filter((e: any) => e.data.policy_id === created.body.policy_id)
+    expect(events.map((e: any) => [e.event_type, e.actor])).toEqual([['policy.created', {type: 'api_key', key_id: audit.body.logs[0].key_id, source_ip: expect.any(String)}]])
+    expect(specErrors('admin', 'Event', events[0])).toBeUndefined()
   })
 
   it('reads with policies:read (list scoped to the key, tenant_id ignored; get), writes need policies:write', async () => {
