@@ -179,9 +179,10 @@ export class DenialRing {
 
   /** Keep the record if it is a real or a would-be budget denial. */
   observe(record: DecisionRecord, nowMs: number): void {
-    // Policy denials (v0.1.26 access control, quotas, approval) count as the spec's overview asks.
+    // Policy denials (v0.1.26 access control, quotas, approval) count as the spec's overview asks; an
+    // observe-mode denial was admitted as a dry-run (reservation.observed_denied, not reservation.denied).
     const reason = record.reason_code ?? ''
-    const real = record.decision === 'DENY' && (BUDGET_DENIAL_REASONS.has(reason) || POLICY_DENIAL_REASONS.has(reason))
+    const real = record.decision === 'DENY' && record.observe_mode !== 'OBSERVE' && (BUDGET_DENIAL_REASONS.has(reason) || POLICY_DENIAL_REASONS.has(reason))
     // Admissions only: a commit of a would-denied reservation repeats its reserve's would-be denial.
     const admission = record.endpoint === 'reserve' || record.endpoint === 'decide' || record.endpoint === 'event'
     const would = !real && admission && record.decision !== 'DENY' && record.would_decision === 'DENY'

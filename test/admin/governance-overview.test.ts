@@ -88,6 +88,9 @@ describe('overview with v0.1.26 governance state', () => {
     expect((await reserve('acme', ACME, 'payment.charge', 'run-c', 'c1')).body.error).toBe('ACTION_KIND_DENIED')
     expect((await reserve('globex', GLOBEX, 'web.search', 'run-d', 'd1')).body.error).toBe('ACTION_KIND_NOT_ALLOWED')
     expect((await reserve('globex', GLOBEX, 'web.search', 'run-d', 'd2')).body.error).toBe('ACTION_KIND_NOT_ALLOWED')
+    // An observe-mode denial was admitted as a dry-run: reservation.observed_denied, not one of the overview's denials.
+    const observed = await call(d.url, 'POST', '/v1/reservations', {idempotency_key: 'o1', subject: {tenant: 'acme'}, action: {kind: 'payment.charge', name: 'x'}, estimate: {unit: 'TOKENS', amount: 1}, observe_mode: 'OBSERVE'}, {'X-Cycles-API-Key': ACME, ...V26})
+    expect([observed.status, observed.body.decision]).toEqual([200, 'DENY'])
 
     const res = await admin(a, 'GET', '/v1/admin/overview')
     expect(res.status).toBe(200)
