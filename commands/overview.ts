@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {humanAmount} from '../src/cli/money.js'
 import {budgetRows, documentLayout, scopeText, table} from '../src/cli/render.js'
 import {RunbookCommand} from '../src/cli/runbook-command.js'
-import {attention} from '../src/runbook/overview.js'
+import {attention, governanceSummary} from '../src/runbook/overview.js'
 
 export default class Overview extends RunbookCommand {
   static override description = 'What needs attention now: over-limit and nearly spent budgets, debt, frozen scopes, recent denials and would-be denials of shadowed traffic'
@@ -50,5 +50,8 @@ export default class Overview extends RunbookCommand {
       this.out(`Would-be denials by tier: ${counts(w.by_tier)}; by reason: ${counts(w.by_reason)}`)
       this.out(table(['time', 'tenant', 'scope', 'would-be reason'], w.recent.map((d) => [d.timestamp, d.tenant_id, scopeText(d.scope ?? ''), String(d.data?.reason_code ?? '')]), documentLayout()))
     }
+    const governance = governanceSummary(o)
+    for (const line of governance.lines) this.out(line)
+    if (governance.offenders.length > 0) this.out(table(['scope', 'action kind', 'window', 'used', 'utilization'], governance.offenders.map(([scope, ...rest]) => [scopeText(scope), ...rest]), documentLayout()))
   }
 }

@@ -1,4 +1,4 @@
-// GET /v1/admin/overview and GET /v1/auth/introspect.
+// GET /v1/admin/overview and GET /v1/auth/introspect (the v0.1.26 governance parts: governance-overview.ts).
 import {randomUUID} from 'node:crypto'
 
 import {BUDGET_DENIAL_REASONS, type DecisionRecord} from '../decision-log/record.js'
@@ -7,6 +7,10 @@ import type {AdminCore, AdminResult, DenialSample} from './context.js'
 import {iso} from './wire.js'
 import {recentEvents} from '../events/overview.js'
 import {webhookOverview} from '../webhooks/overview.js'
+import {POLICY_REASONS} from '../analytics/policy-denials.js'
+import {governanceOverview} from './governance-overview.js'
+
+const POLICY_DENIAL_REASONS: ReadonlySet<string> = new Set(POLICY_REASONS)
 
 export const EVENT_WINDOW_SECONDS = 3600
 
@@ -35,6 +39,8 @@ export class OverviewOps {
         active: count(tenants, (t) => t.status === 'ACTIVE'),
         suspended: count(tenants, (t) => t.status === 'SUSPENDED'),
         closed: count(tenants, (t) => t.status === 'CLOSED'),
+        // v0.1.26: "observe_mode != ENFORCE" as the spec words it (so DISABLED counts); never set = ENFORCE.
+        in_observe_mode: count(tenants, (t) => (t.observe_mode ?? 'ENFORCE') !== 'ENFORCE'),
       },
       budget_counts: {
         total: ledgers.length,
@@ -52,6 +58,7 @@ export class OverviewOps {
       recent_denials: denials.slice(0, 10).map(denialEvent),
       recent_expiries: events.recent_expiries,
       recent_denials_by_reason: countBy(denials, (d) => d.reason_code ?? 'UNKNOWN'),
+      ...(await governanceOverview(this.core.store, now)),
       // Not in the spec (an extension the reference server lacks): what full enforcement would have
       // denied in the same window among admitted requests (shadow tiers, the shadowed share of a ramp).
       would_denials: {
@@ -172,7 +179,10 @@ export class DenialRing {
 
   /** Keep the record if it is a real or a would-be budget denial. */
   observe(record: DecisionRecord, nowMs: number): void {
-    const real = record.decision === 'DENY' && BUDGET_DENIAL_REASONS.has(record.reason_code ?? '')
+    // Policy denials (v0.1.26 access control, quotas, approval) count as the spec's overview asks; an
+    // observe-mode denial was admitted as a dry-run (reservation.observed_denied, not reservation.denied).
+    const reason = record.reason_code ?? ''
+    const real = record.decision === 'DENY' && record.observe_mode !== 'OBSERVE' && (BUDGET_DENIAL_REASONS.has(reason) || POLICY_DENIAL_REASONS.has(reason))
     // Admissions only: a commit of a would-denied reservation repeats its reserve's would-be denial.
     const admission = record.endpoint === 'reserve' || record.endpoint === 'decide' || record.endpoint === 'event'
     const would = !real && admission && record.decision !== 'DENY' && record.would_decision === 'DENY'

@@ -1,5 +1,6 @@
 // The admin plane (/v1/admin/..., /v1/auth/introspect) as a second JsonServer over the same store
-// as the runtime plane. X-Admin-API-Key on every route (introspect also takes a tenant key). Every
+// as the runtime plane. X-Admin-API-Key on every route (introspect, the policy routes and the quota
+// counters also take a tenant key: the spec's dual auth, tenant-key.ts). Every
 // successful write and every authenticated failed request leaves exactly one audit row, never with a
 // secret; unauthenticated failures are rate-limited per source and aggregated into one row per
 // source and window (auth-failures.ts).
@@ -7,6 +8,8 @@ import {sha256Hex} from '../protocol/canonical-json.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {type HttpRequest, type HttpResponse, JsonServer, headerOf} from '../daemon/http/json-server.js'
 import {type KeyMatcher, keyUsable} from './auth.js'
+import {ADMIN_CALLER, type DualAuth, presentedTenantKey, refuseSuspended, requirePermission, tenantCaller} from './tenant-key.js'
+import {PROTOCOL_VERSION_HEADER, wireVersionOf} from '../policies/types.js'
 import {AuditOps} from './audit.js'
 import {type AuthFailureOptions, AuthFailureLimiter, type FailureWindow} from './auth-failures.js'
 import {BudgetOps} from './budgets.js'
@@ -137,6 +140,23 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
     }
   }
 
+  /** The spec's dual auth: the admin key, or a tenant key holding one of `accepted` (tenant-key.ts, as the webhook self-service routes). */
+  const adminOrTenantKey: DualAuth = (accepted, handler) => {
+    const asAdmin = adminOnly((req, ctx) => handler(req, ctx, ADMIN_CALLER))
+    return async (req: HttpRequest): Promise<HttpResponse> => {
+      const presented = headerOf(req, 'x-cycles-api-key')
+      if (!presented && headerOf(req, 'x-admin-api-key')) return asAdmin(req)
+      const limited = refuseIfLimited(req)
+      if (limited) return limited
+      if (!presented) throw new ProtocolError('UNAUTHORIZED', 'Missing X-Admin-API-Key or X-Cycles-API-Key header')
+      const {key, tenant} = await presentedTenantKey(store, core.now(), presented)
+      ;(req as WithAuth)[AUTH] = 'tenant' // authenticated from here: a refusal is audited per request
+      const granted = requirePermission(key, accepted)
+      refuseSuspended(key, tenant)
+      return send(await handler(req, ctxOf(req), tenantCaller(key, granted)))
+    }
+  }
+
   /** GET /metrics: the admin key as X-Admin-API-Key or as a bearer token (Prometheus' `authorization` scrape setting). */
   const metricsRoute = async (req: HttpRequest): Promise<HttpResponse> => {
     const limited = refuseIfLimited(req)
@@ -152,10 +172,10 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
   }
 
   server
-    .route('POST', '/v1/admin/tenants', adminOnly((req, ctx) => tenants.create(ctx, req.body)))
-    .route('GET', '/v1/admin/tenants', adminOnly((req) => tenants.list(req.query)))
-    .route('GET', '/v1/admin/tenants/:tenant_id', adminOnly((req) => tenants.get(req.params.tenant_id)))
-    .route('PATCH', '/v1/admin/tenants/:tenant_id', adminOnly((req, ctx) => tenants.update(ctx, req.params.tenant_id, req.body)))
+    .route('POST', '/v1/admin/tenants', adminOnly((req, ctx) => tenants.create(ctx, req.body, wireOf(req))))
+    .route('GET', '/v1/admin/tenants', adminOnly((req) => tenants.list(req.query, wireOf(req))))
+    .route('GET', '/v1/admin/tenants/:tenant_id', adminOnly((req) => tenants.get(req.params.tenant_id, wireOf(req))))
+    .route('PATCH', '/v1/admin/tenants/:tenant_id', adminOnly((req, ctx) => tenants.update(ctx, req.params.tenant_id, req.body, wireOf(req))))
     .route('POST', '/v1/admin/budgets', adminOnly((req, ctx) => budgets.create(ctx, req.body)))
     .route('GET', '/v1/admin/budgets', adminOnly((req) => budgets.list(req.query)))
     .route('GET', '/v1/admin/budgets/lookup', adminOnly((req) => budgets.lookup(req.query)))
@@ -200,7 +220,7 @@ export function createAdminPlane(options: AdminPlaneOptions): AdminPlane {
     .route('GET', '/metrics', metricsRoute)
 
   registerControlRoutes(server, adminOnly, core, options) // tier modes and the kill switch (a cycles extension)
-  registerPolicyRoutes(server, adminOnly, core) // policies, action-quota counters, custom action kinds (v0.1.26)
+  registerPolicyRoutes(server, adminOnly, adminOrTenantKey, core) // policies, action-quota counters, custom action kinds (v0.1.26)
   registerRolloutRoutes(server, adminOnly, core, options) // rollout steps, rollback, live tier figures and the guard (a cycles extension)
   registerEventRoutes(server, adminOnly, store) // the event log (events/routes.ts)
   registerWebhookAdminRoutes(server, adminOnly, webhookApi(core, options.webhooks ?? {secrets: new SecretBox(undefined)}))
@@ -261,6 +281,9 @@ function errorCodeOf(body: string): string | undefined {
 function send(result: AdminResult): HttpResponse {
   return {status: result.status, body: result.raw ? (result.body as string) : JSON.stringify(result.body), ...(result.headers ? {headers: result.headers} : {})}
 }
+
+/** The response shapes the caller asked for (X-Cycles-Protocol-Version: 0.1.26 adds the v0.1.26 fields). */
+const wireOf = (req: HttpRequest) => wireVersionOf(headerOf(req, PROTOCOL_VERSION_HEADER))
 
 function ctxOf(req: HttpRequest): AdminCtx {
   const ua = headerOf(req, 'user-agent')

@@ -93,6 +93,8 @@ export const PERMISSIONS = [
   'admin:tenants:read', 'admin:tenants:write', 'admin:budgets:read', 'admin:budgets:write',
   'admin:policies:read', 'admin:policies:write', 'admin:apikeys:read', 'admin:apikeys:write',
   'admin:webhooks:read', 'admin:webhooks:write', 'admin:events:read', 'admin:audit:read',
+  // v0.1.26 PermissionExtension: reads the action-quota counters (balances:read is its deprecated fallback).
+  'action_quotas:read',
 ] as const
 
 /** The spec's default permission set for new tenant keys. */

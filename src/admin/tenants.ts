@@ -9,6 +9,7 @@ import type {AuditEntry, LedgerDelta, Tx} from '../store/types.js'
 import {type AdminCore, type AdminCtx, type AdminResult, paginate, sortBy} from './context.js'
 import {parseBody, queryEnum, queryLimit, querySearch, tenantCreate, tenantUpdate} from './requests.js'
 import {ledgerId, tenantWire} from './wire.js'
+import type {WireVersion} from '../policies/types.js'
 import {tenantLifecycleData} from '../events/build.js'
 import {cascadeEvents} from '../events/admin-events.js'
 
@@ -22,7 +23,7 @@ export interface CascadeCounts {
 export class TenantOps {
   constructor(private readonly core: AdminCore) {}
 
-  async create(ctx: AdminCtx, raw: unknown): Promise<AdminResult> {
+  async create(ctx: AdminCtx, raw: unknown, wire: WireVersion = '0.1.25'): Promise<AdminResult> {
     const req = parseBody(tenantCreate, raw)
     if (req.reservation_expiry_policy && req.reservation_expiry_policy !== 'AUTO_RELEASE') {
       throw invalid('Validation failed: reservation_expiry_policy: this daemon supports AUTO_RELEASE only')
@@ -30,14 +31,15 @@ export class TenantOps {
     if (req.parent_tenant_id) await this.core.tenantOrThrow(req.parent_tenant_id)
     const now = this.core.now()
     const {reservation_expiry_policy: _policy, ...fields} = req
-    const tenant: Tenant = {...fields, status: 'ACTIVE', created_at_ms: now, updated_at_ms: now}
+    // v0.1.26 DEFAULT VALUE SEMANTICS: a new tenant is stored with observe_mode ENFORCE.
+    const tenant: Tenant = {...fields, status: 'ACTIVE', observe_mode: 'ENFORCE', created_at_ms: now, updated_at_ms: now}
     const existing = await this.core.store.getTenant(req.tenant_id)
     if (existing) {
       if (!sameDefinition(existing, tenant)) {
         throw new ProtocolError('DUPLICATE_RESOURCE', `Tenant ${req.tenant_id} already exists with a different definition`)
       }
       await this.apply({audit: [this.core.audit(ctx, {tenant_id: req.tenant_id, operation: 'createTenant', resource_type: 'tenant', resource_id: req.tenant_id, status: 200, metadata: {already_existed: true}})]})
-      return {status: 200, body: tenantWire(existing)}
+      return {status: 200, body: tenantWire(existing, wire === '0.1.26')}
     }
     const tx: Tx = {
       tenants: [tenant],
@@ -45,10 +47,10 @@ export class TenantOps {
     }
     await this.apply(tx)
     this.core.emit(ctx, 'tenant.created', {tenant_id: tenant.tenant_id, data: tenantLifecycleData(undefined, tenant, [])})
-    return {status: 201, body: tenantWire(tenant)}
+    return {status: 201, body: tenantWire(tenant, wire === '0.1.26')}
   }
 
-  async list(query: URLSearchParams): Promise<AdminResult> {
+  async list(query: URLSearchParams, wire: WireVersion = '0.1.25'): Promise<AdminResult> {
     const status = queryEnum(query, 'status', TENANT_STATUSES)
     const parent = query.get('parent_tenant_id') || undefined
     // v0.1.26 governance extension: filter by observe mode (absent counts as ENFORCE).
@@ -66,14 +68,14 @@ export class TenantOps {
     )
     tenants = sortBy(sortBy(tenants, (t) => t.tenant_id, 'asc'), (t) => (sortKey === 'created_at' ? (t.created_at_ms ?? 0) : sortKey === 'name' ? (t.name ?? t.tenant_id) : t[sortKey]), dir)
     const {page, next_cursor, has_more} = paginate(tenants, {r: 'tenants', status, parent, observe, search, sortKey, dir}, query.get('cursor'), limit)
-    return {status: 200, body: {tenants: page.map(tenantWire), ...(next_cursor ? {next_cursor} : {}), has_more}}
+    return {status: 200, body: {tenants: page.map((t) => tenantWire(t, wire === '0.1.26')), ...(next_cursor ? {next_cursor} : {}), has_more}}
   }
 
-  async get(id: string): Promise<AdminResult> {
-    return {status: 200, body: tenantWire(await this.core.tenantOrThrow(id))}
+  async get(id: string, wire: WireVersion = '0.1.25'): Promise<AdminResult> {
+    return {status: 200, body: tenantWire(await this.core.tenantOrThrow(id), wire === '0.1.26')}
   }
 
-  async update(ctx: AdminCtx, id: string, raw: unknown): Promise<AdminResult> {
+  async update(ctx: AdminCtx, id: string, raw: unknown, wire: WireVersion = '0.1.25'): Promise<AdminResult> {
     const req = parseBody(tenantUpdate, raw)
     const tenant = await this.core.tenantOrThrow(id)
     if (tenant.status === 'CLOSED') {
@@ -81,7 +83,7 @@ export class TenantOps {
       if (!onlyClose) throw new ProtocolError('TENANT_CLOSED', `Tenant ${id} is closed; it is read-only (re-issuing {"status":"CLOSED"} re-runs the cascade)`)
       const counts = await this.cascade(ctx, tenant)
       await this.apply({audit: [this.core.audit(ctx, {tenant_id: id, operation: 'updateTenant', resource_type: 'tenant', resource_id: id, status: 200, metadata: {status: 'CLOSED', reissued: true, cascade: counts}})]})
-      return {status: 200, body: tenantWire(tenant)}
+      return {status: 200, body: tenantWire(tenant, wire === '0.1.26')}
     }
     const now = this.core.now()
     const {status, ...fields} = req
@@ -99,11 +101,11 @@ export class TenantOps {
     if (next.status === 'CLOSED') {
       // The flip and every key/budget transition commit together; reservations follow, guarded by the flip.
       await this.cascade(ctx, tenant, next, meta)
-      return {status: 200, body: tenantWire(next)}
+      return {status: 200, body: tenantWire(next, wire === '0.1.26')}
     }
     await this.apply({tenants: [next], audit: [this.core.audit(ctx, {tenant_id: id, operation: 'updateTenant', resource_type: 'tenant', resource_id: id, status: 200, metadata: meta})]})
     this.core.emit(ctx, tenantEventType(tenant, next, changed), {tenant_id: id, data: tenantLifecycleData(tenant, next, changed)})
-    return {status: 200, body: tenantWire(next)}
+    return {status: 200, body: tenantWire(next, wire === '0.1.26')}
   }
 
   /** What a close would touch right now (the CLI shows it before asking). */

@@ -19,7 +19,8 @@ export function ledgerId(scope: string, unit: string): string {
   return `ldg_${sha256Hex(`${scope}|${unit}`).slice(0, 20)}`
 }
 
-export function tenantWire(t: Tenant): Record<string, unknown> {
+/** A tenant on the wire; `v26` (the caller sent X-Cycles-Protocol-Version: 0.1.26) adds the v0.1.26 fields. */
+export function tenantWire(t: Tenant, v26 = false): Record<string, unknown> {
   const out: Record<string, unknown> = {
     tenant_id: t.tenant_id,
     name: t.name ?? t.tenant_id,
@@ -36,8 +37,9 @@ export function tenantWire(t: Tenant): Record<string, unknown> {
   if (t.updated_at_ms !== undefined) out.updated_at = iso(t.updated_at_ms)
   if (t.suspended_at_ms !== undefined) out.suspended_at = iso(t.suspended_at_ms)
   if (t.closed_at_ms !== undefined) out.closed_at = iso(t.closed_at_ms)
-  // v0.1.26 Tenant.observe_mode: shown once set (PATCH), so v0.1.25 tenants keep the v0.1.25 shape.
-  if (t.observe_mode !== undefined) out.observe_mode = t.observe_mode
+  // v0.1.26 Tenant.observe_mode, always (ENFORCE for tenants from before the extension: DEFAULT VALUE
+  // SEMANTICS) for v0.1.26 callers; v0.1.25 callers get the v0.1.25 Tenant, whose schema is closed.
+  if (v26) out.observe_mode = t.observe_mode ?? 'ENFORCE'
   return out
 }
 

@@ -192,6 +192,13 @@ export interface Overview {
     by_tier: Record<string, number>
     recent: Array<{timestamp: string; tenant_id: string; scope?: string; data?: Record<string, unknown>}>
   }
+  /** v0.1.26 governance (admin spec's optional overview fields). */
+  quota_health?: {
+    counters_above_80pct?: number
+    counters_at_limit?: number
+    top_offenders?: Array<{scope: string; action_kind: string; window?: string; used: number; limit: number; utilization_pct?: number}>
+  }
+  access_control_stats?: {policies_with_allow_list?: number; policies_with_deny_list?: number}
   webhook_counts?: {total: number; active: number; disabled: number; with_failures: number}
   failing_webhooks?: Array<{subscription_id: string; url: string; consecutive_failures: number; last_failure_at?: string}>
   [k: string]: unknown

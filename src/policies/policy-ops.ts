@@ -3,9 +3,13 @@
 // transaction and invalidates this process's policy cache (other instances: POLICY_CACHE_TTL_MS).
 import {randomBytes} from 'node:crypto'
 
+import {compileScopeFilter} from '../admin/permissions.js'
 import {ProtocolError, invalid} from '../protocol/errors.js'
+import {SCOPE_LEVELS} from '../protocol/types.js'
 import type {AuditEntry, Store, StoredDoc} from '../store/types.js'
 import {builtInKind} from './action-kinds.js'
+import {counterKeyOf} from './evaluate.js'
+import {inEffect} from './match.js'
 import {invalidatePolicies} from './policy-set.js'
 import type {PolicyCreate, PolicyUpdate} from './schema.js'
 import {CUSTOM_KINDS_COLLECTION, POLICIES_COLLECTION, type Policy} from './types.js'
@@ -104,4 +108,53 @@ export async function writePolicy(store: Store, p: Policy, expectVersion: number
   }
   await store.flushed()
   invalidatePolicies(store)
+}
+
+/** ActionQuotaState of one counter doc; limit and policy from the tenant's policies now (a counter keeps no copy). */
+export function counterState(doc: StoredDoc, policies: Policy[], nowMs: number): Record<string, unknown> | undefined {
+  const key = counterKeyOf(doc.id)
+  if (!key) return undefined
+  const used = typeof doc.value.used === 'number' ? Math.max(0, doc.value.used) : 0
+  const rule = policies
+    .filter((p) => inEffect(p, nowMs))
+    .sort((a, b) => b.priority - a.priority)
+    .map((p) => ({p, q: key.risk_class ? p.risk_class_quotas.find((q) => q.risk_class === key.risk_class && q.window === key.window) : p.action_quotas.find((q) => q.action_kind === key.action_kind && q.window === key.window)}))
+    .find((x) => x.q)
+  const limit = rule?.q?.max_calls ?? Math.max(1, used)
+  return {
+    action_kind: key.action_kind,
+    ...(key.risk_class ? {risk_class: key.risk_class} : {}),
+    scope: key.scope,
+    scope_path: key.scope,
+    window: key.window,
+    window_key: key.window_key,
+    used,
+    limit,
+    remaining: Math.max(0, limit - used),
+    ...(rule ? {policy_id: rule.p.policy_id} : {}),
+    ...(doc.expires_at_ms !== undefined && key.window !== 'per_run' ? {expires_at: new Date(doc.expires_at_ms).toISOString()} : {}),
+  }
+}
+
+/**
+ * Whether a tenant key may see and govern policies of `pattern`: the pattern names no other tenant,
+ * and for a key with a scope filter it is a path from the key's own tenant (no wildcard value) whose
+ * scope — and, when it ends in `/*`, the scopes beneath it — the filter admits. `agent:*` and the like
+ * reach every scope, so a filtered key never governs them.
+ */
+export function patternInReach(pattern: string, tenant: string, scopeFilter: readonly string[] | undefined): boolean {
+  const segments = pattern.toLowerCase().split('/')
+  const own = `tenant:${tenant.toLowerCase()}`
+  if (segments[0].startsWith('tenant:') && segments[0] !== own) return false
+  const filter = compileScopeFilter(scopeFilter)
+  if (!filter) return true
+  const open = segments.at(-1) === '*'
+  const head = open ? segments.slice(0, -1) : segments
+  if (head[0] !== own || head.some((s) => s === '*' || s.endsWith(':*'))) return false
+  const path = head.join('/')
+  if (!filter.allows(path)) return false
+  if (!open) return true
+  // Beneath: filters by segment admit every descendant of an admitted scope, exact paths none; one child tells them apart.
+  const deeper = SCOPE_LEVELS[SCOPE_LEVELS.indexOf(head.at(-1)!.split(':')[0] as (typeof SCOPE_LEVELS)[number]) + 1]
+  return deeper === undefined || filter.allows(`${path}/${deeper}:x`)
 }

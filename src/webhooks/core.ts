@@ -21,9 +21,9 @@ export interface WebhookOptions {
   sendTimeoutMs?: number
 }
 
-/** Who is asking: the operator (admin key) or a tenant key (runtime plane self-service). */
-export type Caller = {kind: 'admin'} | {kind: 'tenant'; tenant: string; key_id: string}
-export const ADMIN_CALLER: Caller = {kind: 'admin'}
+/** Who is asking: the operator (admin key) or a tenant key (runtime plane self-service); one type for every dual-auth route. */
+export {type Caller, ADMIN_CALLER} from '../admin/tenant-key.js'
+import type {Caller} from '../admin/tenant-key.js'
 
 export class WebhookCore {
   readonly store

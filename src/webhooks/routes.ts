@@ -3,10 +3,8 @@
 // /v1/webhooks… with a tenant key holding webhooks:read / webhooks:write (the admin key is accepted
 // too, acting on behalf of the owning tenant); no replay or bulk there.
 import {type AdminCore, type AdminCtx, type AdminResult} from '../admin/context.js'
-import {keyUsable} from '../admin/auth.js'
-import {permits} from '../admin/permissions.js'
+import {presentedTenantKey, refuseSuspended, requirePermission} from '../admin/tenant-key.js'
 import {type HttpRequest, type HttpResponse, type JsonServer, headerOf} from '../daemon/http/json-server.js'
-import {sha256Hex} from '../protocol/canonical-json.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {WebhookActions} from './actions.js'
 import {ADMIN_CALLER, type Caller, WebhookCore, type WebhookOptions} from './core.js'
@@ -60,12 +58,9 @@ export function registerTenantWebhookRoutes(server: JsonServer, deps: TenantRout
       if (adminKey && deps.adminKeyMatches(adminKey)) return ADMIN_CALLER
     }
     if (!presented) throw new ProtocolError('UNAUTHORIZED', 'Missing X-Cycles-API-Key header')
-    const {key, tenant} = await deps.store.findApiKeyWithTenant(sha256Hex(presented))
-    if (!key || !keyUsable(key, deps.now())) throw new ProtocolError('UNAUTHORIZED', 'Invalid or revoked API key')
-    if (!permits(key.permissions, permission)) {
-      throw new ProtocolError('FORBIDDEN', `API key ${key.key_id} lacks the ${permission} permission; grant it with PATCH /v1/admin/api-keys/${key.key_id}`)
-    }
-    if (tenant?.status === 'SUSPENDED') throw new ProtocolError('UNAUTHORIZED', `Tenant ${key.tenant_id} is suspended`)
+    const {key, tenant} = await presentedTenantKey(deps.store, deps.now(), presented)
+    requirePermission(key, [permission])
+    refuseSuspended(key, tenant)
     return {kind: 'tenant', tenant: key.tenant_id, key_id: key.key_id}
   }
   const ctxOf = (req: HttpRequest): AdminCtx => ({request_id: req.request_id, trace_id: req.trace_id, ...(req.remote_address ? {source_ip: req.remote_address} : {})})

@@ -140,7 +140,7 @@ describe('observe mode', () => {
     expect(perRequest.body.reservation_id).toBeUndefined()
     expect(await remaining()).toBe(before)
 
-    const patched = await admin(d.daemon.adminUrl, 'PATCH', '/v1/admin/tenants/acme', {observe_mode: 'OBSERVE'})
+    const patched = await admin(d.daemon.adminUrl, 'PATCH', '/v1/admin/tenants/acme', {observe_mode: 'OBSERVE'}, V26)
     expect(patched.status).toBe(200)
     expect(patched.body.observe_mode).toBe('OBSERVE')
     const observing = await admin(d.daemon.adminUrl, 'GET', '/v1/admin/tenants?observe_mode=OBSERVE')

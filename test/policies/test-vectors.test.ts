@@ -118,7 +118,7 @@ async function arrange(v: Vector): Promise<void> {
 let observe = 'ENFORCE'
 async function setObserve(mode: string): Promise<void> {
   if (mode === observe) return
-  const res = await admin(d.daemon.adminUrl, 'PATCH', '/v1/admin/tenants/acme', {observe_mode: mode})
+  const res = await admin(d.daemon.adminUrl, 'PATCH', '/v1/admin/tenants/acme', {observe_mode: mode}, V26)
   expect(res.status, res.text).toBe(200)
   expect(res.body.observe_mode).toBe(mode)
   observe = mode
