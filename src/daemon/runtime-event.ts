@@ -1,14 +1,18 @@
 // POST /v1/events: a direct debit without a reservation (protocol §events). Enforced, the real book
 // must cover it per the overage policy (409 otherwise); shadowed, the spend is debited regardless. The
-// shadow book records whether enforcement would have refused it.
+// shadow book records whether enforcement would have refused it. Of the policies only step 1 (denied /
+// allowed action kinds) applies: quotas, rate limits and approvals are counted on the reservation path.
 import {planSettlement} from '../evaluator/settle.js'
 import {unconditionalSettle} from '../evaluator/real-book.js'
 import {requestHash} from '../protocol/canonical-json.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {type EventCreateRequest, eventCreateRequest, parseRequest} from '../protocol/requests.js'
+import {type RecordFacts} from '../decision-log/record.js'
 import {type Ledger} from '../protocol/types.js'
 import type {Tx} from '../store/types.js'
 import {baseFacts, checkHeaderKey, scopesFor, withContext} from './request-facts.js'
+import {accessControlStage, observeModeOf, type StageDenial} from '../evaluator/policy-stage.js'
+import {EMPTY_POLICY_SET} from '../policies/policy-set.js'
 import {
   EVENT_IDEMPOTENCY_TTL_MS,
   MAX_ATTEMPTS,
@@ -17,6 +21,7 @@ import {
   type BookView,
   type RuntimeCore,
   addSettlement,
+  assertTenantOpen,
   overdraftError,
   shadowLimitScope,
   projectLedgers,
@@ -45,9 +50,19 @@ export class EventPath {
     facts.overage_policy = req.overage_policy
     const policy = req.overage_policy
     const enforce = mode === 'enforce'
+    const set = await this.core.policies()
+    const access =
+      set === EMPTY_POLICY_SET ? undefined : accessControlStage({set, tenant: ctx.tenant, affected_scopes: scopes.affected_scopes, action: req.action, nowMs: this.core.now()})
+    if (access?.selected) facts.policy_id = access.selected.policy.policy_id
 
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      await this.core.checkTenantOpen(ctx.tenant, facts)
+      const tenant = await this.core.store.getTenant(ctx.tenant)
+      assertTenantOpen(tenant, ctx.tenant, facts)
+      // The tenant's observe mode (v0.1.26) observes policy denials instead of enforcing them; an event always persists.
+      const observed = observeModeOf(undefined, tenant) === 'OBSERVE'
+      if (observed) facts.observe_mode = 'OBSERVE'
+      const denial = access?.denial
+      if (denial && enforce && !observed) throw this.denied(ctx, denial, facts)
       const zero = {unit: req.actual.unit, amount: 0}
       const [real, shadow] = await Promise.all([
         this.core.view('real', scopes.affected_scopes, zero),
@@ -55,8 +70,13 @@ export class EventPath {
       ])
       const present = (v: BookView) => v.ledgers.filter((l): l is Ledger => l !== undefined)
       const args = {estimate: 0, actual: req.actual.amount, policy, kind: 'event' as const}
-      const shadowSettle = present(shadow).length > 0 ? planSettlement({...args, ledgers: present(shadow)}) : undefined
-      if (!shadowSettle) {
+      // The shadow book is what full enforcement would have done: a policy denial debits nothing there.
+      const shadowSettle = !denial && present(shadow).length > 0 ? planSettlement({...args, ledgers: present(shadow)}) : undefined
+      if (denial) {
+        facts.would_decision = 'DENY'
+        facts.would_reason_code = denial.reason_code
+        facts.denied_scope = denial.detail.blocked_by_scope
+      } else if (!shadowSettle) {
         facts.would_decision = 'DENY'
         facts.would_reason_code = shadow.unitMismatch ? 'UNIT_MISMATCH' : 'BUDGET_NOT_FOUND'
       } else if (!shadowSettle.ok) {
@@ -108,5 +128,11 @@ export class EventPath {
       return response
     }
     throw new ProtocolError('INTERNAL_ERROR', 'Budget state changed too often during the event; retry with the same idempotency_key')
+  }
+
+  /** An enforced access-control denial: 409 with the v0.1.26 code; deny_detail under `details` for v0.1.26 clients only. */
+  private denied(ctx: CallContext, denial: StageDenial, facts: RecordFacts): ProtocolError {
+    const details = ctx.wireVersion === '0.1.26' ? {deny_detail: denial.detail} : undefined
+    return withContext(new ProtocolError(denial.reason_code as ProtocolError['code'], denial.message, details), {...facts, decision: 'DENY', reason_code: denial.reason_code})
   }
 }

@@ -7,7 +7,7 @@ import {invalid} from '../protocol/errors.js'
 import type {Action, Amount, Ledger, Tenant} from '../protocol/types.js'
 import type {DocWrite, Store, Tx} from '../store/types.js'
 import {budgetDenyDetail} from '../policies/deny-detail.js'
-import {counterWrites, rateWrites, type DenyDetail} from '../policies/evaluate.js'
+import {accessDenial, counterWrites, rateWrites, type DenyDetail} from '../policies/evaluate.js'
 import type {ObserveMode} from '../policies/types.js'
 import type {ReserveEvaluation} from './evaluate.js'
 import {resolveKind} from '../policies/action-kinds.js'
@@ -101,6 +101,21 @@ function numberOf(v: unknown): number {
 }
 
 export const NO_POLICY_STAGE: PolicyStage = {counters: [], approvalConsume: []}
+
+export type AccessInput = Pick<PolicyStageInput, 'set' | 'tenant' | 'affected_scopes' | 'action' | 'nowMs'>
+
+/**
+ * Step 1 alone — the governing policy's denied / allowed action kinds — which reads no store: what
+ * events (no reservation, so no quota or approval) and the store-outage fallback apply. The same
+ * selection and the same list check as the reservation path's evaluatePolicyStage.
+ */
+export function accessControlStage(input: AccessInput): PolicyStage {
+  const policies = input.set.byTenant.get(input.tenant)
+  const selected = policies ? selectPolicy(policies, input.affected_scopes, input.nowMs) : undefined
+  if (!selected) return NO_POLICY_STAGE
+  const denial = accessDenial(selected.policy, input.action.kind, selected.scope)
+  return {selected, ...(denial ? {denial} : {}), counters: [], approvalConsume: []}
+}
 
 /** The effective observe mode (v0.1.26 PRECEDENCE): the request's, else the tenant's unless ENFORCE, else ENFORCE. */
 export function observeModeOf(requested: ObserveMode | undefined, tenant: Tenant | undefined): 'OBSERVE' | 'ENFORCE' {
