@@ -60,6 +60,7 @@ export default defineConfig({
       'test/integrity/verify-log.test.ts',
       'test/integrity/chain-writer.test.ts',
       'test/policies/event-policies.test.ts',
+      'test/events/observed-allowed.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -29,6 +29,7 @@ export class DecidePath {
       if (realEval.decision === 'DENY' && ctx.wireVersion === '0.1.26') body.deny_detail = denyDetailOf(realEval, stage, real, req.estimate)
       facts.decision = realEval.decision
       if (realEval.reason_code) facts.reason_code = realEval.reason_code
+      if (facts.observe_mode === 'OBSERVE' && realEval.decision === 'ALLOW_WITH_CAPS' && realEval.caps) facts.caps = realEval.caps
       const text = JSON.stringify(body)
       const applied = await this.core.store.apply({
         ...shadowCharge(shadowEval, req.estimate),

@@ -58,10 +58,11 @@ export class EventPath {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const tenant = await this.core.store.getTenant(ctx.tenant)
       assertTenantOpen(tenant, ctx.tenant, facts)
-      // The tenant's observe mode (v0.1.26) observes policy denials instead of enforcing them; an event always persists.
+      // The tenant's observe mode (v0.1.26) observes a policy denial instead of enforcing it (an event
+      // always persists); recorded only when it did, so that budget answers of events stay plain.
       const observed = observeModeOf(undefined, tenant) === 'OBSERVE'
-      if (observed) facts.observe_mode = 'OBSERVE'
       const denial = access?.denial
+      if (observed && denial) facts.observe_mode = 'OBSERVE'
       if (denial && enforce && !observed) throw this.denied(ctx, denial, facts)
       const zero = {unit: req.actual.unit, amount: 0}
       const [real, shadow] = await Promise.all([

@@ -72,6 +72,7 @@ export class ReservePath {
     }
     facts.decision = realEval.decision
     if (realEval.reason_code) facts.reason_code = realEval.reason_code
+    if (facts.observe_mode === 'OBSERVE' && realEval.decision === 'ALLOW_WITH_CAPS' && realEval.caps) facts.caps = realEval.caps
     // denied_scope stays the would-be denial's (schema v1): now that the real book counts shadowed
     // spend, the real book often denies where full enforcement would not, and the replay reads it so.
     const text = realEval.decision === 'DENY' ? JSON.stringify(body) : jsonWithBalances(body, real.ledgers)

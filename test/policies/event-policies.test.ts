@@ -130,6 +130,12 @@ describe('POST /v1/events and access control', () => {
     expect(await remaining('umbra', umbraKey)).toBe(before - 7)
     const record = lastEventRecord()
     expect(record).toMatchObject({tenant: 'umbra', decision: 'ALLOW', observe_mode: 'OBSERVE', would_decision: 'DENY', would_reason_code: 'ACTION_KIND_DENIED', policy_id: 'pol_umbra'})
+    // The observed denial is announced as one (an event is no dry-run: never reservation.observed_allowed).
+    await d.daemon.events.writer!.flush()
+    const announced = (await admin(d.daemon.adminUrl, 'GET', '/v1/admin/events?tenant_id=umbra')).body.events as Array<{event_type: string; data: Record<string, unknown>}>
+    expect(announced.filter((e) => e.event_type.startsWith('reservation.')).map((e) => [e.event_type, (e.data.deny_detail as {reason_code?: string} | undefined)?.reason_code])).toEqual([
+      ['reservation.observed_denied', 'ACTION_KIND_DENIED'],
+    ])
     expect((await admin(d.daemon.adminUrl, 'PATCH', '/v1/admin/tenants/umbra', {observe_mode: 'ENFORCE'})).status).toBe(200)
     const enforced = await call(d.url, 'POST', '/v1/events', {...event('x', 'payment.charge'), subject: {tenant: 'umbra'}}, {'X-Cycles-API-Key': umbraKey})
     expect(enforced.status).toBe(409)
