@@ -61,6 +61,7 @@ export default defineConfig({
       'test/integrity/chain-writer.test.ts',
       'test/policies/event-policies.test.ts',
       'test/events/observed-allowed.test.ts',
+      'test/policies/guard-figures.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
