@@ -62,6 +62,7 @@ export default defineConfig({
       'test/policies/event-policies.test.ts',
       'test/events/observed-allowed.test.ts',
       'test/policies/guard-figures.test.ts',
+      'test/runtime/outage-policies.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

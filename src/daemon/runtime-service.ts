@@ -8,6 +8,7 @@
 // runtime-admission.ts), runtime-finalize.ts (commit, release, extend, expiry) and runtime-reads.ts,
 // sharing runtime-core.ts.
 import type {Action, Mode, Tier} from '../protocol/types.js'
+import {lastKnownPolicies} from '../policies/policy-set.js'
 import {isStoreUnavailable} from '../store/errors.js'
 import {RuntimeCore, type CallContext, type RuntimeDeps, type ServiceResponse} from './runtime-core.js'
 import {FinalizePath} from './runtime-finalize.js'
@@ -40,6 +41,7 @@ export class RuntimeService {
       tierOf: (a) => this.tierOf(a),
       modeOfRequest: (...args) => this.core.modeOfRequest(...args),
       onStoreError,
+      lastKnownPolicies: () => lastKnownPolicies(this.core.store),
       now: this.core.now,
       newId: this.core.newId,
     })
