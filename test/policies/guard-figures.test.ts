@@ -5,6 +5,8 @@
 // the guard takes its baseline from. The guard is ticked by hand on the pinned clock.
 import {afterEach, describe, expect, it} from 'vitest'
 
+import {isDenial, recordKind} from '../../src/daemon/tier-stats.js'
+import type {DecisionRecord} from '../../src/decision-log/record.js'
 import {type TestDaemon, call, startTestDaemon} from '../support/daemon.js'
 import {ADMIN_KEY} from './support.js'
 
@@ -101,5 +103,15 @@ describe('policy denials in the guard figures', () => {
     clock = T0 + 1000
     d.daemon.guard.tick()
     expect(d.daemon.guard.window('medium')).toMatchObject({requests: 7, denials: 5})
+  })
+
+  it('a 429 LIMIT_EXCEEDED is a tier denial only with a policy behind it (the daemon shedding load is no decision)', () => {
+    const limited = {v: 1, id: 'x', ts: '', endpoint: 'reserve', request_id: 'r', trace_id: 't', tenant: 'acme', dry_run: false, mode: 'enforce', tier: 'low', decision: 'DENY', reason_code: 'LIMIT_EXCEEDED', would_decision: 'DENY', http_status: 429, latency_us: 1} as DecisionRecord
+    expect(recordKind(limited)).toBeUndefined()
+    expect(isDenial(limited)).toBe(false)
+    expect(recordKind({...limited, policy_id: 'pol_rate'})).toBe('decision')
+    expect(isDenial({...limited, policy_id: 'pol_rate'})).toBe(true)
+    // A dry-run's denial is no live decision, policy or not.
+    expect(recordKind({...limited, policy_id: 'pol_rate', dry_run: true})).toBeUndefined()
   })
 })
