@@ -109,8 +109,10 @@ describe('POST /v1/events and access control', () => {
     expect(await remaining()).toBe(before - 7)
   })
 
-  it('a shadowed tier applies the debit and records the policy denial as the would-be answer (with the shadow headers)', async () => {
+  it('a shadowed tier applies the debit and records the policy denial as the would-be answer (with the shadow headers); the shadow book, what enforcement would have done, is not debited', async () => {
     const before = await remaining()
+    const shadowRemaining = async () => (await d.daemon.store.getLedgers('shadow', ['tenant:acme'], 'TOKENS'))[0]!.remaining
+    const shadowBefore = await shadowRemaining()
     const shadowed = await postEvent(event('sandbox', 'shadowed.pay'))
     expect(shadowed.status).toBe(201)
     expect(shadowed.body.status).toBe('APPLIED')
@@ -119,6 +121,10 @@ describe('POST /v1/events and access control', () => {
     expect(await remaining()).toBe(before - 7)
     const record = lastEventRecord()
     expect(record).toMatchObject({decision: 'ALLOW', mode: 'shadow', would_decision: 'DENY', would_reason_code: 'ACTION_KIND_DENIED', policy_id: 'pol_sandbox'})
+    expect(await shadowRemaining()).toBe(shadowBefore)
+    // A shadowed kind the policy allows is debited on both books.
+    expect((await postEvent(event('sandbox', 'shadowed.read'))).status).toBe(201)
+    expect(await shadowRemaining()).toBe(shadowBefore - 7)
   })
 
   it("under the tenant's observe mode the debit is applied and the denial observed, not enforced", async () => {
