@@ -16,7 +16,7 @@ import {modeFor} from '../evaluator/tiers.js'
 import {TIERS, type Tier} from '../protocol/types.js'
 import {DenialRateGuard, type GuardWindow, isUnexpectedFreeze} from '../rollout/guard.js'
 import type {GuardTripRecord, Store, TierControl} from '../store/types.js'
-import {type TierStats, isBudgetDenial, recordKind, wouldDenyRate} from './tier-stats.js'
+import {type TierStats, isDenial, recordKind, wouldDenyRate} from './tier-stats.js'
 import type {EventSink} from '../events/event.js'
 import {guardRollbackEvent} from '../events/build.js'
 
@@ -77,7 +77,8 @@ export class GuardRunner {
   /** One decision record as it is written (the request path: constant time, no I/O). */
   observe(r: DecisionRecord, nowMs: number): void {
     if (!this.deps.config.enabled || r.mode !== 'enforce' || recordKind(r) !== 'decision') return
-    const denied = isBudgetDenial(r)
+    // Budget and policy denials alike: a quota or rate limit too tight for the tier's traffic trips it too.
+    const denied = isDenial(r)
     this.rate.record(r.tier, nowMs, denied)
     if (denied && r.reason_code === 'BUDGET_FROZEN' && r.unit) this.checkFreeze(r.tier, r.denied_scope ?? r.scope_path ?? '', r.unit, nowMs)
   }

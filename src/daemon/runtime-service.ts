@@ -3,14 +3,18 @@
 // and the shadow book, applies one atomic transaction and returns the exact wire response plus the
 // facts the decision log needs.
 //
-// RuntimeService is the facade callers use; the paths live in runtime-reserve.ts (reserve, decide,
-// event), runtime-finalize.ts (commit, release, extend, expiry) and runtime-reads.ts, sharing
-// runtime-core.ts.
+// RuntimeService is the facade callers use; the paths live in runtime-reserve.ts (reserve, with
+// runtime-live-reserve.ts), runtime-decide.ts, runtime-event.ts (these three evaluate through
+// runtime-admission.ts), runtime-finalize.ts (commit, release, extend, expiry) and runtime-reads.ts,
+// sharing runtime-core.ts.
 import type {Action, Mode, Tier} from '../protocol/types.js'
+import {lastKnownPolicies} from '../policies/policy-set.js'
 import {isStoreUnavailable} from '../store/errors.js'
 import {RuntimeCore, type CallContext, type RuntimeDeps, type ServiceResponse} from './runtime-core.js'
 import {FinalizePath} from './runtime-finalize.js'
 import {ReadPath} from './runtime-reads.js'
+import {DecidePath} from './runtime-decide.js'
+import {EventPath} from './runtime-event.js'
 import {ReservePath} from './runtime-reserve.js'
 import {StoreOutageFallback, UNRECORDED} from './store-outage.js'
 
@@ -20,12 +24,16 @@ export class RuntimeService {
   private readonly core: RuntimeCore
   private readonly outage: StoreOutageFallback
   private readonly reserving: ReservePath
+  private readonly deciding: DecidePath
+  private readonly debiting: EventPath
   private readonly finalizing: FinalizePath
   private readonly reads: ReadPath
 
   constructor(deps: RuntimeDeps) {
     this.core = new RuntimeCore(deps)
     this.reserving = new ReservePath(this.core)
+    this.deciding = new DecidePath(this.core)
+    this.debiting = new EventPath(this.core)
     this.finalizing = new FinalizePath(this.core)
     this.reads = new ReadPath(this.core)
     const onStoreError = deps.onStoreError ?? (() => 'deny' as const)
@@ -33,6 +41,7 @@ export class RuntimeService {
       tierOf: (a) => this.tierOf(a),
       modeOfRequest: (...args) => this.core.modeOfRequest(...args),
       onStoreError,
+      lastKnownPolicies: () => lastKnownPolicies(this.core.store),
       now: this.core.now,
       newId: this.core.newId,
     })
@@ -47,11 +56,11 @@ export class RuntimeService {
   }
 
   async decide(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
-    return this.admitting('decide', ctx, raw, () => this.reserving.decideStored(ctx, raw))
+    return this.admitting('decide', ctx, raw, () => this.deciding.decideStored(ctx, raw))
   }
 
   async event(ctx: CallContext, raw: unknown): Promise<ServiceResponse> {
-    return this.admitting('event', ctx, raw, () => this.reserving.eventStored(ctx, raw))
+    return this.admitting('event', ctx, raw, () => this.debiting.eventStored(ctx, raw))
   }
 
   async commit(ctx: CallContext, id: string, raw: unknown): Promise<ServiceResponse> {

@@ -26,7 +26,7 @@ export interface TierStatsView {
   since_ms: number
   until_ms: number
   window_seconds: number
-  /** Live reservations and events answered with a budget decision (allow or budget denial). */
+  /** Live reservations and events answered with a decision (allow, budget or policy denial). */
   requests: number
   enforced_requests: number
   enforced_denials: number
@@ -45,20 +45,35 @@ export interface TierStatsView {
   commit_actual: number
 }
 
-/** How a record counts: a budget decision of a live reserve or an event, a settled commit, or nothing. */
-export function recordKind(r: Pick<DecisionRecord, 'endpoint' | 'dry_run' | 'decision' | 'reason_code' | 'http_status' | 'store_error'>): 'decision' | 'commit' | undefined {
+/**
+ * Policy refusals (v0.1.26 access lists and quotas, the approval gate, a policy's rate limit): a tier's
+ * traffic refused like a budget denial, so a limit set too tight by a rollout step shows in its
+ * figures. LIMIT_EXCEEDED counts only with a policy behind it (the daemon's own capacity 429 is no decision).
+ */
+const POLICY_DENIAL_REASONS: ReadonlySet<string> = new Set(['ACTION_KIND_DENIED', 'ACTION_KIND_NOT_ALLOWED', 'ACTION_QUOTA_EXCEEDED', 'APPROVAL_REQUIRED'])
+
+function isDenialReason(reason: string | undefined, policy_id: string | undefined): boolean {
+  if (reason === undefined) return false
+  return BUDGET_DENIAL_REASONS.has(reason) || POLICY_DENIAL_REASONS.has(reason) || (reason === 'LIMIT_EXCEEDED' && policy_id !== undefined)
+}
+
+type Counted = Pick<DecisionRecord, 'endpoint' | 'dry_run' | 'decision' | 'reason_code' | 'http_status' | 'store_error' | 'policy_id'>
+
+/** How a record counts: a decision (allow, budget or policy denial) of a live reserve or an event, a settled commit, or nothing. */
+export function recordKind(r: Counted): 'decision' | 'commit' | undefined {
   if (r.store_error !== undefined || r.http_status >= 500) return undefined
   if ((r.endpoint === 'reserve' && !r.dry_run) || r.endpoint === 'event') {
-    return r.decision !== 'DENY' || BUDGET_DENIAL_REASONS.has(r.reason_code ?? '') ? 'decision' : undefined
+    return r.decision !== 'DENY' || isDenialReason(r.reason_code, r.policy_id) ? 'decision' : undefined
   }
   if (r.endpoint === 'commit' && r.decision !== 'DENY' && r.http_status === 200) return 'commit'
   return undefined
 }
 
-/** A budget denial the record answered (decision) or would have answered under full enforcement. */
-export const isBudgetDenial = (r: Pick<DecisionRecord, 'decision' | 'reason_code'>): boolean => r.decision === 'DENY' && BUDGET_DENIAL_REASONS.has(r.reason_code ?? '')
-export const isWouldDenial = (r: Pick<DecisionRecord, 'would_decision' | 'would_reason_code' | 'decision' | 'reason_code'>): boolean =>
-  r.would_decision === 'DENY' && BUDGET_DENIAL_REASONS.has(r.would_reason_code ?? r.reason_code ?? '')
+/** A budget or policy denial the record answered. */
+export const isDenial = (r: Pick<DecisionRecord, 'decision' | 'reason_code' | 'policy_id'>): boolean => r.decision === 'DENY' && isDenialReason(r.reason_code, r.policy_id)
+/** A budget or policy denial full enforcement would have answered (the shadow book's answer). */
+export const isWouldDenial = (r: Pick<DecisionRecord, 'would_decision' | 'would_reason_code' | 'decision' | 'reason_code' | 'policy_id'>): boolean =>
+  r.would_decision === 'DENY' && isDenialReason(r.would_reason_code ?? r.reason_code, r.policy_id)
 
 export class TierStats {
   private readonly buckets = new Map<Tier, Float64Array>()
@@ -83,7 +98,7 @@ export class TierStats {
       values[at + REQUESTS]++
       if (r.mode === 'enforce') {
         values[at + ENFORCED]++
-        if (isBudgetDenial(r)) values[at + ENFORCED_DENIALS]++
+        if (isDenial(r)) values[at + ENFORCED_DENIALS]++
       }
       if (isWouldDenial(r)) values[at + WOULD_DENIALS]++
     } else if (r.estimate !== undefined && r.actual !== undefined) {

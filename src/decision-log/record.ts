@@ -4,7 +4,7 @@
 // v2 is v1 plus the hash chain: `prev_hash` and `hash` as the last two members of the line, sealed
 // by the writer (src/decision-log/chain.ts with src/integrity/chain.ts). Records are built as v1;
 // the daemon's writer turns them into v2 lines as it writes them. Ingest reads both.
-import type {Action, Decision, Mode, OveragePolicy, Subject, Tier, Unit} from '../protocol/types.js'
+import type {Action, Caps, Decision, Mode, OveragePolicy, Subject, Tier, Unit} from '../protocol/types.js'
 
 export const DECISION_LOG_SCHEMA_VERSION = 1
 /** Schema versions `cycles shadow ingest` reads. */
@@ -71,6 +71,8 @@ export interface DecisionRecord {
   observe_mode?: 'OBSERVE'
   /** Optional: the policy that governed the request (its denial, quotas, caps or limits), when one did. */
   policy_id?: string
+  /** Optional (v0.1.26 observe mode): the caps of an observed ALLOW_WITH_CAPS (reservation.observed_allowed's caps_applied). */
+  caps?: Caps
   /** v2: the previous record's hash (64 zeros for the first record of the instance's chain). */
   prev_hash?: string
   /** v2: SHA-256 of the line up to and with prev_hash (src/integrity/chain.ts). */

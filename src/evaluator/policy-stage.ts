@@ -7,7 +7,7 @@ import {invalid} from '../protocol/errors.js'
 import type {Action, Amount, Ledger, Tenant} from '../protocol/types.js'
 import type {DocWrite, Store, Tx} from '../store/types.js'
 import {budgetDenyDetail} from '../policies/deny-detail.js'
-import {counterWrites, rateWrites, type DenyDetail} from '../policies/evaluate.js'
+import {accessDenial, counterWrites, rateWrites, type DenyDetail} from '../policies/evaluate.js'
 import type {ObserveMode} from '../policies/types.js'
 import type {ReserveEvaluation} from './evaluate.js'
 import {resolveKind} from '../policies/action-kinds.js'
@@ -101,6 +101,49 @@ function numberOf(v: unknown): number {
 }
 
 export const NO_POLICY_STAGE: PolicyStage = {counters: [], approvalConsume: []}
+
+export type AccessInput = Pick<PolicyStageInput, 'set' | 'tenant' | 'affected_scopes' | 'action' | 'nowMs'>
+
+/**
+ * Step 1 alone — the governing policy's denied / allowed action kinds — which reads no store: what
+ * events (no reservation, so no quota or approval) and the store-outage fallback apply. The same
+ * selection and the same list check as the reservation path's evaluatePolicyStage.
+ */
+export function accessControlStage(input: AccessInput): PolicyStage {
+  const policies = input.set.byTenant.get(input.tenant)
+  const selected = policies ? selectPolicy(policies, input.affected_scopes, input.nowMs) : undefined
+  if (!selected) return NO_POLICY_STAGE
+  const denial = accessDenial(selected.policy, input.action.kind, selected.scope)
+  return {selected, ...(denial ? {denial} : {}), counters: [], approvalConsume: []}
+}
+
+/**
+ * What the policy stage can still decide while the store is unreachable, from the policies last loaded:
+ * access control (step 1: lists need no store), and the approval gate, which fails closed (its grants
+ * are in the store). `countersUnread` says the request has quota or rate counters nobody can read:
+ * the caller answers it as `on_store_error` says, like the budgets it cannot read either.
+ */
+export function policyStageWithoutStore(input: AccessInput & {run_id?: string; scope_path: string}): {stage: PolicyStage; countersUnread: boolean} {
+  const {set, action, nowMs, tenant} = input
+  checkKindDeclared(action.kind, set)
+  const policies = set.byTenant.get(tenant)
+  const selected = policies ? selectPolicy(policies, input.affected_scopes, nowMs) : undefined
+  if (!selected) return {stage: NO_POLICY_STAGE, countersUnread: false}
+  const resolution = resolveKind(action.kind, set.customKinds)
+  if ('undeclaredCustom' in resolution) return {stage: NO_POLICY_STAGE, countersUnread: false} // refused above
+  const plan = planPolicy(selected, {tenant, kind: action.kind, kindResolution: resolution, policy_keys: action.policy_keys, run_id: input.run_id, nowMs})
+  if (plan.access) return {stage: {selected, denial: plan.access, counters: [], approvalConsume: []}, countersUnread: false}
+  const stage: PolicyStage = {selected, counters: [], approvalConsume: []}
+  if (plan.needsApproval) {
+    const id = selected.policy.policy_id
+    stage.denial = {
+      reason_code: 'APPROVAL_REQUIRED',
+      message: `Approval required for ${action.kind} on ${input.scope_path} (policy ${id}), and the approvals store is unreachable; denied (the approval gate fails closed)`,
+      detail: {reason_code: 'APPROVAL_REQUIRED', blocked_by_policy: id, blocked_by_scope: selected.scope, suggested_fix: 'Retry once the store is reachable again: approval grants are kept there'},
+    }
+  }
+  return {stage, countersUnread: plan.counters.length > 0 || rateUse(selected, tenant, 'reservations', nowMs) !== undefined}
+}
 
 /** The effective observe mode (v0.1.26 PRECEDENCE): the request's, else the tenant's unless ENFORCE, else ENFORCE. */
 export function observeModeOf(requested: ObserveMode | undefined, tenant: Tenant | undefined): 'OBSERVE' | 'ENFORCE' {

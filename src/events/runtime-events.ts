@@ -1,6 +1,6 @@
 // Events read off the runtime plane's decision records (the daemon hands over each one as its
 // response leaves): reservation.denied, reservation.observed_denied (shadow mode, the v0.1.26
-// name), reservation.commit_overage, the denial-rate spike, the live loop signature and the store's
+// name), reservation.observed_allowed (v0.1.26 observe mode), reservation.commit_overage, the denial-rate spike, the live loop signature and the store's
 // connection going and coming back. Detectors keep O(1) state per tenant / run; no store reads.
 import {BUDGET_DENIAL_REASONS, type DecisionRecord} from '../decision-log/record.js'
 import type {ApiKey, Reservation} from '../protocol/types.js'
@@ -13,6 +13,8 @@ import {RateSpikeDetector} from './detectors/rate-spike.js'
 /** The live loop signature's event type (`custom.` as the spec asks of types it does not define; filed under reservation). */
 export const LOOP_EVENT = 'custom.reservation.loop_detected'
 const ADMISSIONS = new Set(['reserve', 'decide', 'event'])
+/** Where v0.1.26 observe mode evaluates as a dry-run (an event under it still persists: its observed denial is a would-be one). */
+const OBSERVABLE = new Set(['reserve', 'decide'])
 
 export interface RuntimeEventsOptions {
   sink: EventSink
@@ -55,12 +57,32 @@ export class RuntimeEvents {
         data: {scope: r.scope_path, unit: r.unit, reason_code: r.reason_code, requested_amount: r.estimate, action: r.action, subject: r.subject, ...(r.policy_id ? {policy_id: r.policy_id} : {}), ...(r.dry_run ? {dry_run: true} : {})},
       })
     }
-    if (ADMISSIONS.has(r.endpoint) && r.observe_mode === 'OBSERVE' && r.decision === 'DENY' && r.reason_code) {
+    if (OBSERVABLE.has(r.endpoint) && r.observe_mode === 'OBSERVE' && r.decision === 'DENY' && r.reason_code) {
       const scope = r.denied_scope ?? r.scope_path
       emit('reservation.observed_denied', {
         scope,
         data: {scope, unit: r.unit, deny_detail: {reason_code: r.reason_code, ...(r.denied_scope ? {blocked_by_scope: r.denied_scope} : {})}, observe_mode: 'OBSERVE', action: r.action, subject: r.subject, estimated_amount: r.estimate ?? r.actual, ...(r.policy_id ? {policy_id: r.policy_id} : {})},
         correlation_id: stableId('obs', r.tenant, scope, r.action?.kind, Math.floor(now / 60_000), r.reason_code),
+      })
+    }
+    // Its ALLOW counterpart (v0.1.26 SIDE-EFFECT CONTRACT), the denominator of the observed denial
+    // rate: on the same records as the observed denial above. Not sampled, so no sample_rate.
+    if (OBSERVABLE.has(r.endpoint) && r.observe_mode === 'OBSERVE' && (r.decision === 'ALLOW' || r.decision === 'ALLOW_WITH_CAPS')) {
+      const scope = r.scope_path
+      emit('reservation.observed_allowed', {
+        scope,
+        data: {
+          scope,
+          decision: r.decision,
+          unit: r.unit,
+          action: r.action,
+          subject: r.subject,
+          estimated_amount: r.estimate ?? r.actual,
+          observe_mode: 'OBSERVE',
+          ...(r.decision === 'ALLOW_WITH_CAPS' && r.caps ? {caps_applied: r.caps} : {}),
+        },
+        // The spec's rule: a hash of (tenant, scope, run); without a run, none.
+        ...(r.run_id ? {correlation_id: stableId('oba', r.tenant, scope, r.run_id)} : {}),
       })
     }
     if (ADMISSIONS.has(r.endpoint) && r.decision !== 'DENY' && r.would_decision === 'DENY' && r.would_reason_code) {

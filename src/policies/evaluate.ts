@@ -109,7 +109,7 @@ export function planPolicy(selected: SelectedPolicy, req: PolicyRequest): Policy
   return plan
 }
 
-function accessDenial(policy: Policy, kind: string, scope: string): PolicyDenial | undefined {
+export function accessDenial(policy: Policy, kind: string, scope: string): PolicyDenial | undefined {
   const id = policy.policy_id
   if (policy.denied_action_kinds.length > 0 && policy.denied_action_kinds.includes(kind)) {
     return {

@@ -47,6 +47,11 @@ class PolicyCache {
     return this.loading
   }
 
+  /** The set loaded last, however old; undefined before the first load and after a change through this process. */
+  lastLoaded(): PolicySet | undefined {
+    return this.value
+  }
+
   invalidate(): void {
     this.generation++
     this.value = undefined
@@ -64,6 +69,11 @@ function cacheFor(store: Store): PolicyCache {
 
 export function currentPolicies(store: Store, nowMs: number): PolicySet | Promise<PolicySet> {
   return cacheFor(store).get(nowMs)
+}
+
+/** The policies as last loaded, however old: what the store-outage fallback applies while no load can succeed. */
+export function lastKnownPolicies(store: Store): PolicySet | undefined {
+  return caches.get(store)?.lastLoaded()
 }
 
 /** After a policy or custom-kind change through this process. */

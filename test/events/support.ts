@@ -69,11 +69,12 @@ export async function onlyEvent(td: TestDaemon, type: string, query: Record<stri
 
 /**
  * The admin spec's Event schema. Types the v0.1.25 enum does not list (reservation.observed_denied
- * from the v0.1.26 extension, `custom.*` ones the spec allows by rule) are checked with the rest of
+ * and observed_allowed from the v0.1.26 extension, `custom.*` ones the spec allows by rule) are checked with the rest of
  * the envelope under a listed type; the type itself is asserted separately.
  */
 export function expectSpec(schema: string, body: unknown): void {
-  const substitute = (e: CyclesEvent) => (e.event_type.startsWith('custom.') || e.event_type === 'reservation.observed_denied' ? {...e, event_type: 'system.high_latency'} : e)
+  const v26 = new Set(['reservation.observed_denied', 'reservation.observed_allowed'])
+  const substitute = (e: CyclesEvent) => (e.event_type.startsWith('custom.') || v26.has(e.event_type) ? {...e, event_type: 'system.high_latency'} : e)
   let value = body
   if (schema === 'Event') value = substitute(body as CyclesEvent)
   if (schema === 'EventListResponse') value = {...(body as object), events: (body as {events: CyclesEvent[]}).events.map(substitute)}
