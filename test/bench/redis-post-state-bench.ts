@@ -67,7 +67,9 @@ async function captureLifecycle(url: string, prefix: string, dir: string): Promi
     const commitTx = applied.find((tx) => tx.reservation?.value.status === 'COMMITTED')
     if (!reserveTx || !commitTx) throw new Error('capture: the daemon applied no reserve or commit transaction')
     if (!reserveTx.deltas?.some((d) => d.book === 'real') || !commitTx.deltas?.some((d) => d.book === 'real')) throw new Error('capture: the lifecycle did not touch the real book')
-    return {reserve: JSON.stringify(reserveTx), commit: JSON.stringify(commitTx), reservationId}
+    // Without the flag the event watch (on by default) may have set: each mode sets its own.
+    const template = ({returnLedgers: _asked, ...tx}: Tx) => JSON.stringify(tx)
+    return {reserve: template(reserveTx), commit: template(commitTx), reservationId}
   } finally {
     await daemon.stop()
   }
@@ -82,7 +84,12 @@ interface ModeRun {
   scriptCalls: number
   redisCpuUs: number
   clientCpuUs: number
+  /** Calls of the ledger commands the script makes (COUNTED), from commandstats: exact, unlike the times. */
+  commands: Record<string, number>
 }
+
+/** Ledger commands made inside the script, counted per transaction: HMGET loads, HSET writes, HGETALL post-state reads. */
+const COUNTED = ['hmget', 'hset', 'hgetall']
 
 /** Closed loop for `seconds`: `inFlight` workers each applying reserve → commit → reserve ... with fresh ids. */
 async function replay(store: Store, admin: Redis, life: Lifecycle, returnLedgers: boolean, inFlight: number, seconds: number): Promise<ModeRun> {
@@ -98,7 +105,8 @@ async function replay(store: Store, admin: Redis, life: Lifecycle, returnLedgers
     const calls = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(commands)?.[1] ?? 0)
     const cpu = String(await admin.info('cpu'))
     const v = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(cpu)?.[1] ?? Number.NaN)
-    return {scriptUs: usec('evalsha') + usec('eval'), calls: calls('evalsha') + calls('eval'), redisCpuS: v('used_cpu_user') + v('used_cpu_sys')}
+    const inScript = Object.fromEntries(COUNTED.map((cmd) => [cmd, calls(cmd)]))
+    return {scriptUs: usec('evalsha') + usec('eval'), calls: calls('evalsha') + calls('eval'), redisCpuS: v('used_cpu_user') + v('used_cpu_sys'), inScript}
   }
   await admin.config('RESETSTAT')
   const before = await stats()
@@ -132,6 +140,7 @@ async function replay(store: Store, admin: Redis, life: Lifecycle, returnLedgers
     scriptCalls: after.calls - before.calls,
     redisCpuUs: (after.redisCpuS - before.redisCpuS) * 1e6,
     clientCpuUs: client.user + client.system,
+    commands: Object.fromEntries(COUNTED.map((cmd) => [cmd, after.inScript[cmd] - before.inScript[cmd]])),
   }
 }
 
@@ -165,13 +174,14 @@ export async function runPostStateBench(args: string[]): Promise<void> {
         txPerCall: tx / sum((r) => r.scriptCalls),
         redisCpuUsPerTx: sum((r) => r.redisCpuUs) / tx,
         clientCpuUsPerTx: sum((r) => r.clientCpuUs) / tx,
+        commandsPerTx: COUNTED.map((cmd) => `${cmd} ${f(sum((r) => r.commands[cmd]) / tx, 2)}`).join(', '),
       }
     }
     const off = total(false)
     const on = total(true)
-    console.log(`${'returnLedgers'.padEnd(14)} ${'tx/s'.padStart(8)} ${'script µs/tx'.padStart(13)} ${'tx/call'.padStart(8)} ${'redis CPU µs/tx'.padStart(16)} ${'client CPU µs/tx'.padStart(17)} failed`)
+    console.log(`${'returnLedgers'.padEnd(14)} ${'tx/s'.padStart(8)} ${'script µs/tx'.padStart(13)} ${'tx/call'.padStart(8)} ${'redis CPU µs/tx'.padStart(16)} ${'client CPU µs/tx'.padStart(17)} failed; Redis commands`)
     for (const [label, t] of [['off', off], ['on', on]] as const) {
-      console.log(`${label.padEnd(14)} ${f(t.perSecond).padStart(8)} ${f(t.scriptUsPerTx, 1).padStart(13)} ${f(t.txPerCall, 1).padStart(8)} ${f(t.redisCpuUsPerTx, 1).padStart(16)} ${f(t.clientCpuUsPerTx, 1).padStart(17)} ${t.failed}`)
+      console.log(`${label.padEnd(14)} ${f(t.perSecond).padStart(8)} ${f(t.scriptUsPerTx, 1).padStart(13)} ${f(t.txPerCall, 1).padStart(8)} ${f(t.redisCpuUsPerTx, 1).padStart(16)} ${f(t.clientCpuUsPerTx, 1).padStart(17)} ${t.failed}; per tx: ${t.commandsPerTx}`)
     }
     console.log(
       `on/off: throughput ×${f(on.perSecond / off.perSecond, 3)}, script time per transaction ×${f(on.scriptUsPerTx / off.scriptUsPerTx, 3)}, ` +
