@@ -54,14 +54,6 @@ export function hashToLedger(h: Record<string, string> | null | undefined, scope
   return ledger
 }
 
-/** Flat [field, value, ...] reply of HGETALL inside a script → object. */
-export function flatToObject(flat: unknown): Record<string, string> {
-  const out: Record<string, string> = {}
-  if (!Array.isArray(flat)) return out
-  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1])
-  return out
-}
-
 /**
  * A delta's `set` split for the script: numeric counters that feed `remaining` (allocated, spent,
  * debt) and flag fields written as hash strings (null = delete the field).
