@@ -84,6 +84,8 @@ interface ModeRun {
   scriptCalls: number
   redisCpuUs: number
   clientCpuUs: number
+  /** Reply bytes (the INFO calls' few hundred bytes included). */
+  bytesFromRedis: number
   /** Calls of the ledger commands the script makes (COUNTED), from commandstats: exact, unlike the times. */
   commands: Record<string, number>
 }
@@ -106,7 +108,9 @@ async function replay(store: Store, admin: Redis, life: Lifecycle, returnLedgers
     const cpu = String(await admin.info('cpu'))
     const v = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(cpu)?.[1] ?? Number.NaN)
     const inScript = Object.fromEntries(COUNTED.map((cmd) => [cmd, calls(cmd)]))
-    return {scriptUs: usec('evalsha') + usec('eval'), calls: calls('evalsha') + calls('eval'), redisCpuS: v('used_cpu_user') + v('used_cpu_sys'), inScript}
+    const net = String(await admin.info('stats'))
+    const bytesOut = Number(/total_net_output_bytes:(\d+)/.exec(net)?.[1] ?? Number.NaN)
+    return {scriptUs: usec('evalsha') + usec('eval'), calls: calls('evalsha') + calls('eval'), redisCpuS: v('used_cpu_user') + v('used_cpu_sys'), inScript, bytesOut}
   }
   await admin.config('RESETSTAT')
   const before = await stats()
@@ -140,6 +144,7 @@ async function replay(store: Store, admin: Redis, life: Lifecycle, returnLedgers
     scriptCalls: after.calls - before.calls,
     redisCpuUs: (after.redisCpuS - before.redisCpuS) * 1e6,
     clientCpuUs: client.user + client.system,
+    bytesFromRedis: after.bytesOut - before.bytesOut,
     commands: Object.fromEntries(COUNTED.map((cmd) => [cmd, after.inScript[cmd] - before.inScript[cmd]])),
   }
 }
@@ -148,8 +153,10 @@ const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', 
 
 export async function runPostStateBench(args: string[]): Promise<void> {
   const quick = args.includes('--quick')
-  const seconds = quick ? 3 : 6
-  const rounds = quick ? 2 : 3
+  // Many short rounds: on this shared machine the load from others moves within seconds, and the
+  // median of the per-round on/off ratios is what stays put.
+  const seconds = quick ? 2 : 3
+  const rounds = quick ? 3 : 8
   const inFlight = 32
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cycles-redis-post-state-'))
   const redis = await startRedis()
@@ -161,8 +168,20 @@ export async function runPostStateBench(args: string[]): Promise<void> {
     store = await RedisStore.open({url: redis.url, prefix})
     await replay(store, admin, life, false, inFlight, 1) // warm-up
     const runs: ModeRun[] = []
-    // Alternating, so drift on this shared machine hits both modes alike.
-    for (let i = 0; i < rounds; i++) for (const on of i % 2 === 0 ? [false, true] : [true, false]) runs.push(await replay(store, admin, life, on, inFlight, seconds))
+    const roundRatios: Array<{throughput: number; script: number}> = []
+    // Each round runs both modes back to back, in alternating order, so drift hits both alike.
+    for (let i = 0; i < rounds; i++) {
+      const pair: ModeRun[] = []
+      for (const on of i % 2 === 0 ? [false, true] : [true, false]) pair.push(await replay(store, admin, life, on, inFlight, seconds))
+      runs.push(...pair)
+      const [offRun, onRun] = pair[0].returnLedgers ? [pair[1], pair[0]] : pair
+      const rate = (r: ModeRun) => r.transactions / r.seconds
+      roundRatios.push({throughput: rate(onRun) / rate(offRun), script: onRun.scriptUs / onRun.transactions / (offRun.scriptUs / offRun.transactions)})
+    }
+    const median = (xs: number[]) => {
+      const s = [...xs].sort((a, b) => a - b)
+      return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+    }
     const total = (on: boolean) => {
       const rs = runs.filter((r) => r.returnLedgers === on)
       const sum = (pick: (r: ModeRun) => number) => rs.reduce((s, r) => s + pick(r), 0)
@@ -174,6 +193,7 @@ export async function runPostStateBench(args: string[]): Promise<void> {
         txPerCall: tx / sum((r) => r.scriptCalls),
         redisCpuUsPerTx: sum((r) => r.redisCpuUs) / tx,
         clientCpuUsPerTx: sum((r) => r.clientCpuUs) / tx,
+        bytesPerTx: sum((r) => r.bytesFromRedis) / tx,
         commandsPerTx: COUNTED.map((cmd) => `${cmd} ${f(sum((r) => r.commands[cmd]) / tx, 2)}`).join(', '),
       }
     }
@@ -181,11 +201,15 @@ export async function runPostStateBench(args: string[]): Promise<void> {
     const on = total(true)
     console.log(`${'returnLedgers'.padEnd(14)} ${'tx/s'.padStart(8)} ${'script µs/tx'.padStart(13)} ${'tx/call'.padStart(8)} ${'redis CPU µs/tx'.padStart(16)} ${'client CPU µs/tx'.padStart(17)} failed; Redis commands`)
     for (const [label, t] of [['off', off], ['on', on]] as const) {
-      console.log(`${label.padEnd(14)} ${f(t.perSecond).padStart(8)} ${f(t.scriptUsPerTx, 1).padStart(13)} ${f(t.txPerCall, 1).padStart(8)} ${f(t.redisCpuUsPerTx, 1).padStart(16)} ${f(t.clientCpuUsPerTx, 1).padStart(17)} ${t.failed}; per tx: ${t.commandsPerTx}`)
+      console.log(`${label.padEnd(14)} ${f(t.perSecond).padStart(8)} ${f(t.scriptUsPerTx, 1).padStart(13)} ${f(t.txPerCall, 1).padStart(8)} ${f(t.redisCpuUsPerTx, 1).padStart(16)} ${f(t.clientCpuUsPerTx, 1).padStart(17)} ${t.failed}; per tx: ${t.commandsPerTx}, ${f(t.bytesPerTx)} bytes from Redis`)
     }
     console.log(
-      `on/off: throughput ×${f(on.perSecond / off.perSecond, 3)}, script time per transaction ×${f(on.scriptUsPerTx / off.scriptUsPerTx, 3)}, ` +
+      `on/off, all rounds: throughput ×${f(on.perSecond / off.perSecond, 3)}, script time per transaction ×${f(on.scriptUsPerTx / off.scriptUsPerTx, 3)}, ` +
         `redis CPU per transaction ×${f(on.redisCpuUsPerTx / off.redisCpuUsPerTx, 3)}, client CPU per transaction ×${f(on.clientCpuUsPerTx / off.clientCpuUsPerTx, 3)}`,
+    )
+    console.log(
+      `per-round on/off, median of ${rounds}: throughput ×${f(median(roundRatios.map((r) => r.throughput)), 3)} (${roundRatios.map((r) => f(r.throughput, 2)).join(' ')}), ` +
+        `script time per transaction ×${f(median(roundRatios.map((r) => r.script)), 3)} (${roundRatios.map((r) => f(r.script, 2)).join(' ')})`,
     )
     console.log(`live reserve + commit transactions (enforce, 3 scopes, both books) through RedisStore.apply() in process; ${inFlight} in flight; ${rounds} rounds of ${seconds}s per mode, alternating; one redis-server`)
   } finally {
