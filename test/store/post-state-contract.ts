@@ -127,8 +127,11 @@ async function freshRead(store: Store, tx: Tx): Promise<Record<string, unknown>>
 export function describePostStateContract(name: string, factory: ClockedFactory): void {
   describe(`ledger post-states (returnLedgers): ${name}`, () => {
     const opened: Store[] = []
+    /** The stores' clock: moved before a batch, so a post-state with the previous updated_at_ms shows. */
+    let clock = NOW
     const open = async () => {
-      const store = await factory({now: () => NOW})
+      clock = NOW
+      const store = await factory({now: () => clock})
       opened.push(store)
       return store
     }
@@ -167,6 +170,7 @@ export function describePostStateContract(name: string, factory: ClockedFactory)
         expect((await together.apply(tx)).ok).toBe(true)
         expect((await alone.apply(tx)).ok).toBe(true)
       }
+      clock = NOW + 1000
       const batch: Tx[] = [
         reserveTx('q1', 100),
         reserveTx('q2', 50),
@@ -187,7 +191,7 @@ export function describePostStateContract(name: string, factory: ClockedFactory)
       // commit took the leaf further into debt, later transactions see it.
       expect(expected[2]).toMatchObject({[ledgerKey('real', A, U)]: {reserved: 50, spent: 2750, debt: 550, remaining: -350}})
       expect(expected[5]).toMatchObject({[ledgerKey('real', A, U)]: {allocated: 4000, reserved: 0, debt: 550, remaining: 700, is_over_limit: false}})
-      expect(expected[6]).toMatchObject({[ledgerKey('real', A, U)]: {reserved: 10, remaining: 690}})
+      expect(expected[6]).toMatchObject({[ledgerKey('real', A, U)]: {reserved: 10, remaining: 690, updated_at_ms: NOW + 1000}})
       // And the batched store ends where the one-at-a-time store does.
       for (const tx of batch) expect(await freshRead(together, tx)).toEqual(await freshRead(alone, tx))
     })

@@ -55,7 +55,7 @@
 //
 // Output: {results, values}. results: one entry per plan: 1 (applied) — or, when the plan has
 // overage charges or asks for the post-state of the touched ledgers (ret), {'ok', {extra, limit
-// position, ...per charge}, keyIndex, {LEDGER_FIELDS values}, keyIndex, {...}, ...} — or {'fail', kind,
+// position, ...per charge}, keyIndex, {LEDGER_FIELDS values, counters as integers}, keyIndex, {...}, ...} — or {'fail', kind,
 // detail}, or {'err', message}. values: one per read: for 'L'
 // the LEDGER_FIELDS values, for 'G' the string, for 'R' {cycles_json, cycles_update_json}, for 'H'
 // the hash, flat (a doc).
@@ -132,47 +132,37 @@ local FLAG_AT = {overdraft_limit = 8, is_over_limit = 9, status = 10, caps_json 
 -- reserved, debt changed}.
 local dirty = {}
 local dirtyOrder = {}
-
--- The stored values of working copy h's pending counter writes w, into t (LEDGER_FIELDS
--- positions): what flush() writes, so a post-state built with it is what a read after the call shows.
-local function pendingValues(h, w, t)
-  t[4] = fmt(h.m)
-  t[14] = w[1]
-  if w[2] then t[3] = fmt(h.a) end
-  if w[3] then t[6] = fmt(h.p) end
-  if w[4] then t[5] = fmt(h.r) end
-  if w[5] then t[7] = fmt(h.d) end
-end
-
 local function flush()
   for _, k in ipairs(dirtyOrder) do
     local w = dirty[k]
-    local v = loaded[k].v
-    pendingValues(loaded[k], w, v)
-    local args = {'remaining', v[4], 'updated_at_ms', v[14]}
+    local h = loaded[k]
+    local v = h.v
+    local m = fmt(h.m)
+    v[4] = m
+    v[14] = w[1]
+    local args = {'remaining', m, 'updated_at_ms', w[1]}
     local n = 4
-    if w[2] then args[n + 1] = 'allocated'; args[n + 2] = v[3]; n = n + 2 end
-    if w[3] then args[n + 1] = 'spent'; args[n + 2] = v[6]; n = n + 2 end
-    if w[4] then args[n + 1] = 'reserved'; args[n + 2] = v[5]; n = n + 2 end
-    if w[5] then args[n + 1] = 'debt'; args[n + 2] = v[7]; n = n + 2 end
+    if w[2] then v[3] = fmt(h.a); args[n + 1] = 'allocated'; args[n + 2] = v[3]; n = n + 2 end
+    if w[3] then v[6] = fmt(h.p); args[n + 1] = 'spent'; args[n + 2] = v[6]; n = n + 2 end
+    if w[4] then v[5] = fmt(h.r); args[n + 1] = 'reserved'; args[n + 2] = v[5]; n = n + 2 end
+    if w[5] then v[7] = fmt(h.d); args[n + 1] = 'debt'; args[n + 2] = v[7]; n = n + 2 end
     call('HSET', KEYS[k], unpack(args))
   end
   dirty = {}
   dirtyOrder = {}
 end
 
--- A ledger's LEDGER_FIELDS values as they are now, pending counter writes included, as a table of
--- its own (a later transaction of the call changes the working copy; the reply is built at the end).
--- false when there is no such ledger.
+-- A ledger's LEDGER_FIELDS values as they are now, pending writes included, in a table of its own
+-- (later transactions of the call change the working copy; the reply is sent at the end): the
+-- counters as numbers (integer replies: no formatting here, no parsing in the client), the rest as
+-- stored. false when there is no such ledger.
 local function postState(k)
   local h = loaded[k]
   if h == nil then h = load(k) end
   if not h then return false end
   local v = h.v
-  local t = {v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14]}
   local w = dirty[k]
-  if w then pendingValues(h, w, t) end
-  return t
+  return {v[1], v[2], h.a, h.m, h.r, h.p, h.d, v[8], v[9], v[10], v[11], v[12], v[13], w and w[1] or v[14]}
 end
 
 -- Reused for the reservation hash writes.

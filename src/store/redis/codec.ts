@@ -204,7 +204,8 @@ export function decodeIdempotency(value: string | null | undefined): Idempotency
 
 /**
  * HMGET of LEDGER_FIELDS (apply-script.ts), in that order, back to a Ledger; undefined when every
- * field is absent (no ledger). Same result as hashToLedger on the whole hash.
+ * field is absent (no ledger). Same result as hashToLedger on the whole hash. A transaction's
+ * post-state comes in the same order with the counters as integers (Number() takes either).
  */
 export function valuesToLedger(v: unknown, scope: string, unit: Unit): Ledger | undefined {
   if (!Array.isArray(v)) return undefined
