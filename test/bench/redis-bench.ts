@@ -2,6 +2,8 @@
 // store — one instance and two sharing one Redis — and on the embedded store, next to the raw Redis
 // round trip (a PING loop at the same concurrency, and redis-benchmark when installed), in one run.
 // Closed loop: each connection runs reserve → commit → reserve ... for the duration (autocannon).
+// `--ledgers`: the cost of Tx.returnLedgers (the event watch's post-states) on the store alone
+// (redis-post-state-bench.ts).
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import fs from 'node:fs'
@@ -15,6 +17,7 @@ import {Redis} from 'ioredis'
 
 import {destroyRedis, startRedis} from '../support/redis.js'
 import {benchConfig, processCpuMs} from './load.js'
+import {runPostStateBench} from './redis-post-state-bench.js'
 
 const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname)
 const KEY = 'cyc_bench_redis_0123456789abcdef'
@@ -273,6 +276,7 @@ async function overage(args: string[]): Promise<void> {
 
 export async function run(args: string[]): Promise<void> {
   if (args.includes('--overage')) return overage(args)
+  if (args.includes('--ledgers')) return runPostStateBench(args)
   const quick = args.includes('--quick')
   const seconds = quick ? 3 : 8
   const connections = 32

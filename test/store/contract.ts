@@ -6,6 +6,7 @@ import type {ApiKey, Book, Ledger, Reservation, Tenant} from '../../src/protocol
 import type {AuditEntry, OverageCharge, Store, TierControl, Tx} from '../../src/store/types.js'
 import {ledgerKey} from '../../src/store/types.js'
 import {describeDocContract} from './doc-contract.js'
+import {describePostStateContract} from './post-state-contract.js'
 
 /** A fresh store; `now` is the clock of doc expiry (doc-contract.ts). */
 export type StoreFactory = (options?: {now?: () => number}) => Promise<Store>
@@ -647,4 +648,5 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
     })
   })
   describeDocContract(name, factory)
+  describePostStateContract(name, factory)
 }

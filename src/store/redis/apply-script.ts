@@ -45,7 +45,8 @@
 //
 // Ledgers are read once per call (one HMGET of every field in LEDGER_FIELDS) and kept in a table;
 // a transaction's counter changes update that table, and the counters are written to Redis once, at
-// the end of the call (or before anything reads a ledger hash directly: ledger creation, post-state).
+// the end of the call (or before a ledger hash is written directly: ledger creation). A transaction's
+// post-state (ret) is built from that table too (postState).
 // A batched read of a ledger the call has loaded is answered from that table (the values HMGET
 // would return after the call's writes). Redis runs the whole call before any other command, so
 // nobody can observe the deferral. Each transaction runs under pcall: a Redis error inside one (say
@@ -54,7 +55,7 @@
 //
 // Output: {results, values}. results: one entry per plan: 1 (applied) — or, when the plan has
 // overage charges or asks for the post-state of the touched ledgers (ret), {'ok', {extra, limit
-// position, ...per charge}, keyIndex, {hash fields...}, keyIndex, {...}, ...} — or {'fail', kind,
+// position, ...per charge}, keyIndex, {LEDGER_FIELDS values, counters as integers}, keyIndex, {...}, ...} — or {'fail', kind,
 // detail}, or {'err', message}. values: one per read: for 'L'
 // the LEDGER_FIELDS values, for 'G' the string, for 'R' {cycles_json, cycles_update_json}, for 'H'
 // the hash, flat (a doc).
@@ -149,6 +150,19 @@ local function flush()
   end
   dirty = {}
   dirtyOrder = {}
+end
+
+-- A ledger's LEDGER_FIELDS values as they are now, pending writes included, in a table of its own
+-- (later transactions of the call change the working copy; the reply is sent at the end): the
+-- counters as numbers (integer replies: no formatting here, no parsing in the client), the rest as
+-- stored. false when there is no such ledger.
+local function postState(k)
+  local h = loaded[k]
+  if h == nil then h = load(k) end
+  if not h then return false end
+  local v = h.v
+  local w = dirty[k]
+  return {v[1], v[2], h.a, h.m, h.r, h.p, h.d, v[8], v[9], v[10], v[11], v[12], v[13], w and w[1] or v[14]}
 end
 
 -- Reused for the reservation hash writes.
@@ -427,14 +441,14 @@ local function run(plan)
     if settled then return {'ok', settled} end
     return 1
   end
+  -- From the working copies: no flush of the call's pending writes, no read per ledger.
   local out = {'ok', settled or {}}
-  flush()
   local seen = {}
   local function post(k)
     if seen[k] then return end
     seen[k] = true
     out[#out + 1] = k
-    out[#out + 1] = call('HGETALL', KEYS[k])
+    out[#out + 1] = postState(k)
   end
   if rare.n then for _, n in ipairs(rare.n) do post(n[1]) end end
   if order then for _, k in ipairs(order) do post(k) end end

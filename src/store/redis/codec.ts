@@ -54,14 +54,6 @@ export function hashToLedger(h: Record<string, string> | null | undefined, scope
   return ledger
 }
 
-/** Flat [field, value, ...] reply of HGETALL inside a script → object. */
-export function flatToObject(flat: unknown): Record<string, string> {
-  const out: Record<string, string> = {}
-  if (!Array.isArray(flat)) return out
-  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = String(flat[i + 1])
-  return out
-}
-
 /**
  * A delta's `set` split for the script: numeric counters that feed `remaining` (allocated, spent,
  * debt) and flag fields written as hash strings (null = delete the field).
@@ -212,7 +204,8 @@ export function decodeIdempotency(value: string | null | undefined): Idempotency
 
 /**
  * HMGET of LEDGER_FIELDS (apply-script.ts), in that order, back to a Ledger; undefined when every
- * field is absent (no ledger). Same result as hashToLedger on the whole hash.
+ * field is absent (no ledger). Same result as hashToLedger on the whole hash. A transaction's
+ * post-state comes in the same order with the counters as integers (Number() takes either).
  */
 export function valuesToLedger(v: unknown, scope: string, unit: Unit): Ledger | undefined {
   if (!Array.isArray(v)) return undefined

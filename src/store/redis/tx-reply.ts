@@ -5,7 +5,7 @@ import {ReplyError} from 'ioredis'
 import type {Book, Ledger, Unit} from '../../protocol/types.js'
 import type {OverageResult, Tx, TxFailure, TxResult} from '../types.js'
 import {ledgerKey} from '../types.js'
-import {flatToObject, hashToLedger} from './codec.js'
+import {valuesToLedger} from './codec.js'
 import {toStoreError} from './connection.js'
 
 /** One transaction's reply from APPLY_SCRIPT: 1 (done), ok with overage results and ledgers, a failure, an error. */
@@ -33,7 +33,7 @@ export function settleTx(
   for (let i = 2; i + 1 < reply.length; i += 2) {
     const where = ledgerOf.get(Number(reply[i]))
     if (!where) continue
-    const ledger = hashToLedger(flatToObject(reply[i + 1]), where.scope, where.unit)
+    const ledger = valuesToLedger(reply[i + 1], where.scope, where.unit)
     if (ledger) ledgers.set(ledgerKey(where.book, where.scope, where.unit), ledger)
   }
   return overage ? {ok: true, ledgers, overage} : {ok: true, ledgers}
