@@ -1,16 +1,13 @@
 // GET /v1/admin/overview and GET /v1/auth/introspect (the v0.1.26 governance parts: governance-overview.ts).
 import {randomUUID} from 'node:crypto'
 
-import {BUDGET_DENIAL_REASONS, type DecisionRecord} from '../decision-log/record.js'
+import {type DecisionRecord, isDenialReason} from '../decision-log/record.js'
 import type {ApiKey, Ledger} from '../protocol/types.js'
 import type {AdminCore, AdminResult, DenialSample} from './context.js'
 import {iso} from './wire.js'
 import {recentEvents} from '../events/overview.js'
 import {webhookOverview} from '../webhooks/overview.js'
-import {POLICY_REASONS} from '../analytics/policy-denials.js'
 import {governanceOverview} from './governance-overview.js'
-
-const POLICY_DENIAL_REASONS: ReadonlySet<string> = new Set(POLICY_REASONS)
 
 export const EVENT_WINDOW_SECONDS = 3600
 
@@ -181,8 +178,7 @@ export class DenialRing {
   observe(record: DecisionRecord, nowMs: number): void {
     // Policy denials (v0.1.26 access control, quotas, approval) count as the spec's overview asks; an
     // observe-mode denial was admitted as a dry-run (reservation.observed_denied, not reservation.denied).
-    const reason = record.reason_code ?? ''
-    const real = record.decision === 'DENY' && record.observe_mode !== 'OBSERVE' && (BUDGET_DENIAL_REASONS.has(reason) || POLICY_DENIAL_REASONS.has(reason))
+    const real = record.decision === 'DENY' && record.observe_mode !== 'OBSERVE' && isDenialReason(record.reason_code, record.policy_id)
     // Admissions only: a commit of a would-denied reservation repeats its reserve's would-be denial.
     const admission = record.endpoint === 'reserve' || record.endpoint === 'decide' || record.endpoint === 'event'
     const would = !real && admission && record.decision !== 'DENY' && record.would_decision === 'DENY'

@@ -4,9 +4,10 @@
 // deny_detail, so the rule is named from the record's policy_id and reason code.
 import type {ShadowDb} from './db.js'
 import {sqlString} from './schema.js'
+import {POLICY_DENIAL_REASON_CODES} from '../decision-log/record.js'
 
 /** Reason codes only a policy gives (LIMIT_EXCEEDED counts when a policy governed the request). */
-export const POLICY_REASONS = ['ACTION_KIND_DENIED', 'ACTION_KIND_NOT_ALLOWED', 'ACTION_QUOTA_EXCEEDED', 'APPROVAL_REQUIRED'] as const
+export const POLICY_REASONS = POLICY_DENIAL_REASON_CODES
 
 export interface PolicyDenialRow {
   /** `policy_id reason action_kind`, e.g. "pol_support ACTION_QUOTA_EXCEEDED email.send". */

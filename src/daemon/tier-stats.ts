@@ -2,7 +2,7 @@
 // `GET /v1/admin/rollout` reports, what `cycles tier set … enforce` previews and what the guard
 // takes its fallback baseline from. Fed from every decision record as it is written; O(1) per record
 // (one bucket, a few additions). Counters are per instance and start empty at each start.
-import {BUDGET_DENIAL_REASONS, type DecisionRecord} from '../decision-log/record.js'
+import {type DecisionRecord, isDenialReason} from '../decision-log/record.js'
 import {TIERS, type Tier} from '../protocol/types.js'
 
 const MINUTE_MS = 60_000
@@ -43,18 +43,6 @@ export interface TierStatsView {
   overages: number
   commit_estimate: number
   commit_actual: number
-}
-
-/**
- * Policy refusals (v0.1.26 access lists and quotas, the approval gate, a policy's rate limit): a tier's
- * traffic refused like a budget denial, so a limit set too tight by a rollout step shows in its
- * figures. LIMIT_EXCEEDED counts only with a policy behind it (the daemon's own capacity 429 is no decision).
- */
-const POLICY_DENIAL_REASONS: ReadonlySet<string> = new Set(['ACTION_KIND_DENIED', 'ACTION_KIND_NOT_ALLOWED', 'ACTION_QUOTA_EXCEEDED', 'APPROVAL_REQUIRED'])
-
-function isDenialReason(reason: string | undefined, policy_id: string | undefined): boolean {
-  if (reason === undefined) return false
-  return BUDGET_DENIAL_REASONS.has(reason) || POLICY_DENIAL_REASONS.has(reason) || (reason === 'LIMIT_EXCEEDED' && policy_id !== undefined)
 }
 
 type Counted = Pick<DecisionRecord, 'endpoint' | 'dry_run' | 'decision' | 'reason_code' | 'http_status' | 'store_error' | 'policy_id'>

@@ -143,3 +143,19 @@ export const BUDGET_DENIAL_REASONS: ReadonlySet<string> = new Set([
   'BUDGET_NOT_FOUND',
   'NOT_FOUND',
 ])
+
+/**
+ * Policy refusals (v0.1.26 access lists and quotas, the approval gate): traffic refused like a budget
+ * denial, so a limit set too tight shows in the tier figures, the overview and the denial-rate spike.
+ */
+export const POLICY_DENIAL_REASON_CODES = ['ACTION_KIND_DENIED', 'ACTION_KIND_NOT_ALLOWED', 'ACTION_QUOTA_EXCEEDED', 'APPROVAL_REQUIRED'] as const
+export const POLICY_DENIAL_REASONS: ReadonlySet<string> = new Set(POLICY_DENIAL_REASON_CODES)
+
+/**
+ * A budget or policy denial (a decision, not the caller's mistake). LIMIT_EXCEEDED counts only with a
+ * policy behind it (a policy's rate limit); the daemon's own capacity 429 is no decision.
+ */
+export function isDenialReason(reason: string | undefined, policyId: string | undefined): boolean {
+  if (reason === undefined) return false
+  return BUDGET_DENIAL_REASONS.has(reason) || POLICY_DENIAL_REASONS.has(reason) || (reason === 'LIMIT_EXCEEDED' && policyId !== undefined)
+}

@@ -2,7 +2,7 @@
 // response leaves): reservation.denied, reservation.observed_denied (shadow mode, the v0.1.26
 // name), reservation.observed_allowed (v0.1.26 observe mode), reservation.commit_overage, the denial-rate spike, the live loop signature and the store's
 // connection going and coming back. Detectors keep O(1) state per tenant / run; no store reads.
-import {BUDGET_DENIAL_REASONS, type DecisionRecord} from '../decision-log/record.js'
+import {type DecisionRecord, isDenialReason} from '../decision-log/record.js'
 import type {ApiKey, Reservation} from '../protocol/types.js'
 import {type EventOrigin, SOURCE_RUNTIME, apiKeyData, authFailedEvent, buildEvent, stableId} from './build.js'
 import type {EventThresholds} from './config.js'
@@ -48,7 +48,7 @@ export class RuntimeEvents {
     if (r.store_error === undefined) this.storeReachable(true)
     else if (ADMISSIONS.has(r.endpoint)) this.storeReachable(false, r.store_error)
     const attempt = r.endpoint === 'reserve' || r.endpoint === 'decide'
-    const denied = r.decision === 'DENY' && r.reason_code !== undefined && BUDGET_DENIAL_REASONS.has(r.reason_code)
+    const denied = r.decision === 'DENY' && isDenialReason(r.reason_code, r.policy_id)
     // Every reserve answered DENY (budget or policy: the reason code is an open string), except under
     // observe mode (v0.1.26), whose denials are reservation.observed_denied.
     if (r.endpoint === 'reserve' && r.decision === 'DENY' && r.reason_code !== undefined && r.observe_mode !== 'OBSERVE') {

@@ -174,3 +174,24 @@ describe('events off', () => {
     }
   })
 })
+
+describe('the denial-rate spike counts policy denials', () => {
+  const record = (extra: Partial<DecisionRecord>): DecisionRecord =>
+    ({v: 1, id: 'x', ts: '', endpoint: 'reserve', request_id: 'r', trace_id: 't', tenant: 'acme', dry_run: false, mode: 'enforce', tier: 'low', decision: 'ALLOW', would_decision: 'ALLOW', http_status: 200, latency_us: 1, ...extra}) as DecisionRecord
+  const spikes = (denial: Partial<DecisionRecord>): number => {
+    const emitted: CyclesEvent[] = []
+    const runtime = new RuntimeEvents({sink: {emit: (e) => emitted.push(e)}, thresholds: DEFAULT_EVENTS_CONFIG.thresholds, now: () => 1_700_000_000_000})
+    for (let i = 0; i < 30; i++) runtime.observeDecision(record(i % 3 === 0 ? {} : {decision: 'DENY', http_status: 409, ...denial}))
+    return emitted.filter((e) => e.event_type === 'reservation.denial_rate_spike').length
+  }
+
+  it('quota, access-list and approval denials and a policy rate limit raise it like budget denials; the daemon\'s own 429 does not', () => {
+    expect(spikes({reason_code: 'BUDGET_EXCEEDED'})).toBe(1)
+    expect(spikes({reason_code: 'ACTION_QUOTA_EXCEEDED', policy_id: 'pol_1'})).toBe(1)
+    expect(spikes({reason_code: 'ACTION_KIND_DENIED', policy_id: 'pol_1'})).toBe(1)
+    expect(spikes({reason_code: 'APPROVAL_REQUIRED', policy_id: 'pol_1'})).toBe(1)
+    expect(spikes({reason_code: 'LIMIT_EXCEEDED', policy_id: 'pol_1', http_status: 429})).toBe(1)
+    expect(spikes({reason_code: 'LIMIT_EXCEEDED', http_status: 429})).toBe(0)
+    expect(spikes({reason_code: 'INVALID_REQUEST', http_status: 400})).toBe(0)
+  })
+})
