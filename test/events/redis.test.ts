@@ -8,6 +8,7 @@ import {RedisStore} from '../../src/store/redis/redis-store.js'
 import type {TestDaemon} from '../support/daemon.js'
 import {type RedisServer, destroyRedis, startRedis} from '../support/redis.js'
 import {ACME, admin, eventsOf, expectSpec, onlyEvent, reserve, startEventsDaemon} from './support.js'
+import {debtScenario, thresholdScenario} from './ledger-scenarios.js'
 
 let redis: RedisServer
 let td: TestDaemon
@@ -49,4 +50,18 @@ describe('events on Redis', () => {
     expect(system[0]).toMatchObject({tenant_id: '__system__', data: {component: 'store', severity: 'critical'}})
     expect(system[1].data).toMatchObject({component: 'store', severity: 'info', details: {lost_since: system[0].timestamp}})
   }, 60_000)
+})
+
+describe('events read off ledger post-states on Redis (built by the apply script from its working copies)', () => {
+  for (const [name, scenario] of [['debt incurred, over the limit entered; repaid, exited', debtScenario], ['thresholds rising once each, exhaustion once, falling after a release', thresholdScenario]] as const) {
+    it(name, async () => {
+      const own = await RedisStore.open({url: redis.url, prefix: `ev-${scenario.name}:`, commandTimeoutMs: 2000, connectTimeoutMs: 2000})
+      const daemon = await startEventsDaemon('', {store: own})
+      try {
+        await scenario(daemon)
+      } finally {
+        await daemon.stop()
+      }
+    })
+  }
 })
