@@ -5,7 +5,7 @@ import type {Store, Tx, TxResult} from '../store/types.js'
 
 export function observeApplies(store: Store, wantsLedgers: (tx: Tx) => boolean, onApplied: (tx: Tx, result: TxResult) => void): Store {
   const apply = async (tx: Tx): Promise<TxResult> => {
-    const asked = wantsLedgers(tx) ? {...tx, returnLedgers: true} : tx
+    const asked = wantsLedgers(tx) ? {...tx, returnLedgers: 'real' as const} : tx
     const result = await store.apply(asked)
     try {
       onApplied(asked, result)

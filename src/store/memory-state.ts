@@ -128,8 +128,9 @@ export class MemoryState {
     if (!tx.returnLedgers && !overage) return NOTHING_RETURNED
     const touched = new Map<string, Ledger>()
     if (tx.returnLedgers) {
-      for (const l of updated) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
-      for (const l of tx.createLedgers ?? []) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
+      const asked = (book: Book) => tx.returnLedgers === true || tx.returnLedgers === book
+      for (const l of updated) if (asked(l.book)) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
+      for (const l of tx.createLedgers ?? []) if (asked(l.book)) touched.set(ledgerKey(l.book, l.scope, l.unit), l)
     }
     return overage ? {ok: true, ledgers: touched, overage} : {ok: true, ledgers: touched}
   }

@@ -235,9 +235,10 @@ export interface Tx {
   control?: TierControl
   /**
    * Ask for the post-state of the touched ledgers in `TxResult.ledgers` (empty otherwise: building it
-   * costs a map per transaction, and a read per ledger inside the Redis script).
+   * costs a map per transaction, and on Redis encoding and decoding each ledger); a book name asks
+   * for that book's ledgers only (the event watch reads the real book alone).
    */
-  returnLedgers?: boolean
+  returnLedgers?: boolean | Book
 }
 
 export type TxFailure = 'condition' | 'doc' | 'idempotency' | 'reservation' | 'exists' | 'missing' | 'overflow' | 'settlement' | 'overdraft'

@@ -99,7 +99,7 @@ async function replay(store: Store, admin: Redis, life: Lifecycle, returnLedgers
   let seq = 0
   const fresh = (template: string, n: string): Tx => {
     const tx = JSON.parse(template.replaceAll(life.reservationId, `bench-${run}-${n}`).replaceAll(TOKEN, `${run}-${n}`)) as Tx
-    return returnLedgers ? {...tx, returnLedgers: true} : tx
+    return returnLedgers ? {...tx, returnLedgers: 'real'} : tx // what the event watch asks for
   }
   const stats = async () => {
     const commands = String(await admin.info('commandstats'))

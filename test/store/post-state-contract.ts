@@ -160,6 +160,24 @@ export function describePostStateContract(name: string, factory: ClockedFactory)
       expect(states[5][ledgerKey('real', W, U)]).toMatchObject({commit_overage_policy: 'REJECT', remaining: 3800})
     })
 
+    it('returns one book\'s post-states only when asked for that book (the event watch asks for the real book)', async () => {
+      const store = await open()
+      const realOnly = (tx: Tx): Tx => ({...tx, returnLedgers: 'real'})
+      for (const tx of history().map(realOnly)) {
+        const state = returned(await store.apply(tx))
+        const realKeys = touched(tx).filter((k) => k.startsWith('real|'))
+        expect(Object.keys(state)).toEqual(realKeys)
+        const fresh = await freshRead(store, tx)
+        expect(state).toEqual(Object.fromEntries(realKeys.map((k) => [k, fresh[k]])))
+      }
+      // Several together, as the group commit sends them: each still its own real post-states.
+      const batch = [reserveTx('r1', 10), reserveTx('r2', 20), releaseTx('r1', 10)].map(realOnly)
+      const results = await Promise.all(batch.map((tx) => store.apply(tx)))
+      expect(results.map((r) => Object.keys(returned(r)))).toEqual([[`real|${T}|${U}`, `real|${A}|${U}`, `real|${W}|${U}`].sort(), [`real|${T}|${U}`, `real|${A}|${U}`, `real|${W}|${U}`].sort(), [`real|${T}|${U}`, `real|${A}|${U}`, `real|${W}|${U}`].sort()])
+      expect(returned(results[2])[ledgerKey('real', A, U)]).toMatchObject({reserved: 20})
+      expect(returned(await store.apply({...fundTx(1), returnLedgers: 'shadow'}))).toEqual({[ledgerKey('shadow', A, U)]: expect.objectContaining({allocated: 3001})})
+    })
+
     it('returns each transaction its own post-state when several on the same ledgers are submitted together', async () => {
       // The same history on two stores; then the batch goes to one together and to the other one
       // transaction at a time, read fresh after each: every batched transaction must return what

@@ -444,8 +444,14 @@ local function run(plan)
   -- From the working copies: no flush of the call's pending writes, no read per ledger.
   local out = {'ok', settled or {}}
   local seen = {}
+  -- ret as a list of key indexes: only those ledgers (one book's); the others are not encoded or sent.
+  local only
+  if type(rare.ret) == 'table' then
+    only = {}
+    for _, k in ipairs(rare.ret) do only[k] = true end
+  end
   local function post(k)
-    if seen[k] then return end
+    if seen[k] or (only and not only[k]) then return end
     seen[k] = true
     out[#out + 1] = k
     out[#out + 1] = postState(k)

@@ -30,8 +30,8 @@ export interface RarePlan {
   ctl?: {k: number; v: string; ch: string}
   /** Overage charges: ledger key indexes, debt flags 1/0, estimate, over, expected extra or -1, fail over a limit 1/0. */
   ov?: Array<[number[], number[], number, number, number, 0 | 1]>
-  /** Return the post-state of the touched ledgers. */
-  ret?: 1
+  /** Return the post-state of the touched ledgers: all (1), or those of these key indexes (one book's). */
+  ret?: 1 | number[]
 }
 
 /**
@@ -204,6 +204,10 @@ export function planTx(
     docs = planDocs(tx, k, extra, L)
   }
   if (!touched) return undefined
+  if (typeof tx.returnLedgers === 'string' && rare && ledgerOf) {
+    // One book's post-states only: the script returns these key indexes' (the others are not encoded, sent or decoded).
+    rare.ret = [...ledgerOf].filter(([, l]) => l.book === tx.returnLedgers).map(([i]) => i)
+  }
   if (rare) plan[5] = rare
   return {plan, c, d, h, docs}
 }
