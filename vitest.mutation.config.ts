@@ -59,6 +59,7 @@ export default defineConfig({
       'test/audit/embedded-chain.test.ts',
       'test/integrity/verify-log.test.ts',
       'test/integrity/chain-writer.test.ts',
+      'test/calibration/quota-loops.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
