@@ -178,7 +178,7 @@ export function whyStopped(l: Omit<FlaggedLoop, 'why'>): string {
   const notPerRun = releasedAll
     ? `not by per_run: it released every attempt, so its per_run counter (+1 at reserve, -1 at release) never passed ${l.per_run_level}`
     : `not by per_run: its per_run level (${l.per_run_level}) is within what normal runs need`
-  if (other) return `stopped by ${other.window} (max_calls ${other.max_calls}; it reached ${other.level} in one window), ${notPerRun}`
+  if (other) return `stopped by ${other.window} (max_calls ${other.max_calls}; the scope's counter reached ${other.level} in one window on its calls), ${notPerRun}`
   return `not stopped by any suggested quota, ${notPerRun}`
 }
 

@@ -128,7 +128,7 @@ describe('quota suggestions judged by replay, both loop kinds', () => {
     expect(byMinute).toMatchObject({scope: RESEARCH, action_kind: 'search.web', max_calls: perMinute.suggested_max_calls})
     expect(byMinute.level).toBeGreaterThan(byMinute.max_calls)
     expect(loop.why).toBe(
-      `stopped by per_minute_tumbling (max_calls ${byMinute.max_calls}; it reached ${byMinute.level} in one window), not by per_run: it released every attempt, so its per_run counter (+1 at reserve, -1 at release) never passed 1`,
+      `stopped by per_minute_tumbling (max_calls ${byMinute.max_calls}; the scope's counter reached ${byMinute.level} in one window on its calls), not by per_run: it released every attempt, so its per_run counter (+1 at reserve, -1 at release) never passed 1`,
     )
   })
 
