@@ -173,13 +173,13 @@ export async function suggestActionQuotas(db: ShadowDb, filter: LogFilter = {}, 
 export function whyStopped(l: Omit<FlaggedLoop, 'why'>): string {
   const byRun = l.stopped_by.find((s) => s.window === 'per_run')
   const other = l.stopped_by.find((s) => s.window !== 'per_run')
-  if (byRun) return `stopped by per_run (max_calls ${byRun.max_calls}; it reached ${byRun.level}): ${l.committed} of its ${l.attempts} call(s) committed, and committed calls keep counting`
-  const releasedAll = l.attempts > 0 && l.released >= l.attempts - 1
-  const notPerRun = releasedAll
-    ? `not by per_run: it released every attempt, so its per_run counter (+1 at reserve, -1 at release) never passed ${l.per_run_level}`
-    : `not by per_run: its per_run level (${l.per_run_level}) is within what normal runs need`
-  if (other) return `stopped by ${other.window} (max_calls ${other.max_calls}; the scope's counter reached ${other.level} in one window on its calls), ${notPerRun}`
-  return `not stopped by any suggested quota, ${notPerRun}`
+  if (byRun) return `stopped by per_run (max_calls ${byRun.max_calls}; it reached ${byRun.level}): only a release gives a slot back, and it released ${l.released} of its ${l.attempts} call(s) (${l.committed} committed)`
+  const releasedAll = l.attempts > 0 && l.released === l.attempts
+  const perRunReason = releasedAll
+    ? `it released every attempt, so its per_run counter (+1 at reserve, -1 at release) never passed ${l.per_run_level}`
+    : `its per_run level (${l.per_run_level}) is within what normal runs need`
+  if (other) return `stopped by ${other.window} (max_calls ${other.max_calls}; the scope's counter reached ${other.level} in one window on its calls), not by per_run: ${perRunReason}`
+  return `not stopped by any suggested quota (${perRunReason})`
 }
 
 type Working = Omit<QuotaSuggestion, 'replay'> & {replay: QuotaSuggestion['replay'] & {stopped: string[]; denied_normal: string[]}}

@@ -112,7 +112,7 @@ describe('quota suggestions judged by replay, both loop kinds', () => {
     // +1 per reserve, no change at commit: the level is the number of calls.
     expect(loop).toMatchObject({attempts: 30, committed: 30, released: 0, per_run_level: 30})
     expect(loop.stopped_by).toContainEqual({window: 'per_run', scope: SUPPORT, action_kind: 'llm.completion', max_calls: max, level: 30})
-    expect(loop.why).toBe(`stopped by per_run (max_calls ${max}; it reached 30): 30 of its 30 call(s) committed, and committed calls keep counting`)
+    expect(loop.why).toBe(`stopped by per_run (max_calls ${max}; it reached 30): only a release gives a slot back, and it released 0 of its 30 call(s) (30 committed)`)
   })
 
   it('the release loop is not stoppable by per_run (level 1) and is stopped by the per-minute quota', () => {

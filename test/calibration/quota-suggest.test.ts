@@ -9,7 +9,7 @@ import {describe, expect, it} from 'vitest'
 import {openShadowDb} from '../../src/analytics/db.js'
 import {ingest} from '../../src/analytics/ingest.js'
 import {buildReport} from '../../src/analytics/report.js'
-import {chooseMaxCalls, suggestActionQuotas} from '../../src/calibration/quota-suggest.js'
+import {chooseMaxCalls, suggestActionQuotas, whyStopped} from '../../src/calibration/quota-suggest.js'
 import {tempDir} from '../support/daemon.js'
 
 const T0 = Date.parse('2026-11-02T00:00:00.000Z')
@@ -98,6 +98,30 @@ describe('chooseMaxCalls', () => {
   })
 })
 
+describe('whyStopped: one line per flagged loop', () => {
+  const loop = {run_id: 'l', scope: SCOPE, count: 40, attempts: 40, released: 0, committed: 40, per_run_level: 40}
+  const perRun = {window: 'per_run' as const, scope: SCOPE, action_kind: 'search.web', max_calls: 9, level: 40}
+  const perMinute = {window: 'per_minute_tumbling' as const, scope: SCOPE, action_kind: 'search.web', max_calls: 21, level: 32}
+  it('names per_run first when it stops the loop, whatever else does', () => {
+    const line = 'stopped by per_run (max_calls 9; it reached 40): only a release gives a slot back, and it released 0 of its 40 call(s) (40 committed)'
+    expect(whyStopped({...loop, stopped_by: [perRun]})).toBe(line)
+    expect(whyStopped({...loop, stopped_by: [perMinute, perRun]})).toBe(line)
+  })
+  it('a loop that released every attempt: the per-window quota, and why per_run cannot', () => {
+    const released = {...loop, released: 40, committed: 0, per_run_level: 1}
+    expect(whyStopped({...released, stopped_by: [perMinute]})).toBe(
+      "stopped by per_minute_tumbling (max_calls 21; the scope's counter reached 32 in one window on its calls), not by per_run: it released every attempt, so its per_run counter (+1 at reserve, -1 at release) never passed 1",
+    )
+    expect(whyStopped({...released, stopped_by: []})).toBe('not stopped by any suggested quota (it released every attempt, so its per_run counter (+1 at reserve, -1 at release) never passed 1)')
+  })
+  it('a loop that kept some attempts is not said to have released them all', () => {
+    expect(whyStopped({...loop, released: 39, committed: 1, per_run_level: 2, stopped_by: []})).toBe('not stopped by any suggested quota (its per_run level (2) is within what normal runs need)')
+    expect(whyStopped({...loop, attempts: 0, released: 0, committed: 0, per_run_level: 0, stopped_by: [perMinute]})).toBe(
+      "stopped by per_minute_tumbling (max_calls 21; the scope's counter reached 32 in one window on its calls), not by per_run: its per_run level (0) is within what normal runs need",
+    )
+  })
+})
+
 describe('suggestActionQuotas (replay over DuckDB)', () => {
   it('per_run: the normal need with headroom stops the holding loop and no normal run; the releasing retry loop is invisible to it', async () => {
     const db = await fleetDb()
@@ -119,6 +143,12 @@ describe('suggestActionQuotas (replay over DuckDB)', () => {
       // Groups under the sample floor without a loop get no suggestion (email.send: 3 single-call runs).
       expect(q.suggestions.some((s) => s.action_kind === 'email.send')).toBe(false)
       expect(q.totals).toEqual({normal_runs: 48, loops: 2, loops_stopped: 2, loops_stopped_per_run: 1, normal_runs_denied: 0})
+      // Per loop: the holding loop never gives a slot back (per_run and per-minute stop it: 47 of its calls, 1.3 s apart, fall in its first minute); the retry loop only by the minute.
+      const loops = Object.fromEntries(q.flagged_loops.map((l) => [l.run_id, l]))
+      expect(loops['loop-hold']).toMatchObject({attempts: 60, released: 0, committed: 0, per_run_level: 60})
+      expect(loops['loop-hold'].stopped_by.map((s) => [s.window, s.max_calls, s.level])).toEqual([['per_run', 9, 60], ['per_minute_tumbling', 5, 47]])
+      expect(loops['loop-retry']).toMatchObject({attempts: 50, released: 50, committed: 0, per_run_level: 1})
+      expect(loops['loop-retry'].stopped_by.map((s) => [s.window, s.max_calls])).toEqual([['per_minute_tumbling', 5]])
     } finally {
       db.close()
     }
