@@ -162,8 +162,9 @@ export async function suggestActionQuotas(db: ShadowDb, filter: LogFilter = {}, 
     totals: {
       normal_runs: normalRuns.size,
       loops: loops.length,
-      loops_stopped: [...stoppedBy()].filter((r) => loopIds.has(r)).length,
-      loops_stopped_per_run: [...stoppedBy('per_run')].filter((r) => loopIds.has(r)).length,
+      // A replay's `stopped` holds flagged loops only (suggestWindow), so the sets count loops.
+      loops_stopped: stoppedBy().size,
+      loops_stopped_per_run: stoppedBy('per_run').size,
       normal_runs_denied: deniedNormal.size,
     },
   }
