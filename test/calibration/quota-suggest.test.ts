@@ -97,6 +97,11 @@ function edgeLog(): object[] {
   // email.send: 2 normal single-call runs and a loop of 7 held sends (a group with a loop gets a suggestion however few its runs).
   for (let r = 0; r < 2; r++) out.push(record({endpoint: 'reserve', ms: T0 + r * 3_600_000 + 9000, run: `mail-${r}`, scope: EDGE, kind: 'email.send'}))
   for (let c = 0; c < 7; c++) out.push(record({endpoint: 'reserve', ms: T0 + 22 * 3_600_000 + c * 3000, run: 'mail-loop', scope: EDGE, kind: 'email.send'}))
+  // db.query: 3 normal runs holding 2 calls, and a loop of 5 identical calls that peaks at 3 (one above the need):
+  // max_calls is cut to the need itself, which a normal run reaches and must still be admitted.
+  for (let r = 0; r < 3; r++) for (let c = 0; c < 2; c++) out.push(record({endpoint: 'reserve', ms: T0 + r * 3_600_000 + 30_000 + c * 1000, run: `query-${r}`, scope: EDGE, kind: 'db.query', estimate: 10 + c}))
+  const q0 = T0 + 23 * 3_600_000
+  for (const [i, endpoint] of (['reserve', 'reserve', 'reserve', 'release', 'release', 'reserve', 'reserve'] as const).entries()) out.push(record({endpoint, ms: q0 + i * 2000, run: 'query-loop', scope: EDGE, kind: 'db.query'}))
   return out
 }
 
@@ -236,9 +241,12 @@ describe('suggestActionQuotas (replay over DuckDB)', () => {
       expect(find('search.web', 'per_minute_tumbling')).toMatchObject({normal_need: 3, suggested_max_calls: 5, replay: {loops_denied: 2, loops_not_denied: []}})
       expect(find('llm.completion', 'per_run')).toMatchObject({runs: 10, loops: 0, normal_need: 2, suggested_max_calls: 3})
       expect(find('email.send', 'per_run')).toMatchObject({runs: 3, loops: 1, normal_need: 1, suggested_max_calls: 2, replay: {normal_runs_denied: 0, loops_denied: 1, loops_not_denied: []}})
+      expect(find('db.query', 'per_run')).toMatchObject({runs: 4, loops: 1, normal_need: 2, suggested_max_calls: 2, note: 'headroom cut to 0 so the flagged loop(s) are stopped'})
+      expect(find('db.query', 'per_run').replay).toEqual({normal_runs_denied: 0, loops_denied: 1, loops_not_denied: []})
       const hold = q.flagged_loops.find((l) => l.run_id === 'hold-9')!
       expect(hold.stopped_by.map((s) => [s.window, s.max_calls, s.level])).toEqual([['per_minute_tumbling', 5, 9]])
-      expect(q.totals).toEqual({normal_runs: 22, loops: 3, loops_stopped: 3, loops_stopped_per_run: 1, normal_runs_denied: 0})
+      expect(q.flagged_loops.find((l) => l.run_id === 'query-loop')).toMatchObject({attempts: 5, released: 2, committed: 0, per_run_level: 3})
+      expect(q.totals).toEqual({normal_runs: 25, loops: 4, loops_stopped: 4, loops_stopped_per_run: 2, normal_runs_denied: 0})
     } finally {
       db.close()
     }
