@@ -65,6 +65,7 @@ export default defineConfig({
       'test/events/observed-allowed.test.ts',
       'test/policies/guard-figures.test.ts',
       'test/runtime/outage-policies.test.ts',
+      'test/calibration/quota-loops.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

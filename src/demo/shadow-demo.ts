@@ -17,6 +17,7 @@ import {type Report, buildReport} from '../analytics/report.js'
 import {runReport} from '../analytics/run.js'
 import {renderCalibrationHtml} from '../analytics/html/calibrate.js'
 import type {CalibrationResult} from '../calibration/calibrate.js'
+import {renderLoopLines} from '../calibration/quota-suggest.js'
 import {runCalibrate} from '../calibration/run.js'
 import {Daemon} from '../daemon/daemon.js'
 import {scenarioConfig} from '../simulate/fleet.js'
@@ -134,8 +135,13 @@ export async function runShadowDemo(options: DemoOptions): Promise<DemoResult> {
   const [low, high] = result.band
   const inBand = calibrated.filter((b) => b.suggested_denial_rate !== null && b.suggested_denial_rate >= low && b.suggested_denial_rate <= high).length
   log(`    ${calibrated.length} of ${result.budgets.length} budgets calibrated (${inBand} land in the ${low * 100}–${high * 100} % band jointly), ${result.replay.replays.toLocaleString('en-US')} replays → ${calibratedConfig} [${elapsed()}]`)
-  const quotas = result.action_quotas?.totals
-  if (quotas) log(`    action quotas by replay: the suggested quotas stop ${quotas.loops_stopped} of ${quotas.loops} flagged loop(s) (${quotas.loops_stopped_per_run} by a per_run quota) and deny ${quotas.normal_runs_denied} of ${quotas.normal_runs.toLocaleString('en-US')} normal runs`)
+  const quotas = result.action_quotas
+  if (quotas) {
+    const t = quotas.totals
+    log(`    action quotas by replay: the suggested quotas stop ${t.loops_stopped} of ${t.loops} flagged loop(s) (${t.loops_stopped_per_run} by a per_run quota) and deny ${t.normal_runs_denied} of ${t.normal_runs.toLocaleString('en-US')} normal runs`)
+    // Which quota stops each loop, and why per_run cannot stop one that releases every attempt.
+    for (const line of renderLoopLines(quotas)) log(`  ${line}`)
+  }
   log(`    HTML calibration report → ${calibrationHtml}`)
   lap('calibrate')
 

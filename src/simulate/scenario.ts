@@ -57,7 +57,14 @@ const budget = z.strictObject({
 const at = {tenant: id, agent: id, day: z.number().min(0), hour: z.number().min(0).max(24).default(12)}
 
 const incident = z.discriminatedUnion('type', [
-  z.strictObject({type: z.literal('retry_loop'), ...at, count: z.number().int().min(2).default(47), seconds: z.number().positive().default(90)}),
+  z.strictObject({
+    type: z.literal('retry_loop'),
+    ...at,
+    count: z.number().int().min(2).default(47),
+    seconds: z.number().positive().default(90),
+    /** release: a failing call retried (each attempt released); commit: the same call succeeding without progress (each attempt commits its cost). */
+    outcome: z.enum(['release', 'commit']).default('release'),
+  }),
   z.strictObject({type: z.literal('fanout'), ...at, levels: z.number().int().min(1).max(8).default(3), children: z.number().int().min(1).max(50).default(3)}),
   z.strictObject({type: z.literal('tight_budget'), scope: z.string(), unit: z.enum(UNITS), headroom: z.number().positive().default(0.9)}),
   z.strictObject({type: z.literal('decorative_budget'), scope: z.string(), unit: z.enum(UNITS), headroom: z.number().positive().default(5)}),

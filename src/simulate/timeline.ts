@@ -145,7 +145,8 @@ export function buildTimeline(s: Scenario, options: TimelineOptions = {}): Timel
     const base = {tenant: inc.tenant, workspace: a.workspace, ...(a.workflow ? {workflow: a.workflow} : {}), agent: a.name, unit: a.unit}
     const t0 = Math.floor(start + Math.min(inc.day * DAY + inc.hour * 3_600_000, Math.max(0, end - start - 3_600_000)))
     if (inc.type === 'retry_loop') {
-      // The same call, retried: reserve, fail, release, again — `count` times in `seconds`.
+      // The same call, `count` times in `seconds`: retried after failing (reserve, release, again) or,
+      // with outcome commit, succeeding without progress (each attempt commits its actual cost).
       const estimate = Math.round(a.estimate.median)
       const gap = (inc.seconds * 1000) / inc.count
       const steps: Step[] = Array.from({length: inc.count}, (_, i) => ({
@@ -153,7 +154,7 @@ export function buildTimeline(s: Scenario, options: TimelineOptions = {}): Timel
         t_ms: Math.floor(t0 + i * gap),
         estimate,
         hold_ms: Math.max(50, Math.floor(gap / 2)),
-        release: true,
+        ...(inc.outcome === 'commit' ? {actual: Math.round(estimate * ratioOf(irng, a, inc.day))} : {release: true}),
         action: {...a.action},
       }))
       runs.push({...base, run_id: `${inc.tenant}-${epoch}-loop-${index}`, start_ms: t0, steps, incident: 'retry_loop'})

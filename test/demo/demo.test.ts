@@ -51,13 +51,24 @@ describe('the demo', () => {
     expect(fs.readFileSync(result.html.report, 'utf8')).toContain('tenant-02')
   })
 
-  it('suggests action quotas that stop the planted loop of the fortnight and deny no normal run (by replay)', () => {
+  it('suggests action quotas that stop both planted loops of the fortnight and deny no normal run (by replay)', () => {
     const q = result.calibration.result.action_quotas!
-    // demo-fleet.yaml plants one retry loop (47 calls in 90 s, each released): per_run cannot see it, the per-minute quota stops it.
-    expect(q.flagged_loops.map((l) => l.count)).toEqual([47])
-    expect(q.totals).toMatchObject({loops: 1, loops_stopped: 1, loops_stopped_per_run: 0, normal_runs_denied: 0})
+    // demo-fleet.yaml plants a retry loop (47 calls in 90 s, each released: per_run cannot see it, the
+    // per-minute quota stops it) and a committing loop (30 calls in 5 minutes: the per_run quota stops it).
+    expect(q.flagged_loops.map((l) => [l.scope.split('/')[0], l.count, l.attempts, l.released, l.committed, l.per_run_level])).toEqual([
+      ['tenant:tenant-02', 47, 47, 47, 0, 1],
+      ['tenant:tenant-06', 30, 30, 0, 30, 30],
+    ])
+    const [release, commit] = q.flagged_loops
+    expect(release.stopped_by.map((s) => s.window)).toEqual(['per_minute_tumbling'])
+    expect(release.why).toContain('not by per_run: it released every attempt')
+    expect(commit.stopped_by.map((s) => s.window)).toEqual(['per_run'])
+    expect(commit.stopped_by[0].level).toBeGreaterThan(commit.stopped_by[0].max_calls)
+    expect(q.totals).toMatchObject({loops: 2, loops_stopped: 2, loops_stopped_per_run: 1, normal_runs_denied: 0})
     expect(q.totals.normal_runs).toBeGreaterThan(4000)
-    expect(lines.join('\n')).toContain('the suggested quotas stop 1 of 1 flagged loop(s)')
+    const printed = lines.join('\n')
+    expect(printed).toContain('the suggested quotas stop 2 of 2 flagged loop(s) (1 by a per_run quota) and deny 0 of')
+    for (const l of q.flagged_loops) expect(printed).toContain(`loop ${l.run_id} (${l.count} calls, ${l.scope}): ${l.why}`)
   })
 
   it('plans the rollout of the ready tiers from the calibration; the plan file is the one `rollout apply` reads', () => {
