@@ -23,6 +23,10 @@ export interface Evaluated {
   stage: PolicyStage
 }
 
+/** What beginAdmission establishes, and the read and evaluation of one attempt: everything a reserve's answer needs. */
+export type Admission = ReturnType<typeof beginAdmission>
+export type Admitted = Admission & Evaluated
+
 /**
  * What reserve and decide establish first: tier and the request's mode (the ramp needs the scope
  * path when there is no run id), the record's facts, the scopes, the idempotency key and payload hash.

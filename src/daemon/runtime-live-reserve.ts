@@ -1,12 +1,12 @@
 // The live reserve transaction: an enforced denial answered with its error, or the reservation, its
 // ledger holds, policy counters and idempotency record written in one atomic transaction.
-import {type RecordFacts, runIds} from '../decision-log/record.js'
-import {type ReserveEvaluation, admissionConditions, liveErrorFor} from '../evaluator/evaluate.js'
+import {runIds} from '../decision-log/record.js'
+import {admissionConditions, liveErrorFor} from '../evaluator/evaluate.js'
 import {unconditionalHold} from '../evaluator/real-book.js'
 import {holdDeltas} from '../evaluator/shadow-book.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {type ReservationCreateRequest} from '../protocol/requests.js'
-import {type Book, type Decision, type Ledger, type Mode, type Reservation, type Tenant, type Tier} from '../protocol/types.js'
+import {type Book, type Decision, type Ledger, type Reservation} from '../protocol/types.js'
 import type {Condition, LedgerDelta, Tx} from '../store/types.js'
 import {
   DEFAULT_TTL_MS,
@@ -15,33 +15,24 @@ import {
   IDEMPOTENCY_TTL_MS,
   type CallContext,
   type ServiceResponse,
-  type BookView,
   type RuntimeCore,
   projectLedgers,
 } from './runtime-core.js'
-import type {Scopes} from './runtime-admission.js'
+import type {Admitted} from './runtime-admission.js'
 import {jsonWithBalances} from './wire.js'
-import {type PolicyStage, denyDetailOf, policyWrites} from '../evaluator/policy-stage.js'
+import {denyDetailOf, policyWrites} from '../evaluator/policy-stage.js'
 
 export async function liveReserve(
   core: RuntimeCore,
   ctx: CallContext,
   req: ReservationCreateRequest,
-  {tier, mode}: {tier: Tier; mode: Mode},
-  tenant: Tenant | undefined,
-  real: BookView,
-  realEval: ReserveEvaluation,
-  shadowEval: ReserveEvaluation,
-  stage: PolicyStage,
-  scopes: Scopes,
-  idemKey: string,
-  hash: string,
-  facts: RecordFacts,
+  admitted: Admitted,
 ): Promise<ServiceResponse | 'retry' | 'replay'> {
+  const {tier, mode, tenant, real, realEval, shadowEval, stage, scopes, idemKey, hash, facts} = admitted
   const enforce = mode === 'enforce'
   if (enforce) {
     if (real.unitMismatch && !stage.denial) throw core.unitMismatch(real, req.estimate.unit, facts)
-    if (realEval.decision === 'DENY') return liveDenial(core, ctx, req, real, realEval, stage, scopes, facts)
+    if (realEval.decision === 'DENY') return liveDenial(core, ctx, req, admitted)
   }
   const policy = stage.selected?.policy
   // Shadow mode holds on the real book too, without admission conditions (evaluator/real-book.ts).
@@ -136,11 +127,7 @@ function liveDenial(
   core: RuntimeCore,
   ctx: CallContext,
   req: ReservationCreateRequest,
-  real: BookView,
-  realEval: ReserveEvaluation,
-  stage: PolicyStage,
-  scopes: {scope_path: string},
-  facts: RecordFacts,
+  {real, realEval, stage, scopes, facts}: Pick<Admitted, 'real' | 'realEval' | 'stage' | 'scopes' | 'facts'>,
 ): ServiceResponse {
   const reason = realEval.reason_code!
   const {code, status} = liveErrorFor(reason)

@@ -1,17 +1,15 @@
 // POST /v1/reservations: reserve, live or dry-run. The request is evaluated once (runtime-admission.ts)
 // and answered either as a dry run (also every v0.1.26 observe-mode request: nothing is held) or by
 // the live reserve transaction (runtime-live-reserve.ts), retrying when the ledgers moved in between.
-import {type RecordFacts} from '../decision-log/record.js'
-import {type ReserveEvaluation} from '../evaluator/evaluate.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {type ReservationCreateRequest, parseRequest, reservationCreateRequest, reservationCreateRequestV26} from '../protocol/requests.js'
 import type {Tx} from '../store/types.js'
 import {checkHeaderKey} from './request-facts.js'
-import {IDEMPOTENCY_TTL_MS, MAX_ATTEMPTS, type CallContext, type ServiceResponse, type BookView, type RuntimeCore} from './runtime-core.js'
-import {type Scopes, beginAdmission, readAndEvaluate, shadowCharge} from './runtime-admission.js'
+import {IDEMPOTENCY_TTL_MS, MAX_ATTEMPTS, type CallContext, type ServiceResponse, type RuntimeCore} from './runtime-core.js'
+import {type Admitted, beginAdmission, readAndEvaluate, shadowCharge} from './runtime-admission.js'
 import {liveReserve} from './runtime-live-reserve.js'
 import {shadowHeaders, jsonWithBalances} from './wire.js'
-import {type PolicyStage, denyDetailOf, observeModeOf} from '../evaluator/policy-stage.js'
+import {denyDetailOf, observeModeOf} from '../evaluator/policy-stage.js'
 
 export class ReservePath {
   constructor(private readonly core: RuntimeCore) {}
@@ -21,22 +19,22 @@ export class ReservePath {
     const req = parseRequest(ctx.wireVersion === '0.1.26' ? reservationCreateRequestV26 : reservationCreateRequest, raw)
     checkHeaderKey(ctx, req.idempotency_key)
     const dryRun = req.dry_run ?? false
-    const {tier, mode, facts, scopes, idemKey, hash} = beginAdmission(this.core, 'reserve', ctx, req, dryRun)
+    const admission = beginAdmission(this.core, 'reserve', ctx, req, dryRun)
+    const {mode, facts, scopes, idemKey, hash} = admission
 
     // Per-request observe mode is known now; the tenant's once it is read (observe-mode rules, v0.1.26).
     const observeAsked = req.observe_mode === 'OBSERVE'
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const read = await readAndEvaluate(this.core, ctx, req, scopes, idemKey, hash, facts, attempt === 0, mode === 'enforce' && !observeAsked)
       if ('replay' in read) return read.replay
-      const {tenant, real, realEval, shadowEval, stage} = read
-      const observed = observeModeOf(req.observe_mode, tenant) === 'OBSERVE'
+      const observed = observeModeOf(req.observe_mode, read.tenant) === 'OBSERVE'
       if (observed) facts.observe_mode = 'OBSERVE'
       const wouldDenyHeaders = shadowHeaders(facts)
 
       const result =
         dryRun || observed
-          ? await this.dryRunResponse(ctx, req, real, realEval, shadowEval, stage, scopes, idemKey, hash, facts)
-          : await liveReserve(this.core, ctx, req, {tier, mode}, tenant, real, realEval, shadowEval, stage, scopes, idemKey, hash, facts)
+          ? await this.dryRunResponse(ctx, req, {...admission, ...read})
+          : await liveReserve(this.core, ctx, req, {...admission, ...read})
       if (result === 'retry') continue
       if (result === 'replay') return (await this.core.replay(idemKey, hash, facts))!
       if (wouldDenyHeaders) result.headers = {...result.headers, ...wouldDenyHeaders}
@@ -45,18 +43,8 @@ export class ReservePath {
     throw new ProtocolError('INTERNAL_ERROR', 'Budget state changed too often during evaluation; retry with the same idempotency_key')
   }
 
-  private async dryRunResponse(
-    ctx: CallContext,
-    req: ReservationCreateRequest,
-    real: BookView,
-    realEval: ReserveEvaluation,
-    shadowEval: ReserveEvaluation,
-    stage: PolicyStage,
-    scopes: Scopes,
-    idemKey: string,
-    hash: string,
-    facts: RecordFacts,
-  ): Promise<ServiceResponse | 'retry' | 'replay'> {
+  private async dryRunResponse(ctx: CallContext, req: ReservationCreateRequest, admitted: Admitted): Promise<ServiceResponse | 'retry' | 'replay'> {
+    const {real, realEval, shadowEval, stage, scopes, idemKey, hash, facts} = admitted
     if (real.unitMismatch && !stage.denial) throw this.core.unitMismatch(real, req.estimate.unit, facts)
     const body: Record<string, unknown> = {decision: realEval.decision}
     if (realEval.decision === 'DENY') {
