@@ -1,0 +1,83 @@
+// The signed audit-chain head, in process: what checkSignedHead accepts and refuses (each problem
+// by name), and the signer signing only when the head moved, once across racing instances.
+import {describe, expect, it} from 'vitest'
+
+import {AUDIT_CHAIN_COLLECTION, AUDIT_HEAD_ID} from '../../src/integrity/audit-chain.js'
+import {AUDIT_SIGNED_HEAD_ID, AuditHeadSigner, checkSignedHead, signAuditHead, signedHeadFromDoc} from '../../src/integrity/audit-signed-head.js'
+import {generateSigningKey} from '../../src/integrity/signing.js'
+import {EmbeddedStore} from '../../src/store/embedded/embedded-store.js'
+
+const key = generateSigningKey()
+const other = generateSigningKey()
+const rows = [1, 2, 3, 4, 5].map((seq) => ({chain_seq: seq, hash: `${seq}`.repeat(64).slice(0, 64)}))
+const head = {seq: 5, hash: rows[4].hash}
+const signedAt = (seq: number, by = key) => signAuditHead({seq, hash: rows[seq - 1].hash}, {key: by, instance: 'inst_a', nowMs: 1_750_000_000_000})
+
+describe('checkSignedHead', () => {
+  it('accepts a head signed at a row whose hash it holds, counting the rows after it', () => {
+    expect(checkSignedHead(signedAt(3), rows, head)).toEqual({ok: true, seq: 3, ts: '2025-06-15T15:06:40.000Z', instance: 'inst_a', public_key: key.publicText, keys_pinned: false, unsigned_rows: 2, row_retained: true})
+    expect(checkSignedHead(signedAt(5), rows, head, [key.publicKey])).toMatchObject({ok: true, keys_pinned: true, unsigned_rows: 0})
+    // Its row past retention: nothing to compare, said so.
+    expect(checkSignedHead(signedAt(3), rows.slice(3), head)).toMatchObject({ok: true, row_retained: false})
+  })
+
+  it('refuses a rewritten row, a head ahead of the chain, an edited signature, a foreign key when keys are pinned', () => {
+    const rewritten = rows.map((r) => (r.chain_seq === 3 ? {...r, hash: 'f'.repeat(64)} : r))
+    expect(checkSignedHead(signedAt(3), rewritten, head)).toMatchObject({ok: false, problem: 'head_mismatch', seq: 3})
+    expect(checkSignedHead(signedAt(5), rows, {seq: 4, hash: rows[3].hash})).toMatchObject({ok: false, problem: 'head_mismatch', seq: 5})
+    expect(checkSignedHead({...signedAt(3), seq: 2}, rows, head)).toMatchObject({ok: false, problem: 'signature_invalid', seq: 2})
+    expect(checkSignedHead({...signedAt(3), hash: rows[1].hash}, rows, head)).toMatchObject({ok: false, problem: 'signature_invalid'})
+    expect(checkSignedHead(signedAt(3, other), rows, head)).toMatchObject({ok: true, public_key: other.publicText})
+    expect(checkSignedHead(signedAt(3, other), rows, head, [key.publicKey])).toMatchObject({ok: false, problem: 'unpinned_key', seq: 3})
+    expect(checkSignedHead(signedAt(3, other), rows, head, [key.publicKey, other.publicKey])).toMatchObject({ok: true, keys_pinned: true})
+  })
+
+  it('takes only the ed25519:<x> form from the stored doc (never a path for the verifier to open)', () => {
+    expect(checkSignedHead({...signedAt(3), public_key: '/etc/hostname'}, rows, head)).toMatchObject({ok: false, problem: 'signature_invalid'})
+  })
+
+  it('no signed head: nothing to say unless keys are pinned and rows exist', () => {
+    expect(checkSignedHead(undefined, rows, head)).toBeUndefined()
+    expect(checkSignedHead(undefined, [], {seq: 0, hash: '0'.repeat(64)}, [key.publicKey])).toBeUndefined()
+    expect(checkSignedHead(undefined, rows, head, [key.publicKey])).toMatchObject({ok: false, problem: 'unsigned'})
+  })
+
+  it('reads a doc back only when it has every field', () => {
+    const doc = signedAt(2) as unknown as Record<string, unknown>
+    expect(signedHeadFromDoc(doc)).toEqual(doc)
+    expect(signedHeadFromDoc(undefined)).toBeUndefined()
+    for (const field of ['hash', 'ts', 'instance', 'public_key', 'signature']) expect(signedHeadFromDoc({...doc, [field]: 7})).toBeUndefined()
+    expect(signedHeadFromDoc({...doc, seq: 1.5})).toBeUndefined()
+    expect(signedHeadFromDoc({...doc, v: 2})).toBeUndefined()
+  })
+})
+
+describe('AuditHeadSigner', () => {
+  it('signs when the head moved past the signed one, not otherwise; of two racing instances one writes', async () => {
+    const store = await EmbeddedStore.open()
+    try {
+      let now = 1_750_000_000_000
+      const signer = (instance: string) => new AuditHeadSigner({store, key, instance, now: () => now, intervalMs: 60_000})
+      const a = signer('inst_a')
+      expect(await a.tick()).toBe(false) // no head yet
+      const setHead = async (seq: number) => expect((await store.apply({docs: [{collection: AUDIT_CHAIN_COLLECTION, id: AUDIT_HEAD_ID, set: {seq, hash: rows[seq - 1].hash}}]})).ok).toBe(true)
+      await setHead(2)
+      expect(await a.tick()).toBe(true)
+      expect(await a.tick()).toBe(false)
+      const read = async () => signedHeadFromDoc((await store.getDocs(AUDIT_CHAIN_COLLECTION, [AUDIT_SIGNED_HEAD_ID]))[0]?.value)
+      expect(await read()).toMatchObject({seq: 2, hash: rows[1].hash, instance: 'inst_a', ts: new Date(now).toISOString()})
+      now += 60_000
+      await setHead(4)
+      const results = await Promise.all([signer('inst_b').tick(), signer('inst_c').tick()])
+      expect(results.filter(Boolean)).toHaveLength(1)
+      expect(await read()).toMatchObject({seq: 4, hash: rows[3].hash, ts: new Date(now).toISOString()})
+      expect(checkSignedHead(await read(), rows, {seq: 4, hash: rows[3].hash}, [key.publicKey])).toMatchObject({ok: true, unsigned_rows: 0})
+      // stop() signs what moved since the last tick.
+      await setHead(5)
+      await a.stop()
+      expect(await read()).toMatchObject({seq: 5})
+    } finally {
+      await store.close()
+    }
+  })
+})
