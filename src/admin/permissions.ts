@@ -2,7 +2,8 @@
 // scopes). One module for both planes; the runtime plane asks it on every request.
 //
 // Permissions (admin spec, Permission): admin:read satisfies any *:read, admin:write any *:write,
-// admin:read never a write. The runtime spec names no permission per endpoint, so the mapping is
+// admin:read never a write; a granular admin:<resource>:<op> satisfies <resource>:<op> for budgets,
+// policies, webhooks and events (the capability table). The runtime spec names no permission per endpoint, so the mapping is
 // ours (README "API keys: permissions and scope filters"): reserve and decide need
 // reservations:create (decide is the reserve path without the hold), commit and events need
 // reservations:commit (both record spend), release / extend their own, balances balances:read and
@@ -36,12 +37,17 @@ export const RUNTIME_PERMISSIONS = {
 export type RuntimeOperation = keyof typeof RUNTIME_PERMISSIONS
 
 const READS = new Set(['reservations:list'])
+/** The tenant permissions a granular admin:<resource>:<read|write> also grants. */
+const GRANULAR = new Set(['budgets:read', 'budgets:write', 'policies:read', 'policies:write', 'webhooks:read', 'webhooks:write', 'events:read'])
 const WRITES = new Set(['reservations:create', 'reservations:commit', 'reservations:release', 'reservations:extend'])
 
 /** Does a key holding `held` satisfy `required` (wildcards per the Permission schema)? */
 export function permits(held: readonly string[], required: string): boolean {
   if (held.includes(required)) return true
   if (required.startsWith('admin:')) return false
+  // A legacy granular admin permission stands for its resource's tenant permission (the spec's
+  // capability table: view_policies is policies:read · admin:read · admin:policies:read).
+  if (GRANULAR.has(required) && held.includes(`admin:${required}`)) return true
   if ((required.endsWith(':read') || READS.has(required)) && held.includes('admin:read')) return true
   if ((required.endsWith(':write') || WRITES.has(required)) && held.includes('admin:write')) return true
   return false

@@ -34,8 +34,16 @@ describe('permissions', () => {
     expect(permits(['admin:write'], 'reservations:commit')).toBe(true)
     expect(permits(['admin:write'], 'budgets:write')).toBe(true)
     expect(permits(['admin:write'], 'balances:read')).toBe(false)
-    // granular admin permissions are not wildcards
+    // granular admin permissions are not wildcards, but stand for their own resource (the spec's capability table)
     expect(permits(['admin:budgets:read'], 'balances:read')).toBe(false)
+    expect(permits(['admin:policies:read'], 'policies:read')).toBe(true)
+    expect(permits(['admin:policies:write'], 'policies:write')).toBe(true)
+    expect(permits(['admin:policies:read'], 'policies:write')).toBe(false)
+    expect(permits(['admin:budgets:write'], 'budgets:write')).toBe(true)
+    expect(permits(['admin:webhooks:read'], 'webhooks:read')).toBe(true)
+    expect(permits(['admin:events:read'], 'events:read')).toBe(true)
+    expect(permits(['admin:budgets:read'], 'policies:read')).toBe(false)
+    expect(permits(['admin:tenants:read'], 'tenants:read')).toBe(false)
     // a wildcard never stands in for an admin:* permission
     expect(permits(['admin:read'], 'admin:audit:read')).toBe(false)
   })
