@@ -34,6 +34,12 @@ export const eventsConfigSchema = z.strictObject({
   /** How often the writer flushes its buffer (ms), and at most how many events go in one store write. */
   flush_interval_ms: z.int().min(1).max(10_000).default(100),
   batch_size: z.int().min(1).max(10_000).default(500),
+  /**
+   * Share of v0.1.26 observe-mode ALLOWs that emit reservation.observed_allowed (the spec's
+   * observe_allow_sample_rate): one event per allowed request is the volume of the traffic itself.
+   * Below 1 the events carry `sample_rate` so consumers can scale counts by 1/sample_rate.
+   */
+  observe_allow_sample_rate: z.number().gt(0).max(1).default(1),
   thresholds: eventThresholdsSchema.prefault({}),
 })
 

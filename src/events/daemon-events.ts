@@ -38,7 +38,7 @@ export class DaemonEvents {
         })
       : undefined
     this.sink = this.writer ?? NO_EVENTS
-    this.runtime = new RuntimeEvents({sink: this.sink, thresholds: config.thresholds, now})
+    this.runtime = new RuntimeEvents({sink: this.sink, thresholds: config.thresholds, now, observeAllowSampleRate: config.observe_allow_sample_rate})
     this.ledgers = new LedgerWatch({sink: this.sink, thresholds: config.thresholds, now})
   }
 

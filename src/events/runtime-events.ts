@@ -20,6 +20,10 @@ export interface RuntimeEventsOptions {
   sink: EventSink
   thresholds: EventThresholds
   now: () => number
+  /** Share of observe-mode ALLOWs that emit reservation.observed_allowed (default 1: all). */
+  observeAllowSampleRate?: number
+  /** [0, 1) uniform; the sampling's coin (default Math.random). */
+  random?: () => number
 }
 
 export class RuntimeEvents {
@@ -66,8 +70,10 @@ export class RuntimeEvents {
       })
     }
     // Its ALLOW counterpart (v0.1.26 SIDE-EFFECT CONTRACT), the denominator of the observed denial
-    // rate: on the same records as the observed denial above. Not sampled, so no sample_rate.
-    if (OBSERVABLE.has(r.endpoint) && r.observe_mode === 'OBSERVE' && (r.decision === 'ALLOW' || r.decision === 'ALLOW_WITH_CAPS')) {
+    // rate: on the same records as the observed denial above. Sampled by events.observe_allow_sample_rate
+    // (the spec's volume rule: a sampled event carries sample_rate).
+    const sampleRate = this.options.observeAllowSampleRate ?? 1
+    if (OBSERVABLE.has(r.endpoint) && r.observe_mode === 'OBSERVE' && (r.decision === 'ALLOW' || r.decision === 'ALLOW_WITH_CAPS') && (sampleRate >= 1 || (this.options.random ?? Math.random)() < sampleRate)) {
       const scope = r.scope_path
       emit('reservation.observed_allowed', {
         scope,
@@ -80,6 +86,7 @@ export class RuntimeEvents {
           estimated_amount: r.estimate ?? r.actual,
           observe_mode: 'OBSERVE',
           ...(r.decision === 'ALLOW_WITH_CAPS' && r.caps ? {caps_applied: r.caps} : {}),
+          ...(sampleRate < 1 ? {sample_rate: sampleRate} : {}),
         },
         // The spec's rule: a hash of (tenant, scope, run); without a run, none.
         ...(r.run_id ? {correlation_id: stableId('oba', r.tenant, scope, r.run_id)} : {}),

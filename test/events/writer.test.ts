@@ -195,3 +195,32 @@ describe('the denial-rate spike counts policy denials', () => {
     expect(spikes({reason_code: 'INVALID_REQUEST', http_status: 400})).toBe(0)
   })
 })
+
+describe('reservation.observed_allowed sampling (events.observe_allow_sample_rate)', () => {
+  const observedAllow = (i: number): DecisionRecord =>
+    ({v: 1, id: `x${i}`, ts: '', endpoint: 'reserve', request_id: `r${i}`, trace_id: 't', tenant: 'acme', scope_path: 'tenant:acme', unit: 'TOKENS', estimate: 5, dry_run: true, mode: 'enforce', tier: 'low', decision: 'ALLOW', would_decision: 'ALLOW', http_status: 200, latency_us: 1, observe_mode: 'OBSERVE'}) as DecisionRecord
+  const run = (rate: number | undefined, coins: number[]) => {
+    const emitted: CyclesEvent[] = []
+    let at = 0
+    const runtime = new RuntimeEvents({sink: {emit: (e) => emitted.push(e)}, thresholds: DEFAULT_EVENTS_CONFIG.thresholds, now: () => 1_700_000_000_000, observeAllowSampleRate: rate, random: () => coins[at++]})
+    for (let i = 0; i < coins.length; i++) runtime.observeDecision(observedAllow(i))
+    return emitted.filter((e) => e.event_type === 'reservation.observed_allowed')
+  }
+
+  it('emits the share the rate asks for, each event carrying sample_rate; at 1 (the default) every one, without it', () => {
+    const sampled = run(0.25, [0.1, 0.3, 0.24, 0.25, 0.9, 0.0])
+    expect(sampled.map((e) => e.request_id)).toEqual(['r0', 'r2', 'r5'])
+    expect(sampled.every((e) => e.data!.sample_rate === 0.25)).toBe(true)
+    const all = run(undefined, [0.99, 0.5, 0.1])
+    expect(all).toHaveLength(3)
+    expect(all.every((e) => !('sample_rate' in e.data!))).toBe(true)
+    expect(run(1, [0.999])).toHaveLength(1)
+  })
+
+  it('the config takes a rate in (0, 1]', () => {
+    expect(eventsConfigSchema.parse({}).observe_allow_sample_rate).toBe(1)
+    expect(eventsConfigSchema.parse({observe_allow_sample_rate: 0.1}).observe_allow_sample_rate).toBe(0.1)
+    expect(eventsConfigSchema.safeParse({observe_allow_sample_rate: 0}).success).toBe(false)
+    expect(eventsConfigSchema.safeParse({observe_allow_sample_rate: 1.5}).success).toBe(false)
+  })
+})
