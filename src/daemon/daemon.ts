@@ -297,7 +297,7 @@ export class Daemon {
       daemon.periods.start()
       if (logIdentity) {
         daemon.auditSigner = new AuditHeadSigner({store, key: logIdentity.key, instance: logIdentity.instanceId, now, intervalMs: chainConfig.checkpoint_interval_s * 1000, log: options.log})
-        daemon.auditSigner.start()
+        await daemon.auditSigner.start()
       }
       daemon.ready = true
       return daemon

@@ -47,9 +47,21 @@ describe('audit chain: the signed head', () => {
   })
   afterAll(async () => d?.stop())
 
+  it('a fresh daemon\'s chain is signed at start: a pinned verify right away is intact, not "unsigned"', async () => {
+    const fresh = await startTestDaemon(CONFIG, {adminPort: 0})
+    try {
+      expect((await admin(fresh.daemon.adminUrl, 'POST', '/v1/admin/tenants', {tenant_id: 'initech', name: 'Initech'})).status).toBe(201)
+      const freshClient = new AdminClient(new HttpClient({baseUrl: fresh.daemon.adminUrl, headers: {'X-Admin-API-Key': ADMIN_KEY}, label: 'admin API', urlHint: ''}))
+      const report = await verifyAdminAuditChain(freshClient, [fresh.daemon.logIdentity!.key.publicKey])
+      expect(report).toMatchObject({intact: true, signed_head: {ok: true, keys_pinned: true}})
+    } finally {
+      await fresh.stop()
+    }
+  })
+
   it('is signed by the daemon at its interval, reported with the rows after it as unsigned', async () => {
-    expect(await d.daemon.auditSigner!.tick()).toBe(true)
-    expect(await d.daemon.auditSigner!.tick()).toBe(false) // nothing moved since
+    expect(await d.daemon.auditSigner!.signNow()).toBe(true)
+    expect(await d.daemon.auditSigner!.signNow()).toBe(false) // nothing moved since
     const {head} = await fetchAuditChain(client)
     const signed = await signedDoc()
     expect(signed).toMatchObject({v: 1, seq: head.seq, hash: head.hash, instance: d.daemon.logIdentity!.instanceId, public_key: daemonKey})
@@ -63,7 +75,7 @@ describe('audit chain: the signed head', () => {
   })
 
   it('catches rows rewritten and re-sealed up to a moved head, which the chain alone passes', async () => {
-    expect(await d.daemon.auditSigner!.tick()).toBe(true)
+    expect(await d.daemon.auditSigner!.signNow()).toBe(true)
     const signed = await signedDoc()
     const state = (d.daemon.store as EmbeddedStore).state
     // The attacker edits row 2's reason, re-seals it and every later row, and moves the head to match.
