@@ -142,10 +142,15 @@ describe('POST /v1/events and access control', () => {
     expect(announced.filter((e) => e.event_type.startsWith('reservation.')).map((e) => [e.event_type, (e.data.deny_detail as {reason_code?: string} | undefined)?.reason_code])).toEqual([
       ['reservation.observed_denied', 'ACTION_KIND_DENIED'],
     ])
+    // An event the lists allow is recorded without observe_mode: observe mode changed nothing about it.
+    expect((await call(d.url, 'POST', '/v1/events', {...event('x', 'llm.completion'), subject: {tenant: 'umbra'}}, {'X-Cycles-API-Key': umbraKey})).status).toBe(201)
+    expect(lastEventRecord()).toMatchObject({tenant: 'umbra', decision: 'ALLOW'})
+    expect(lastEventRecord().observe_mode).toBeUndefined()
     expect((await admin(d.daemon.adminUrl, 'PATCH', '/v1/admin/tenants/umbra', {observe_mode: 'ENFORCE'})).status).toBe(200)
     const enforced = await call(d.url, 'POST', '/v1/events', {...event('x', 'payment.charge'), subject: {tenant: 'umbra'}}, {'X-Cycles-API-Key': umbraKey})
     expect(enforced.status).toBe(409)
     expect(enforced.body.error).toBe('ACTION_KIND_DENIED')
+    expect(lastEventRecord().observe_mode).toBeUndefined()
   })
 
   it('quotas and rate limits are not counted on events: both debits apply, no counter moves, and the one reservation the quota allows is still admitted', async () => {

@@ -30,6 +30,7 @@ policies:
     name: quota
     scope_pattern: "tenant:acme/workspace:quota"
     action_quotas: [{action_kind: open.send, max_calls: 5, window: per_minute_tumbling}, {action_kind: mail.send, max_calls: 5, window: per_minute_tumbling}]
+  - {id: pol_rate, tenant: acme, name: rate, scope_pattern: "tenant:acme/workspace:rated", rate_limits: {max_reservations_per_minute: 5}}
 `
 
 /** The embedded store, all of whose calls fail as an unreachable store's do while `down` is set. */
@@ -151,5 +152,15 @@ describe('policies while the store is unreachable', () => {
     expect(refused.status).toBe(503)
     expect(refused.body.error).toBe('INTERNAL_ERROR')
     expect(lastRecord()).toMatchObject({decision: 'DENY', reason_code: 'INTERNAL_ERROR', store_error: expect.stringMatching(/not checked$/)})
+  })
+
+  it('says the counters went unchecked only when the governing policy has some: a rate limit does, an access list alone does not', async () => {
+    expect((await reserve('rated', 'open.read')).status).toBe(200)
+    expect(lastRecord()).toMatchObject({decision: 'ALLOW', policy_id: 'pol_rate', store_error: expect.stringMatching(/; quota and rate counters of policy pol_rate not checked$/)})
+    expect((await reserve('sandbox', 'open.read')).status).toBe(200)
+    expect(lastRecord()).toMatchObject({decision: 'ALLOW', policy_id: 'pol_lists'})
+    expect(lastRecord().store_error).not.toContain('not checked')
+    expect((await reserve('sandbox', 'open.pay')).status).toBe(409)
+    expect(lastRecord().store_error).not.toContain('not checked')
   })
 })
