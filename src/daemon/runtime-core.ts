@@ -25,8 +25,8 @@ import {applyDelta} from '../store/ledger-math.js'
 import type {Condition, IdempotencyRecord, LedgerDelta, Store, TierControl, Tx, TxResult} from '../store/types.js'
 import type {ApprovalGate} from '../policies/approval.js'
 import {NO_APPROVAL_GATE} from '../policies/approval.js'
-import {type SelectedPolicy, selectPolicy} from '../policies/match.js'
-import {type PolicySet, currentPolicies} from '../policies/policy-set.js'
+import type {SelectedPolicy} from '../policies/match.js'
+import {type PolicySet, currentPolicies, governingPolicy} from '../policies/policy-set.js'
 import {QUOTA_COUNTERS_COLLECTION, type WireVersion} from '../policies/types.js'
 import {withContext} from './request-facts.js'
 
@@ -121,9 +121,7 @@ export class RuntimeCore {
 
   /** The governing policy of a reservation's scopes now (commit rate limits). */
   async policyFor(tenant: string, affectedScopes: string[]): Promise<SelectedPolicy | undefined> {
-    const set = await this.policies()
-    const mine = set.byTenant.get(tenant)
-    return mine ? selectPolicy(mine, affectedScopes, this.now()) : undefined
+    return governingPolicy(await this.policies(), tenant, affectedScopes, this.now())
   }
 
   /**

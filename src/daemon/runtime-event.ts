@@ -12,7 +12,6 @@ import {type Ledger} from '../protocol/types.js'
 import type {Tx} from '../store/types.js'
 import {baseFacts, checkHeaderKey, scopesFor, withContext} from './request-facts.js'
 import {accessControlStage, observeModeOf, type StageDenial} from '../evaluator/policy-stage.js'
-import {EMPTY_POLICY_SET} from '../policies/policy-set.js'
 import {
   EVENT_IDEMPOTENCY_TTL_MS,
   MAX_ATTEMPTS,
@@ -51,9 +50,8 @@ export class EventPath {
     const policy = req.overage_policy
     const enforce = mode === 'enforce'
     const set = await this.core.policies()
-    const access =
-      set === EMPTY_POLICY_SET ? undefined : accessControlStage({set, tenant: ctx.tenant, affected_scopes: scopes.affected_scopes, action: req.action, nowMs: this.core.now()})
-    if (access?.selected) facts.policy_id = access.selected.policy.policy_id
+    const access = accessControlStage({set, tenant: ctx.tenant, affected_scopes: scopes.affected_scopes, action: req.action, nowMs: this.core.now()})
+    if (access.selected) facts.policy_id = access.selected.policy.policy_id
 
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const tenant = await this.core.store.getTenant(ctx.tenant)
@@ -61,7 +59,7 @@ export class EventPath {
       // The tenant's observe mode (v0.1.26) observes a policy denial instead of enforcing it (an event
       // always persists); recorded only when it did, so that budget answers of events stay plain.
       const observed = observeModeOf(undefined, tenant) === 'OBSERVE'
-      const denial = access?.denial
+      const denial = access.denial
       if (observed && denial) facts.observe_mode = 'OBSERVE'
       if (denial && enforce && !observed) throw this.denied(ctx, denial, facts)
       const zero = {unit: req.actual.unit, amount: 0}

@@ -8,7 +8,7 @@
 // counters cannot be read, so such requests follow on_store_error like the budgets.
 import type {RecordFacts} from '../decision-log/record.js'
 import {liveErrorFor} from '../evaluator/evaluate.js'
-import {type StageDenial, policyStageWithoutStore} from '../evaluator/policy-stage.js'
+import {type StageDenial, accessControlStage, policyStageWithoutStore} from '../evaluator/policy-stage.js'
 import type {PolicySet} from '../policies/policy-set.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {
@@ -116,16 +116,22 @@ export class StoreOutageFallback {
   private policyDenial(endpoint: 'reserve' | 'decide' | 'event', ctx: CallContext, action: Action, scopes: {affected_scopes: string[]; scope_path: string}, facts: RecordFacts): StageDenial | undefined {
     const set = this.deps.lastKnownPolicies()
     if (!set) return undefined
+    const input = {set, tenant: ctx.tenant, affected_scopes: scopes.affected_scopes, scope_path: scopes.scope_path, action, run_id: facts.run_id, nowMs: this.deps.now()}
+    if (endpoint === 'event') {
+      // Access lists only, the stage the event path uses when the store answers.
+      const access = accessControlStage(input)
+      if (access.selected) facts.policy_id = access.selected.policy.policy_id
+      return access.denial
+    }
     let result
     try {
-      result = policyStageWithoutStore({set, tenant: ctx.tenant, affected_scopes: scopes.affected_scopes, scope_path: scopes.scope_path, action, run_id: facts.run_id, nowMs: this.deps.now()})
+      result = policyStageWithoutStore(input)
     } catch (error) {
       throw error instanceof ProtocolError ? withContext(error, facts) : error
     }
     const {stage, countersUnread} = result
     if (stage.selected) facts.policy_id = stage.selected.policy.policy_id
     const denial = stage.denial
-    if (endpoint === 'event') return denial?.reason_code === 'ACTION_KIND_DENIED' || denial?.reason_code === 'ACTION_KIND_NOT_ALLOWED' ? denial : undefined
     if (!denial && countersUnread) facts.store_error = `${facts.store_error}; quota and rate counters of policy ${stage.selected!.policy.policy_id} not checked`
     return denial
   }

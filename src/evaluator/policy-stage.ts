@@ -12,9 +12,9 @@ import type {ObserveMode} from '../policies/types.js'
 import type {ReserveEvaluation} from './evaluate.js'
 import {resolveKind} from '../policies/action-kinds.js'
 import type {ApprovalGate} from '../policies/approval.js'
-import {type CounterUse, type PolicyDenial, type RateUse, planPolicy, quotaDenial, rateDenial, rateUse} from '../policies/evaluate.js'
-import {type SelectedPolicy, selectPolicy} from '../policies/match.js'
-import type {PolicySet} from '../policies/policy-set.js'
+import {type CounterUse, type PolicyDenial, type PolicyPlan, type RateUse, planPolicy, quotaDenial, rateDenial, rateUse} from '../policies/evaluate.js'
+import type {SelectedPolicy} from '../policies/match.js'
+import {type PolicySet, governingPolicy} from '../policies/policy-set.js'
 import {QUOTA_COUNTERS_COLLECTION, RATE_COUNTERS_COLLECTION} from '../policies/types.js'
 
 export type ActionWithKeys = Action & {policy_keys?: {host?: string; recipient_domain?: string; resource_type?: string}}
@@ -56,17 +56,27 @@ export function checkKindDeclared(kind: string, set: PolicySet): void {
   }
 }
 
-export async function evaluatePolicyStage(input: PolicyStageInput): Promise<PolicyStage> {
+/**
+ * What every reservation-path variant starts with: the kind declared (400 otherwise), the governing
+ * policy and its plan. `done` when that already answers: no policy, or an access-list denial.
+ */
+function planStage(input: Pick<PolicyStageInput, 'set' | 'tenant' | 'affected_scopes' | 'action' | 'run_id' | 'nowMs'>): {done: PolicyStage} | {selected: SelectedPolicy; plan: PolicyPlan} {
   const {set, action, nowMs} = input
   checkKindDeclared(action.kind, set)
-  const policies = set.byTenant.get(input.tenant)
-  if (!policies) return NO_POLICY_STAGE
-  const selected = selectPolicy(policies, input.affected_scopes, nowMs)
-  if (!selected) return NO_POLICY_STAGE
+  const selected = governingPolicy(set, input.tenant, input.affected_scopes, nowMs)
+  if (!selected) return {done: NO_POLICY_STAGE}
   const resolution = resolveKind(action.kind, set.customKinds)
-  if ('undeclaredCustom' in resolution) return NO_POLICY_STAGE // refused above
+  if ('undeclaredCustom' in resolution) return {done: NO_POLICY_STAGE} // refused above
   const plan = planPolicy(selected, {tenant: input.tenant, kind: action.kind, kindResolution: resolution, policy_keys: action.policy_keys, run_id: input.run_id, nowMs})
-  if (plan.access) return {selected, denial: plan.access, counters: [], approvalConsume: []}
+  if (plan.access) return {done: {selected, denial: plan.access, counters: [], approvalConsume: []}}
+  return {selected, plan}
+}
+
+export async function evaluatePolicyStage(input: PolicyStageInput): Promise<PolicyStage> {
+  const planned = planStage(input)
+  if ('done' in planned) return planned.done
+  const {selected, plan} = planned
+  const {action, nowMs} = input
 
   const rate = rateUse(selected, input.tenant, 'reservations', nowMs)
   // Counters are read while the gate answers: one round trip instead of two.
@@ -110,8 +120,7 @@ export type AccessInput = Pick<PolicyStageInput, 'set' | 'tenant' | 'affected_sc
  * selection and the same list check as the reservation path's evaluatePolicyStage.
  */
 export function accessControlStage(input: AccessInput): PolicyStage {
-  const policies = input.set.byTenant.get(input.tenant)
-  const selected = policies ? selectPolicy(policies, input.affected_scopes, input.nowMs) : undefined
+  const selected = governingPolicy(input.set, input.tenant, input.affected_scopes, input.nowMs)
   if (!selected) return NO_POLICY_STAGE
   const denial = accessDenial(selected.policy, input.action.kind, selected.scope)
   return {selected, ...(denial ? {denial} : {}), counters: [], approvalConsume: []}
@@ -124,15 +133,10 @@ export function accessControlStage(input: AccessInput): PolicyStage {
  * the caller answers it as `on_store_error` says, like the budgets it cannot read either.
  */
 export function policyStageWithoutStore(input: AccessInput & {run_id?: string; scope_path: string}): {stage: PolicyStage; countersUnread: boolean} {
-  const {set, action, nowMs, tenant} = input
-  checkKindDeclared(action.kind, set)
-  const policies = set.byTenant.get(tenant)
-  const selected = policies ? selectPolicy(policies, input.affected_scopes, nowMs) : undefined
-  if (!selected) return {stage: NO_POLICY_STAGE, countersUnread: false}
-  const resolution = resolveKind(action.kind, set.customKinds)
-  if ('undeclaredCustom' in resolution) return {stage: NO_POLICY_STAGE, countersUnread: false} // refused above
-  const plan = planPolicy(selected, {tenant, kind: action.kind, kindResolution: resolution, policy_keys: action.policy_keys, run_id: input.run_id, nowMs})
-  if (plan.access) return {stage: {selected, denial: plan.access, counters: [], approvalConsume: []}, countersUnread: false}
+  const {action, nowMs, tenant} = input
+  const planned = planStage(input)
+  if ('done' in planned) return {stage: planned.done, countersUnread: false}
+  const {selected, plan} = planned
   const stage: PolicyStage = {selected, counters: [], approvalConsume: []}
   if (plan.needsApproval) {
     const id = selected.policy.policy_id

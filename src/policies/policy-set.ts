@@ -4,6 +4,7 @@
 // made through this process's admin plane invalidates it at once (invalidatePolicies).
 import type {Store} from '../store/types.js'
 import type {ActionKindEntry} from './action-kinds.js'
+import {type SelectedPolicy, selectPolicy} from './match.js'
 import {CUSTOM_KINDS_COLLECTION, POLICIES_COLLECTION, type Policy} from './types.js'
 
 export const POLICY_CACHE_TTL_MS = 1000
@@ -15,6 +16,12 @@ export interface PolicySet {
 }
 
 export const EMPTY_POLICY_SET: PolicySet = {byTenant: new Map(), customKinds: new Map()}
+
+/** The policy that governs a request of `tenant` touching `affectedScopes` now (match.ts selectPolicy over the tenant's policies). */
+export function governingPolicy(set: PolicySet, tenant: string, affectedScopes: readonly string[], nowMs: number): SelectedPolicy | undefined {
+  const mine = set.byTenant.get(tenant)
+  return mine ? selectPolicy(mine, affectedScopes, nowMs) : undefined
+}
 
 class PolicyCache {
   private value: PolicySet | undefined

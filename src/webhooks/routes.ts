@@ -3,7 +3,7 @@
 // /v1/webhooks… with a tenant key holding webhooks:read / webhooks:write (the admin key is accepted
 // too, acting on behalf of the owning tenant); no replay or bulk there.
 import {type AdminCore, type AdminCtx, type AdminResult} from '../admin/context.js'
-import {presentedTenantKey, refuseSuspended, requirePermission} from '../admin/tenant-key.js'
+import {presentedTenantKey, refuseSuspended, requirePermission, tenantCaller} from '../admin/tenant-key.js'
 import {type HttpRequest, type HttpResponse, type JsonServer, headerOf} from '../daemon/http/json-server.js'
 import {ProtocolError} from '../protocol/errors.js'
 import {WebhookActions} from './actions.js'
@@ -59,9 +59,9 @@ export function registerTenantWebhookRoutes(server: JsonServer, deps: TenantRout
     }
     if (!presented) throw new ProtocolError('UNAUTHORIZED', 'Missing X-Cycles-API-Key header')
     const {key, tenant} = await presentedTenantKey(deps.store, deps.now(), presented)
-    requirePermission(key, [permission])
+    const granted = requirePermission(key, [permission])
     refuseSuspended(key, tenant)
-    return {kind: 'tenant', tenant: key.tenant_id, key_id: key.key_id}
+    return tenantCaller(key, granted)
   }
   const ctxOf = (req: HttpRequest): AdminCtx => ({request_id: req.request_id, trace_id: req.trace_id, ...(req.remote_address ? {source_ip: req.remote_address} : {})})
   const handle = (permission: 'webhooks:read' | 'webhooks:write', run: (req: HttpRequest, who: Caller) => Promise<AdminResult>) => {
