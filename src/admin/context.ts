@@ -9,6 +9,7 @@ import {type Tenant, UNITS, type Unit} from '../protocol/types.js'
 import type {AuditEntry, Store} from '../store/types.js'
 import {type AdminEventFields, adminEvent} from '../events/admin-events.js'
 import type {EventSink} from '../events/event.js'
+import type {Caller} from './tenant-key.js'
 import {ADMIN_TENANT} from './wire.js'
 
 export interface DenialSample {
@@ -98,23 +99,24 @@ export class AdminCore {
   }
 
   /** Announce an admin change (after it is applied; never blocks: events/writer.ts). */
-  emit(ctx: AdminCtx, eventType: string, fields: AdminEventFields): void {
-    this.events.emit(adminEvent(this.now(), ctx, eventType, fields))
+  emit(ctx: AdminCtx, eventType: string, fields: AdminEventFields, who?: Caller): void {
+    this.events.emit(adminEvent(this.now(), ctx, eventType, fields, who))
   }
 
   /**
    * One audit row for a successful admin write (written in the same transaction as the write). Who
    * and why come from the caller's headers unless the row's metadata names them itself (a body's
-   * reason, a control change's actor).
+   * reason, a control change's actor). A tenant key calling a dual-auth route is the row's actor (`who`).
    */
-  audit(ctx: AdminCtx, row: {tenant_id?: string; operation: string; resource_type: string; resource_id: string; status: number; metadata?: Record<string, unknown>}): AuditEntry {
-    const who = {...(ctx.actor ? {actor: ctx.actor} : {}), ...(ctx.reason ? {reason: ctx.reason} : {})}
-    const metadata = Object.keys(who).length > 0 || row.metadata ? {...who, ...row.metadata} : undefined
+  audit(ctx: AdminCtx, row: {tenant_id?: string; operation: string; resource_type: string; resource_id: string; status: number; metadata?: Record<string, unknown>}, who?: Caller): AuditEntry {
+    const stated = {...(ctx.actor ? {actor: ctx.actor} : {}), ...(ctx.reason ? {reason: ctx.reason} : {})}
+    const metadata = Object.keys(stated).length > 0 || row.metadata ? {...stated, ...row.metadata} : undefined
     return {
       log_id: `log_${this.newId().replaceAll('-', '')}`,
       timestamp_ms: this.now(),
       tenant_id: row.tenant_id ?? ADMIN_TENANT,
-      actor_type: row.tenant_id && row.tenant_id !== ADMIN_TENANT ? 'admin_on_behalf_of' : 'admin',
+      actor_type: who?.kind === 'tenant' ? 'api_key' : row.tenant_id && row.tenant_id !== ADMIN_TENANT ? 'admin_on_behalf_of' : 'admin',
+      ...(who?.kind === 'tenant' ? {key_id: who.key_id} : {}),
       operation: row.operation,
       resource_type: row.resource_type,
       resource_id: row.resource_id,

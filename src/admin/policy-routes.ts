@@ -15,7 +15,6 @@ import {applyUpdate, counterState, getPolicy, listTenantPolicies, patternInReach
 import {invalidatePolicies} from '../policies/policy-set.js'
 import {customKindDeclaration, policyCreate, policyUpdate} from '../policies/schema.js'
 import {CUSTOM_KINDS_COLLECTION, DEFAULT_PER_RUN_TTL_MS, EXTENSIONS_HEADER, type Policy, QUOTA_COUNTERS_COLLECTION, QUOTA_WINDOWS, RISK_CLASSES} from '../policies/types.js'
-import {adminEvent} from '../events/admin-events.js'
 import {compileScopeFilter} from './permissions.js'
 import type {Caller, DualAuth} from './tenant-key.js'
 import {type AdminCore, type AdminCtx, type AdminResult, paginate} from './context.js'
@@ -44,17 +43,11 @@ export function registerPolicyRoutes(server: JsonServer, adminOnly: AdminOnly, a
   const row = (ctx: AdminCtx, tenant: string, operation: string, resource_type: string, resource_id: string, status: number, metadata: Record<string, unknown>) =>
     core.audit(ctx, {tenant_id: tenant, operation, resource_type, resource_id, status, metadata})
   /** A policy write's audit row: by the admin on the tenant's behalf, or by the tenant key itself. */
-  const policyRow = (ctx: AdminCtx, who: Caller, p: Policy, operation: string, status: number, metadata: Record<string, unknown>) => {
-    const entry = row(ctx, p.tenant_id, operation, 'policy', p.policy_id, status, metadata)
-    return who.kind === 'tenant' ? {...entry, actor_type: 'api_key', key_id: who.key_id} : entry
-  }
+  const policyRow = (ctx: AdminCtx, who: Caller, p: Policy, operation: string, status: number, metadata: Record<string, unknown>) =>
+    core.audit(ctx, {tenant_id: p.tenant_id, operation, resource_type: 'policy', resource_id: p.policy_id, status, metadata}, who)
   /** policy.created | updated | deleted (EventDataPolicy), once the write is applied; a tenant key is its actor. */
-  const announce = (ctx: AdminCtx, who: Caller, eventType: string, p: Policy, changed_fields?: string[]) => {
-    const fields = {tenant_id: p.tenant_id, scope: p.scope_pattern, data: {policy_id: p.policy_id, ...(p.name ? {name: p.name} : {}), scope_pattern: p.scope_pattern, ...(changed_fields ? {changed_fields} : {})}}
-    if (who.kind === 'admin') return core.emit(ctx, eventType, fields)
-    const event = adminEvent(core.now(), ctx, eventType, fields)
-    core.events.emit({...event, actor: {type: 'api_key', key_id: who.key_id, ...(ctx.source_ip ? {source_ip: ctx.source_ip} : {})}})
-  }
+  const announce = (ctx: AdminCtx, who: Caller, eventType: string, p: Policy, changed_fields?: string[]) =>
+    core.emit(ctx, eventType, {tenant_id: p.tenant_id, scope: p.scope_pattern, data: {policy_id: p.policy_id, ...(p.name ? {name: p.name} : {}), scope_pattern: p.scope_pattern, ...(changed_fields ? {changed_fields} : {})}}, who)
   /** A tenant key reaches only its own tenant's policies, inside its scope filter. */
   const reachable = (who: Caller, p: Policy): boolean => who.kind === 'admin' || (p.tenant_id === who.tenant && patternInReach(p.scope_pattern, who.tenant, who.scope_filter))
   const refuseOutOfReach = (who: Caller, pattern: string): void => {

@@ -2,7 +2,8 @@
 // admin as actor, the request's ids), and the tenant-close cascade's events from its audit rows.
 import type {AuditEntry} from '../store/types.js'
 import {SOURCE_ADMIN, buildEvent} from './build.js'
-import type {CyclesEvent} from './event.js'
+import type {CyclesEvent, EventActor} from './event.js'
+import type {Caller} from '../admin/tenant-key.js'
 
 /** The request an admin change came from (AdminCtx's fields). */
 export interface AdminOrigin {
@@ -18,16 +19,16 @@ export interface AdminEventFields {
   correlation_id?: string
 }
 
-export function adminEvent(nowMs: number, ctx: AdminOrigin, eventType: string, f: AdminEventFields): CyclesEvent {
+export function adminEvent(nowMs: number, ctx: AdminOrigin, eventType: string, f: AdminEventFields, who?: Caller): CyclesEvent {
   // As the audit rows say: an admin acting on a tenant's object acts on its behalf.
   const onBehalf = f.tenant_id !== undefined || f.scope !== undefined
-  return buildEvent(nowMs, eventType, {
-    ...f,
-    source: SOURCE_ADMIN,
-    actor: {type: onBehalf ? 'admin_on_behalf_of' : 'admin', ...(ctx.source_ip ? {source_ip: ctx.source_ip} : {})},
-    request_id: ctx.request_id,
-    trace_id: ctx.trace_id,
-  })
+  return buildEvent(nowMs, eventType, {...f, source: SOURCE_ADMIN, actor: adminActor(ctx, who, onBehalf), request_id: ctx.request_id, trace_id: ctx.trace_id})
+}
+
+/** Who made an admin-plane change: the tenant key that called (dual-auth routes), else the admin — on a tenant's behalf when the object is a tenant's. */
+export function adminActor(ctx: AdminOrigin, who: Caller | undefined, onBehalf: boolean): EventActor {
+  const actor: EventActor = who?.kind === 'tenant' ? {type: 'api_key', key_id: who.key_id} : {type: onBehalf ? 'admin_on_behalf_of' : 'admin'}
+  return ctx.source_ip ? {...actor, source_ip: ctx.source_ip} : actor
 }
 
 /**

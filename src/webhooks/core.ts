@@ -1,6 +1,7 @@
 // What every webhook operation shares: the admin core (store, clock, ids, audit rows), the secret
 // box, the URL check, the caller (admin key, or a tenant key on the runtime plane), loading a
 // subscription as the caller may see it, and the lifecycle events written with each change.
+import {adminActor} from '../events/admin-events.js'
 import {type CyclesEvent, EVENTS_COLLECTION, SYSTEM_TENANT, newEventId} from '../events/event.js'
 import type {AdminCore, AdminCtx} from '../admin/context.js'
 import {ProtocolError} from '../protocol/errors.js'
@@ -67,8 +68,7 @@ export class WebhookCore {
 
   /** The audit row of a webhook write, by the caller. */
   auditRow(ctx: AdminCtx, caller: Caller, row: {tenant_id: string; operation: string; resource_id: string; status: number; metadata?: Record<string, unknown>}): AuditEntry {
-    const entry = this.admin.audit(ctx, {...row, tenant_id: row.tenant_id === SYSTEM_TENANT ? undefined : row.tenant_id, resource_type: 'webhook'})
-    return caller.kind === 'tenant' ? {...entry, actor_type: 'api_key', key_id: caller.key_id} : entry
+    return this.admin.audit(ctx, {...row, tenant_id: row.tenant_id === SYSTEM_TENANT ? undefined : row.tenant_id, resource_type: 'webhook'}, caller)
   }
 
   /** One EventDataWebhookLifecycle event as the doc write that stores it. */
@@ -86,7 +86,7 @@ export class WebhookCore {
       category: 'webhook',
       timestamp: new Date(now).toISOString(),
       tenant_id: sub.tenant_id,
-      actor: caller.kind === 'tenant' ? {type: 'api_key', key_id: caller.key_id} : {type: sub.tenant_id === SYSTEM_TENANT ? 'admin' : 'admin_on_behalf_of'},
+      actor: adminActor(ctx, caller, sub.tenant_id !== SYSTEM_TENANT),
       source: 'cycles-admin',
       data: {
         subscription_id: sub.subscription_id,
@@ -99,7 +99,6 @@ export class WebhookCore {
       request_id: ctx.request_id,
       trace_id: ctx.trace_id,
     }
-    if (ctx.source_ip && event.actor) event.actor.source_ip = ctx.source_ip
     return eventWrite(event, now)
   }
 
